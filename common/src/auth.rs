@@ -1,0 +1,530 @@
+//! The auth flow shared by every front-end: `begin` → prompt → `answer` → outcome.
+//!
+//! A wrong code is a normal [`Outcome::Rejected`]; an `Err` means the core could not decide and
+//! the front-end must deny. Unknown and unenrolled users get the same prompt and the same
+//! rejection as enrolled ones (no user enumeration), except under `allow_unenrolled` (PAM
+//! `nullok`, RADIUS `allow_unenrolled`), where they get [`Begin::Ignore`] — never an accept.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, AuditResult, AuditSink, Severity};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::CoreError;
+use crate::names::validate_user_name;
+use crate::otp::{TotpParams, is_code_shaped, totp_match};
+use crate::recovery;
+use crate::secret::{MasterKey, SealContext};
+use crate::store::{
+    Attempt, AttemptOutcome, Claim, Factor, FactorId, FactorKind, FactorStatus, LockPolicy,
+    LoginData, Store, UserId,
+};
+
+/// Who is logging in, through what, from where.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    pub user: String,
+    /// PAM service (`sshd`, `sudo`) or RADIUS client name.
+    pub service: String,
+    /// Remote host or calling station, when known.
+    pub source: Option<String>,
+    /// Let users with no active factor pass this module (`Begin::Ignore`).
+    pub allow_unenrolled: bool,
+    /// Wrong answers allowed in this conversation (at least 1).
+    pub max_tries: u32,
+}
+
+/// Something to show the user and read an answer for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// Shown before the prompt (e.g. "Invalid code, try again."), if anything.
+    pub info: Option<String>,
+    pub text: String,
+    /// Whether the answer may be echoed (never for codes).
+    pub echo: bool,
+}
+
+/// Why a login was refused. Front-ends show the same text for all of these (except the lock,
+/// which the user must be told about) and log the variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// The name is not a valid user name.
+    InvalidUser,
+    UnknownUser,
+    NotEnrolled,
+    BadCode,
+    /// Not a code of any accepted shape.
+    Malformed,
+    Replayed,
+    /// Locked until this time (`None`: locked by an administrator until unlocked).
+    LockedOut {
+        until: Option<u64>,
+    },
+}
+
+impl Reject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reject::InvalidUser => "invalid_user",
+            Reject::UnknownUser => "unknown_user",
+            Reject::NotEnrolled => "not_enrolled",
+            Reject::BadCode => "bad_code",
+            Reject::Malformed => "malformed_code",
+            Reject::Replayed => "replayed",
+            Reject::LockedOut { .. } => "locked_out",
+        }
+    }
+
+    /// The message for the person logging in. Only a lock is told apart.
+    pub fn user_message(self, now: u64) -> String {
+        match self {
+            Reject::LockedOut { until: Some(until) } => {
+                let minutes = until.saturating_sub(now).div_ceil(60).max(1);
+                format!(
+                    "Too many failed attempts: the account is locked for {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )
+            }
+            Reject::LockedOut { until: None } => {
+                "The account is locked; ask an administrator to unlock it.".to_string()
+            }
+            Reject::InvalidUser
+            | Reject::UnknownUser
+            | Reject::NotEnrolled
+            | Reject::BadCode
+            | Reject::Malformed
+            | Reject::Replayed => "Verification failed.".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Totp { factor_id: FactorId },
+    Recovery { remaining: u32 },
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp { .. } => "totp",
+            Method::Recovery { .. } => "recovery",
+        }
+    }
+}
+
+/// Proof of a passed second factor; only this crate can build one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    pub user: String,
+    pub user_id: UserId,
+    pub method: Method,
+}
+
+#[derive(Debug)]
+pub enum Begin {
+    Prompt(Box<Login>, Prompt),
+    /// Unenrolled user under `allow_unenrolled`: this module steps aside.
+    Ignore,
+    Rejected(Reject),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted(Verified),
+    Rejected(Reject),
+    /// Ask again (after a wrong answer, when tries remain).
+    Prompt(Prompt),
+}
+
+/// One login in progress.
+#[derive(Debug)]
+pub struct Login {
+    request: LoginRequest,
+    /// `None` for an unknown or unenrolled user: they are prompted, then refused.
+    data: Option<LoginData>,
+    unknown_user: bool,
+    tries_left: u32,
+    prompt: Prompt,
+    finished: bool,
+}
+
+impl Login {
+    pub fn request(&self) -> &LoginRequest {
+        &self.request
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
+/// The one verification API. Holds what a decision needs; cheap to share behind an `Arc`.
+pub struct Authenticator {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    key: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn AuditSink>,
+}
+
+impl Authenticator {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        key: Arc<MasterKey>,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn AuditSink>,
+    ) -> Authenticator {
+        Authenticator {
+            config,
+            store,
+            key,
+            clock,
+            sink,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// Start a login: look the user up, check the lock, and return the first prompt.
+    pub fn begin(&self, request: LoginRequest) -> Result<Begin, CoreError> {
+        if validate_user_name(&request.user).is_err() {
+            self.audit_only(
+                &request,
+                AuditResult::Reject,
+                None,
+                Reject::InvalidUser.as_str(),
+            );
+            return Ok(Begin::Rejected(Reject::InvalidUser));
+        }
+        let now = self.clock.now();
+        let data = self.store.login_data(&request.user)?;
+        let unknown_user = data.is_none();
+        let enrolled = data.filter(|d| d.factors.iter().any(is_usable));
+
+        if enrolled.is_none() && request.allow_unenrolled {
+            let detail = if unknown_user {
+                Reject::UnknownUser
+            } else {
+                Reject::NotEnrolled
+            };
+            self.audit_only(&request, AuditResult::Ignore, None, detail.as_str());
+            return Ok(Begin::Ignore);
+        }
+        if let Some(d) = &enrolled
+            && let Some(until) = d.lock.locked_at(now)
+        {
+            let reject = Reject::LockedOut { until };
+            self.audit_only(&request, AuditResult::Reject, None, reject.as_str());
+            return Ok(Begin::Rejected(reject));
+        }
+        let prompt = Prompt {
+            info: None,
+            text: prompt_text(enrolled.as_ref()),
+            echo: false,
+        };
+        let tries_left = request.max_tries.max(1);
+        Ok(Begin::Prompt(
+            Box::new(Login {
+                request,
+                data: enrolled,
+                unknown_user,
+                tries_left,
+                prompt: prompt.clone(),
+                finished: false,
+            }),
+            prompt,
+        ))
+    }
+
+    /// Check one answer.
+    pub fn answer(&self, login: &mut Login, text: &str) -> Result<Outcome, CoreError> {
+        if login.finished {
+            return Ok(Outcome::Rejected(Reject::BadCode));
+        }
+        login.tries_left = login.tries_left.saturating_sub(1);
+        let answer = Zeroizing::new(text.trim().to_string());
+        let outcome = match &login.data {
+            None => self.answer_unenrolled(login, &answer),
+            Some(data) => self.answer_enrolled(login, data, &answer),
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                login.finished = true;
+                self.report_error(&login.request, &e);
+                return Err(e);
+            }
+        };
+        Ok(match outcome {
+            Outcome::Rejected(r) if retryable(r) && login.tries_left > 0 => {
+                let mut p = login.prompt.clone();
+                p.info = Some(
+                    match r {
+                        Reject::Replayed => "That code was already used; wait for the next one.",
+                        Reject::Malformed => "That is not a valid code; try again.",
+                        _ => "Invalid code, try again.",
+                    }
+                    .to_string(),
+                );
+                Outcome::Prompt(p)
+            }
+            o @ (Outcome::Accepted(_) | Outcome::Rejected(_) | Outcome::Prompt(_)) => {
+                login.finished = true;
+                o
+            }
+        })
+    }
+
+    fn answer_unenrolled(&self, login: &Login, answer: &str) -> Result<Outcome, CoreError> {
+        // Spend what an enrolled user's check of this answer would cost.
+        if let Some(n) = recovery::normalize(answer) {
+            let _ = recovery::hash_code(
+                &n,
+                &[0u8; recovery::SALT_LEN],
+                self.key.recovery_pepper(),
+                &self.config.argon2,
+            );
+        }
+        let reject = if login.unknown_user {
+            Reject::UnknownUser
+        } else {
+            Reject::NotEnrolled
+        };
+        self.audit_only(&login.request, AuditResult::Reject, None, reject.as_str());
+        Ok(Outcome::Rejected(reject))
+    }
+
+    fn answer_enrolled(
+        &self,
+        login: &Login,
+        data: &LoginData,
+        answer: &str,
+    ) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
+        let user_id = data.user.id;
+        let mut claim: Option<Claim> = None;
+        let mut method: Option<Method> = None;
+        let mut shaped = false;
+
+        for f in data.factors.iter().filter(|f| is_usable(f)) {
+            let Some(t) = &f.totp else { continue };
+            if !is_code_shaped(answer, t.digits) {
+                continue;
+            }
+            shaped = true;
+            let params = TotpParams {
+                algorithm: t.algorithm,
+                digits: t.digits,
+                period: t.period,
+                window: t.window.unwrap_or(self.config.totp.window),
+            };
+            let ctx = SealContext {
+                purpose: "totp",
+                user_id,
+                factor_id: f.id,
+            };
+            let secret = self.key.unseal(ctx, &t.sealed_secret).ok_or_else(|| {
+                CoreError::SecretUnsealFailed {
+                    user: data.user.name.clone(),
+                    id: f.id,
+                }
+            })?;
+            if let Some(step) = totp_match(&params, secret.expose(), answer, now) {
+                claim = Some(Claim::TotpStep {
+                    factor_id: f.id,
+                    step,
+                });
+                method = Some(Method::Totp { factor_id: f.id });
+                break;
+            }
+        }
+
+        let mut remaining = 0;
+        if claim.is_none()
+            && let Some(batch) = data.recovery.as_ref().filter(|b| b.unused > 0)
+            && let Some(norm) = recovery::normalize(answer)
+        {
+            shaped = true;
+            let params = crate::config::Argon2Config {
+                memory_kib: batch.m_cost,
+                iterations: batch.t_cost,
+                parallelism: batch.p_cost,
+            };
+            let hash =
+                recovery::hash_code(&norm, &batch.salt, self.key.recovery_pepper(), &params)?;
+            let stored = self.store.recovery_hashes(user_id)?;
+            if let Some(code_id) = recovery::find_match(hash.as_ref(), &stored) {
+                claim = Some(Claim::RecoveryCode { code_id });
+                remaining = u32::try_from(stored.len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_sub(1);
+                method = Some(Method::Recovery { remaining });
+            }
+        }
+
+        let failure_reason = if shaped {
+            Reject::BadCode
+        } else {
+            Reject::Malformed
+        };
+        let attempt = Attempt {
+            user_id,
+            now,
+            claim,
+            policy: LockPolicy {
+                max_failures: self.config.policy.max_failures,
+                lockout_secs: self.config.policy.lockout.as_secs(),
+            },
+        };
+        let event_for = |o: &AttemptOutcome| {
+            let (result, detail) = match o {
+                AttemptOutcome::Accepted => (AuditResult::Accept, None),
+                AttemptOutcome::Replayed { locked_until, .. } => (
+                    AuditResult::Reject,
+                    Some(lock_detail(Reject::Replayed, *locked_until)),
+                ),
+                AttemptOutcome::Failed { locked_until, .. } => (
+                    AuditResult::Reject,
+                    Some(lock_detail(failure_reason, *locked_until)),
+                ),
+                AttemptOutcome::Locked { .. } => (
+                    AuditResult::Reject,
+                    Some(Reject::LockedOut { until: None }.as_str().to_string()),
+                ),
+            };
+            AuditEvent {
+                at: now,
+                user: login.request.user.clone(),
+                service: login.request.service.clone(),
+                source: login.request.source.clone(),
+                result,
+                method: method.map(|m| m.as_str().to_string()),
+                detail,
+            }
+        };
+        let outcome = self.store.commit_attempt(&attempt, &event_for)?;
+        self.sink.record(&event_for(&outcome));
+
+        Ok(match outcome {
+            AttemptOutcome::Accepted => Outcome::Accepted(Verified {
+                user: data.user.name.clone(),
+                user_id,
+                method: match method {
+                    Some(Method::Recovery { .. }) => Method::Recovery { remaining },
+                    Some(m @ Method::Totp { .. }) => m,
+                    None => return Err(CoreError::Corrupt("accepted without a method".into())),
+                },
+            }),
+            AttemptOutcome::Replayed {
+                locked_until: Some(until),
+                ..
+            }
+            | AttemptOutcome::Failed {
+                locked_until: Some(until),
+                ..
+            } => Outcome::Rejected(Reject::LockedOut { until: Some(until) }),
+            AttemptOutcome::Replayed {
+                locked_until: None, ..
+            } => Outcome::Rejected(Reject::Replayed),
+            AttemptOutcome::Failed {
+                locked_until: None, ..
+            } => Outcome::Rejected(failure_reason),
+            AttemptOutcome::Locked { until } => Outcome::Rejected(Reject::LockedOut { until }),
+        })
+    }
+
+    /// Write an audit row and a syslog line for a decision that changed no state.
+    fn audit_only(
+        &self,
+        request: &LoginRequest,
+        result: AuditResult,
+        method: Option<&str>,
+        detail: &str,
+    ) {
+        let event = AuditEvent {
+            at: self.clock.now(),
+            user: request.user.clone(),
+            service: request.service.clone(),
+            source: request.source.clone(),
+            result,
+            method: method.map(str::to_string),
+            detail: Some(detail.to_string()),
+        };
+        if let Err(e) = self.store.append_audit(&event) {
+            self.sink
+                .message(Severity::Error, &format!("cannot write audit row: {e}"));
+        }
+        self.sink.record(&event);
+    }
+
+    /// Log that the core could not decide for `request` (the front-end denies). Best effort: the
+    /// store may be what failed.
+    pub fn report_error(&self, request: &LoginRequest, error: &CoreError) {
+        let event = AuditEvent {
+            at: self.clock.now(),
+            user: request.user.clone(),
+            service: request.service.clone(),
+            source: request.source.clone(),
+            result: AuditResult::Error,
+            method: None,
+            detail: Some(error.to_string()),
+        };
+        let _ = self.store.append_audit(&event);
+        self.sink.record(&event);
+    }
+}
+
+fn lock_detail(reason: Reject, locked_until: Option<u64>) -> String {
+    match locked_until {
+        Some(_) => format!("{}; locked_out", reason.as_str()),
+        None => reason.as_str().to_string(),
+    }
+}
+
+fn retryable(r: Reject) -> bool {
+    match r {
+        Reject::BadCode
+        | Reject::Malformed
+        | Reject::Replayed
+        | Reject::UnknownUser
+        | Reject::NotEnrolled => true,
+        Reject::InvalidUser | Reject::LockedOut { .. } => false,
+    }
+}
+
+/// A factor that can answer a login today.
+fn is_usable(f: &Factor) -> bool {
+    f.status == FactorStatus::Active && f.kind == FactorKind::Totp
+}
+
+fn prompt_text(data: Option<&LoginData>) -> String {
+    let Some(d) = data else {
+        return "Verification code: ".to_string();
+    };
+    let usable: Vec<&Factor> = d.factors.iter().filter(|f| is_usable(f)).collect();
+    if usable.len() <= 1 {
+        return "Verification code: ".to_string();
+    }
+    // Factors are ordered preferred first.
+    let first = usable.first().map(|f| f.label.as_str()).unwrap_or("");
+    let recovery = if d.recovery.as_ref().is_some_and(|b| b.unused > 0) {
+        ", or a recovery code"
+    } else {
+        ""
+    };
+    format!("Verification code (authenticator \"{first}\" or another{recovery}): ")
+}
+
+#[cfg(test)]
+mod tests;

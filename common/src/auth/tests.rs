@@ -1,0 +1,401 @@
+use std::path::Path;
+
+use super::*;
+use crate::admin::{Admin, TotpOptions};
+use crate::audit::MemorySink;
+use crate::clock::FixedClock;
+use crate::otp::totp_code;
+use crate::store::SqliteStore;
+
+const T0: u64 = 1_700_000_010;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    clock: Arc<FixedClock>,
+    sink: Arc<MemorySink>,
+    auth: Authenticator,
+    admin: Admin,
+    store: Arc<SqliteStore>,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n[policy]\nmax_failures = 5\nlockout = \"15m\"\nmax_tries = 3\n";
+    let config = Arc::new(Config::parse(&dir.path().join("tessera.toml"), text).unwrap());
+    crate::admin::init(&config).unwrap();
+    let store = Arc::new(SqliteStore::open(&config.store).unwrap());
+    let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
+    let clock = Arc::new(FixedClock::new(T0));
+    let sink = Arc::new(MemorySink::default());
+    let auth = Authenticator::new(
+        config.clone(),
+        store.clone(),
+        key.clone(),
+        clock.clone(),
+        sink.clone(),
+    );
+    let admin = Admin::new(config, store.clone(), clock.clone(), sink.clone()).with_key(key);
+    Env {
+        _dir: dir,
+        clock,
+        sink,
+        auth,
+        admin,
+        store,
+    }
+}
+
+fn request(user: &str) -> LoginRequest {
+    LoginRequest {
+        user: user.into(),
+        service: "test".into(),
+        source: Some("192.0.2.7".into()),
+        allow_unenrolled: false,
+        max_tries: 1,
+    }
+}
+
+/// Enroll alice with an active TOTP factor; returns the raw secret and recovery codes.
+fn enroll(e: &Env) -> (Vec<u8>, Vec<String>) {
+    e.admin.add_user("alice", None).unwrap();
+    let en = e
+        .admin
+        .enroll_totp(
+            "alice",
+            &TotpOptions {
+                label: None,
+                digits: None,
+                period: None,
+                algorithm: None,
+                activate: true,
+            },
+        )
+        .unwrap();
+    let secret = crate::otp::from_base32(en.secret_base32.expose())
+        .unwrap()
+        .expose()
+        .clone();
+    let codes = en
+        .recovery_codes
+        .unwrap()
+        .iter()
+        .map(|c| c.expose().clone())
+        .collect();
+    (secret, codes)
+}
+
+fn code(secret: &[u8], t: u64) -> String {
+    let p = TotpParams {
+        algorithm: crate::config::TotpAlgorithm::Sha1,
+        digits: 6,
+        period: 30,
+        window: 1,
+    };
+    totp_code(&p, secret, t).unwrap()
+}
+
+fn login(e: &Env, req: LoginRequest, answer: &str) -> Outcome {
+    match e.auth.begin(req).unwrap() {
+        Begin::Prompt(mut l, p) => {
+            assert_eq!(p.text, "Verification code: ");
+            assert!(!p.echo);
+            e.auth.answer(&mut l, answer).unwrap()
+        }
+        Begin::Ignore => panic!("unexpected ignore"),
+        Begin::Rejected(r) => Outcome::Rejected(r),
+    }
+}
+
+#[test]
+fn totp_accepts_once_then_refuses_replay() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let c = code(&secret, T0);
+    assert!(matches!(
+        login(&e, request("alice"), &c),
+        Outcome::Accepted(Verified {
+            method: Method::Totp { .. },
+            ..
+        })
+    ));
+    assert_eq!(
+        login(&e, request("alice"), &c),
+        Outcome::Rejected(Reject::Replayed)
+    );
+    // An older code inside the window is refused too: steps only move forward.
+    assert_eq!(
+        login(&e, request("alice"), &code(&secret, T0 - 30)),
+        Outcome::Rejected(Reject::Replayed)
+    );
+    assert!(matches!(
+        login(&e, request("alice"), &code(&secret, T0 + 30)),
+        Outcome::Accepted(_)
+    ));
+}
+
+#[test]
+fn wrong_and_malformed_codes_are_refused() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let good = code(&secret, T0);
+    let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    assert_eq!(
+        login(&e, request("alice"), &wrong),
+        Outcome::Rejected(Reject::BadCode)
+    );
+    assert_eq!(
+        login(&e, request("alice"), "12ab56"),
+        Outcome::Rejected(Reject::Malformed)
+    );
+    assert_eq!(
+        login(&e, request("alice"), ""),
+        Outcome::Rejected(Reject::Malformed)
+    );
+    assert_eq!(
+        login(&e, request("alice"), &code(&secret, T0 + 90)),
+        Outcome::Rejected(Reject::BadCode),
+        "outside the window"
+    );
+}
+
+#[test]
+fn recovery_code_works_once_in_any_typing() {
+    let e = env();
+    let (_, codes) = enroll(&e);
+    assert_eq!(codes.len(), 10);
+    let typed = codes[3].to_uppercase().replace('-', " ");
+    match login(&e, request("alice"), &typed) {
+        Outcome::Accepted(v) => assert_eq!(v.method, Method::Recovery { remaining: 9 }),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(
+        login(&e, request("alice"), &codes[3]),
+        Outcome::Rejected(Reject::BadCode)
+    );
+    assert!(matches!(
+        login(&e, request("alice"), &codes[4]),
+        Outcome::Accepted(_)
+    ));
+}
+
+#[test]
+fn five_failures_lock_and_a_correct_code_is_then_refused_until_unlock() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    for i in 0..4 {
+        assert_eq!(
+            login(&e, request("alice"), "000000"),
+            Outcome::Rejected(Reject::BadCode),
+            "attempt {i}"
+        );
+    }
+    let until = T0 + 900;
+    assert_eq!(
+        login(&e, request("alice"), "000000"),
+        Outcome::Rejected(Reject::LockedOut { until: Some(until) })
+    );
+    let good = code(&secret, T0);
+    assert_eq!(
+        login(&e, request("alice"), &good),
+        Outcome::Rejected(Reject::LockedOut { until: Some(until) })
+    );
+    assert_eq!(
+        Reject::LockedOut { until: Some(until) }.user_message(T0),
+        "Too many failed attempts: the account is locked for 15 minutes."
+    );
+    e.admin.unlock_user("alice").unwrap();
+    assert!(
+        matches!(login(&e, request("alice"), &good), Outcome::Accepted(_)),
+        "the code was not consumed while locked"
+    );
+}
+
+#[test]
+fn lock_expires_on_its_own() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    for _ in 0..5 {
+        login(&e, request("alice"), "000000");
+    }
+    e.clock.advance(901);
+    assert!(matches!(
+        login(&e, request("alice"), &code(&secret, T0 + 901)),
+        Outcome::Accepted(_)
+    ));
+}
+
+#[test]
+fn retries_within_one_conversation_then_refusal() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let mut req = request("alice");
+    req.max_tries = 3;
+    let Begin::Prompt(mut l, _) = e.auth.begin(req).unwrap() else {
+        panic!()
+    };
+    for _ in 0..2 {
+        match e.auth.answer(&mut l, "000000").unwrap() {
+            Outcome::Prompt(p) => assert_eq!(p.info.as_deref(), Some("Invalid code, try again.")),
+            o => panic!("{o:?}"),
+        }
+    }
+    assert_eq!(
+        e.auth.answer(&mut l, "000000").unwrap(),
+        Outcome::Rejected(Reject::BadCode)
+    );
+    assert!(l.is_finished());
+    // A finished login accepts nothing more.
+    assert_eq!(
+        e.auth.answer(&mut l, &code(&secret, T0)).unwrap(),
+        Outcome::Rejected(Reject::BadCode)
+    );
+    assert_eq!(e.store.lock_state(1).unwrap().failures, 3);
+}
+
+#[test]
+fn unknown_and_unenrolled_users_are_prompted_then_refused() {
+    let e = env();
+    assert_eq!(
+        login(&e, request("nobody"), "123456"),
+        Outcome::Rejected(Reject::UnknownUser)
+    );
+    e.admin.add_user("bob", None).unwrap();
+    assert_eq!(
+        login(&e, request("bob"), "123456"),
+        Outcome::Rejected(Reject::NotEnrolled)
+    );
+    // A pending factor does not count as enrolled.
+    e.admin
+        .enroll_totp(
+            "bob",
+            &TotpOptions {
+                label: None,
+                digits: None,
+                period: None,
+                algorithm: None,
+                activate: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        login(&e, request("bob"), "123456"),
+        Outcome::Rejected(Reject::NotEnrolled)
+    );
+}
+
+#[test]
+fn allow_unenrolled_ignores_but_never_accepts() {
+    let e = env();
+    let mut req = request("nobody");
+    req.allow_unenrolled = true;
+    assert!(matches!(e.auth.begin(req.clone()).unwrap(), Begin::Ignore));
+    enroll(&e);
+    req.user = "alice".into();
+    assert!(
+        matches!(e.auth.begin(req).unwrap(), Begin::Prompt(..)),
+        "enrolled users still must answer"
+    );
+}
+
+#[test]
+fn invalid_user_names_are_refused_without_lookup() {
+    let e = env();
+    for bad in ["", "a/b", "a\nb"] {
+        assert!(matches!(
+            e.auth.begin(request(bad)).unwrap(),
+            Begin::Rejected(Reject::InvalidUser)
+        ));
+    }
+}
+
+#[test]
+fn every_result_is_audited_without_codes() {
+    let e = env();
+    let (secret, codes) = enroll(&e);
+    let good = code(&secret, T0);
+    login(&e, request("alice"), &good);
+    login(&e, request("alice"), "999999");
+    login(&e, request("alice"), &codes[0]);
+    let rows = e.store.audit(Some("alice"), 100).unwrap();
+    let logins: Vec<_> = rows.iter().filter(|r| r.service == "test").collect();
+    assert_eq!(logins.len(), 3);
+    assert_eq!(logins[2].result, AuditResult::Accept);
+    assert_eq!(logins[2].method.as_deref(), Some("totp"));
+    assert_eq!(logins[2].source.as_deref(), Some("192.0.2.7"));
+    assert_eq!(logins[1].detail.as_deref(), Some("bad_code"));
+    assert_eq!(logins[0].method.as_deref(), Some("recovery"));
+    let synced = e.sink.events();
+    assert!(synced.iter().filter(|ev| ev.service == "test").count() == 3);
+    for ev in rows.iter().chain(synced.iter()) {
+        let line = format!("{ev:?} {ev}");
+        assert!(
+            !line.contains(&good) && !line.contains("999999") && !line.contains(&codes[0]),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn row_moved_to_another_user_fails_closed() {
+    let e = env();
+    enroll(&e);
+    e.admin.add_user("mallory", None).unwrap();
+    let conn = rusqlite::Connection::open(e.store.path()).unwrap();
+    conn.execute(
+        "UPDATE factors SET user_id = (SELECT id FROM users WHERE name = 'mallory')",
+        [],
+    )
+    .unwrap();
+    let Begin::Prompt(mut l, _) = e.auth.begin(request("mallory")).unwrap() else {
+        panic!()
+    };
+    let err = e.auth.answer(&mut l, "123456").unwrap_err();
+    assert!(matches!(err, CoreError::SecretUnsealFailed { .. }), "{err}");
+}
+
+#[test]
+fn concurrent_checks_of_one_code_accept_exactly_once() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let good = code(&secret, T0);
+    let cfg = e.auth.config().clone();
+    let path = e.store.path().to_path_buf();
+    let keyfile = cfg.store.key_file.clone();
+    let results: Vec<Result<bool, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let good = good.clone();
+                let cfg = cfg.clone();
+                let (path, keyfile) = (path.clone(), keyfile.clone());
+                s.spawn(move || {
+                    // Each thread is its own "process": own store, own connection.
+                    assert!(Path::new(&path).exists());
+                    let store = Arc::new(SqliteStore::open(&cfg.store).map_err(|e| e.to_string())?);
+                    let key = Arc::new(MasterKey::load(&keyfile).map_err(|e| e.to_string())?);
+                    let auth = Authenticator::new(
+                        Arc::new(cfg),
+                        store,
+                        key,
+                        Arc::new(FixedClock::new(T0)),
+                        Arc::new(MemorySink::default()),
+                    );
+                    let mut l = match auth.begin(request("alice")).map_err(|e| e.to_string())? {
+                        Begin::Prompt(l, _) => l,
+                        Begin::Rejected(Reject::LockedOut { .. }) => return Ok(false),
+                        b => return Err(format!("{b:?}")),
+                    };
+                    match auth.answer(&mut l, &good).map_err(|e| e.to_string())? {
+                        Outcome::Accepted(_) => Ok(true),
+                        // Replays count as failures, so the losers may also trip the lock.
+                        Outcome::Rejected(Reject::Replayed | Reject::LockedOut { .. }) => Ok(false),
+                        o => Err(format!("{o:?}")),
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let errors: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(results.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
+}

@@ -1,0 +1,579 @@
+//! Configuration: one TOML file, parsed strictly.
+//!
+//! TOML is read into `Raw*` structs (`deny_unknown_fields`, everything optional), then validated
+//! into [`Config`] with defaults and range checks. Every error names the file, the line and the
+//! key. Relative paths inside the file are resolved against the file's directory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where the configuration lives when neither `--config` nor `TESSERA_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tessera/tessera.toml";
+/// Environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "TESSERA_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        key: Option<String>,
+        message: String,
+    },
+    #[error("{path}:{line}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The dotted key the error is about, when one can be named.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Syntax { key, .. } => key.as_deref(),
+            ConfigError::Invalid { key, .. } => Some(key),
+        }
+    }
+}
+
+/// The validated configuration. Loaded once and passed down; never a global.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages).
+    pub source: PathBuf,
+    pub store: StoreConfig,
+    pub totp: TotpConfig,
+    pub recovery: RecoveryConfig,
+    pub argon2: Argon2Config,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub key_file: PathBuf,
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl TotpAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TotpAlgorithm::Sha1 => "sha1",
+            TotpAlgorithm::Sha256 => "sha256",
+            TotpAlgorithm::Sha512 => "sha512",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "sha1" => Some(TotpAlgorithm::Sha1),
+            "sha256" => Some(TotpAlgorithm::Sha256),
+            "sha512" => Some(TotpAlgorithm::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Secret length recommended for the hash (RFC 6238 reference key sizes).
+    pub fn secret_len(self) -> usize {
+        match self {
+            TotpAlgorithm::Sha1 => 20,
+            TotpAlgorithm::Sha256 => 32,
+            TotpAlgorithm::Sha512 => 64,
+        }
+    }
+}
+
+impl fmt::Display for TotpAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TotpConfig {
+    pub issuer: String,
+    pub digits: u8,
+    pub period: u32,
+    pub algorithm: TotpAlgorithm,
+    /// Steps accepted before and after the current one.
+    pub window: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecoveryConfig {
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub max_failures: u32,
+    pub lockout: Duration,
+    /// Wrong answers allowed within one conversation (one PAM call) before it ends.
+    pub max_tries: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw TOML shapes.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: Option<RawStore>,
+    totp: Option<RawTotp>,
+    recovery: Option<RawRecovery>,
+    argon2: Option<RawArgon2>,
+    policy: Option<RawPolicy>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    busy_timeout: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTotp {
+    issuer: Option<String>,
+    digits: Option<i64>,
+    period: Option<i64>,
+    algorithm: Option<String>,
+    window: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecovery {
+    count: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArgon2 {
+    memory_kib: Option<i64>,
+    iterations: Option<i64>,
+    parallelism: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    max_failures: Option<i64>,
+    lockout: Option<RawDuration>,
+    max_tries: Option<i64>,
+}
+
+/// A duration written as whole seconds (`900`) or as text (`"15m"`, `"1h 30m"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(i64),
+    Text(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+
+impl Config {
+    /// The path to use: an explicit one, else `TESSERA_CONFIG`, else the default.
+    pub fn resolve_path(explicit: Option<&Path>) -> PathBuf {
+        if let Some(p) = explicit {
+            return p.to_path_buf();
+        }
+        match std::env::var_os(CONFIG_ENV) {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parse `text` as if read from `path` (used for messages and relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            let key = key_at_line(text, line);
+            let mut message = e.message().trim().to_string();
+            if let Some(k) = &key
+                && !message.contains(k.rsplit('.').next().unwrap_or(k))
+            {
+                message = format!("key `{k}`: {message}");
+            }
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                key,
+                message,
+            }
+        })?;
+        Validator { path, text }.build(raw)
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn invalid(&self, section: &str, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: locate_key(self.text, section, key).unwrap_or(1),
+            key: format!("{section}.{key}"),
+            message: message.into(),
+        }
+    }
+
+    fn int<T: TryFrom<i64>>(
+        &self,
+        section: &str,
+        key: &str,
+        value: Option<i64>,
+        default: T,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        if !range.contains(&v) {
+            return Err(self.invalid(
+                section,
+                key,
+                format!(
+                    "{v} is out of range (allowed {}..={})",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        T::try_from(v).map_err(|_| self.invalid(section, key, format!("{v} is out of range")))
+    }
+
+    fn duration(
+        &self,
+        section: &str,
+        key: &str,
+        value: Option<RawDuration>,
+        default: Duration,
+        min: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let d = match value {
+            None => return Ok(default),
+            Some(RawDuration::Seconds(s)) => {
+                let s = u64::try_from(s).map_err(|_| {
+                    self.invalid(
+                        section,
+                        key,
+                        format!("{s} is negative; give seconds or \"15m\""),
+                    )
+                })?;
+                Duration::from_secs(s)
+            }
+            Some(RawDuration::Text(t)) => humantime::parse_duration(&t).map_err(|e| {
+                self.invalid(
+                    section,
+                    key,
+                    format!("{t:?} is not a duration ({e}); write e.g. \"15m\" or 900"),
+                )
+            })?,
+        };
+        if d < min || d > max {
+            return Err(self.invalid(
+                section,
+                key,
+                format!(
+                    "{} is out of range (allowed {} to {})",
+                    humantime::format_duration(d),
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    fn path(&self, p: PathBuf) -> PathBuf {
+        if p.is_absolute() {
+            p
+        } else {
+            let base = self.path.parent().unwrap_or(Path::new("."));
+            base.join(p)
+        }
+    }
+
+    fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let s = raw.store.unwrap_or_default();
+        let store = StoreConfig {
+            path: self.path(
+                s.path
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/tessera/tessera.db")),
+            ),
+            key_file: self.path(
+                s.key_file
+                    .unwrap_or_else(|| PathBuf::from("/etc/tessera/tessera.key")),
+            ),
+            busy_timeout: self.duration(
+                "store",
+                "busy_timeout",
+                s.busy_timeout,
+                Duration::from_secs(5),
+                Duration::from_millis(1),
+                Duration::from_secs(120),
+            )?,
+        };
+
+        let t = raw.totp.unwrap_or_default();
+        let algorithm = match t.algorithm {
+            None => TotpAlgorithm::Sha1,
+            Some(a) => TotpAlgorithm::parse(&a).ok_or_else(|| {
+                self.invalid(
+                    "totp",
+                    "algorithm",
+                    format!("{a:?} is not one of \"sha1\", \"sha256\", \"sha512\""),
+                )
+            })?,
+        };
+        let issuer = t.issuer.unwrap_or_else(|| "Tessera".to_string());
+        if issuer.is_empty() || issuer.contains(':') || issuer.chars().any(char::is_control) {
+            return Err(self.invalid(
+                "totp",
+                "issuer",
+                "must be non-empty text without ':' or control characters",
+            ));
+        }
+        let totp = TotpConfig {
+            issuer,
+            digits: self.int("totp", "digits", t.digits, 6, 6..=8)?,
+            period: self.int("totp", "period", t.period, 30, 10..=300)?,
+            algorithm,
+            window: self.int("totp", "window", t.window, 1, 0..=10)?,
+        };
+
+        let r = raw.recovery.unwrap_or_default();
+        let recovery = RecoveryConfig {
+            count: self.int("recovery", "count", r.count, 10, 1..=100)?,
+        };
+
+        let a = raw.argon2.unwrap_or_default();
+        let parallelism: u32 = self.int("argon2", "parallelism", a.parallelism, 1, 1..=16)?;
+        let argon2 = Argon2Config {
+            memory_kib: self.int(
+                "argon2",
+                "memory_kib",
+                a.memory_kib,
+                19_456,
+                8 * i64::from(parallelism)..=4 * 1024 * 1024,
+            )?,
+            iterations: self.int("argon2", "iterations", a.iterations, 2, 1..=100)?,
+            parallelism,
+        };
+
+        let p = raw.policy.unwrap_or_default();
+        let policy = PolicyConfig {
+            max_failures: self.int("policy", "max_failures", p.max_failures, 5, 1..=1000)?,
+            lockout: self.duration(
+                "policy",
+                "lockout",
+                p.lockout,
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(1),
+                Duration::from_secs(7 * 24 * 3600),
+            )?,
+            max_tries: self.int("policy", "max_tries", p.max_tries, 3, 1..=10)?,
+        };
+
+        Ok(Config {
+            source: self.path.to_path_buf(),
+            store,
+            totp,
+            recovery,
+            argon2,
+            policy,
+        })
+    }
+}
+
+/// 1-based line of byte offset `pos` in `text`.
+fn line_of(text: &str, pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    text.as_bytes()[..pos]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted key (`section.key`) assigned on `line`, if that line is an assignment.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let mut section = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let trimmed = l.trim();
+        if let Some(h) = header_name(trimmed) {
+            section = h;
+        }
+        if i + 1 == line {
+            if let Some(h) = header_name(trimmed) {
+                return Some(h);
+            }
+            let (k, _) = trimmed.split_once('=')?;
+            let k = k.trim().trim_matches('"');
+            if k.is_empty() {
+                return None;
+            }
+            return Some(if section.is_empty() {
+                k.to_string()
+            } else {
+                format!("{section}.{k}")
+            });
+        }
+    }
+    None
+}
+
+fn header_name(line: &str) -> Option<String> {
+    let inner = line
+        .strip_prefix("[[")
+        .and_then(|l| l.split(']').next())
+        .or_else(|| line.strip_prefix('[').and_then(|l| l.split(']').next()))?;
+    Some(inner.trim().to_string())
+}
+
+/// Line on which `key` is assigned inside `[section]`.
+fn locate_key(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    let mut section_line = None;
+    for (i, l) in text.lines().enumerate() {
+        let trimmed = l.trim();
+        if let Some(h) = header_name(trimmed) {
+            current = h;
+            if current == section {
+                section_line = Some(i + 1);
+            }
+            continue;
+        }
+        if current == section
+            && let Some((k, _)) = trimmed.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(i + 1);
+        }
+    }
+    section_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/tessera/tessera.toml"), text)
+    }
+
+    #[test]
+    fn three_line_config_is_complete() {
+        let c = parse("[store]\npath = \"/var/lib/t/db\"\nkey_file = \"/etc/t/key\"\n").unwrap();
+        assert_eq!(c.store.path, PathBuf::from("/var/lib/t/db"));
+        assert_eq!(c.totp.digits, 6);
+        assert_eq!(c.totp.period, 30);
+        assert_eq!(c.totp.window, 1);
+        assert_eq!(c.policy.max_failures, 5);
+        assert_eq!(c.policy.lockout, Duration::from_secs(900));
+        assert_eq!(c.recovery.count, 10);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let c = parse("[store]\npath = \"db/t.db\"\nkey_file = \"t.key\"\n").unwrap();
+        assert_eq!(c.store.path, PathBuf::from("/etc/tessera/db/t.db"));
+        assert_eq!(c.store.key_file, PathBuf::from("/etc/tessera/t.key"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = parse("[store]\npath = \"/x\"\n\n[totp]\ndigitz = 6\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("/etc/tessera/tessera.toml:5:"), "{msg}");
+        assert!(msg.contains("digitz"), "{msg}");
+        assert_eq!(e.key(), Some("totp.digitz"));
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let e = parse("[stroe]\npath = \"/x\"\n").unwrap_err();
+        assert!(e.to_string().contains("stroe"), "{e}");
+        assert!(e.to_string().contains(":1:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = parse("[totp]\n\ndigits = \"six\"\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(":3:"), "{msg}");
+        assert!(msg.contains("digits"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_names_line_and_key() {
+        let e = parse("[totp]\nperiod = 30\ndigits = 9\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/tessera/tessera.toml:3: key `totp.digits`: 9 is out of range (allowed 6..=8)"
+        );
+    }
+
+    #[test]
+    fn durations_accept_seconds_and_text() {
+        let c = parse("[policy]\nlockout = \"1h\"\n").unwrap();
+        assert_eq!(c.policy.lockout, Duration::from_secs(3600));
+        let c = parse("[policy]\nlockout = 60\n").unwrap();
+        assert_eq!(c.policy.lockout, Duration::from_secs(60));
+        let e = parse("[policy]\nlockout = \"soon\"\n").unwrap_err();
+        assert!(e.to_string().contains("policy.lockout"), "{e}");
+    }
+
+    #[test]
+    fn bad_algorithm_is_named() {
+        let e = parse("[totp]\nalgorithm = \"md5\"\n").unwrap_err();
+        assert!(e.to_string().contains("totp.algorithm"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = parse("[store]\npath = \n").unwrap_err();
+        assert!(e.to_string().contains(":2:"), "{e}");
+    }
+}

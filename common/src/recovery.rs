@@ -1,0 +1,177 @@
+//! Recovery codes: generation, normalisation and hashing.
+//!
+//! A code is 12 characters of Crockford's base32 (60 bits), shown as `k7qd-3mzp-x8tf`. Input is
+//! normalised (case, spaces, dashes; `i`/`l` read as `1`, `o` as `0`). A user's batch shares one
+//! random salt, so checking an answer costs one Argon2id evaluation whatever the number of codes
+//! left; the hash is then compared with every unused code in constant time. The installation's
+//! pepper (derived from the key file) is Argon2's secret input, so the database alone cannot be
+//! brute-forced.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::config::Argon2Config;
+use crate::error::{CoreError, KeyError};
+use crate::secret::{Secret, random_bytes};
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// Characters in a generated code.
+pub const CODE_LEN: usize = 12;
+/// Shortest and longest normalised input treated as a recovery code (8-digit google-authenticator
+/// scratch codes up to our own 12-character codes, with room to spare).
+pub const MIN_LEN: usize = 8;
+pub const MAX_LEN: usize = 16;
+pub const HASH_LEN: usize = 32;
+pub const SALT_LEN: usize = 16;
+
+/// Fresh codes, formatted for display.
+pub fn generate_codes(count: u32) -> Result<Vec<Secret<String>>, KeyError> {
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let mut raw = Zeroizing::new([0u8; CODE_LEN]);
+        random_bytes(raw.as_mut())?;
+        let mut code = String::with_capacity(CODE_LEN + 2);
+        for (i, b) in raw.iter().enumerate() {
+            if i > 0 && i % 4 == 0 {
+                code.push('-');
+            }
+            code.push(char::from(ALPHABET[usize::from(b & 31)]));
+        }
+        out.push(Secret::new(code));
+    }
+    Ok(out)
+}
+
+/// A fresh batch salt.
+pub fn generate_salt() -> Result<[u8; SALT_LEN], KeyError> {
+    let mut salt = [0u8; SALT_LEN];
+    random_bytes(&mut salt)?;
+    Ok(salt)
+}
+
+/// Canonical form of typed input, or `None` if it cannot be a recovery code.
+pub fn normalize(input: &str) -> Option<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::with_capacity(input.len()));
+    for c in input.chars() {
+        let c = match c.to_ascii_lowercase() {
+            ' ' | '-' | '\t' => continue,
+            'i' | 'l' => '1',
+            'o' => '0',
+            c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
+            _ => return None,
+        };
+        out.push(c);
+    }
+    (MIN_LEN..=MAX_LEN).contains(&out.len()).then_some(out)
+}
+
+/// Argon2id(normalised code, batch salt) with the pepper as secret input.
+pub fn hash_code(
+    normalized: &str,
+    salt: &[u8],
+    pepper: &[u8],
+    params: &Argon2Config,
+) -> Result<Zeroizing<[u8; HASH_LEN]>, CoreError> {
+    let p = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(HASH_LEN),
+    )
+    .map_err(|e| CoreError::Argon2(e.to_string()))?;
+    let a = Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, p)
+        .map_err(|e| CoreError::Argon2(e.to_string()))?;
+    let mut out = Zeroizing::new([0u8; HASH_LEN]);
+    a.hash_password_into(normalized.as_bytes(), salt, out.as_mut())
+        .map_err(|e| CoreError::Argon2(e.to_string()))?;
+    Ok(out)
+}
+
+/// The id of the stored hash equal to `candidate`, comparing against every entry in constant
+/// time so the position of a match does not show in the timing.
+pub fn find_match(candidate: &[u8], stored: &[(i64, Vec<u8>)]) -> Option<i64> {
+    let mut found: Option<i64> = None;
+    for (id, hash) in stored {
+        let eq: bool = hash.as_slice().ct_eq(candidate).into();
+        if eq && found.is_none() {
+            found = Some(*id);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: Argon2Config = Argon2Config {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn generated_codes_have_60_bits_in_three_groups() {
+        let codes = generate_codes(10).unwrap();
+        assert_eq!(codes.len(), 10);
+        for c in &codes {
+            let s = c.expose();
+            assert_eq!(s.len(), 14, "{s}");
+            let groups: Vec<&str> = s.split('-').collect();
+            assert_eq!(groups.len(), 3);
+            assert!(groups.iter().all(|g| g.len() == 4));
+            assert!(normalize(s).is_some());
+        }
+        let unique: std::collections::HashSet<&String> = codes.iter().map(|c| c.expose()).collect();
+        assert_eq!(unique.len(), 10);
+    }
+
+    #[test]
+    fn normalisation_ignores_case_spaces_dashes_and_lookalikes() {
+        let want = normalize("k7qd-3mzp-x8tf").unwrap();
+        assert_eq!(want.as_str(), "k7qd3mzpx8tf");
+        for typed in ["K7QD 3MZP X8TF", "k7qd3mzpx8tf", " k7qd - 3mzp - x8tf "] {
+            assert_eq!(normalize(typed).unwrap().as_str(), want.as_str(), "{typed}");
+        }
+        assert_eq!(
+            normalize("1o1l-abcd-efgh").unwrap().as_str(),
+            "1011abcdefgh"
+        );
+        assert!(
+            normalize("k7qd-3mzp-x8tu").is_none(),
+            "u is not in the alphabet"
+        );
+        assert!(normalize("123456").is_none(), "too short");
+        assert!(normalize("12345678").is_some(), "scratch code");
+        assert!(normalize("k7qd-3mzp-x8tf-k7qd-3").is_none(), "too long");
+    }
+
+    #[test]
+    fn hash_matches_only_the_same_code_salt_and_pepper() {
+        let salt = [1u8; SALT_LEN];
+        let h = hash_code("k7qd3mzpx8tf", &salt, b"pepper", &FAST).unwrap();
+        let again = hash_code("k7qd3mzpx8tf", &salt, b"pepper", &FAST).unwrap();
+        assert_eq!(*h, *again);
+        assert_ne!(
+            *h,
+            *hash_code("k7qd3mzpx8tg", &salt, b"pepper", &FAST).unwrap()
+        );
+        assert_ne!(
+            *h,
+            *hash_code("k7qd3mzpx8tf", &[2u8; SALT_LEN], b"pepper", &FAST).unwrap()
+        );
+        assert_ne!(
+            *h,
+            *hash_code("k7qd3mzpx8tf", &salt, b"other", &FAST).unwrap()
+        );
+    }
+
+    #[test]
+    fn find_match_returns_the_matching_id() {
+        let stored = vec![(1, vec![1u8; 32]), (2, vec![2u8; 32]), (3, vec![3u8; 32])];
+        assert_eq!(find_match(&[2u8; 32], &stored), Some(2));
+        assert_eq!(find_match(&[4u8; 32], &stored), None);
+        assert_eq!(find_match(&[2u8; 31], &stored), None);
+    }
+}

@@ -1,0 +1,813 @@
+//! The SQLite store: WAL, a busy timeout, foreign keys, numbered migrations applied on open.
+//!
+//! Connections are opened per store and pooled inside it (the RADIUS server reuses them; the PAM
+//! module opens a store per call, so nothing survives a fork). Writes that consume a code run in
+//! `BEGIN IMMEDIATE` transactions so that concurrent writers queue on the busy timeout instead of
+//! failing on a lock upgrade.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
+
+use super::*;
+use crate::audit::{AuditEvent, AuditResult};
+use crate::config::{StoreConfig, TotpAlgorithm};
+use crate::secret::create_private_dir;
+
+/// Numbered migrations; the index + 1 is the schema version (`PRAGMA user_version`).
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const POOL_MAX: usize = 16;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    busy_timeout: Duration,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open an existing database (migrating it if needed). A missing file is an error: only
+    /// [`SqliteStore::create`] (`tessera init`) makes one, so a front-end never authenticates
+    /// against an accidentally empty store.
+    pub fn open(cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
+        if !cfg.path.exists() {
+            return Err(StoreError::Missing {
+                path: cfg.path.clone(),
+            });
+        }
+        let store = SqliteStore {
+            path: cfg.path.clone(),
+            busy_timeout: cfg.busy_timeout,
+            pool: Mutex::new(Vec::new()),
+        };
+        let conn = store.connect()?;
+        store.migrate(&conn)?;
+        store.give_back(conn);
+        Ok(store)
+    }
+
+    /// Create the database (mode 0600, its directory 0700 if Tessera creates it) or open it if
+    /// it exists. Returns the store and whether the file was new.
+    pub fn create(cfg: &StoreConfig) -> Result<(SqliteStore, bool), StoreError> {
+        let path = &cfg.path;
+        let cerr = |source| StoreError::Create {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir).map_err(cerr)?;
+        }
+        let created = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(cerr(e)),
+        };
+        match SqliteStore::open(cfg) {
+            Ok(s) => Ok((s, created)),
+            Err(e) => {
+                if created {
+                    let _ = std::fs::remove_file(path);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        map_error(&self.path, e)
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|source| {
+                match map_error(&self.path, source) {
+                    StoreError::Sqlite { path, source } => StoreError::Open { path, source },
+                    other => other,
+                }
+            })?;
+        conn.busy_timeout(self.busy_timeout)
+            .map_err(|e| self.err(e))?;
+        // journal_mode returns a row; WAL persists in the file once set.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;",
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(conn)
+    }
+
+    fn migrate(&self, conn: &Connection) -> Result<(), StoreError> {
+        let latest = MIGRATIONS.len() as i64;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version == latest {
+            return Ok(());
+        }
+        if version > latest {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: latest,
+            });
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        let result = (|| {
+            // Another process may have migrated while we waited for the lock.
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                conn.execute_batch(sql)?;
+                conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            }
+            conn.execute_batch("COMMIT")
+        })();
+        if let Err(e) = result {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(self.err(e));
+        }
+        Ok(())
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(c) = self.pool.lock().ok().and_then(|mut p| p.pop()) {
+            return Ok(c);
+        }
+        self.connect()
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut p) = self.pool.lock()
+            && p.len() < POOL_MAX
+        {
+            p.push(conn);
+        }
+    }
+
+    /// Run `f` on a pooled connection. A connection that saw an error is dropped, not reused.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.take()?;
+        match f(&mut conn) {
+            Ok(v) => {
+                self.give_back(conn);
+                Ok(v)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn bad_row(&self, what: &str) -> StoreError {
+        StoreError::BadRow {
+            path: self.path.clone(),
+            what: what.to_string(),
+        }
+    }
+}
+
+fn map_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt { path, source: e }
+        }
+        Some(ErrorCode::CannotOpen) => StoreError::Open { path, source: e },
+        _ => StoreError::Sqlite { path, source: e },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row mapping.
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn opt_u64(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok())
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const USER_COLS: &str = "id, name, email, password_hash, created_at";
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        password_hash: r.get::<_, Option<String>>(3)?.map(Secret::new),
+        created_at: to_u64(r.get(4)?),
+    })
+}
+
+const FACTOR_COLS: &str = "id, user_id, kind, label, status, preferred, created_at, algorithm, digits, period, window, secret, last_step";
+
+/// A factor row before its text fields are checked.
+struct RawFactor {
+    id: i64,
+    user_id: i64,
+    kind: String,
+    label: String,
+    status: String,
+    preferred: bool,
+    created_at: i64,
+    algorithm: Option<String>,
+    digits: Option<i64>,
+    period: Option<i64>,
+    window: Option<i64>,
+    secret: Option<Vec<u8>>,
+    last_step: Option<i64>,
+}
+
+fn factor_row(r: &Row<'_>) -> rusqlite::Result<RawFactor> {
+    Ok(RawFactor {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        kind: r.get(2)?,
+        label: r.get(3)?,
+        status: r.get(4)?,
+        preferred: r.get(5)?,
+        created_at: r.get(6)?,
+        algorithm: r.get(7)?,
+        digits: r.get(8)?,
+        period: r.get(9)?,
+        window: r.get(10)?,
+        secret: r.get(11)?,
+        last_step: r.get(12)?,
+    })
+}
+
+impl RawFactor {
+    fn check(self) -> Result<Factor, String> {
+        let kind = match self.kind.as_str() {
+            "totp" => FactorKind::Totp,
+            "email" => FactorKind::Email,
+            "fido2" => FactorKind::Fido2,
+            _ => return Err(format!("factor {}: kind", self.id)),
+        };
+        let status = match self.status.as_str() {
+            "pending" => FactorStatus::Pending,
+            "active" => FactorStatus::Active,
+            _ => return Err(format!("factor {}: status", self.id)),
+        };
+        let totp = if kind == FactorKind::Totp {
+            let bad = |what: &str| format!("factor {}: {what}", self.id);
+            let algorithm = self
+                .algorithm
+                .as_deref()
+                .and_then(TotpAlgorithm::parse)
+                .ok_or_else(|| bad("algorithm"))?;
+            let digits = self
+                .digits
+                .and_then(|d| u8::try_from(d).ok())
+                .filter(|d| (6..=8).contains(d))
+                .ok_or_else(|| bad("digits"))?;
+            let period = self
+                .period
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad("period"))?;
+            let window = match self.window {
+                None => None,
+                Some(w) => Some(u8::try_from(w).map_err(|_| bad("window"))?),
+            };
+            let sealed_secret = self.secret.ok_or_else(|| bad("secret"))?;
+            Some(TotpState {
+                algorithm,
+                digits,
+                period,
+                window,
+                sealed_secret,
+                last_step: opt_u64(self.last_step),
+            })
+        } else {
+            None
+        };
+        Ok(Factor {
+            id: self.id,
+            user_id: self.user_id,
+            kind,
+            label: self.label,
+            status,
+            preferred: self.preferred,
+            created_at: to_u64(self.created_at),
+            totp,
+        })
+    }
+}
+
+fn lock_row(conn: &Connection, user_id: UserId) -> rusqlite::Result<LockState> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT failures, locked_until, admin_locked FROM lockout WHERE user_id = ?1",
+        )?
+        .query_row([user_id], |r| {
+            Ok(LockState {
+                failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
+                locked_until: opt_u64(r.get(1)?),
+                admin_locked: r.get(2)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn recovery_batch(conn: &Connection, user_id: UserId) -> rusqlite::Result<Option<RecoveryBatch>> {
+    conn.prepare_cached(
+        "SELECT salt, m_cost, t_cost, p_cost, created_at, origin,
+                (SELECT count(*) FROM recovery_codes c WHERE c.user_id = b.user_id),
+                (SELECT count(*) FROM recovery_codes c WHERE c.user_id = b.user_id AND used_at IS NULL)
+         FROM recovery_batches b WHERE user_id = ?1",
+    )?
+    .query_row([user_id], |r| {
+        Ok(RecoveryBatch {
+            salt: r.get(0)?,
+            m_cost: r.get(1)?,
+            t_cost: r.get(2)?,
+            p_cost: r.get(3)?,
+            created_at: to_u64(r.get(4)?),
+            origin: r.get(5)?,
+            total: r.get(6)?,
+            unused: r.get(7)?,
+        })
+    })
+    .optional()
+}
+
+fn insert_audit(conn: &Connection, e: &AuditEvent) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (at, user, service, source, result, method, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        to_i64(e.at),
+        e.user,
+        e.service,
+        e.source,
+        e.result.as_str(),
+        e.method,
+        e.detail
+    ])?;
+    Ok(())
+}
+
+fn parse_result(s: &str) -> AuditResult {
+    match s {
+        "accept" => AuditResult::Accept,
+        "reject" => AuditResult::Reject,
+        "ignore" => AuditResult::Ignore,
+        "admin" => AuditResult::Admin,
+        _ => AuditResult::Error,
+    }
+}
+
+impl Store for SqliteStore {
+    fn add_user(&self, name: &str, email: Option<&str>, now: u64) -> Result<UserId, StoreError> {
+        let r = self.with(|c| {
+            c.prepare_cached("INSERT INTO users (name, email, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![name, email, to_i64(now)])?;
+            Ok(c.last_insert_rowid())
+        });
+        match r {
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) =>
+            {
+                Err(StoreError::UserExists(name.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"))?
+                .query_row([name], user_row)
+                .optional()
+        })
+    }
+
+    fn users(&self) -> Result<Vec<UserSummary>, StoreError> {
+        let rows = self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {USER_COLS},
+                   (SELECT count(*) FROM factors f WHERE f.user_id = u.id AND status = 'active'),
+                   (SELECT count(*) FROM factors f WHERE f.user_id = u.id AND status = 'pending'),
+                   (SELECT count(*) FROM recovery_codes r WHERE r.user_id = u.id AND used_at IS NULL),
+                   EXISTS (SELECT 1 FROM recovery_batches b WHERE b.user_id = u.id)
+                 FROM users u ORDER BY name"
+            ))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        user_row(r)?,
+                        r.get::<_, u32>(5)?,
+                        r.get::<_, u32>(6)?,
+                        r.get::<_, u32>(7)?,
+                        r.get::<_, bool>(8)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (user, active, pending, unused, has_batch) in rows {
+                let lock = lock_row(c, user.id)?;
+                out.push(UserSummary {
+                    user,
+                    active_factors: active,
+                    pending_factors: pending,
+                    lock,
+                    recovery_unused: has_batch.then_some(unused),
+                });
+            }
+            Ok(out)
+        })?;
+        Ok(rows)
+    }
+
+    fn remove_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.with(|c| Ok(c.execute("DELETE FROM users WHERE id = ?1", [id])? == 1))
+    }
+
+    fn set_password(&self, id: UserId, phc: Option<&str>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![id, phc],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_email(&self, id: UserId, email: Option<&str>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE users SET email = ?2 WHERE id = ?1",
+                params![id, email],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn login_data(&self, name: &str) -> Result<Option<LoginData>, StoreError> {
+        let raw = self.with(|c| {
+            let tx = c.transaction()?;
+            let Some(user) = tx
+                .prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"))?
+                .query_row([name], user_row)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let lock = lock_row(&tx, user.id)?;
+            let factors = tx
+                .prepare_cached(&format!(
+                    "SELECT {FACTOR_COLS} FROM factors WHERE user_id = ?1 ORDER BY preferred DESC, id"
+                ))?
+                .query_map([user.id], factor_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let recovery = recovery_batch(&tx, user.id)?;
+            tx.commit()?;
+            Ok(Some((user, lock, factors, recovery)))
+        })?;
+        let Some((user, lock, raw_factors, recovery)) = raw else {
+            return Ok(None);
+        };
+        let factors = raw_factors
+            .into_iter()
+            .map(|f| f.check().map_err(|w| self.bad_row(&w)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(LoginData {
+            user,
+            lock,
+            factors,
+            recovery,
+        }))
+    }
+
+    fn add_totp_factor(
+        &self,
+        user_id: UserId,
+        new: &NewTotp,
+        now: u64,
+        seal: &dyn Fn(FactorId) -> Result<Vec<u8>, KeyError>,
+    ) -> Result<FactorId, StoreError> {
+        let mut conn = self.take()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO factors (user_id, kind, label, status, created_at, algorithm, digits, period, window, last_step)
+             VALUES (?1, 'totp', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                user_id,
+                new.label,
+                new.status.as_str(),
+                to_i64(now),
+                new.algorithm.as_str(),
+                new.digits,
+                new.period,
+                new.window,
+                new.last_step.map(to_i64)
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        let id = tx.last_insert_rowid();
+        let sealed = seal(id)?;
+        tx.execute(
+            "UPDATE factors SET secret = ?2 WHERE id = ?1",
+            params![id, sealed],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        self.give_back(conn);
+        Ok(id)
+    }
+
+    fn factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError> {
+        let raw = self.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {FACTOR_COLS} FROM factors WHERE user_id = ?1 ORDER BY id"
+            ))?
+            .query_map([user_id], factor_row)?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        raw.into_iter()
+            .map(|f| f.check().map_err(|w| self.bad_row(&w)))
+            .collect()
+    }
+
+    fn activate_factor(
+        &self,
+        user_id: UserId,
+        factor_id: FactorId,
+        step: Option<u64>,
+    ) -> Result<Option<Activation>, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let had_active: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM factors WHERE user_id = ?1 AND status = 'active')",
+                [user_id],
+                |r| r.get(0),
+            )?;
+            let changed = tx.execute(
+                "UPDATE factors SET status = 'active', last_step = coalesce(?3, last_step)
+                 WHERE id = ?1 AND user_id = ?2 AND status = 'pending'
+                   AND (?3 IS NULL OR last_step IS NULL OR last_step < ?3)",
+                params![factor_id, user_id, step.map(to_i64)],
+            )?;
+            if changed != 1 {
+                return Ok(None);
+            }
+            let has_recovery: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM recovery_batches WHERE user_id = ?1)",
+                [user_id],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok(Some(Activation {
+                first_active: !had_active,
+                has_recovery,
+            }))
+        })
+    }
+
+    fn remove_factor(&self, user_id: UserId, factor_id: FactorId) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "DELETE FROM factors WHERE id = ?1 AND user_id = ?2",
+                [factor_id, user_id],
+            )? == 1)
+        })
+    }
+
+    fn set_preferred(&self, user_id: UserId, factor_id: FactorId) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM factors WHERE id = ?1 AND user_id = ?2)",
+                [factor_id, user_id],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE factors SET preferred = (id = ?1) WHERE user_id = ?2",
+                [factor_id, user_id],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn replace_recovery(
+        &self,
+        user_id: UserId,
+        batch: &RecoveryBatch,
+        hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM recovery_batches WHERE user_id = ?1", [user_id])?;
+            tx.execute(
+                "INSERT INTO recovery_batches (user_id, salt, m_cost, t_cost, p_cost, created_at, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    user_id,
+                    batch.salt,
+                    batch.m_cost,
+                    batch.t_cost,
+                    batch.p_cost,
+                    to_i64(batch.created_at),
+                    batch.origin
+                ],
+            )?;
+            {
+                let mut st =
+                    tx.prepare_cached("INSERT INTO recovery_codes (user_id, hash) VALUES (?1, ?2)")?;
+                for h in hashes {
+                    st.execute(params![user_id, &h[..]])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn recovery_hashes(&self, user_id: UserId) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id, hash FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL ORDER BY id",
+            )?
+            .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+        })
+    }
+
+    fn commit_attempt(
+        &self,
+        a: &Attempt,
+        audit: &dyn Fn(&AttemptOutcome) -> AuditEvent,
+    ) -> Result<AttemptOutcome, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let lock = lock_row(&tx, a.user_id)?;
+            let outcome = if let Some(until) = lock.locked_at(a.now) {
+                AttemptOutcome::Locked { until }
+            } else {
+                let claimed = match a.claim {
+                    None => false,
+                    Some(Claim::TotpStep { factor_id, step }) => {
+                        tx.prepare_cached(
+                            "UPDATE factors SET last_step = ?3
+                             WHERE id = ?1 AND user_id = ?2 AND status = 'active'
+                               AND (last_step IS NULL OR last_step < ?3)",
+                        )?
+                        .execute(params![factor_id, a.user_id, to_i64(step)])?
+                            == 1
+                    }
+                    Some(Claim::RecoveryCode { code_id }) => {
+                        tx.prepare_cached(
+                            "UPDATE recovery_codes SET used_at = ?3
+                             WHERE id = ?1 AND user_id = ?2 AND used_at IS NULL",
+                        )?
+                        .execute(params![code_id, a.user_id, to_i64(a.now)])?
+                            == 1
+                    }
+                };
+                if claimed {
+                    if lock.failures != 0 || lock.locked_until.is_some() {
+                        tx.prepare_cached(
+                            "UPDATE lockout SET failures = 0, locked_until = NULL WHERE user_id = ?1",
+                        )?
+                        .execute([a.user_id])?;
+                    }
+                    AttemptOutcome::Accepted
+                } else {
+                    let failures = lock.failures.saturating_add(1);
+                    let locked_until = (failures >= a.policy.max_failures)
+                        .then(|| a.now.saturating_add(a.policy.lockout_secs));
+                    // Locking starts a fresh count for when the lock ends.
+                    let stored_failures = if locked_until.is_some() { 0 } else { failures };
+                    tx.prepare_cached(
+                        "INSERT INTO lockout (user_id, failures, locked_until, last_failure)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (user_id) DO UPDATE SET
+                           failures = excluded.failures,
+                           locked_until = excluded.locked_until,
+                           last_failure = excluded.last_failure",
+                    )?
+                    .execute(params![
+                        a.user_id,
+                        stored_failures,
+                        locked_until.map(to_i64),
+                        to_i64(a.now)
+                    ])?;
+                    if a.claim.is_some() {
+                        AttemptOutcome::Replayed {
+                            failures,
+                            locked_until,
+                        }
+                    } else {
+                        AttemptOutcome::Failed {
+                            failures,
+                            locked_until,
+                        }
+                    }
+                }
+            };
+            insert_audit(&tx, &audit(&outcome))?;
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn lock_state(&self, user_id: UserId) -> Result<LockState, StoreError> {
+        self.with(|c| lock_row(c, user_id))
+    }
+
+    fn set_admin_lock(&self, user_id: UserId, locked: bool) -> Result<(), StoreError> {
+        self.with(|c| {
+            if locked {
+                c.execute(
+                    "INSERT INTO lockout (user_id, admin_locked) VALUES (?1, 1)
+                     ON CONFLICT (user_id) DO UPDATE SET admin_locked = 1",
+                    [user_id],
+                )?;
+            } else {
+                c.execute(
+                    "UPDATE lockout SET admin_locked = 0, failures = 0, locked_until = NULL
+                     WHERE user_id = ?1",
+                    [user_id],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.with(|c| insert_audit(c, event))
+    }
+
+    fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT at, user, service, source, result, method, detail FROM audit
+                 WHERE (?1 IS NULL OR user = ?1) ORDER BY id DESC LIMIT ?2",
+            )?;
+            st.query_map(params![user, limit], |r| {
+                Ok(AuditEvent {
+                    at: to_u64(r.get(0)?),
+                    user: r.get(1)?,
+                    service: r.get(2)?,
+                    source: r.get(3)?,
+                    result: parse_result(&r.get::<_, String>(4)?),
+                    method: r.get(5)?,
+                    detail: r.get(6)?,
+                })
+            })?
+            .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,451 @@
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+
+fn cfg(dir: &Path) -> StoreConfig {
+    StoreConfig {
+        path: dir.join("db/tessera.db"),
+        key_file: dir.join("key"),
+        busy_timeout: Duration::from_millis(200),
+    }
+}
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, created) = SqliteStore::create(&cfg(dir.path())).unwrap();
+    assert!(created);
+    (dir, s)
+}
+
+fn totp(status: FactorStatus) -> NewTotp {
+    NewTotp {
+        label: "phone".into(),
+        algorithm: TotpAlgorithm::Sha1,
+        digits: 6,
+        period: 30,
+        window: None,
+        status,
+        last_step: None,
+    }
+}
+
+fn audit_event(o: &AttemptOutcome) -> AuditEvent {
+    AuditEvent {
+        at: 1,
+        user: "alice".into(),
+        service: "test".into(),
+        source: None,
+        result: match o {
+            AttemptOutcome::Accepted => AuditResult::Accept,
+            _ => AuditResult::Reject,
+        },
+        method: None,
+        detail: None,
+    }
+}
+
+const POLICY: LockPolicy = LockPolicy {
+    max_failures: 3,
+    lockout_secs: 600,
+};
+
+fn attempt(user_id: UserId, now: u64, claim: Option<Claim>) -> Attempt {
+    Attempt {
+        user_id,
+        now,
+        claim,
+        policy: POLICY,
+    }
+}
+
+#[test]
+fn create_makes_0600_file_in_0700_dir_and_migrates() {
+    let (dir, s) = store();
+    let mode = std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dmode = std::fs::metadata(dir.path().join("db"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dmode, 0o700);
+    let c = s.take().unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, MIGRATIONS.len() as i64);
+    let jm: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(jm, "wal");
+    let fk: bool = c
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert!(fk);
+}
+
+#[test]
+fn open_refuses_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = SqliteStore::open(&cfg(dir.path())).unwrap_err();
+    assert!(matches!(e, StoreError::Missing { .. }), "{e}");
+    assert!(e.to_string().contains("tessera init"), "{e}");
+}
+
+#[test]
+fn open_refuses_garbage_and_newer_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    std::fs::create_dir_all(c.path.parent().unwrap()).unwrap();
+    std::fs::write(&c.path, vec![0x42u8; 8192]).unwrap();
+    let e = SqliteStore::open(&c).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+
+    std::fs::remove_file(&c.path).unwrap();
+    let (s, _) = SqliteStore::create(&c).unwrap();
+    s.take()
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    drop(s);
+    let e = SqliteStore::open(&c).unwrap_err();
+    assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+}
+
+#[test]
+fn users_are_unique_and_removal_cascades() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", Some("a@example.com"), 10).unwrap();
+    assert!(matches!(
+        s.add_user("alice", None, 11),
+        Err(StoreError::UserExists(_))
+    ));
+    let fid = s
+        .add_totp_factor(id, &totp(FactorStatus::Active), 10, &|_| Ok(vec![1, 2, 3]))
+        .unwrap();
+    s.replace_recovery(
+        id,
+        &RecoveryBatch {
+            salt: vec![0; 16],
+            m_cost: 8,
+            t_cost: 1,
+            p_cost: 1,
+            created_at: 10,
+            origin: "generated".into(),
+            total: 0,
+            unused: 0,
+        },
+        &[[1u8; 32]],
+    )
+    .unwrap();
+    assert_eq!(s.factors(id).unwrap()[0].id, fid);
+    assert!(s.remove_user(id).unwrap());
+    assert!(s.user("alice").unwrap().is_none());
+    let c = s.take().unwrap();
+    for t in ["factors", "recovery_batches", "recovery_codes"] {
+        let n: i64 = c
+            .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{t} not cascaded");
+    }
+}
+
+#[test]
+fn factor_seal_sees_its_own_id() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let fid = s
+        .add_totp_factor(id, &totp(FactorStatus::Pending), 10, &|fid| {
+            Ok(fid.to_be_bytes().to_vec())
+        })
+        .unwrap();
+    let f = &s.factors(id).unwrap()[0];
+    assert_eq!(f.totp.as_ref().unwrap().sealed_secret, fid.to_be_bytes());
+    assert_eq!(f.status, FactorStatus::Pending);
+}
+
+#[test]
+fn failing_seal_leaves_no_row() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let e = s.add_totp_factor(id, &totp(FactorStatus::Pending), 10, &|_| {
+        Err(crate::error::KeyError::Random("boom".into()))
+    });
+    assert!(e.is_err());
+    assert!(s.factors(id).unwrap().is_empty());
+}
+
+#[test]
+fn totp_step_claim_is_compare_and_set() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let fid = s
+        .add_totp_factor(id, &totp(FactorStatus::Active), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    let claim = |step| {
+        Some(Claim::TotpStep {
+            factor_id: fid,
+            step,
+        })
+    };
+    assert_eq!(
+        s.commit_attempt(&attempt(id, 100, claim(5)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Accepted
+    );
+    assert!(matches!(
+        s.commit_attempt(&attempt(id, 100, claim(5)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Replayed {
+            failures: 1,
+            locked_until: None
+        }
+    ));
+    assert!(matches!(
+        s.commit_attempt(&attempt(id, 100, claim(4)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Replayed { .. }
+    ));
+    assert_eq!(
+        s.commit_attempt(&attempt(id, 100, claim(6)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Accepted
+    );
+    assert_eq!(
+        s.lock_state(id).unwrap().failures,
+        0,
+        "success resets the count"
+    );
+    // Each attempt left an audit row.
+    assert_eq!(s.audit(Some("alice"), 100).unwrap().len(), 4);
+}
+
+#[test]
+fn pending_factor_cannot_be_claimed() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let fid = s
+        .add_totp_factor(id, &totp(FactorStatus::Pending), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    let a = attempt(
+        id,
+        100,
+        Some(Claim::TotpStep {
+            factor_id: fid,
+            step: 1,
+        }),
+    );
+    assert!(matches!(
+        s.commit_attempt(&a, &audit_event).unwrap(),
+        AttemptOutcome::Replayed { .. }
+    ));
+}
+
+#[test]
+fn failures_lock_then_the_lock_expires() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    for n in 1..=2 {
+        assert_eq!(
+            s.commit_attempt(&attempt(id, 100, None), &audit_event)
+                .unwrap(),
+            AttemptOutcome::Failed {
+                failures: n,
+                locked_until: None
+            }
+        );
+    }
+    assert_eq!(
+        s.commit_attempt(&attempt(id, 100, None), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Failed {
+            failures: 3,
+            locked_until: Some(700)
+        }
+    );
+    assert_eq!(
+        s.commit_attempt(&attempt(id, 699, None), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Locked { until: Some(700) }
+    );
+    // After the lock, a fresh count.
+    assert_eq!(
+        s.commit_attempt(&attempt(id, 700, None), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Failed {
+            failures: 1,
+            locked_until: None
+        }
+    );
+}
+
+#[test]
+fn admin_lock_holds_until_unlocked() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    s.set_admin_lock(id, true).unwrap();
+    assert_eq!(
+        s.commit_attempt(&attempt(id, u64::MAX / 2, None), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Locked { until: None }
+    );
+    s.set_admin_lock(id, false).unwrap();
+    assert_eq!(s.lock_state(id).unwrap(), LockState::default());
+}
+
+#[test]
+fn recovery_code_is_single_use_and_batches_replace() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let batch = RecoveryBatch {
+        salt: vec![0; 16],
+        m_cost: 8,
+        t_cost: 1,
+        p_cost: 1,
+        created_at: 10,
+        origin: "generated".into(),
+        total: 0,
+        unused: 0,
+    };
+    s.replace_recovery(id, &batch, &[[1u8; 32], [2u8; 32]])
+        .unwrap();
+    let hashes = s.recovery_hashes(id).unwrap();
+    assert_eq!(hashes.len(), 2);
+    let code_id = hashes[0].0;
+    let a = attempt(id, 100, Some(Claim::RecoveryCode { code_id }));
+    assert_eq!(
+        s.commit_attempt(&a, &audit_event).unwrap(),
+        AttemptOutcome::Accepted
+    );
+    assert!(matches!(
+        s.commit_attempt(&a, &audit_event).unwrap(),
+        AttemptOutcome::Replayed { .. }
+    ));
+    assert_eq!(s.recovery_hashes(id).unwrap().len(), 1);
+    let data = s.login_data("alice").unwrap().unwrap();
+    let r = data.recovery.unwrap();
+    assert_eq!((r.total, r.unused), (2, 1));
+
+    s.replace_recovery(id, &batch, &[[3u8; 32]]).unwrap();
+    let hashes = s.recovery_hashes(id).unwrap();
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(hashes[0].1, vec![3u8; 32]);
+}
+
+#[test]
+fn activation_claims_the_confirming_step_and_reports_first_factor() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let f1 = s
+        .add_totp_factor(id, &totp(FactorStatus::Pending), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    let f2 = s
+        .add_totp_factor(id, &totp(FactorStatus::Pending), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    let a1 = s.activate_factor(id, f1, Some(50)).unwrap().unwrap();
+    assert!(a1.first_active && !a1.has_recovery);
+    assert!(
+        s.activate_factor(id, f1, Some(51)).unwrap().is_none(),
+        "already active"
+    );
+    let a2 = s.activate_factor(id, f2, None).unwrap().unwrap();
+    assert!(!a2.first_active);
+    // The confirming step cannot be used to log in.
+    let a = attempt(
+        id,
+        100,
+        Some(Claim::TotpStep {
+            factor_id: f1,
+            step: 50,
+        }),
+    );
+    assert!(matches!(
+        s.commit_attempt(&a, &audit_event).unwrap(),
+        AttemptOutcome::Replayed { .. }
+    ));
+}
+
+#[test]
+fn preferred_factor_comes_first_in_login_data() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let _f1 = s
+        .add_totp_factor(id, &totp(FactorStatus::Active), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    let f2 = s
+        .add_totp_factor(id, &totp(FactorStatus::Active), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    assert!(s.set_preferred(id, f2).unwrap());
+    assert!(!s.set_preferred(id, 999).unwrap());
+    let d = s.login_data("alice").unwrap().unwrap();
+    assert_eq!(d.factors[0].id, f2);
+    assert!(d.factors[0].preferred && !d.factors[1].preferred);
+}
+
+#[test]
+fn corrupt_factor_row_is_an_error_not_a_skip() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    s.add_totp_factor(id, &totp(FactorStatus::Active), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    s.take()
+        .unwrap()
+        .execute_batch("UPDATE factors SET secret = NULL")
+        .unwrap();
+    let e = s.login_data("alice").unwrap_err();
+    assert!(matches!(e, StoreError::BadRow { .. }), "{e}");
+}
+
+#[test]
+fn writer_held_lock_beyond_busy_timeout_is_a_clear_error() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let other = s.connect().unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = s
+        .commit_attempt(&attempt(id, 100, None), &audit_event)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Busy { .. }), "{e}");
+    assert!(e.to_string().contains("locked by another writer"), "{e}");
+    other.execute_batch("ROLLBACK").unwrap();
+    // Nothing was half-written.
+    assert_eq!(s.lock_state(id).unwrap().failures, 0);
+}
+
+#[test]
+fn read_only_database_is_a_clear_error() {
+    let (dir, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    drop(s);
+    let c = cfg(dir.path());
+    let s = SqliteStore::open(&c).unwrap();
+    // Open a read-only connection in place of the pooled one.
+    let ro = Connection::open_with_flags(&c.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    *s.pool.lock().unwrap() = vec![ro];
+    let e = s
+        .commit_attempt(&attempt(id, 100, None), &audit_event)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::ReadOnly { .. }), "{e}");
+}
+
+#[test]
+fn audit_is_newest_first_and_filtered() {
+    let (_d, s) = store();
+    for (i, u) in ["alice", "bob", "alice"].iter().enumerate() {
+        s.append_audit(&AuditEvent {
+            at: i as u64,
+            user: u.to_string(),
+            service: "sshd".into(),
+            source: Some("10.0.0.1".into()),
+            result: AuditResult::Accept,
+            method: Some("totp".into()),
+            detail: None,
+        })
+        .unwrap();
+    }
+    let all = s.audit(None, 10).unwrap();
+    assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), vec![2, 1, 0]);
+    let alice = s.audit(Some("alice"), 1).unwrap();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0].at, 2);
+}

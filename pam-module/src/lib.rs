@@ -1,0 +1,1 @@
+//! PAM module (filled in by the PAM issue).
