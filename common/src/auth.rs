@@ -10,7 +10,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditResult, AuditSink, Severity};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::CoreError;
 use crate::names::validate_user_name;
@@ -19,7 +19,7 @@ use crate::recovery;
 use crate::secret::{MasterKey, SealContext};
 use crate::store::{
     Attempt, AttemptOutcome, Claim, Factor, FactorId, FactorKind, FactorStatus, LockPolicy,
-    LoginData, Store, UserId,
+    LoginData, SqliteStore, Store, UserId,
 };
 
 /// Who is logging in, through what, from where.
@@ -188,8 +188,60 @@ impl Authenticator {
         }
     }
 
+    /// Open the store and read the key named by `config`, with the system clock. Fails (and the
+    /// front-end must deny) when either is missing, unreadable or corrupt.
+    pub fn from_config(
+        config: Arc<Config>,
+        sink: Arc<dyn AuditSink>,
+    ) -> Result<Authenticator, CoreError> {
+        let store = Arc::new(SqliteStore::open(&config.store)?);
+        let key = Arc::new(MasterKey::load(&config.store.key_file)?);
+        Ok(Authenticator::new(
+            config,
+            store,
+            key,
+            Arc::new(SystemClock),
+            sink,
+        ))
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Check a first-factor password (RADIUS `first_factor = "password"`). Costs one Argon2
+    /// evaluation whether or not the user exists or has a password, so timing tells nothing.
+    /// A wrong password is audited but does not count toward the second-factor lockout.
+    pub fn check_password(
+        &self,
+        request: &LoginRequest,
+        password: &str,
+    ) -> Result<bool, CoreError> {
+        if validate_user_name(&request.user).is_err() {
+            crate::password::dummy_verify(password, &self.config.argon2);
+            return Ok(false);
+        }
+        let user = self.store.user(&request.user)?;
+        let ok = match user.as_ref().and_then(|u| u.password_hash.as_ref()) {
+            Some(phc) => crate::password::verify_password(password, phc.expose())?,
+            None => {
+                crate::password::dummy_verify(password, &self.config.argon2);
+                false
+            }
+        };
+        if !ok {
+            self.audit_only(
+                request,
+                AuditResult::Reject,
+                Some("password"),
+                "bad_password",
+            );
+        }
+        Ok(ok)
     }
 
     pub fn now(&self) -> u64 {

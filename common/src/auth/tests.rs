@@ -399,3 +399,26 @@ fn concurrent_checks_of_one_code_accept_exactly_once() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(results.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
 }
+
+#[test]
+fn password_check_accepts_only_the_set_password() {
+    let e = env();
+    enroll(&e);
+    let req = request("alice");
+    assert!(
+        !e.auth.check_password(&req, "secret").unwrap(),
+        "no password set yet"
+    );
+    e.admin.set_password("alice", Some("secret")).unwrap();
+    assert!(e.auth.check_password(&req, "secret").unwrap());
+    assert!(!e.auth.check_password(&req, "Secret").unwrap());
+    assert!(!e.auth.check_password(&request("nobody"), "secret").unwrap());
+    assert!(!e.auth.check_password(&request("a/b"), "secret").unwrap());
+    // Wrong passwords are audited but do not lock.
+    assert_eq!(e.store.lock_state(1).unwrap().failures, 0);
+    let rows = e.store.audit(Some("alice"), 10).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.detail.as_deref() == Some("bad_password"))
+    );
+}

@@ -1,0 +1,1 @@
+//! The tessera CLI, run as a sysadmin would.
