@@ -40,6 +40,10 @@ pub struct LoginRequest {
     pub allow_unenrolled: bool,
     /// Wrong answers allowed in this conversation (at least 1).
     pub max_tries: u32,
+    /// E-mail a code at `begin` when e-mail is the user's preferred or only factor. Set it to
+    /// `false` when the front-end already holds the answer (a code typed with the password, a
+    /// `--code` argument): a new send would replace the very code being checked.
+    pub auto_send: bool,
 }
 
 /// Something to show the user and read an answer for.
@@ -322,6 +326,7 @@ impl Authenticator {
         let auto = login
             .data
             .as_ref()
+            .filter(|_| login.request.auto_send)
             .and_then(email::auto_send_factor)
             .map(|f| f.id);
         if let Some(factor_id) = auto {

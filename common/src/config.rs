@@ -840,7 +840,11 @@ mod tests {
             .lines()
             .map(|l| l.strip_prefix("# ").or(l.strip_prefix("#")).unwrap_or(l))
             // Files that do not exist here.
-            .filter(|l| !l.starts_with("password_file") && !l.starts_with("ca_file") && !l.starts_with("username"))
+            .filter(|l| {
+                !l.starts_with("password_file")
+                    && !l.starts_with("ca_file")
+                    && !l.starts_with("username")
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         let e = parse(&block).unwrap().email.unwrap();

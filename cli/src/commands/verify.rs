@@ -24,6 +24,8 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
         } else {
             ctx.config.policy.max_tries
         },
+        // A given --code must not be replaced by a freshly mailed one.
+        auto_send: code.is_none(),
     };
     let (mut login, mut prompt_now) = match auth.begin(request)? {
         Begin::Prompt(l, p) => (l, p),

@@ -64,6 +64,7 @@ fn request(user: &str) -> LoginRequest {
         source: Some("192.0.2.7".into()),
         allow_unenrolled: false,
         max_tries: 1,
+        auto_send: true,
     }
 }
 
@@ -719,4 +720,26 @@ fn email_enrollment_failures_leave_nothing_behind() {
         .unwrap();
     let err = no_email.admin.enroll_email("bob", None, None).unwrap_err();
     assert!(matches!(err, CoreError::EmailNotConfigured(_)), "{err}");
+}
+
+#[test]
+fn no_auto_send_when_the_answer_is_already_in_hand() {
+    let (e, m) = email_env();
+    enroll_email(&e, &m);
+    let Begin::Prompt(..) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    let code = m.last_code("alice@example.com").unwrap();
+    let n = m.messages().len();
+    e.clock.advance(61);
+    let mut req = request("alice");
+    req.auto_send = false;
+    let Begin::Prompt(mut l, _) = e.auth.begin(req).unwrap() else {
+        panic!()
+    };
+    assert_eq!(m.messages().len(), n, "nothing sent");
+    assert!(
+        matches!(e.auth.answer(&mut l, &code).unwrap(), Outcome::Accepted(_)),
+        "the mailed code still works"
+    );
 }
