@@ -578,5 +578,9 @@ fn prompt_text(data: Option<&LoginData>) -> String {
     format!("Verification code (authenticator \"{first}\" or another{recovery}): ")
 }
 
+mod combined;
+
+pub use combined::Combined;
+
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod radius;
+
+pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
+
 /// Where the configuration lives when neither `--config` nor `TESSERA_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tessera/tessera.toml";
 /// Environment variable naming the configuration file.
@@ -59,6 +63,7 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     pub argon2: Argon2Config,
     pub policy: PolicyConfig,
+    pub radius: RadiusConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +155,7 @@ struct RawConfig {
     recovery: Option<RawRecovery>,
     argon2: Option<RawArgon2>,
     policy: Option<RawPolicy>,
+    radius: Option<radius::RawRadius>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -416,6 +422,8 @@ impl Validator<'_> {
             max_tries: self.int("policy", "max_tries", p.max_tries, 3, 1..=10)?,
         };
 
+        let radius = self.radius(raw.radius.unwrap_or_default())?;
+
         Ok(Config {
             source: self.path.to_path_buf(),
             store,
@@ -423,6 +431,7 @@ impl Validator<'_> {
             recovery,
             argon2,
             policy,
+            radius,
         })
     }
 }
