@@ -535,6 +535,13 @@ impl Authenticator {
         let _ = self.store.append_audit(&event);
         self.sink.record(&event);
     }
+
+    /// Audit a refusal the front-end decided on its own, before any factor was checked (an
+    /// unusable request: CHAP, a missing password, an unknown or expired challenge State).
+    /// `detail` names why and must not carry anything secret.
+    pub fn report_refusal(&self, request: &LoginRequest, detail: &str) {
+        self.audit_only(request, AuditResult::Reject, None, detail);
+    }
 }
 
 fn lock_detail(reason: Reject, locked_until: Option<u64>) -> String {
