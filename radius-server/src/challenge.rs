@@ -117,8 +117,4 @@ impl Challenges {
         map.retain(|_, p| p.expires > now);
         before - map.len()
     }
-
-    pub fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
-    }
 }

@@ -22,7 +22,6 @@ pub const AUTHENTICATOR_LEN: usize = 16;
 pub const USER_NAME: u8 = 1;
 pub const USER_PASSWORD: u8 = 2;
 pub const CHAP_PASSWORD: u8 = 3;
-pub const NAS_IP_ADDRESS: u8 = 4;
 pub const REPLY_MESSAGE: u8 = 18;
 pub const STATE: u8 = 24;
 pub const CLASS: u8 = 25;
