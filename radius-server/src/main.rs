@@ -103,8 +103,8 @@ async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut loops = Vec::new();
     for addr in &listen {
-        let sock = server::bind(*addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let sock =
+            server::bind(*addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let local = sock.local_addr()?;
         log.info(&format!("listening on {local} ({summary})"));
         loops.push(tokio::spawn(

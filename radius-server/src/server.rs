@@ -99,7 +99,8 @@ impl Server {
                 if let Ok(mut w) = self.generation.write() {
                     *w = Arc::new(g);
                 }
-                self.log.info(&format!("configuration reloaded ({n} clients)"));
+                self.log
+                    .info(&format!("configuration reloaded ({n} clients)"));
             }
             Err(e) => self.log.error(&format!(
                 "reload failed, keeping the running configuration: {e:#}"
@@ -240,8 +241,7 @@ impl Server {
         let server = self.clone();
         let sock = sock.clone();
         tokio::spawn(async move {
-            let decision = match tokio::task::spawn_blocking(move || handler.decide(access)).await
-            {
+            let decision = match tokio::task::spawn_blocking(move || handler.decide(access)).await {
                 Ok(d) => d,
                 Err(e) => {
                     server.log.error(&format!("request from {src} failed: {e}"));
@@ -282,10 +282,14 @@ impl Server {
                     if let Ok(mut c) = server.cache.lock() {
                         c.abandon(&key);
                     }
-                    server.log.error(&format!("cannot encode a response to {src}: {e}"));
+                    server
+                        .log
+                        .error(&format!("cannot encode a response to {src}: {e}"));
                 }
             }
-            server.log.info(&decision_line(&client, src, &nas, &decision));
+            server
+                .log
+                .info(&decision_line(&client, src, &nas, &decision));
             drop(permit);
         });
     }
@@ -314,12 +318,18 @@ impl Server {
             Ok(bytes) => {
                 let _ = sock.try_send_to(&bytes, src);
             }
-            Err(e) => self.log.error(&format!("cannot encode a response to {src}: {e}")),
+            Err(e) => self
+                .log
+                .error(&format!("cannot encode a response to {src}: {e}")),
         }
     }
 }
 
-fn build(config: Config, challenges: &Arc<Challenges>, log: &Arc<Log>) -> anyhow::Result<Generation> {
+fn build(
+    config: Config,
+    challenges: &Arc<Challenges>,
+    log: &Arc<Log>,
+) -> anyhow::Result<Generation> {
     for w in &config.radius.warnings {
         log.warn(w);
     }
