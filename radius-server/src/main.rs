@@ -57,9 +57,12 @@ fn main() -> ExitCode {
     let workers = server::workers(&config.radius);
     let listen = config.radius.listen.clone();
     let summary = format!(
-        "mode {}, first factor {:?}, {} clients, {workers} workers",
+        "mode {}, first factor {}, {} clients, {workers} workers",
         config.radius.mode.as_str(),
-        config.radius.first_factor,
+        match config.radius.first_factor {
+            tessera_common::config::FirstFactor::Password => "password",
+            tessera_common::config::FirstFactor::None => "none",
+        },
         config.radius.clients.len()
     );
     let server = match Server::new(path, config, log.clone()) {
