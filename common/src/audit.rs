@@ -96,7 +96,13 @@ pub enum Severity {
 pub struct SyslogSink {
     formatter: Formatter3164,
     logger: Mutex<Option<syslog::Logger<LoggerBackend, Formatter3164>>>,
+    /// After a failed connect, no new attempt before this time (a long-running server without
+    /// a syslog daemon would otherwise open and close a socket for every line).
+    retry_at: Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a failed syslog connect is not retried.
+const SYSLOG_RETRY: Duration = Duration::from_secs(1);
 
 impl SyslogSink {
     pub fn new(ident: &str) -> SyslogSink {
@@ -108,6 +114,7 @@ impl SyslogSink {
                 pid: std::process::id(),
             },
             logger: Mutex::new(None),
+            retry_at: Mutex::new(None),
         }
     }
 
@@ -133,7 +140,15 @@ impl SyslogSink {
         };
         for _attempt in 0..2 {
             if guard.is_none() {
+                let now = std::time::Instant::now();
+                let Ok(mut retry_at) = self.retry_at.lock() else {
+                    return;
+                };
+                if retry_at.is_some_and(|t| now < t) {
+                    return;
+                }
                 *guard = self.connect();
+                *retry_at = guard.is_none().then(|| now + SYSLOG_RETRY);
             }
             let Some(logger) = guard.as_mut() else { return };
             let sent = match severity {

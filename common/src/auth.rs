@@ -323,23 +323,40 @@ impl Authenticator {
             unknown_user,
             finished: false,
         });
-        let auto = login
-            .data
-            .as_ref()
-            .filter(|_| login.request.auto_send)
-            .and_then(email::auto_send_factor)
-            .map(|f| f.id);
-        if let Some(factor_id) = auto {
-            match self.email_code_prompt(&login, factor_id)? {
-                Outcome::Prompt(p) => login.prompt = p,
-                Outcome::Rejected(r) => return Ok(Begin::Rejected(r)),
-                Outcome::Accepted(_) => {
-                    return Err(CoreError::Corrupt("a send accepted a login".into()));
-                }
-            }
+        if login.request.auto_send
+            && let Some(Outcome::Rejected(r)) = self.send_preferred_email(&mut login)?
+        {
+            return Ok(Begin::Rejected(r));
         }
         let prompt = login.prompt.clone();
         Ok(Begin::Prompt(login, prompt))
+    }
+
+    /// E-mail a code now if e-mail is the user's preferred or only factor (the rule `begin`
+    /// applies under `auto_send`). For front-ends that begin without `auto_send` and check a first
+    /// factor before anything may be sent: call this once the password checked out. Returns the
+    /// prompt that replaced the login's current one, the end of the login when the mail failed and
+    /// there is no other way in, or `None` when nothing was to be sent.
+    pub fn send_preferred_email(&self, login: &mut Login) -> Result<Option<Outcome>, CoreError> {
+        let factor = login
+            .data
+            .as_ref()
+            .and_then(email::auto_send_factor)
+            .map(|f| f.id);
+        let Some(factor_id) = factor else {
+            return Ok(None);
+        };
+        let outcome = self.email_code_prompt(login, factor_id)?;
+        match &outcome {
+            Outcome::Prompt(p) => login.prompt = p.clone(),
+            Outcome::Rejected(_) | Outcome::Accepted(_) => login.finished = true,
+        }
+        Ok(Some(outcome))
+    }
+
+    /// The prompt the login is currently at.
+    pub fn current_prompt<'a>(&self, login: &'a Login) -> &'a Prompt {
+        &login.prompt
     }
 
     /// Check one answer.
@@ -630,6 +647,13 @@ impl Authenticator {
         let _ = self.store.append_audit(&event);
         self.sink.record(&event);
     }
+
+    /// Audit a refusal the front-end decided on its own, before any factor was checked (an
+    /// unusable request: CHAP, a missing password, an unknown or expired challenge State).
+    /// `detail` names why and must not carry anything secret.
+    pub fn report_refusal(&self, request: &LoginRequest, detail: &str) {
+        self.audit_only(request, AuditResult::Reject, None, detail);
+    }
 }
 
 fn lock_detail(reason: Reject, locked_until: Option<u64>) -> String {
@@ -660,6 +684,10 @@ fn retryable(r: Reject) -> bool {
         Reject::InvalidUser | Reject::MailFailed | Reject::LockedOut { .. } => false,
     }
 }
+
+mod combined;
+
+pub use combined::Combined;
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod radius;
+
+pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
+
 /// Where the configuration lives when neither `--config` nor `TESSERA_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tessera/tessera.toml";
 /// Environment variable naming the configuration file.
@@ -61,6 +65,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `None` when the file has no `[email]` section: e-mailed codes are then unavailable.
     pub email: Option<EmailConfig>,
+    pub radius: RadiusConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +235,7 @@ struct RawConfig {
     argon2: Option<RawArgon2>,
     policy: Option<RawPolicy>,
     email: Option<RawEmail>,
+    radius: Option<radius::RawRadius>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -520,6 +526,7 @@ impl Validator<'_> {
             None => None,
             Some(e) => Some(self.email(e)?),
         };
+        let radius = self.radius(raw.radius.unwrap_or_default())?;
 
         Ok(Config {
             source: self.path.to_path_buf(),
@@ -529,6 +536,7 @@ impl Validator<'_> {
             argon2,
             policy,
             email,
+            radius,
         })
     }
 

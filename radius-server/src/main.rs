@@ -1,1 +1,143 @@
-fn main() {}
+//! tessera-radiusd: a RADIUS server that demands a Tessera second factor.
+//!
+//! Wiring only: arguments, configuration, the runtime (one thread for the packet loop, a
+//! bounded blocking pool for Argon2 and SQLite), sockets and signals (SIGTERM/SIGINT: stop
+//! receiving, answer what is in flight, exit; SIGHUP: reload clients and configuration).
+#![forbid(unsafe_code)]
+
+mod cache;
+mod challenge;
+mod clients;
+mod codec;
+mod handler;
+mod log;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tessera_common::config::Config;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::log::Log;
+use crate::server::Server;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera-radiusd",
+    version,
+    about = "RADIUS server that demands a Tessera second factor"
+)]
+struct Args {
+    /// Configuration file (default: $TESSERA_CONFIG, else /etc/tessera/tessera.toml).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Check the configuration (and that the store and key open), then exit.
+    #[arg(long)]
+    check: bool,
+}
+
+/// How long a shutdown waits for requests in flight.
+const DRAIN: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let path = Config::resolve_path(args.config.as_deref());
+    let log = Arc::new(Log::new());
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            log.error(&e.to_string());
+            return ExitCode::from(2);
+        }
+    };
+    let workers = server::workers(&config.radius);
+    let listen = config.radius.listen.clone();
+    let summary = format!(
+        "mode {}, first factor {}, {} clients, {workers} workers",
+        config.radius.mode.as_str(),
+        match config.radius.first_factor {
+            tessera_common::config::FirstFactor::Password => "password",
+            tessera_common::config::FirstFactor::None => "none",
+        },
+        config.radius.clients.len()
+    );
+    let server = match Server::new(path, config, log.clone()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            log.error(&format!("{e:#}"));
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        log.info(&format!("configuration OK ({summary})"));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(workers)
+        .thread_keep_alive(Duration::from_secs(60))
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log.error(&format!("cannot start the runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(server, listen, log.clone(), summary)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log.error(&format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
+    server: Arc<Server>,
+    listen: Vec<std::net::SocketAddr>,
+    log: Arc<Log>,
+    summary: String,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut loops = Vec::new();
+    for addr in &listen {
+        let sock =
+            server::bind(*addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let local = sock.local_addr()?;
+        log.info(&format!("listening on {local} ({summary})"));
+        loops.push(tokio::spawn(
+            server.clone().serve(Arc::new(sock), stop_rx.clone()),
+        ));
+    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut sweep = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let s = server.clone();
+                let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+            }
+            _ = sweep.tick() => server.sweep(),
+        }
+    }
+    log.info("shutting down: answering the requests in flight");
+    let _ = stop_tx.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    if server.drain(DRAIN).await {
+        log.info("stopped");
+    } else {
+        log.warn("stopped with requests still in flight after 10 s");
+    }
+    Ok(())
+}

@@ -1,0 +1,688 @@
+//! The `[radius]` section: what `tessera-radiusd` listens on, which clients (NASes) it answers
+//! and how it asks for the factors.
+//!
+//! Client secrets are read here, at load time (inline `secret` or `secret_file`, exactly one), so
+//! a reload on SIGHUP sees a rotated secret file and a bad one is refused with the file and line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{ConfigError, RawDuration, Validator, header_name};
+use crate::secret::Secret;
+
+/// How the password and the second factor travel in Access-Requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RadiusMode {
+    /// User-Password is the password followed by the code (optionally after a separator).
+    Append,
+    /// User-Password is the password; the code comes in a second Access-Request answering an
+    /// Access-Challenge.
+    Challenge,
+    /// User-Password is the code alone; the NAS checks the password elsewhere.
+    OtpOnly,
+    /// `append` when the password is followed by a currently valid code, else `challenge`.
+    Auto,
+}
+
+impl RadiusMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RadiusMode::Append => "append",
+            RadiusMode::Challenge => "challenge",
+            RadiusMode::OtpOnly => "otp-only",
+            RadiusMode::Auto => "auto",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RadiusMode> {
+        match s {
+            "append" => Some(RadiusMode::Append),
+            "challenge" => Some(RadiusMode::Challenge),
+            "otp-only" => Some(RadiusMode::OtpOnly),
+            "auto" => Some(RadiusMode::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// What is checked before the second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstFactor {
+    /// The user's Argon2id password in the store (`tessera user passwd`).
+    Password,
+    /// Nothing: the NAS or another server checks the password.
+    None,
+}
+
+/// One NAS allowed to ask.
+#[derive(Debug, Clone)]
+pub struct RadiusClient {
+    pub name: String,
+    /// An address (as a /32 or /128) or a network.
+    pub network: IpNet,
+    pub secret: Secret<Vec<u8>>,
+    /// Overrides `[radius] mode` for this client.
+    pub mode: Option<RadiusMode>,
+    /// Overrides `[radius] require_message_authenticator` for this client.
+    pub require_message_authenticator: Option<bool>,
+}
+
+/// Attributes added to an Access-Accept for a user (`user = "*"`: users without an entry).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyAttributes {
+    pub user: String,
+    pub class: Option<String>,
+    pub filter_id: Option<String>,
+    pub session_timeout: Option<u32>,
+    pub idle_timeout: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RadiusConfig {
+    pub listen: Vec<SocketAddr>,
+    pub first_factor: FirstFactor,
+    pub mode: RadiusMode,
+    /// Between password and code in `append` mode; `None`: the code is a suffix of its length.
+    pub separator: Option<String>,
+    pub require_message_authenticator: bool,
+    /// How long an Access-Challenge's State stays answerable.
+    pub state_lifetime: Duration,
+    /// Most challenges outstanding at once; past it new challenges are refused.
+    pub max_challenges: usize,
+    /// Users with no active factor are accepted on the first factor alone (never by default).
+    pub allow_unenrolled: bool,
+    /// Requests being decided at once; past it new ones are dropped with a log line.
+    pub max_in_flight: usize,
+    /// Threads deciding requests (Argon2, SQLite); 0 means one per CPU.
+    pub workers: usize,
+    /// How long a response is kept to answer a retransmission (RFC 5080 §2.2.2).
+    pub dedup_window: Duration,
+    pub clients: Vec<RadiusClient>,
+    pub reply: Vec<ReplyAttributes>,
+    /// Things worth a log line at startup (a world-readable secret file, a legacy client).
+    pub warnings: Vec<String>,
+}
+
+impl RadiusConfig {
+    /// Reply attributes for `user`: their own entry, else the `"*"` entry.
+    pub fn reply_for(&self, user: &str) -> Option<&ReplyAttributes> {
+        self.reply
+            .iter()
+            .find(|r| r.user == user)
+            .or_else(|| self.reply.iter().find(|r| r.user == "*"))
+    }
+}
+
+impl Default for RadiusConfig {
+    fn default() -> Self {
+        RadiusConfig {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 1812))],
+            first_factor: FirstFactor::Password,
+            mode: RadiusMode::Auto,
+            separator: None,
+            require_message_authenticator: true,
+            state_lifetime: Duration::from_secs(60),
+            max_challenges: 10_000,
+            allow_unenrolled: false,
+            max_in_flight: 1024,
+            workers: 0,
+            dedup_window: Duration::from_secs(30),
+            clients: Vec::new(),
+            reply: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRadius {
+    listen: Option<Vec<String>>,
+    first_factor: Option<String>,
+    mode: Option<String>,
+    separator: Option<String>,
+    require_message_authenticator: Option<bool>,
+    state_lifetime: Option<RawDuration>,
+    max_challenges: Option<i64>,
+    allow_unenrolled: Option<bool>,
+    max_in_flight: Option<i64>,
+    workers: Option<i64>,
+    dedup_window: Option<RawDuration>,
+    clients: Option<Vec<RawClient>>,
+    reply: Option<Vec<RawReply>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    name: Option<String>,
+    address: Option<String>,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    mode: Option<String>,
+    require_message_authenticator: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReply {
+    user: Option<String>,
+    class: Option<String>,
+    filter_id: Option<String>,
+    session_timeout: Option<i64>,
+    idle_timeout: Option<i64>,
+}
+
+/// Longest shared secret accepted (RADIUS itself has no limit; FreeRADIUS stops at 64 in places).
+const MAX_SECRET: usize = 128;
+
+impl Validator<'_> {
+    /// Error about `key` in the `index`-th `[[section]]` table (0-based).
+    fn invalid_in(&self, section: &str, index: usize, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: locate_in_array(self.text, section, index, key).unwrap_or(1),
+            key: format!("{section}[{index}].{key}"),
+            message,
+        }
+    }
+
+    pub(super) fn radius(&self, r: RawRadius) -> Result<RadiusConfig, ConfigError> {
+        let d = RadiusConfig::default();
+        let mut warnings = Vec::new();
+        let listen = match r.listen {
+            None => d.listen,
+            Some(list) if list.is_empty() => {
+                return Err(self.invalid("radius", "listen", "give at least one address"));
+            }
+            Some(list) => list
+                .iter()
+                .map(|a| parse_listen(a).ok_or_else(|| {
+                    self.invalid(
+                        "radius",
+                        "listen",
+                        format!("{a:?} is not an address with a port (\"0.0.0.0:1812\", \"[::]:1812\") or an address (port 1812)"),
+                    )
+                }))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let first_factor = match r.first_factor.as_deref() {
+            None => d.first_factor,
+            Some("password") => FirstFactor::Password,
+            Some("none") => FirstFactor::None,
+            Some(other) => {
+                return Err(self.invalid(
+                    "radius",
+                    "first_factor",
+                    format!("{other:?} is not one of \"password\", \"none\""),
+                ));
+            }
+        };
+        let mode_err = |s: &str| {
+            format!("{s:?} is not one of \"append\", \"challenge\", \"otp-only\", \"auto\"")
+        };
+        let mode = match r.mode.as_deref() {
+            None => d.mode,
+            Some(m) => {
+                RadiusMode::parse(m).ok_or_else(|| self.invalid("radius", "mode", mode_err(m)))?
+            }
+        };
+        let separator = match r.separator {
+            None => None,
+            Some(s) if s.is_empty() => None,
+            Some(s) if s.len() > 8 || s.chars().any(|c| c.is_ascii_digit() || c.is_control()) => {
+                return Err(self.invalid(
+                    "radius",
+                    "separator",
+                    "must be at most 8 characters, without digits or control characters",
+                ));
+            }
+            Some(s) => Some(s),
+        };
+        let require_message_authenticator = r
+            .require_message_authenticator
+            .unwrap_or(d.require_message_authenticator);
+        if !require_message_authenticator {
+            warnings.push(
+                "[radius] require_message_authenticator = false: every client may omit \
+                 Message-Authenticator, which leaves them open to BlastRADIUS (CVE-2024-3596)"
+                    .to_string(),
+            );
+        }
+        let state_lifetime = self.duration(
+            "radius",
+            "state_lifetime",
+            r.state_lifetime,
+            d.state_lifetime,
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+        )?;
+        let dedup_window = self.duration(
+            "radius",
+            "dedup_window",
+            r.dedup_window,
+            d.dedup_window,
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        )?;
+
+        let mut clients: Vec<RadiusClient> = Vec::new();
+        for (i, c) in r.clients.unwrap_or_default().into_iter().enumerate() {
+            let client = self.client(i, c, &mut warnings)?;
+            if let Some(other) = clients.iter().find(|o| o.name == client.name) {
+                return Err(self.invalid_in(
+                    "radius.clients",
+                    i,
+                    "name",
+                    format!("{:?} is used by another client", other.name),
+                ));
+            }
+            clients.push(client);
+        }
+
+        let mut reply: Vec<ReplyAttributes> = Vec::new();
+        for (i, e) in r.reply.unwrap_or_default().into_iter().enumerate() {
+            let user = e
+                .user
+                .ok_or_else(|| self.invalid_in("radius.reply", i, "user", "is required".into()))?;
+            if reply.iter().any(|o| o.user == user) {
+                return Err(self.invalid_in(
+                    "radius.reply",
+                    i,
+                    "user",
+                    format!("{user:?} has another entry"),
+                ));
+            }
+            let text = |key: &str, v: Option<String>| match v {
+                Some(s) if s.is_empty() || s.len() > 253 => {
+                    Err(self.invalid_in("radius.reply", i, key, "must be 1 to 253 bytes".into()))
+                }
+                other => Ok(other),
+            };
+            let seconds = |key: &str, v: Option<i64>| match v {
+                Some(s) if !(1..=i64::from(u32::MAX)).contains(&s) => Err(self.invalid_in(
+                    "radius.reply",
+                    i,
+                    key,
+                    format!("{s} is out of range (allowed 1..={})", u32::MAX),
+                )),
+                other => Ok(other.and_then(|s| u32::try_from(s).ok())),
+            };
+            reply.push(ReplyAttributes {
+                user,
+                class: text("class", e.class)?,
+                filter_id: text("filter_id", e.filter_id)?,
+                session_timeout: seconds("session_timeout", e.session_timeout)?,
+                idle_timeout: seconds("idle_timeout", e.idle_timeout)?,
+            });
+        }
+
+        Ok(RadiusConfig {
+            listen,
+            first_factor,
+            mode,
+            separator,
+            require_message_authenticator,
+            state_lifetime,
+            max_challenges: self.int(
+                "radius",
+                "max_challenges",
+                r.max_challenges,
+                d.max_challenges,
+                1..=1_000_000,
+            )?,
+            allow_unenrolled: r.allow_unenrolled.unwrap_or(d.allow_unenrolled),
+            max_in_flight: self.int(
+                "radius",
+                "max_in_flight",
+                r.max_in_flight,
+                d.max_in_flight,
+                1..=100_000,
+            )?,
+            workers: self.int("radius", "workers", r.workers, d.workers, 0..=256)?,
+            dedup_window,
+            clients,
+            reply,
+            warnings,
+        })
+    }
+
+    fn client(
+        &self,
+        i: usize,
+        c: RawClient,
+        warnings: &mut Vec<String>,
+    ) -> Result<RadiusClient, ConfigError> {
+        let sec = "radius.clients";
+        let name = c
+            .name
+            .ok_or_else(|| self.invalid_in(sec, i, "name", "is required".into()))?;
+        if name.is_empty() || name.len() > 64 || name.chars().any(|ch| ch.is_control()) {
+            return Err(self.invalid_in(
+                sec,
+                i,
+                "name",
+                "must be 1 to 64 characters without control characters".into(),
+            ));
+        }
+        let address = c
+            .address
+            .ok_or_else(|| self.invalid_in(sec, i, "address", "is required".into()))?;
+        let network = parse_network(&address).ok_or_else(|| {
+            self.invalid_in(
+                sec,
+                i,
+                "address",
+                format!("{address:?} is not an IP address or a CIDR network (\"192.0.2.0/24\")"),
+            )
+        })?;
+        let secret = match (c.secret, c.secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid_in(
+                    sec,
+                    i,
+                    "secret",
+                    "give either `secret` or `secret_file`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(self.invalid_in(
+                    sec,
+                    i,
+                    "secret_file",
+                    "a shared secret is required: `secret_file = \"/etc/tessera/NAME.secret\"` or `secret = \"...\"`".into(),
+                ));
+            }
+            (Some(s), None) => Zeroizing::new(s.into_bytes()),
+            (None, Some(file)) => {
+                let file = self.path(file);
+                let meta = std::fs::metadata(&file).map_err(|e| {
+                    self.invalid_in(
+                        sec,
+                        i,
+                        "secret_file",
+                        format!("cannot read {}: {e}", file.display()),
+                    )
+                })?;
+                if meta.permissions().mode() & 0o007 != 0 {
+                    warnings.push(format!(
+                        "client {name:?}: secret file {} is readable by other users; run `chmod 600 {}`",
+                        file.display(),
+                        file.display()
+                    ));
+                }
+                let mut bytes = Zeroizing::new(std::fs::read(&file).map_err(|e| {
+                    self.invalid_in(
+                        sec,
+                        i,
+                        "secret_file",
+                        format!("cannot read {}: {e}", file.display()),
+                    )
+                })?);
+                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    bytes.pop();
+                }
+                bytes
+            }
+        };
+        if secret.is_empty() || secret.len() > MAX_SECRET {
+            return Err(self.invalid_in(
+                sec,
+                i,
+                "secret",
+                format!("the shared secret of client {name:?} must be 1 to {MAX_SECRET} bytes"),
+            ));
+        }
+        if secret.len() < 16 {
+            warnings.push(format!(
+                "client {name:?}: the shared secret is shorter than 16 bytes; use a long random one"
+            ));
+        }
+        let mode = match c.mode {
+            None => None,
+            Some(m) => Some(RadiusMode::parse(&m).ok_or_else(|| {
+                self.invalid_in(
+                    sec,
+                    i,
+                    "mode",
+                    format!(
+                        "{m:?} is not one of \"append\", \"challenge\", \"otp-only\", \"auto\""
+                    ),
+                )
+            })?),
+        };
+        if c.require_message_authenticator == Some(false) {
+            warnings.push(format!(
+                "client {name:?} may omit Message-Authenticator (require_message_authenticator = false): \
+                 it is open to BlastRADIUS (CVE-2024-3596); upgrade it and remove the option"
+            ));
+        }
+        Ok(RadiusClient {
+            name,
+            network,
+            secret: Secret::new(secret.to_vec()),
+            mode,
+            require_message_authenticator: c.require_message_authenticator,
+        })
+    }
+}
+
+fn parse_listen(s: &str) -> Option<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    let ip: IpAddr = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(ip, 1812))
+}
+
+fn parse_network(s: &str) -> Option<IpNet> {
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Some(n.trunc());
+    }
+    s.parse::<IpAddr>().ok().map(IpNet::from)
+}
+
+/// Line on which `key` is set inside the `index`-th `[[section]]` table (or its header line).
+fn locate_in_array(text: &str, section: &str, index: usize, key: &str) -> Option<usize> {
+    let mut seen: Option<usize> = None;
+    let mut header_line = None;
+    let mut inside = false;
+    for (n, l) in text.lines().enumerate() {
+        let trimmed = l.trim();
+        if let Some(h) = header_name(trimmed) {
+            inside = false;
+            if h == section && trimmed.starts_with("[[") {
+                let k = seen.map_or(0, |s| s + 1);
+                seen = Some(k);
+                if k == index {
+                    inside = true;
+                    header_line = Some(n + 1);
+                }
+            }
+            continue;
+        }
+        if inside
+            && let Some((k, _)) = trimmed.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(n + 1);
+        }
+    }
+    header_line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/tessera/tessera.toml"), text)
+    }
+
+    #[test]
+    fn defaults_without_a_radius_section() {
+        let c = parse("").unwrap();
+        let r = &c.radius;
+        assert_eq!(r.listen, vec!["0.0.0.0:1812".parse().unwrap()]);
+        assert_eq!(r.mode, RadiusMode::Auto);
+        assert_eq!(r.first_factor, FirstFactor::Password);
+        assert!(r.require_message_authenticator);
+        assert_eq!(r.state_lifetime, Duration::from_secs(60));
+        assert!(!r.allow_unenrolled);
+        assert!(r.clients.is_empty());
+        assert_eq!(r.separator, None);
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("vpn.secret");
+        std::fs::write(&secret, "s3cret-from-a-file-0123\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = format!(
+            r#"
+[radius]
+listen = ["0.0.0.0:1812", "[::1]:1813", "127.0.0.1"]
+first_factor = "password"
+mode = "auto"
+require_message_authenticator = true
+
+[[radius.clients]]
+name = "vpn-gw"
+address = "192.0.2.0/24"
+secret_file = "{}"
+mode = "append"
+require_message_authenticator = false
+
+[[radius.clients]]
+name = "asa"
+address = "198.51.100.7"
+secret = "inline-secret-0123456789"
+
+[[radius.reply]]
+user = "alice"
+class = "admins"
+filter_id = "vpn-admins"
+session_timeout = 3600
+"#,
+            secret.display()
+        );
+        let c = parse(&text).unwrap();
+        let r = &c.radius;
+        assert_eq!(r.listen.len(), 3);
+        assert_eq!(r.listen[2], "127.0.0.1:1812".parse().unwrap());
+        assert_eq!(r.clients[0].secret.expose(), b"s3cret-from-a-file-0123");
+        assert_eq!(r.clients[0].mode, Some(RadiusMode::Append));
+        assert_eq!(r.clients[0].require_message_authenticator, Some(false));
+        assert_eq!(r.clients[1].network.to_string(), "198.51.100.7/32");
+        assert!(r.warnings.iter().any(|w| w.contains("BlastRADIUS")));
+        let reply = r.reply_for("alice").unwrap();
+        assert_eq!(reply.class.as_deref(), Some("admins"));
+        assert_eq!(reply.session_timeout, Some(3600));
+        assert!(r.reply_for("bob").is_none());
+    }
+
+    #[test]
+    fn secret_and_secret_file_together_are_refused_with_the_line() {
+        let e = parse(
+            "[radius]\n\n[[radius.clients]]\nname = \"a\"\naddress = \"10.0.0.1\"\n\n[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret = \"x\"\nsecret_file = \"/x\"\n",
+        )
+        .unwrap_err();
+        // The first client has no secret at all: it is the one reported.
+        assert!(
+            e.to_string().contains("radius.clients[0].secret_file"),
+            "{e}"
+        );
+        assert!(e.to_string().contains(":3:"), "{e}");
+        let e = parse(
+            "[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret = \"x\"\nsecret_file = \"/x\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        assert!(e.to_string().contains(":4:"), "{e}");
+    }
+
+    #[test]
+    fn empty_secret_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("empty.secret");
+        std::fs::write(&secret, "\n").unwrap();
+        let e = parse(&format!(
+            "[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret_file = \"{}\"\n",
+            secret.display()
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("must be 1 to"), "{e}");
+    }
+
+    #[test]
+    fn world_readable_secret_file_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("open.secret");
+        std::fs::write(&secret, "a-long-enough-shared-secret").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = parse(&format!(
+            "[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret_file = \"{}\"\n",
+            secret.display()
+        ))
+        .unwrap();
+        assert!(
+            c.radius
+                .warnings
+                .iter()
+                .any(|w| w.contains("readable by other users")),
+            "{:?}",
+            c.radius.warnings
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = parse("[radius]\nmode = \"push\"\n").unwrap_err();
+        assert_eq!(e.key(), Some("radius.mode"));
+        let e = parse("[radius]\nfirst_factor = \"ldap\"\n").unwrap_err();
+        assert_eq!(e.key(), Some("radius.first_factor"));
+        let e = parse("[radius]\nlisten = [\"nowhere\"]\n").unwrap_err();
+        assert_eq!(e.key(), Some("radius.listen"));
+        let e = parse("[radius]\nseparator = \"1\"\n").unwrap_err();
+        assert_eq!(e.key(), Some("radius.separator"));
+        let e =
+            parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.0/33\"\nsecret = \"s\"\n")
+                .unwrap_err();
+        assert_eq!(e.key(), Some("radius.clients[0].address"));
+        let e = parse("[[radius.clients]]\nname = \"x\"\nadress = \"10.0.0.1\"\n").unwrap_err();
+        assert!(e.to_string().contains("adress"), "{e}");
+        assert!(e.to_string().contains(":3:"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_client_names_are_refused() {
+        let e = parse(
+            "[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.1\"\nsecret = \"s\"\n[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.2\"\nsecret = \"s\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("used by another client"), "{e}");
+        assert!(e.to_string().contains(":6:"), "{e}");
+    }
+
+    #[test]
+    fn cidr_host_bits_are_cleared() {
+        let c =
+            parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.1.2.3/8\"\nsecret = \"s\"\n")
+                .unwrap();
+        assert_eq!(c.radius.clients[0].network.to_string(), "10.0.0.0/8");
+    }
+}

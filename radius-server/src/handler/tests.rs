@@ -1,0 +1,412 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_common::admin::{Admin, TotpOptions};
+use tessera_common::audit::MemorySink;
+use tessera_common::clock::{Clock, FixedClock};
+use tessera_common::config::{Config, TotpAlgorithm};
+use tessera_common::otp::{TotpParams, from_base32, totp_code};
+use tessera_common::secret::MasterKey;
+use tessera_common::store::SqliteStore;
+
+use super::*;
+use crate::clients::Clients;
+
+const T0: u64 = 1_700_000_010;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    clock: Arc<FixedClock>,
+    handler: Handler,
+    clients: Clients,
+    secret: Vec<u8>,
+    recovery: Vec<String>,
+    sink: Arc<MemorySink>,
+    admin: Admin,
+}
+
+fn env(radius: &str) -> Env {
+    env_with(radius, Duration::from_secs(60))
+}
+
+fn env_with(radius: &str, state_lifetime: Duration) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n\
+         [policy]\nmax_failures = 3\nmax_tries = 2\n\n{radius}\n\n\
+         [[radius.clients]]\nname = \"vpn\"\naddress = \"127.0.0.1\"\nsecret = \"testing123-long-secret\"\n\
+         [[radius.clients]]\nname = \"other\"\naddress = \"127.0.0.2\"\nsecret = \"testing123-long-secret\"\n"
+    );
+    let config = Arc::new(Config::parse(&dir.path().join("tessera.toml"), &text).unwrap());
+    tessera_common::admin::init(&config).unwrap();
+    let store = Arc::new(SqliteStore::open(&config.store).unwrap());
+    let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
+    let clock = Arc::new(FixedClock::new(T0));
+    let sink = Arc::new(MemorySink::default());
+    let auth = Arc::new(Authenticator::new(
+        config.clone(),
+        store.clone(),
+        key.clone(),
+        clock.clone(),
+        sink.clone(),
+    ));
+    let admin = Admin::new(config.clone(), store, clock.clone(), sink.clone()).with_key(key);
+    admin.add_user("alice", None).unwrap();
+    admin.set_password("alice", Some("hunter2")).unwrap();
+    let en = admin
+        .enroll_totp(
+            "alice",
+            &TotpOptions {
+                label: None,
+                digits: None,
+                period: None,
+                algorithm: None,
+                activate: true,
+            },
+        )
+        .unwrap();
+    admin.add_user("bob", None).unwrap();
+    admin.set_password("bob", Some("bobpass")).unwrap();
+    let secret = from_base32(en.secret_base32.expose())
+        .unwrap()
+        .expose()
+        .clone();
+    let recovery = en
+        .recovery_codes
+        .unwrap()
+        .iter()
+        .map(|c| c.expose().clone())
+        .collect();
+    let challenges = Arc::new(Challenges::new(state_lifetime, 100));
+    Env {
+        _dir: dir,
+        clock,
+        handler: Handler::new(auth, challenges),
+        clients: Clients::from_config(&config.radius),
+        secret,
+        recovery,
+        sink,
+        admin,
+    }
+}
+
+impl Env {
+    fn code(&self) -> String {
+        let p = TotpParams {
+            algorithm: TotpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+            window: 0,
+        };
+        totp_code(&p, &self.secret, self.clock.now()).unwrap()
+    }
+
+    fn send_from(
+        &self,
+        client: &str,
+        user: &str,
+        password: &str,
+        state: Option<&[u8]>,
+    ) -> Decision {
+        let client = self.clients.find(client.parse().unwrap()).unwrap().clone();
+        self.handler.decide(AccessRequest {
+            client,
+            user: Some(user.to_string()),
+            credential: Credential::Pap(Zeroizing::new(password.as_bytes().to_vec())),
+            state: state.map(<[u8]>::to_vec),
+            nas: Nas {
+                ip: Some("192.0.2.1".into()),
+                identifier: Some("gw1".into()),
+                calling_station: Some("203.0.113.9".into()),
+            },
+        })
+    }
+
+    fn send(&self, user: &str, password: &str) -> Decision {
+        self.send_from("127.0.0.1", user, password, None)
+    }
+}
+
+fn is_accept(d: &Decision) -> bool {
+    matches!(d.reply, Reply::Accept(_))
+}
+
+fn challenge_state(d: &Decision) -> [u8; STATE_LEN] {
+    match &d.reply {
+        Reply::Challenge { state, .. } => *state,
+        other => panic!("expected a challenge, got {other:?} ({})", d.reason),
+    }
+}
+
+fn reject_message(d: &Decision) -> &str {
+    match &d.reply {
+        Reply::Reject { message } => message,
+        other => panic!("expected a reject, got {other:?}"),
+    }
+}
+
+#[test]
+fn append_accepts_password_then_code_once() {
+    let e = env("[radius]\nmode = \"append\"");
+    let code = e.code();
+    let d = e.send("alice", &format!("hunter2{code}"));
+    assert!(is_accept(&d), "{}", d.reason);
+    assert_eq!(d.reason, "method=totp");
+    let d = e.send("alice", &format!("hunter2{code}"));
+    assert_eq!(d.reason, "replayed");
+    assert_eq!(reject_message(&d), "Verification failed.");
+}
+
+#[test]
+fn append_wrong_password_consumes_nothing() {
+    let e = env("[radius]\nmode = \"append\"");
+    let code = e.code();
+    let d = e.send("alice", &format!("hunter3{code}"));
+    assert_eq!(d.reason, "bad_password");
+    assert_eq!(reject_message(&d), "Verification failed.");
+    assert!(is_accept(&e.send("alice", &format!("hunter2{code}"))));
+}
+
+#[test]
+fn append_wrong_code_and_missing_code_are_rejected() {
+    let e = env("[radius]\nmode = \"append\"");
+    let wrong = if e.code() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let d = e.send("alice", &format!("hunter2{wrong}"));
+    assert_eq!(d.reason, "bad_code");
+    let d = e.send("alice", "hunter2");
+    assert_eq!(d.reason, "malformed_code");
+}
+
+#[test]
+fn append_with_separator_and_recovery_code() {
+    let e = env("[radius]\nmode = \"append\"\nseparator = \",\"");
+    let d = e.send("alice", &format!("hunter2,{}", e.recovery[0]));
+    assert!(is_accept(&d), "{}", d.reason);
+    assert_eq!(d.reason, "method=recovery");
+    let d = e.send("alice", &format!("hunter2,{}", e.recovery[0]));
+    assert!(!is_accept(&d), "a recovery code works once");
+}
+
+#[test]
+fn append_recovery_code_in_printed_form_without_separator() {
+    let e = env("[radius]\nmode = \"append\"");
+    let d = e.send("alice", &format!("hunter2{}", e.recovery[1]));
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn challenge_round_trip_and_state_is_single_use() {
+    let e = env("[radius]\nmode = \"challenge\"");
+    let d = e.send("alice", "hunter2");
+    let state = challenge_state(&d);
+    match &d.reply {
+        Reply::Challenge { message, .. } => assert_eq!(message, "Verification code:"),
+        other => panic!("{other:?}"),
+    }
+    let code = e.code();
+    let d = e.send_from("127.0.0.1", "alice", &code, Some(&state));
+    assert!(is_accept(&d), "{}", d.reason);
+    e.clock.advance(30);
+    let d = e.send_from("127.0.0.1", "alice", &e.code(), Some(&state));
+    assert_eq!(d.reason, "unknown_state");
+}
+
+#[test]
+fn challenge_wrong_password_gets_no_challenge() {
+    let e = env("[radius]\nmode = \"challenge\"");
+    let d = e.send("alice", "hunter3");
+    assert_eq!(d.reason, "bad_password");
+    let d = e.send("nobody", "hunter2");
+    assert_eq!(d.reason, "bad_password", "unknown users look the same");
+}
+
+#[test]
+fn challenge_retries_within_max_tries_then_rejects() {
+    let e = env("[radius]\nmode = \"challenge\"");
+    let state = challenge_state(&e.send("alice", "hunter2"));
+    let wrong = if e.code() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let d = e.send_from("127.0.0.1", "alice", wrong, Some(&state));
+    let state2 = challenge_state(&d);
+    assert_ne!(state, state2, "a fresh State for the retry");
+    match &d.reply {
+        Reply::Challenge { message, .. } => {
+            assert!(message.starts_with("Invalid code"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let d = e.send_from("127.0.0.1", "alice", wrong, Some(&state2));
+    assert_eq!(d.reason, "bad_code");
+}
+
+#[test]
+fn state_is_bound_to_user_and_client() {
+    let e = env("[radius]\nmode = \"challenge\"");
+    let state = challenge_state(&e.send("alice", "hunter2"));
+    let code = e.code();
+    let d = e.send_from("127.0.0.2", "alice", &code, Some(&state));
+    assert_eq!(d.reason, "state_of_another_client");
+    let d = e.send_from("127.0.0.1", "bob", &code, Some(&state));
+    assert_eq!(d.reason, "state_of_another_user");
+    // The owner can still use it.
+    let d = e.send_from("127.0.0.1", "alice", &code, Some(&state));
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn expired_state_is_refused() {
+    let e = env_with("[radius]\nmode = \"challenge\"", Duration::ZERO);
+    let state = challenge_state(&e.send("alice", "hunter2"));
+    let d = e.send_from("127.0.0.1", "alice", &e.code(), Some(&state));
+    assert_eq!(d.reason, "expired_state");
+}
+
+#[test]
+fn auto_appends_with_a_valid_code_and_challenges_without() {
+    let e = env("[radius]\nmode = \"auto\"");
+    let d = e.send("alice", &format!("hunter2{}", e.code()));
+    assert!(is_accept(&d), "{}", d.reason);
+    e.clock.advance(30);
+    let state = challenge_state(&e.send("alice", "hunter2"));
+    let d = e.send_from("127.0.0.1", "alice", &e.code(), Some(&state));
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn auto_password_ending_in_digits_is_challenged() {
+    let e = env("[radius]\nmode = \"auto\"");
+    e.admin.set_password("alice", Some("hunter123456")).unwrap();
+    // The digits are not a current code, so all of it is the password.
+    let d = e.send("alice", "hunter123456");
+    let state = challenge_state(&d);
+    let d = e.send_from("127.0.0.1", "alice", &e.code(), Some(&state));
+    assert!(is_accept(&d), "{}", d.reason);
+    e.clock.advance(30);
+    let d = e.send("alice", &format!("hunter123456{}", e.code()));
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn auto_unenrolled_user_is_challenged_then_refused() {
+    let e = env("[radius]\nmode = \"auto\"");
+    let state = challenge_state(&e.send("bob", "bobpass"));
+    let d = e.send_from("127.0.0.1", "bob", "123456", Some(&state));
+    let state = challenge_state(&d);
+    let d = e.send_from("127.0.0.1", "bob", "123456", Some(&state));
+    assert_eq!(d.reason, "not_enrolled");
+}
+
+#[test]
+fn otp_only_checks_the_code_alone() {
+    let e = env("[radius]\nmode = \"otp-only\"\nfirst_factor = \"none\"");
+    let d = e.send("alice", &e.code());
+    assert!(is_accept(&d), "{}", d.reason);
+    let d = e.send("alice", &e.code());
+    assert_eq!(d.reason, "replayed");
+}
+
+#[test]
+fn openvpn_static_challenge_is_decoded() {
+    let e = env("[radius]\nmode = \"append\"");
+    let code = e.code();
+    let b64 = |s: &str| {
+        use base64ct::Encoding;
+        base64ct::Base64::encode_string(s.as_bytes())
+    };
+    let d = e.send("alice", &format!("SCRV1:{}:{}", b64("hunter2"), b64(&code)));
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn chap_is_refused_with_a_reason() {
+    let e = env("[radius]\nmode = \"append\"");
+    let client = e
+        .clients
+        .find("127.0.0.1".parse().unwrap())
+        .unwrap()
+        .clone();
+    let d = e.handler.decide(AccessRequest {
+        client,
+        user: Some("alice".into()),
+        credential: Credential::Chap,
+        state: None,
+        nas: Nas::default(),
+    });
+    assert_eq!(d.reason, "chap_cannot_carry_a_one_time_code");
+    assert_eq!(reject_message(&d), "Verification failed.");
+    let ev = e.sink.events();
+    assert!(
+        ev.iter()
+            .any(|a| a.detail.as_deref() == Some("chap_cannot_carry_a_one_time_code")),
+        "audited: {ev:?}"
+    );
+}
+
+#[test]
+fn unenrolled_user_passes_on_password_only_when_allowed() {
+    let e = env("[radius]\nmode = \"append\"");
+    let d = e.send("bob", "bobpass");
+    assert!(!is_accept(&d));
+    let e = env("[radius]\nmode = \"append\"\nallow_unenrolled = true");
+    let d = e.send("bob", "bobpass");
+    assert!(is_accept(&d), "{}", d.reason);
+    assert_eq!(d.reason, "unenrolled_allowed");
+    assert_eq!(e.send("bob", "wrong").reason, "bad_password");
+    assert_eq!(e.send("nobody", "bobpass").reason, "bad_password");
+}
+
+#[test]
+fn lockout_after_repeated_failures_is_told() {
+    let e = env("[radius]\nmode = \"append\"");
+    let wrong = if e.code() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..3 {
+        assert!(!is_accept(&e.send("alice", &format!("hunter2{wrong}"))));
+    }
+    let d = e.send("alice", &format!("hunter2{}", e.code()));
+    assert_eq!(d.reason, "locked_out");
+    assert!(
+        reject_message(&d).contains("locked"),
+        "{}",
+        reject_message(&d)
+    );
+}
+
+#[test]
+fn reply_attributes_go_on_accept() {
+    let e = env(
+        "[radius]\nmode = \"append\"\n[[radius.reply]]\nuser = \"alice\"\nclass = \"admins\"\nfilter_id = \"vpn-admins\"\nsession_timeout = 3600",
+    );
+    let d = e.send("alice", &format!("hunter2{}", e.code()));
+    assert_eq!(
+        d.reply,
+        Reply::Accept(vec![
+            ReplyAttr::Bytes(codec::CLASS, b"admins".to_vec()),
+            ReplyAttr::Text(codec::FILTER_ID, "vpn-admins".into()),
+            ReplyAttr::U32(codec::SESSION_TIMEOUT, 3600),
+        ])
+    );
+}
+
+#[test]
+fn audit_source_names_the_nas() {
+    let e = env("[radius]\nmode = \"append\"");
+    e.send("alice", &format!("hunter2{}", e.code()));
+    let ev = e.sink.events();
+    let last = ev.last().unwrap();
+    assert_eq!(last.service, "vpn");
+    assert_eq!(
+        last.source.as_deref(),
+        Some("cs=203.0.113.9,nas_ip=192.0.2.1,nas_id=gw1")
+    );
+}

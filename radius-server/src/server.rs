@@ -1,0 +1,389 @@
+//! The UDP loop. Cheap work happens on the loop (framing, client lookup, Message-Authenticator,
+//! duplicate detection, Status-Server); deciding a request (Argon2, SQLite) goes to the blocking
+//! pool, bounded by a semaphore: past `max_in_flight` requests are shed with a log line rather
+//! than queued without limit. One slow request never delays another or a health check.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use radius::core::code::Code;
+use tessera_common::auth::Authenticator;
+use tessera_common::config::{Config, RadiusConfig};
+use tokio::net::UdpSocket;
+use tokio::sync::{Semaphore, watch};
+
+use crate::cache::{DedupCache, Key, Lookup};
+use crate::challenge::Challenges;
+use crate::clients::{Client, Clients};
+use crate::codec::{self, ReplyAttr};
+use crate::handler::{AccessRequest, Credential, Decision, Handler, Nas, Reply};
+use crate::log::{Log, printable};
+
+/// Most finished responses kept for duplicate detection.
+const DEDUP_MAX: usize = 200_000;
+/// Socket receive buffer asked for, so a burst of requests is not dropped by the kernel.
+const RECV_BUFFER: usize = 8 << 20;
+
+/// What a reload replaces: configuration, clients and the core built from them.
+pub struct Generation {
+    pub config: Arc<Config>,
+    pub clients: Clients,
+    pub handler: Arc<Handler>,
+}
+
+pub struct Server {
+    path: PathBuf,
+    generation: RwLock<Arc<Generation>>,
+    cache: Mutex<DedupCache>,
+    inflight: Arc<Semaphore>,
+    max_in_flight: usize,
+    challenges: Arc<Challenges>,
+    log: Arc<Log>,
+}
+
+impl Server {
+    /// Open the store and build the first generation. Blocking (SQLite, key file).
+    pub fn new(path: PathBuf, config: Config, log: Arc<Log>) -> anyhow::Result<Server> {
+        let r = &config.radius;
+        let challenges = Arc::new(Challenges::new(r.state_lifetime, r.max_challenges));
+        let max_in_flight = r.max_in_flight;
+        let cache = DedupCache::new(r.dedup_window, DEDUP_MAX);
+        let generation = build(config, &challenges, &log)?;
+        Ok(Server {
+            path,
+            generation: RwLock::new(Arc::new(generation)),
+            cache: Mutex::new(cache),
+            inflight: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            challenges,
+            log,
+        })
+    }
+
+    pub fn current(&self) -> Option<Arc<Generation>> {
+        self.generation.read().ok().map(|g| g.clone())
+    }
+
+    /// Re-read the configuration (SIGHUP). A bad file keeps the running configuration.
+    pub fn reload(&self) {
+        let old = self.current();
+        let config = match Config::load(&self.path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.log.error(&format!(
+                    "reload failed, keeping the running configuration: {e}"
+                ));
+                return;
+            }
+        };
+        if let Some(old) = &old {
+            let (o, n) = (&old.config.radius, &config.radius);
+            if o.listen != n.listen
+                || o.workers != n.workers
+                || o.max_in_flight != n.max_in_flight
+                || o.dedup_window != n.dedup_window
+                || o.state_lifetime != n.state_lifetime
+                || o.max_challenges != n.max_challenges
+            {
+                self.log.warn(
+                    "listen, workers, max_in_flight, dedup_window, state_lifetime and \
+                     max_challenges take effect at the next restart",
+                );
+            }
+        }
+        match build(config, &self.challenges, &self.log) {
+            Ok(g) => {
+                let n = g.clients.len();
+                if let Ok(mut w) = self.generation.write() {
+                    *w = Arc::new(g);
+                }
+                self.log
+                    .info(&format!("configuration reloaded ({n} clients)"));
+            }
+            Err(e) => self.log.error(&format!(
+                "reload failed, keeping the running configuration: {e:#}"
+            )),
+        }
+    }
+
+    /// Wait until every request in flight has been answered, or `deadline` passes.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let n = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
+        tokio::time::timeout(deadline, self.inflight.acquire_many(n))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    pub fn sweep(&self) {
+        self.challenges.sweep(Instant::now());
+    }
+
+    /// Receive until shutdown.
+    pub async fn serve(self: Arc<Self>, sock: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {
+        // One byte more than the largest packet, to tell an oversize datagram from a full one.
+        let mut buf = vec![0u8; codec::MAX_PACKET + 1];
+        loop {
+            tokio::select! {
+                r = sock.recv_from(&mut buf) => match r {
+                    Ok((n, src)) => self.datagram(&sock, &buf[..n], src),
+                    Err(e) => self.log.warn(&format!("receive failed: {e}")),
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    }
+
+    fn drop_packet(&self, src: SocketAddr, client: Option<&Client>, why: &str) {
+        let name = client.map(|c| c.name.as_str()).unwrap_or("-");
+        self.log.warn(&format!(
+            "dropped packet src={src} client={} reason={why}",
+            printable(name)
+        ));
+    }
+
+    fn datagram(self: &Arc<Self>, sock: &Arc<UdpSocket>, data: &[u8], src: SocketAddr) {
+        if data.len() > codec::MAX_PACKET {
+            return self.drop_packet(src, None, "oversize_datagram");
+        }
+        let Some(generation) = self.current() else {
+            return;
+        };
+        let Some(client) = generation.clients.find(src.ip()).cloned() else {
+            return self.drop_packet(src, None, "unknown_client");
+        };
+        let secret = client.secret.expose();
+        let req = match codec::parse(data, secret) {
+            Ok(r) => r,
+            Err(e) => return self.drop_packet(src, Some(&client), &format!("malformed: {e}")),
+        };
+        match req.code() {
+            Code::AccessRequest => {}
+            Code::StatusServer => return self.status_server(sock, &client, &req, src),
+            other => {
+                return self.drop_packet(
+                    src,
+                    Some(&client),
+                    &format!("unsupported_code_{}", other as u8),
+                );
+            }
+        }
+        if req.has_message_authenticator() {
+            if !req.verify_message_authenticator(secret) {
+                return self.drop_packet(
+                    src,
+                    Some(&client),
+                    "bad_message_authenticator (wrong shared secret?)",
+                );
+            }
+        } else if client.require_message_authenticator {
+            return self.drop_packet(src, Some(&client), "missing_message_authenticator");
+        } else if req.has(codec::EAP_MESSAGE) {
+            // RFC 3579 §3.2: EAP without Message-Authenticator is discarded.
+            return self.drop_packet(src, Some(&client), "eap_without_message_authenticator");
+        }
+
+        let key = Key {
+            source: src,
+            identifier: req.identifier(),
+            authenticator: req.authenticator(),
+        };
+        let lookup = match self.cache.lock() {
+            Ok(mut c) => c.begin(key, Instant::now()),
+            Err(_) => return,
+        };
+        match lookup {
+            Lookup::New => {}
+            Lookup::InProgress => return,
+            Lookup::Done(response) => {
+                self.log.info(&format!(
+                    "retransmission answered from cache src={src} client={} id={}",
+                    printable(&client.name),
+                    key.identifier
+                ));
+                let _ = sock.try_send_to(&response, src);
+                return;
+            }
+        }
+        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            if let Ok(mut c) = self.cache.lock() {
+                c.abandon(&key);
+            }
+            return self.drop_packet(
+                src,
+                Some(&client),
+                &format!("overloaded ({} requests in flight)", self.max_in_flight),
+            );
+        };
+
+        let credential = match req.user_password() {
+            Some(Ok(pw)) => Credential::Pap(pw),
+            Some(Err(_)) => Credential::Undecodable,
+            None if req.has(codec::CHAP_PASSWORD) => Credential::Chap,
+            None if req.vendors().contains(&codec::VENDOR_MICROSOFT) => Credential::MsChap,
+            None if req.has(codec::EAP_MESSAGE) => Credential::Eap,
+            None => Credential::Missing,
+        };
+        let nas = Nas {
+            ip: req.nas_ip(),
+            identifier: req.text(codec::NAS_IDENTIFIER),
+            calling_station: req.text(codec::CALLING_STATION_ID),
+        };
+        let access = AccessRequest {
+            client: client.clone(),
+            user: req.user_name(),
+            credential,
+            state: req.bytes(codec::STATE),
+            nas: nas.clone(),
+        };
+        let handler = generation.handler.clone();
+        let server = self.clone();
+        let sock = sock.clone();
+        tokio::spawn(async move {
+            let decision = match tokio::task::spawn_blocking(move || handler.decide(access)).await {
+                Ok(d) => d,
+                Err(e) => {
+                    server.log.error(&format!("request from {src} failed: {e}"));
+                    Decision {
+                        reply: Reply::Reject {
+                            message: "Verification failed.".into(),
+                        },
+                        user: req.user_name().unwrap_or_default(),
+                        reason: "internal_error".into(),
+                    }
+                }
+            };
+            let (code, attrs) = match &decision.reply {
+                Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
+                Reply::Reject { message } => (
+                    Code::AccessReject,
+                    vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
+                ),
+                Reply::Challenge { state, message } => (
+                    Code::AccessChallenge,
+                    vec![
+                        ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
+                        ReplyAttr::Bytes(codec::STATE, state.to_vec()),
+                    ],
+                ),
+            };
+            match codec::encode_response(&req, code, &attrs, client.secret.expose()) {
+                Ok(bytes) => {
+                    let bytes: Arc<[u8]> = Arc::from(bytes);
+                    if let Ok(mut c) = server.cache.lock() {
+                        c.finish(key, bytes.clone(), Instant::now());
+                    }
+                    if let Err(e) = sock.send_to(&bytes, src).await {
+                        server.log.warn(&format!("cannot send to {src}: {e}"));
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut c) = server.cache.lock() {
+                        c.abandon(&key);
+                    }
+                    server
+                        .log
+                        .error(&format!("cannot encode a response to {src}: {e}"));
+                }
+            }
+            server
+                .log
+                .info(&decision_line(&client, src, &nas, &decision));
+            drop(permit);
+        });
+    }
+
+    /// RFC 5997: Status-Server must carry a valid Message-Authenticator; answered on the loop
+    /// with an Access-Accept, so health checks stay fast under load.
+    fn status_server(
+        &self,
+        sock: &UdpSocket,
+        client: &Client,
+        req: &codec::Request,
+        src: SocketAddr,
+    ) {
+        if !req.verify_message_authenticator(client.secret.expose()) {
+            return self.drop_packet(
+                src,
+                Some(client),
+                "status_server_without_valid_message_authenticator",
+            );
+        }
+        let attrs = [ReplyAttr::Text(
+            codec::REPLY_MESSAGE,
+            "Tessera RADIUS server is up".into(),
+        )];
+        match codec::encode_response(req, Code::AccessAccept, &attrs, client.secret.expose()) {
+            Ok(bytes) => {
+                let _ = sock.try_send_to(&bytes, src);
+            }
+            Err(e) => self
+                .log
+                .error(&format!("cannot encode a response to {src}: {e}")),
+        }
+    }
+}
+
+fn build(
+    config: Config,
+    challenges: &Arc<Challenges>,
+    log: &Arc<Log>,
+) -> anyhow::Result<Generation> {
+    for w in &config.radius.warnings {
+        log.warn(w);
+    }
+    if config.radius.clients.is_empty() {
+        log.warn("no [[radius.clients]] configured: every request will be dropped");
+    }
+    let config = Arc::new(config);
+    let sink: Arc<Log> = log.clone();
+    let auth = Authenticator::from_config(config.clone(), sink)?;
+    let clients = Clients::from_config(&config.radius);
+    let handler = Arc::new(Handler::new(Arc::new(auth), challenges.clone()));
+    Ok(Generation {
+        config,
+        clients,
+        handler,
+    })
+}
+
+fn decision_line(client: &Client, src: SocketAddr, nas: &Nas, d: &Decision) -> String {
+    let field = |v: &Option<String>| v.as_deref().map(printable).unwrap_or_else(|| "-".into());
+    format!(
+        "decision client={} src={src} nas_ip={} nas_id={} calling_station={} user={} result={} reason={}",
+        printable(&client.name),
+        field(&nas.ip),
+        field(&nas.identifier),
+        field(&nas.calling_station),
+        printable(&d.user),
+        d.result(),
+        printable(&d.reason),
+    )
+}
+
+/// A UDP socket with a large receive buffer; IPv6 sockets are IPv6-only so that `0.0.0.0` and
+/// `[::]` can both be listed.
+pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    // The kernel caps this at net.core.rmem_max; a smaller buffer still works.
+    let _ = s.set_recv_buffer_size(RECV_BUFFER);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Threads for the blocking pool: `workers`, or one per CPU.
+pub fn workers(r: &RadiusConfig) -> usize {
+    if r.workers > 0 {
+        return r.workers;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
