@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod combined;
 pub mod config;
 pub mod error;
 pub mod google_auth;
