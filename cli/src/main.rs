@@ -1,1 +1,33 @@
-fn main() {}
+//! `tessera`: enroll and manage Tessera users. Every decision is the core's; this binary parses
+//! arguments, calls `tessera_common`, and prints the result for people (or as JSON).
+#![forbid(unsafe_code)]
+
+mod args;
+mod commands;
+mod output;
+mod prompt;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::Cli;
+
+/// Exit statuses, documented in `--help`.
+pub const EXIT_REJECTED: u8 = 1;
+pub const EXIT_ERROR: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if cli.json {
+                let doc = serde_json::json!({ "error": format!("{e:#}") });
+                println!("{doc}");
+            }
+            eprintln!("tessera: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

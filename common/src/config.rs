@@ -516,6 +516,28 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses_and_states_the_defaults() {
+        let example = parse(include_str!("../../packaging/tessera.toml")).unwrap();
+        let defaults = parse("").unwrap();
+        assert_eq!(
+            format!("{:?}", example.totp),
+            format!("{:?}", defaults.totp)
+        );
+        assert_eq!(
+            format!("{:?}", example.policy),
+            format!("{:?}", defaults.policy)
+        );
+        assert_eq!(
+            format!("{:?}", example.argon2),
+            format!("{:?}", defaults.argon2)
+        );
+        assert_eq!(example.recovery.count, defaults.recovery.count);
+        assert_eq!(example.store.path, defaults.store.path);
+        assert_eq!(example.store.key_file, defaults.store.key_file);
+        assert_eq!(example.store.busy_timeout, defaults.store.busy_timeout);
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_config_directory() {
         let c = parse("[store]\npath = \"db/t.db\"\nkey_file = \"t.key\"\n").unwrap();
         assert_eq!(c.store.path, PathBuf::from("/etc/tessera/db/t.db"));

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: where the built binaries are, temporary Tessera
 //! installations, and codes from an independent implementation (oathtool).
 #![forbid(unsafe_code)]
+// Test-support code: a failed fixture must stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -56,16 +58,25 @@ impl Install {
     /// Write a config (fast Argon2 parameters for debug builds) plus `extra` TOML, and run
     /// `tessera init`.
     pub fn new(extra: &str) -> Install {
+        Install::with_store("", extra)
+    }
+
+    /// Like [`Install::new`], with more `[store]` keys (e.g. `busy_timeout = "300ms"`).
+    pub fn with_store(store_extra: &str, extra: &str) -> Install {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("tessera.toml");
         let text = format!(
-            "[store]\npath = \"{d}/db/tessera.db\"\nkey_file = \"{d}/tessera.key\"\n\n[argon2]\nmemory_kib = 256\niterations = 1\n\n{extra}\n",
+            "[store]\npath = \"{d}/db/tessera.db\"\nkey_file = \"{d}/tessera.key\"\n{store_extra}\n\n[argon2]\nmemory_kib = 256\niterations = 1\n\n{extra}\n",
             d = dir.path().display()
         );
         std::fs::write(&config, text).expect("write config");
         let install = Install { dir, config };
         let out = install.tessera(&["init"]);
-        assert!(out.status.success(), "tessera init failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tessera init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         install
     }
 
@@ -96,12 +107,20 @@ impl Install {
     /// Add a user with an active TOTP factor; returns (base32 secret, recovery codes).
     pub fn enroll_totp(&self, user: &str) -> (String, Vec<String>) {
         let out = self.tessera(&["user", "add", user]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v = self.tessera_json(&["enroll", "totp", user, "--no-confirm"]);
         let secret = v["secret"].as_str().expect("secret").to_string();
         let codes = v["recovery_codes"]
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         (secret, codes)
     }
@@ -121,6 +140,10 @@ pub fn oathtool_code(secret_b32: &str, offset_secs: i64) -> String {
         .arg(secret_b32)
         .output()
         .expect("run oathtool");
-    assert!(out.status.success(), "oathtool: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "oathtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -40,6 +40,11 @@ pub enum StoreError {
     ReadOnly { path: PathBuf },
     #[error("database {path}: the disk is full")]
     DiskFull { path: PathBuf },
+    #[error("database {path}: disk I/O error (a failing disk or file system?): {source}")]
+    Io {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("database {path} is corrupt or not a Tessera database: {source}")]
     Corrupt {
         path: PathBuf,

@@ -200,16 +200,48 @@ impl SqliteStore {
 }
 
 fn map_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    let code = e.sqlite_error_code();
+    if matches!(
+        code,
+        Some(
+            ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+        )
+    ) && let Some(diagnosed) = diagnose_file_system(path)
+    {
+        return diagnosed;
+    }
     let path = path.to_path_buf();
-    match e.sqlite_error_code() {
+    match code {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
         Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
+        Some(ErrorCode::SystemIoFailure) => StoreError::Io { path, source: e },
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
             StoreError::Corrupt { path, source: e }
         }
         Some(ErrorCode::CannotOpen) => StoreError::Open { path, source: e },
         _ => StoreError::Sqlite { path, source: e },
+    }
+}
+
+/// SQLite reports a full or read-only file system as a generic I/O or open error in many paths
+/// (growing the WAL index, opening a WAL database): ask the file system what is wrong.
+fn diagnose_file_system(path: &Path) -> Option<StoreError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let st = rustix::fs::statvfs(dir).ok()?;
+    let path = path.to_path_buf();
+    if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+        Some(StoreError::ReadOnly { path })
+    } else if st.f_bavail == 0 {
+        Some(StoreError::DiskFull { path })
+    } else {
+        None
     }
 }
 

@@ -1,3 +1,5 @@
 //! End-to-end tests: the built binaries against real peers. One test binary, a module per area.
+// Test code, helpers included: a failed step must stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;

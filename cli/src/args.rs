@@ -1,0 +1,217 @@
+//! Command-line grammar. The help text is the reference manual: keep it complete.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+CONFIGURATION:
+    The configuration file is --config, else $TESSERA_CONFIG, else /etc/tessera/tessera.toml.
+    A file that sets only [store] path and key_file is complete; see packaging/tessera.toml.
+
+EXIT STATUS:
+    0  success (for `verify`: the code was accepted)
+    1  `verify` rejected the code (wrong, replayed, locked out, not enrolled)
+    2  usage error (unknown command or option)
+    3  error: nothing was changed, or the decision could not be made (bad config, missing or
+       locked database, missing key file, unknown user or factor, invalid input)
+
+EXAMPLES:
+    tessera init
+    tessera user add alice --email alice@example.com
+    tessera enroll totp alice
+    tessera verify alice
+    tessera --json enroll totp alice --no-confirm
+    tessera import google-authenticator /home/alice/.google_authenticator --user alice";
+
+/// Tessera: second-factor authentication for SSH, sudo, console logins and VPNs.
+///
+/// `tessera` is the administration tool: it creates the store and its key, enrolls users'
+/// second factors (TOTP authenticator apps, recovery codes), confirms, locks and unlocks them, and
+/// shows the audit log. The PAM module (pam_tessera.so) and the RADIUS server (tessera-radiusd)
+/// read the same store.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, long_about, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    /// Configuration file
+    #[arg(long, global = true, value_name = "PATH", env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print one JSON document on stdout instead of text (errors: {"error": ...})
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the key file and the database (safe to re-run; never overwrites a key)
+    ///
+    /// Writes a 32-byte random key (mode 0600) to [store] key_file unless that file exists, and
+    /// creates the SQLite database at [store] path (mode 0600, in a 0700 directory when Tessera
+    /// creates it) or migrates an existing one to the current schema.
+    Init,
+
+    /// Add, list, show, remove, lock and unlock users; set RADIUS passwords
+    #[command(subcommand)]
+    User(UserCommand),
+
+    /// Enroll a second factor for a user
+    #[command(subcommand)]
+    Enroll(EnrollCommand),
+
+    /// List, confirm, remove and prefer a user's factors
+    #[command(subcommand)]
+    Factor(FactorCommand),
+
+    /// Manage recovery codes
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+
+    /// Run one authentication as the PAM module would
+    ///
+    /// Prompts for a code (or takes --code), checks it exactly as a login would — replay
+    /// protection, lockout and audit included — and exits 0 on accept, 1 on reject.
+    Verify {
+        /// User name
+        name: String,
+        /// The code (a TOTP code or a recovery code); prompted for when absent
+        #[arg(long)]
+        code: Option<String>,
+        /// Service name recorded in the audit log
+        #[arg(long, default_value = "tessera-verify")]
+        service: String,
+    },
+
+    /// Show the audit log, newest first
+    Audit {
+        /// Only this user's entries
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// At most this many entries
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+
+    /// Import second factors from another tool
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (no factor yet: enroll one next)
+    Add {
+        name: String,
+        /// E-mail address (for e-mailed codes)
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
+    },
+    /// List users with their factor counts, recovery codes left and lock state
+    List,
+    /// Show one user in detail
+    Show { name: String },
+    /// Remove a user and all their factors, recovery codes and lock state
+    Remove { name: String },
+    /// Lock a user until `user unlock` (every login is refused)
+    Lock { name: String },
+    /// Unlock a user: clears an administrative lock, a failure lock and the failure count
+    Unlock { name: String },
+    /// Set the user's RADIUS first-factor password (stored as an Argon2id hash)
+    Passwd {
+        name: String,
+        /// Read the password from the first line of stdin instead of prompting
+        #[arg(long)]
+        password_stdin: bool,
+        /// Remove the password instead (RADIUS password logins then fail)
+        #[arg(long, conflicts_with = "password_stdin")]
+        clear: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AlgorithmArg {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnrollCommand {
+    /// Enroll a TOTP authenticator app
+    ///
+    /// Prints the otpauth:// URI, the base32 secret and a QR code to scan. When stdin is a
+    /// terminal it then asks for a code from the app to confirm the enrollment; otherwise the
+    /// factor stays pending until `tessera factor confirm NAME ID --code CODE`, unless
+    /// --no-confirm activates it at once. The first active factor of a user brings a fresh set
+    /// of recovery codes, printed once.
+    Totp(EnrollTotp),
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollTotp {
+    pub name: String,
+    /// A label for this factor (e.g. "phone")
+    #[arg(long, value_name = "L")]
+    pub label: Option<String>,
+    /// Code length, 6 to 8 (default: [totp] digits)
+    #[arg(long, value_name = "N")]
+    pub digits: Option<u8>,
+    /// Seconds per code, 10 to 300 (default: [totp] period)
+    #[arg(long, value_name = "S")]
+    pub period: Option<u32>,
+    /// HMAC algorithm (default: [totp] algorithm). Many apps only support sha1.
+    #[arg(long, value_enum)]
+    pub algorithm: Option<AlgorithmArg>,
+    /// Activate without asking for a confirming code
+    #[arg(long)]
+    pub no_confirm: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FactorCommand {
+    /// List a user's factors
+    List { name: String },
+    /// Activate a pending factor with a code from it
+    Confirm {
+        name: String,
+        id: i64,
+        #[arg(long)]
+        code: String,
+    },
+    /// Remove a factor
+    Remove { name: String, id: i64 },
+    /// Make a factor the preferred one (prompted for first)
+    Prefer { name: String, id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Replace the user's recovery codes with new ones, printed once
+    Generate {
+        name: String,
+        /// How many codes (default: [recovery] count)
+        #[arg(long, value_name = "N")]
+        count: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a ~/.google_authenticator file (TOTP secret and scratch codes)
+    ///
+    /// The secret becomes an active TOTP factor (its STEP_SIZE and WINDOW_SIZE kept, used time
+    /// steps from DISALLOW_REUSE honoured) and the scratch codes become the user's recovery
+    /// codes, so the user keeps their authenticator app. The user is created if needed. HOTP
+    /// (counter-based) files are refused.
+    #[command(name = "google-authenticator")]
+    GoogleAuthenticator {
+        /// The file to read
+        file: PathBuf,
+        /// Tessera user to import into
+        #[arg(long, value_name = "NAME")]
+        user: String,
+    },
+}

@@ -1,0 +1,116 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::json;
+use tessera_common::admin::{Admin, TotpOptions};
+use tessera_common::config::TotpAlgorithm;
+use tessera_common::error::CoreError;
+use tessera_common::secret::Secret;
+use tessera_common::store::FactorStatus;
+
+use super::Ctx;
+use crate::args::{AlgorithmArg, EnrollCommand};
+use crate::output::{codes_json, print_codes, qr};
+use crate::prompt;
+
+/// Confirmation attempts at the terminal before leaving the factor pending.
+const CONFIRM_TRIES: u32 = 3;
+
+pub fn run(ctx: &Ctx<'_>, cmd: &EnrollCommand) -> Result<ExitCode> {
+    let EnrollCommand::Totp(a) = cmd;
+    let admin = ctx.admin()?;
+    let options = TotpOptions {
+        label: a.label.clone(),
+        digits: a.digits,
+        period: a.period,
+        algorithm: a.algorithm.map(|x| match x {
+            AlgorithmArg::Sha1 => TotpAlgorithm::Sha1,
+            AlgorithmArg::Sha256 => TotpAlgorithm::Sha256,
+            AlgorithmArg::Sha512 => TotpAlgorithm::Sha512,
+        }),
+        activate: a.no_confirm,
+    };
+    let e = admin.enroll_totp(&a.name, &options)?;
+
+    if !ctx.cli.json {
+        println!("TOTP factor {} ({}) for {}", e.factor_id, e.label, e.user);
+        println!();
+        println!("Scan this QR code with the authenticator app:");
+        if let Some(q) = qr(e.uri.expose()) {
+            println!("{q}");
+        }
+        println!("or enter this secret by hand: {}", e.secret_base32.expose());
+        println!(
+            "({}, {} digits, every {} seconds)",
+            e.params.algorithm.as_str().to_uppercase(),
+            e.params.digits,
+            e.params.period
+        );
+        println!("otpauth URI: {}", e.uri.expose());
+    }
+
+    let mut status = e.status;
+    let mut codes = e.recovery_codes;
+    // Confirm interactively when a person is there to type a code.
+    if status == FactorStatus::Pending && prompt::stdin_is_terminal() {
+        if let Some(c) = confirm_interactively(&admin, &e.user, e.factor_id)? {
+            status = FactorStatus::Active;
+            codes = c;
+        }
+    }
+
+    ctx.emit(
+        json!({
+            "user": e.user,
+            "factor_id": e.factor_id,
+            "label": e.label,
+            "status": status.as_str(),
+            "secret": e.secret_base32.expose(),
+            "uri": e.uri.expose(),
+            "algorithm": e.params.algorithm.as_str(),
+            "digits": e.params.digits,
+            "period": e.params.period,
+            "recovery_codes": codes.as_deref().map(codes_json),
+        }),
+        || {
+            println!();
+            match status {
+                FactorStatus::Active => println!("The factor is active."),
+                FactorStatus::Pending => println!(
+                    "The factor is pending: confirm it with a code from the app:\n    tessera factor confirm {} {} --code CODE",
+                    e.user, e.factor_id
+                ),
+            }
+            if let Some(c) = &codes {
+                print_codes(c);
+            }
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ask for a code until it confirms the factor; `Ok(None)` leaves it pending.
+fn confirm_interactively(
+    admin: &Admin,
+    user: &str,
+    factor_id: i64,
+) -> Result<Option<Option<Vec<Secret<String>>>>> {
+    for _ in 0..CONFIRM_TRIES {
+        let Some(code) = prompt::visible("\nCode from the app to confirm (empty to skip): ")?
+        else {
+            return Ok(None);
+        };
+        if code.trim().is_empty() {
+            return Ok(None);
+        }
+        match admin.confirm_factor(user, factor_id, &code) {
+            Ok(c) => return Ok(Some(c.recovery_codes)),
+            Err(CoreError::ConfirmationFailed { .. }) => {
+                eprintln!("That code does not match; check the app's clock and try again.")
+            }
+            Err(CoreError::Input(e)) => eprintln!("{e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}

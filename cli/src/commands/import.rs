@@ -1,0 +1,46 @@
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use super::Ctx;
+use crate::args::ImportCommand;
+
+pub fn run(ctx: &Ctx<'_>, cmd: &ImportCommand) -> Result<ExitCode> {
+    let ImportCommand::GoogleAuthenticator { file, user } = cmd;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
+    );
+    let r = ctx
+        .admin()?
+        .import_google_authenticator(user, file, &text)?;
+    ctx.emit(
+        json!({
+            "user": r.user,
+            "user_created": r.user_created,
+            "factor_id": r.factor_id,
+            "status": "active",
+            "period": r.period,
+            "window": r.window,
+            "scratch_codes": r.scratch_codes,
+            "notes": r.notes,
+        }),
+        || {
+            if r.user_created {
+                println!("created user {}", r.user);
+            }
+            println!(
+                "imported TOTP factor {} for {} ({} s period, window ±{}); it is active",
+                r.factor_id, r.user, r.period, r.window
+            );
+            println!(
+                "{} scratch code(s) imported as recovery codes",
+                r.scratch_codes
+            );
+            for n in &r.notes {
+                println!("note: {n}");
+            }
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,112 @@
+//! One module per noun; each turns parsed arguments into core calls and prints the result.
+
+mod audit;
+mod enroll;
+mod factor;
+mod import;
+mod recovery;
+mod user;
+mod verify;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use tessera_common::admin::{self, Admin};
+use tessera_common::audit::SyslogSink;
+use tessera_common::clock::{Clock, SystemClock};
+use tessera_common::config::Config;
+use tessera_common::store::SqliteStore;
+
+use crate::args::{Cli, Command};
+
+pub struct Ctx<'a> {
+    pub cli: &'a Cli,
+    pub config: Arc<Config>,
+}
+
+impl Ctx<'_> {
+    pub fn admin(&self) -> Result<Admin> {
+        let store = SqliteStore::open(&self.config.store)?;
+        Ok(Admin::new(
+            self.config.clone(),
+            Arc::new(store),
+            Arc::new(SystemClock),
+            Arc::new(SyslogSink::new("tessera")),
+        ))
+    }
+
+    pub fn now(&self) -> u64 {
+        SystemClock.now()
+    }
+
+    /// Print `doc` with --json, else run `text`.
+    pub fn emit(&self, doc: Value, text: impl FnOnce()) {
+        if self.cli.json {
+            println!("{doc}");
+        } else {
+            text();
+        }
+    }
+}
+
+pub fn run(cli: &Cli) -> Result<ExitCode> {
+    let path = Config::resolve_path(cli.config.as_deref());
+    let config = Arc::new(Config::load(&path).with_context(|| {
+        if path.exists() {
+            "the configuration is invalid".to_string()
+        } else {
+            format!(
+                "no configuration at {} (pass --config, set TESSERA_CONFIG, or copy packaging/tessera.toml there)",
+                path.display()
+            )
+        }
+    })?);
+    let ctx = Ctx { cli, config };
+    match &cli.command {
+        Command::Init => init(&ctx),
+        Command::User(c) => user::run(&ctx, c),
+        Command::Enroll(c) => enroll::run(&ctx, c),
+        Command::Factor(c) => factor::run(&ctx, c),
+        Command::Recovery(c) => recovery::run(&ctx, c),
+        Command::Verify {
+            name,
+            code,
+            service,
+        } => verify::run(&ctx, name, code.as_deref(), service),
+        Command::Audit { user, limit } => audit::run(&ctx, user.as_deref(), *limit),
+        Command::Import(c) => import::run(&ctx, c),
+    }
+}
+
+fn init(ctx: &Ctx<'_>) -> Result<ExitCode> {
+    let report = admin::init(&ctx.config)?;
+    let store = &ctx.config.store;
+    ctx.emit(
+        json!({
+            "key_file": store.key_file,
+            "key_created": report.key_created,
+            "database": store.path,
+            "database_created": report.database_created,
+        }),
+        || {
+            let verb = |created| if created { "created" } else { "kept existing" };
+            println!(
+                "key file: {} ({})",
+                store.key_file.display(),
+                verb(report.key_created)
+            );
+            println!(
+                "database: {} ({})",
+                store.path.display(),
+                if report.database_created {
+                    "created"
+                } else {
+                    "existing, schema up to date"
+                }
+            );
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,147 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::Ctx;
+use crate::args::UserCommand;
+use crate::output::{factor_json, factor_line, lock_json, lock_text, time};
+use crate::prompt;
+
+pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
+    let admin = ctx.admin()?;
+    let now = ctx.now();
+    match cmd {
+        UserCommand::Add { name, email } => {
+            let u = admin.add_user(name, email.as_deref())?;
+            ctx.emit(
+                json!({"user": u.name, "id": u.id, "email": u.email}),
+                || {
+                    println!(
+                        "added user {}; next: tessera enroll totp {}",
+                        u.name, u.name
+                    )
+                },
+            );
+        }
+        UserCommand::List => {
+            let users = admin.users()?;
+            let doc: Vec<_> = users
+                .iter()
+                .map(|s| {
+                    json!({
+                        "user": s.user.name,
+                        "email": s.user.email,
+                        "active_factors": s.active_factors,
+                        "pending_factors": s.pending_factors,
+                        "recovery_codes_left": s.recovery_unused,
+                        "has_password": s.user.password_hash.is_some(),
+                        "lock": lock_json(&s.lock, now),
+                    })
+                })
+                .collect();
+            ctx.emit(json!({ "users": doc }), || {
+                println!(
+                    "{:<24} {:>6} {:>7} {:>8}  LOCK",
+                    "USER", "ACTIVE", "PENDING", "RECOVERY"
+                );
+                for s in &users {
+                    println!(
+                        "{:<24} {:>6} {:>7} {:>8}  {}",
+                        s.user.name,
+                        s.active_factors,
+                        s.pending_factors,
+                        s.recovery_unused.map_or("-".to_string(), |n| n.to_string()),
+                        lock_text(&s.lock, now)
+                    );
+                }
+            });
+        }
+        UserCommand::Show { name } => {
+            let d = admin.show_user(name)?;
+            let recovery = d.recovery.as_ref().map(|r| {
+                json!({"total": r.total, "unused": r.unused, "created_at": r.created_at, "origin": r.origin})
+            });
+            ctx.emit(
+                json!({
+                    "user": d.user.name,
+                    "id": d.user.id,
+                    "email": d.user.email,
+                    "created_at": d.user.created_at,
+                    "has_password": d.user.password_hash.is_some(),
+                    "lock": lock_json(&d.lock, now),
+                    "factors": d.factors.iter().map(factor_json).collect::<Vec<_>>(),
+                    "recovery_codes": recovery,
+                }),
+                || {
+                    println!("user:      {}", d.user.name);
+                    println!("email:     {}", d.user.email.as_deref().unwrap_or("-"));
+                    println!("created:   {}", time(d.user.created_at));
+                    println!(
+                        "password:  {}",
+                        if d.user.password_hash.is_some() {
+                            "set"
+                        } else {
+                            "not set"
+                        }
+                    );
+                    println!("lock:      {}", lock_text(&d.lock, now));
+                    match &d.recovery {
+                        Some(r) => println!(
+                            "recovery:  {} of {} codes unused ({})",
+                            r.unused, r.total, r.origin
+                        ),
+                        None => println!("recovery:  none"),
+                    }
+                    println!("factors:");
+                    if d.factors.is_empty() {
+                        println!("    none (enroll one: tessera enroll totp {})", d.user.name);
+                    }
+                    for f in &d.factors {
+                        println!("  {}", factor_line(f));
+                    }
+                },
+            );
+        }
+        UserCommand::Remove { name } => {
+            admin.remove_user(name)?;
+            ctx.emit(json!({"user": name, "removed": true}), || {
+                println!("removed user {name}")
+            });
+        }
+        UserCommand::Lock { name } => {
+            admin.lock_user(name)?;
+            ctx.emit(json!({"user": name, "locked": true}), || {
+                println!("locked {name}: every login is refused until `tessera user unlock {name}`")
+            });
+        }
+        UserCommand::Unlock { name } => {
+            admin.unlock_user(name)?;
+            ctx.emit(json!({"user": name, "locked": false}), || {
+                println!("unlocked {name}")
+            });
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+            clear,
+        } => {
+            if *clear {
+                admin.set_password(name, None)?;
+            } else {
+                // Fail on an unknown user before asking for a password.
+                admin.show_user(name)?;
+                let pw = prompt::new_password(*password_stdin)?;
+                admin.set_password(name, Some(&pw))?;
+            }
+            ctx.emit(json!({"user": name, "password_set": !clear}), || {
+                if *clear {
+                    println!("password of {name} removed");
+                } else {
+                    println!("password of {name} set");
+                }
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

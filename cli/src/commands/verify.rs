@@ -1,0 +1,75 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+use tessera_common::audit::SyslogSink;
+use tessera_common::auth::{Authenticator, Begin, LoginRequest, Method, Outcome, Reject};
+
+use super::Ctx;
+use crate::EXIT_REJECTED;
+use crate::prompt;
+
+pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Result<ExitCode> {
+    let auth =
+        Authenticator::from_config(ctx.config.clone(), Arc::new(SyslogSink::new("tessera")))?;
+    let request = LoginRequest {
+        user: name.to_string(),
+        service: service.to_string(),
+        source: None,
+        allow_unenrolled: false,
+        // A given --code is one answer; prompting allows the configured retries.
+        max_tries: if code.is_some() {
+            1
+        } else {
+            ctx.config.policy.max_tries
+        },
+    };
+    let (mut login, mut prompt_now) = match auth.begin(request)? {
+        Begin::Prompt(l, p) => (l, p),
+        Begin::Rejected(r) => return Ok(rejected(ctx, r, auth.now())),
+        Begin::Ignore => bail!("unexpected: an unenrolled user was let through"),
+    };
+    let mut given = code.map(str::to_string);
+    loop {
+        if let Some(info) = &prompt_now.info {
+            eprintln!("{info}");
+        }
+        let answer = match given.take() {
+            Some(c) => zeroize::Zeroizing::new(c),
+            None => match prompt::secret(&prompt_now.text)? {
+                Some(a) => a,
+                None => bail!("no answer on stdin; nothing was checked"),
+            },
+        };
+        match auth.answer(&mut login, &answer)? {
+            Outcome::Accepted(v) => {
+                let (method, remaining) = match v.method {
+                    Method::Totp { .. } => ("totp", None),
+                    Method::Recovery { remaining } => ("recovery", Some(remaining)),
+                };
+                ctx.emit(
+                    json!({"user": v.user, "result": "accept", "method": method, "recovery_codes_left": remaining}),
+                    || {
+                        println!("accepted ({method})");
+                        if let Some(n) = remaining {
+                            println!("{n} recovery code(s) left; generate new ones with `tessera recovery generate {}`", v.user);
+                        }
+                    },
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Outcome::Rejected(r) => return Ok(rejected(ctx, r, auth.now())),
+            Outcome::Prompt(p) => prompt_now = p,
+        }
+    }
+}
+
+fn rejected(ctx: &Ctx<'_>, r: Reject, now: u64) -> ExitCode {
+    let message = r.user_message(now);
+    ctx.emit(
+        json!({"result": "reject", "reason": r.as_str(), "message": message}),
+        || println!("rejected: {message} ({})", r.as_str()),
+    );
+    ExitCode::from(EXIT_REJECTED)
+}

@@ -1,0 +1,109 @@
+//! Formatting for people and for `--json`.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+use serde_json::{Value, json};
+use tessera_common::audit::AuditEvent;
+use tessera_common::secret::Secret;
+use tessera_common::store::{Factor, LockState};
+
+/// RFC 3339 UTC time for a Unix timestamp.
+pub fn time(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+/// A QR code of `text` drawn with half-block characters, quiet zone included.
+pub fn qr(text: &str) -> Option<String> {
+    let code = QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+pub fn lock_text(lock: &LockState, now: u64) -> String {
+    match lock.locked_at(now) {
+        Some(None) => "locked by an administrator".to_string(),
+        Some(Some(until)) => format!("locked until {}", time(until)),
+        None if lock.failures > 0 => format!("not locked ({} recent failures)", lock.failures),
+        None => "not locked".to_string(),
+    }
+}
+
+pub fn lock_json(lock: &LockState, now: u64) -> Value {
+    let locked = lock.locked_at(now);
+    json!({
+        "locked": locked.is_some(),
+        "admin_locked": lock.admin_locked,
+        "locked_until": locked.flatten(),
+        "failures": lock.failures,
+    })
+}
+
+pub fn factor_json(f: &Factor) -> Value {
+    let mut v = json!({
+        "id": f.id,
+        "kind": f.kind.as_str(),
+        "label": f.label,
+        "status": f.status.as_str(),
+        "preferred": f.preferred,
+        "created_at": f.created_at,
+    });
+    if let Some(t) = &f.totp {
+        v["algorithm"] = json!(t.algorithm.as_str());
+        v["digits"] = json!(t.digits);
+        v["period"] = json!(t.period);
+        v["window"] = json!(t.window);
+    }
+    v
+}
+
+pub fn factor_line(f: &Factor) -> String {
+    let mut s = format!(
+        "{:>4}  {:<6} {:<8} {}{}",
+        f.id,
+        f.kind.as_str(),
+        f.status.as_str(),
+        f.label,
+        if f.preferred { " (preferred)" } else { "" }
+    );
+    if let Some(t) = &f.totp {
+        s.push_str(&format!(
+            "  [{} digits, {} s, {}]",
+            t.digits, t.period, t.algorithm
+        ));
+    }
+    s
+}
+
+pub fn audit_json(e: &AuditEvent) -> Value {
+    json!({
+        "at": e.at,
+        "time": time(e.at),
+        "user": e.user,
+        "service": e.service,
+        "source": e.source,
+        "result": e.result.as_str(),
+        "method": e.method,
+        "detail": e.detail,
+    })
+}
+
+pub fn codes_json(codes: &[Secret<String>]) -> Value {
+    Value::Array(codes.iter().map(|c| json!(c.expose())).collect())
+}
+
+pub fn print_codes(codes: &[Secret<String>]) {
+    println!();
+    println!(
+        "Recovery codes — each works once; store them somewhere safe, they are not shown again:"
+    );
+    for c in codes {
+        println!("    {}", c.expose());
+    }
+}
