@@ -37,21 +37,23 @@ def main():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    stopping = []
+    main_pid = os.fork()
+    if main_pid == 0:
+        os.execv(sys.argv[1], sys.argv[1:])
 
     def stop(signum, frame):
-        stopping.append(signum)
+        # Python retries an interrupted waitpid: pass the signal on, the loop ends when the
+        # daemon does.
+        try:
+            os.kill(main_pid, signal.SIGTERM)
+        except OSError:
+            pass
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    main_pid = os.fork()
-    if main_pid == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.execv(sys.argv[1], sys.argv[1:])
     status = 0
     main_alive = True
-    while main_alive and not stopping:
+    while main_alive:
         try:
             pid, st = os.waitpid(-1, 0)
         except InterruptedError:

@@ -4,3 +4,4 @@
 
 mod cli;
 mod pam;
+mod pam_sshd;
