@@ -641,13 +641,28 @@ fn missing_or_corrupt_key_fails_closed() {
 #[test]
 fn corrupt_store_fails_closed() {
     let e = env();
-    std::fs::write(
-        &e.config.store.path,
-        b"this is not a database, not at all....",
-    )
-    .unwrap();
-    let d = call(&[config_arg(&e), "nullok".into()], "alice", vec![]);
+    let db = e.config.store.path.clone();
+    let arg = config_arg(&e);
+    // Close every connection, then replace the database at rest (file, WAL and index).
+    drop(e.auth);
+    drop(e.admin);
+    for suffix in ["-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    std::fs::write(&db, b"this is not a database, not at all....").unwrap();
+    let d = call(&[arg.clone(), "nullok".into()], "alice", vec![]);
     assert_eq!(pam_code(&d), PamError::AUTHINFO_UNAVAIL);
+    // An empty file, which SQLite would take for a new database, fails closed too.
+    std::fs::write(&db, b"").unwrap();
+    let d = call(&[arg.clone(), "nullok".into()], "alice", vec![]);
+    assert_eq!(pam_code(&d), PamError::AUTHINFO_UNAVAIL);
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().len(),
+        0,
+        "the module wrote to it"
+    );
 }
 
 #[test]
