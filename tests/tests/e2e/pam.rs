@@ -619,3 +619,48 @@ fn pam_logs_user_service_host_and_result_to_the_audit_log_and_syslog() {
         assert!(!line.contains(&oathtool_code(&secret, 0)), "{line}");
     }
 }
+
+#[test]
+fn concurrent_logins_share_one_store_and_a_code_is_accepted_once() {
+    let t = Install::new("[policy]\nmax_tries = 1\nmax_failures = 100\n");
+    let users: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            let name = format!("user{i}");
+            let (secret, _) = t.enroll_totp(&name);
+            (name, secret)
+        })
+        .collect();
+    let svc = Service::tessera(&t, "");
+
+    // Eight users at the same time: all get in.
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = users
+            .iter()
+            .map(|(name, secret)| {
+                let input = format!("{}\n", oathtool_code(secret, 0));
+                let svc = &svc;
+                s.spawn(move || svc.pamtester(name, &input, &[]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &runs {
+        r.assert_ok();
+    }
+
+    // Eight processes race with one user's one code: exactly one gets in.
+    let (secret, _) = t.enroll_totp("racer");
+    let input = format!("{}\n", oathtool_code(&secret, 0));
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| svc.pamtester("racer", &input, &[])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let accepted = runs.iter().filter(|r| r.ok()).count();
+    let outputs: Vec<&str> = runs.iter().map(|r| r.out.as_str()).collect();
+    assert_eq!(accepted, 1, "{outputs:#?}");
+    for r in runs.iter().filter(|r| !r.ok()) {
+        r.assert_pam_error(AUTH_ERR);
+    }
+}
