@@ -8,7 +8,7 @@ PACKAGES=(
   pkg-config libpam0g-dev libudev-dev
   # test peers
   oathtool pamtester libpam-wrapper freeradius-utils openssh-server openssh-client
-  python3-pexpect python3-aiosmtpd expect libpam-google-authenticator
+  python3-pexpect python3-aiosmtpd openssl expect libpam-google-authenticator
   # benchmark peer
   freeradius
 )

@@ -148,6 +148,22 @@ pub enum EnrollCommand {
     /// --no-confirm activates it at once. The first active factor of a user brings a fresh set
     /// of recovery codes, printed once.
     Totp(EnrollTotp),
+
+    /// Enroll an e-mail address for one-time codes
+    ///
+    /// Sends a verification code to the address (default: the user's e-mail address) through the
+    /// SMTP server of [email]. When stdin is a terminal it asks for that code; otherwise the
+    /// factor stays pending until `tessera factor confirm NAME ID --code CODE`. A user may have
+    /// several addresses. The first active factor of a user brings recovery codes.
+    Email {
+        name: String,
+        /// The address (default: the user's e-mail address)
+        #[arg(long, value_name = "ADDR")]
+        address: Option<String>,
+        /// A label for this factor (default "email")
+        #[arg(long, value_name = "L")]
+        label: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

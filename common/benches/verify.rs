@@ -89,6 +89,7 @@ fn request() -> LoginRequest {
         source: Some("127.0.0.1".into()),
         allow_unenrolled: false,
         max_tries: 1,
+        auto_send: true,
     }
 }
 

@@ -7,8 +7,10 @@ use std::sync::{Arc, OnceLock};
 use crate::audit::{AuditEvent, AuditResult, AuditSink};
 use crate::clock::Clock;
 use crate::config::{Config, TotpAlgorithm};
+use crate::email_code::{MessageContext, Sender, Sent};
 use crate::error::{CoreError, InputError};
 use crate::google_auth::GoogleAuthFile;
+use crate::mail::Mailer;
 use crate::names::validate_user_name;
 use crate::otp::{TotpParams, generate_secret, otpauth_uri, to_base32, totp_match};
 use crate::recovery;
@@ -92,6 +94,17 @@ pub struct Admin {
     key: OnceLock<Arc<MasterKey>>,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn AuditSink>,
+    mailer: Option<Arc<dyn Mailer>>,
+}
+
+#[derive(Debug)]
+pub struct EmailEnrollment {
+    pub user: String,
+    pub factor_id: FactorId,
+    pub label: String,
+    pub address: String,
+    /// The address as shown to users (`a***@example.com`).
+    pub masked: String,
 }
 
 impl Admin {
@@ -107,7 +120,14 @@ impl Admin {
             key: OnceLock::new(),
             clock,
             sink,
+            mailer: None,
         }
+    }
+
+    /// Send e-mailed codes (enrollment confirmation) through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Admin {
+        self.mailer = Some(mailer);
+        self
     }
 
     /// Use this key instead of reading the key file (tests, or a caller that already has it).
@@ -331,6 +351,87 @@ impl Admin {
             .add_totp_factor(user.id, &new, self.clock.now(), &seal)?)
     }
 
+    /// Add a pending e-mail factor and send it a verification code; the factor becomes active
+    /// when that code is confirmed. The address defaults to the user's e-mail address. A send
+    /// that fails (or is refused by the rate limit) leaves nothing behind.
+    pub fn enroll_email(
+        &self,
+        name: &str,
+        address: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<EmailEnrollment, CoreError> {
+        let user = self.user(name)?;
+        let address = match address.or(user.email.as_deref()) {
+            Some(a) => a.to_string(),
+            None => {
+                return Err(InputError::Option(format!(
+                    "user {:?} has no e-mail address: pass --address",
+                    user.name
+                ))
+                .into());
+            }
+        };
+        validate_email(&address)?;
+        let label = label.unwrap_or("email").to_string();
+        validate_label(&label)?;
+        let cfg = self
+            .config
+            .email
+            .as_ref()
+            .ok_or_else(|| CoreError::EmailNotConfigured(self.config.source.clone()))?;
+        let mailer = self
+            .mailer
+            .as_ref()
+            .ok_or_else(|| CoreError::EmailNotConfigured(self.config.source.clone()))?;
+        let key = self.key()?;
+        let factor_id = self
+            .store
+            .add_email_factor(user.id, &label, &address, self.clock.now())?;
+        let sent = Sender {
+            config: cfg,
+            store: self.store.as_ref(),
+            key: &key,
+            mailer: mailer.as_ref(),
+            now: self.clock.now(),
+        }
+        .send(
+            user.id,
+            factor_id,
+            &address,
+            &MessageContext {
+                user: &user.name,
+                service: "tessera enroll",
+                source: None,
+            },
+        );
+        let masked = match sent {
+            Ok(Sent::Sent { masked }) => masked,
+            Ok(Sent::TooSoon { masked, .. }) => {
+                self.store.remove_factor(user.id, factor_id)?;
+                return Err(CoreError::EmailTooSoon { masked });
+            }
+            Ok(Sent::Failed { error, .. }) => {
+                self.store.remove_factor(user.id, factor_id)?;
+                return Err(error.into());
+            }
+            Err(e) => {
+                let _ = self.store.remove_factor(user.id, factor_id);
+                return Err(e);
+            }
+        };
+        if user.email.is_none() {
+            self.store.set_email(user.id, Some(&address))?;
+        }
+        self.audit(name, format!("enroll email factor={factor_id} to {masked}"));
+        Ok(EmailEnrollment {
+            user: user.name,
+            factor_id,
+            label,
+            address,
+            masked,
+        })
+    }
+
     /// Confirm a pending factor with a code from it.
     pub fn confirm_factor(
         &self,
@@ -383,7 +484,28 @@ impl Admin {
                     },
                 )?
             }
-            (FactorKind::Totp | FactorKind::Email | FactorKind::Fido2, _) => {
+            (FactorKind::Email, _) => {
+                let digits = self.config.email.as_ref().map_or(6, |e| e.code_length);
+                if !crate::otp::is_code_shaped(code, digits) {
+                    return Err(InputError::Code(format!(
+                        "factor {factor_id} expects the {digits}-digit code from the e-mail"
+                    ))
+                    .into());
+                }
+                let key = self.key()?;
+                let hash = crate::email_code::hash_code(key.email_code_key(), user.id, code);
+                if !self
+                    .store
+                    .confirm_email_code(user.id, factor_id, &hash, self.clock.now())?
+                {
+                    return Err(CoreError::ConfirmationFailed {
+                        user: user.name,
+                        id: factor_id,
+                    });
+                }
+                return self.activate(&user, factor_id, None);
+            }
+            (FactorKind::Totp | FactorKind::Fido2, _) => {
                 return Err(CoreError::Corrupt(format!(
                     "factor {factor_id} of user {:?} cannot be confirmed with a code",
                     user.name

@@ -20,6 +20,8 @@ pub enum AuditResult {
     Error,
     /// Administrative action (enroll, confirm, unlock, ...).
     Admin,
+    /// An e-mailed code went out.
+    Sent,
 }
 
 impl AuditResult {
@@ -30,6 +32,7 @@ impl AuditResult {
             AuditResult::Ignore => "ignore",
             AuditResult::Error => "error",
             AuditResult::Admin => "admin",
+            AuditResult::Sent => "sent",
         }
     }
 }
@@ -150,7 +153,9 @@ impl SyslogSink {
 impl AuditSink for SyslogSink {
     fn record(&self, event: &AuditEvent) {
         let severity = match event.result {
-            AuditResult::Accept | AuditResult::Ignore | AuditResult::Admin => Severity::Notice,
+            AuditResult::Accept | AuditResult::Ignore | AuditResult::Admin | AuditResult::Sent => {
+                Severity::Notice
+            }
             AuditResult::Reject => Severity::Warning,
             AuditResult::Error => Severity::Error,
         };

@@ -9,10 +9,16 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+mod email;
+
+pub use email::MAIL_FAILED;
+
 use crate::audit::{AuditEvent, AuditResult, AuditSink, Severity};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::email_code;
 use crate::error::CoreError;
+use crate::mail::Mailer;
 use crate::names::validate_user_name;
 use crate::otp::{TotpParams, is_code_shaped, totp_match};
 use crate::recovery;
@@ -34,6 +40,10 @@ pub struct LoginRequest {
     pub allow_unenrolled: bool,
     /// Wrong answers allowed in this conversation (at least 1).
     pub max_tries: u32,
+    /// E-mail a code at `begin` when e-mail is the user's preferred or only factor. Set it to
+    /// `false` when the front-end already holds the answer (a code typed with the password, a
+    /// `--code` argument): a new send would replace the very code being checked.
+    pub auto_send: bool,
 }
 
 /// Something to show the user and read an answer for.
@@ -44,10 +54,12 @@ pub struct Prompt {
     pub text: String,
     /// Whether the answer may be echoed (never for codes).
     pub echo: bool,
+    /// The refusal of the previous answer, when this prompt asks again.
+    pub after: Option<Reject>,
 }
 
-/// Why a login was refused. Front-ends show the same text for all of these (except the lock,
-/// which the user must be told about) and log the variant.
+/// Why a login was refused. Front-ends show the same text for all of these (except the lock
+/// and a failed e-mail send, which the user must be told about) and log the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reject {
     /// The name is not a valid user name.
@@ -58,6 +70,10 @@ pub enum Reject {
     /// Not a code of any accepted shape.
     Malformed,
     Replayed,
+    /// The e-mailed code expired.
+    Expired,
+    /// A code could not be e-mailed and the user has no other way in.
+    MailFailed,
     /// Locked until this time (`None`: locked by an administrator until unlocked).
     LockedOut {
         until: Option<u64>,
@@ -73,6 +89,8 @@ impl Reject {
             Reject::BadCode => "bad_code",
             Reject::Malformed => "malformed_code",
             Reject::Replayed => "replayed",
+            Reject::Expired => "expired",
+            Reject::MailFailed => "mail_failed",
             Reject::LockedOut { .. } => "locked_out",
         }
     }
@@ -90,12 +108,14 @@ impl Reject {
             Reject::LockedOut { until: None } => {
                 "The account is locked; ask an administrator to unlock it.".to_string()
             }
+            Reject::MailFailed => MAIL_FAILED.to_string(),
             Reject::InvalidUser
             | Reject::UnknownUser
             | Reject::NotEnrolled
             | Reject::BadCode
             | Reject::Malformed
-            | Reject::Replayed => "Verification failed.".to_string(),
+            | Reject::Replayed
+            | Reject::Expired => "Verification failed.".to_string(),
         }
     }
 }
@@ -103,6 +123,7 @@ impl Reject {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Totp { factor_id: FactorId },
+    Email { factor_id: FactorId },
     Recovery { remaining: u32 },
 }
 
@@ -110,6 +131,7 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Totp { .. } => "totp",
+            Method::Email { .. } => "email",
             Method::Recovery { .. } => "recovery",
         }
     }
@@ -148,6 +170,8 @@ pub struct Login {
     data: Option<LoginData>,
     unknown_user: bool,
     tries_left: u32,
+    /// Requests for an e-mailed code still honoured in this conversation.
+    sends_left: u32,
     prompt: Prompt,
     finished: bool,
 }
@@ -169,6 +193,7 @@ pub struct Authenticator {
     key: Arc<MasterKey>,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn AuditSink>,
+    mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl Authenticator {
@@ -185,7 +210,14 @@ impl Authenticator {
             key,
             clock,
             sink,
+            mailer: None,
         }
+    }
+
+    /// Send e-mailed codes through `mailer` (without one, e-mail factors cannot get codes).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Authenticator {
+        self.mailer = Some(mailer);
+        self
     }
 
     /// Open the store and read the key named by `config`, with the system clock. Fails (and the
@@ -196,13 +228,10 @@ impl Authenticator {
     ) -> Result<Authenticator, CoreError> {
         let store = Arc::new(SqliteStore::open(&config.store)?);
         let key = Arc::new(MasterKey::load(&config.store.key_file)?);
-        Ok(Authenticator::new(
-            config,
-            store,
-            key,
-            Arc::new(SystemClock),
-            sink,
-        ))
+        let mailer = email::mailer_from_config(&config, sink.as_ref());
+        let mut auth = Authenticator::new(config, store, key, Arc::new(SystemClock), sink);
+        auth.mailer = mailer;
+        Ok(auth)
     }
 
     pub fn config(&self) -> &Config {
@@ -280,23 +309,37 @@ impl Authenticator {
             self.audit_only(&request, AuditResult::Reject, None, reject.as_str());
             return Ok(Begin::Rejected(reject));
         }
-        let prompt = Prompt {
-            info: None,
-            text: prompt_text(enrolled.as_ref()),
-            echo: false,
-        };
-        let tries_left = request.max_tries.max(1);
-        Ok(Begin::Prompt(
-            Box::new(Login {
-                request,
-                data: enrolled,
-                unknown_user,
-                tries_left,
-                prompt: prompt.clone(),
-                finished: false,
-            }),
-            prompt,
-        ))
+        let mut login = Box::new(Login {
+            prompt: Prompt {
+                info: None,
+                text: email::prompt_text(enrolled.as_ref()),
+                echo: false,
+                after: None,
+            },
+            tries_left: request.max_tries.max(1),
+            sends_left: email::MAX_SENDS_PER_LOGIN,
+            request,
+            data: enrolled,
+            unknown_user,
+            finished: false,
+        });
+        let auto = login
+            .data
+            .as_ref()
+            .filter(|_| login.request.auto_send)
+            .and_then(email::auto_send_factor)
+            .map(|f| f.id);
+        if let Some(factor_id) = auto {
+            match self.email_code_prompt(&login, factor_id)? {
+                Outcome::Prompt(p) => login.prompt = p,
+                Outcome::Rejected(r) => return Ok(Begin::Rejected(r)),
+                Outcome::Accepted(_) => {
+                    return Err(CoreError::Corrupt("a send accepted a login".into()));
+                }
+            }
+        }
+        let prompt = login.prompt.clone();
+        Ok(Begin::Prompt(login, prompt))
     }
 
     /// Check one answer.
@@ -304,8 +347,26 @@ impl Authenticator {
         if login.finished {
             return Ok(Outcome::Rejected(Reject::BadCode));
         }
-        login.tries_left = login.tries_left.saturating_sub(1);
         let answer = Zeroizing::new(text.trim().to_string());
+        if email::is_send_request(&answer) && login.sends_left > 0 {
+            let factor = login
+                .data
+                .as_ref()
+                .and_then(email::send_factor)
+                .map(|f| f.id);
+            if let Some(factor_id) = factor {
+                login.sends_left -= 1;
+                let outcome = self.email_code_prompt(login, factor_id);
+                match &outcome {
+                    Ok(Outcome::Prompt(p)) => login.prompt = p.clone(),
+                    Ok(Outcome::Rejected(_) | Outcome::Accepted(_)) | Err(_) => {
+                        login.finished = true
+                    }
+                }
+                return outcome;
+            }
+        }
+        login.tries_left = login.tries_left.saturating_sub(1);
         let outcome = match &login.data {
             None => self.answer_unenrolled(login, &answer),
             Some(data) => self.answer_enrolled(login, data, &answer),
@@ -321,10 +382,12 @@ impl Authenticator {
         Ok(match outcome {
             Outcome::Rejected(r) if retryable(r) && login.tries_left > 0 => {
                 let mut p = login.prompt.clone();
+                p.after = Some(r);
                 p.info = Some(
                     match r {
                         Reject::Replayed => "That code was already used; wait for the next one.",
                         Reject::Malformed => "That is not a valid code; try again.",
+                        Reject::Expired => "That code has expired; ask for a new one.",
                         _ => "Invalid code, try again.",
                     }
                     .to_string(),
@@ -402,6 +465,35 @@ impl Authenticator {
             }
         }
 
+        let mut email_tried = false;
+        let mut expired = false;
+        if claim.is_none()
+            && let Some(cfg) = &self.config.email
+            && data
+                .factors
+                .iter()
+                .any(|f| is_usable(f) && f.kind == FactorKind::Email)
+            && is_code_shaped(answer, cfg.code_length)
+        {
+            shaped = true;
+            if let Some(outstanding) = self.store.email_code(user_id)?.filter(|c| c.tries_left > 0)
+            {
+                if outstanding.expires_at <= now {
+                    expired = true;
+                } else {
+                    let hash = email_code::hash_code(self.key.email_code_key(), user_id, answer);
+                    if email_code::hashes_equal(&hash, &outstanding.hash) {
+                        claim = Some(Claim::EmailCode { hash });
+                        method = Some(Method::Email {
+                            factor_id: outstanding.factor_id,
+                        });
+                    } else {
+                        email_tried = true;
+                    }
+                }
+            }
+        }
+
         let mut remaining = 0;
         if claim.is_none()
             && let Some(batch) = data.recovery.as_ref().filter(|b| b.unused > 0)
@@ -425,7 +517,9 @@ impl Authenticator {
             }
         }
 
-        let failure_reason = if shaped {
+        let failure_reason = if expired {
+            Reject::Expired
+        } else if shaped {
             Reject::BadCode
         } else {
             Reject::Malformed
@@ -438,6 +532,7 @@ impl Authenticator {
                 max_failures: self.config.policy.max_failures,
                 lockout_secs: self.config.policy.lockout.as_secs(),
             },
+            email_tried,
         };
         let event_for = |o: &AttemptOutcome| {
             let (result, detail) = match o {
@@ -474,7 +569,7 @@ impl Authenticator {
                 user_id,
                 method: match method {
                     Some(Method::Recovery { .. }) => Method::Recovery { remaining },
-                    Some(m @ Method::Totp { .. }) => m,
+                    Some(m @ (Method::Totp { .. } | Method::Email { .. })) => m,
                     None => return Err(CoreError::Corrupt("accepted without a method".into())),
                 },
             }),
@@ -544,38 +639,26 @@ fn lock_detail(reason: Reject, locked_until: Option<u64>) -> String {
     }
 }
 
+/// A factor that can answer a login today.
+pub(crate) fn is_usable(f: &Factor) -> bool {
+    f.status == FactorStatus::Active
+        && match f.kind {
+            FactorKind::Totp => f.totp.is_some(),
+            FactorKind::Email => f.address.is_some(),
+            FactorKind::Fido2 => false,
+        }
+}
+
 fn retryable(r: Reject) -> bool {
     match r {
         Reject::BadCode
         | Reject::Malformed
         | Reject::Replayed
+        | Reject::Expired
         | Reject::UnknownUser
         | Reject::NotEnrolled => true,
-        Reject::InvalidUser | Reject::LockedOut { .. } => false,
+        Reject::InvalidUser | Reject::MailFailed | Reject::LockedOut { .. } => false,
     }
-}
-
-/// A factor that can answer a login today.
-fn is_usable(f: &Factor) -> bool {
-    f.status == FactorStatus::Active && f.kind == FactorKind::Totp
-}
-
-fn prompt_text(data: Option<&LoginData>) -> String {
-    let Some(d) = data else {
-        return "Verification code: ".to_string();
-    };
-    let usable: Vec<&Factor> = d.factors.iter().filter(|f| is_usable(f)).collect();
-    if usable.len() <= 1 {
-        return "Verification code: ".to_string();
-    }
-    // Factors are ordered preferred first.
-    let first = usable.first().map(|f| f.label.as_str()).unwrap_or("");
-    let recovery = if d.recovery.as_ref().is_some_and(|b| b.unused > 0) {
-        ", or a recovery code"
-    } else {
-        ""
-    };
-    format!("Verification code (authenticator \"{first}\" or another{recovery}): ")
 }
 
 #[cfg(test)]

@@ -78,6 +78,12 @@ pub enum CoreError {
     Corrupt(String),
     #[error("argon2 failed: {0}")]
     Argon2(String),
+    #[error("e-mail is not configured (add an [email] section to {0})")]
+    EmailNotConfigured(PathBuf),
+    #[error("could not send a code by e-mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
+    #[error("a code was sent to {masked} less than the minimum interval ago; wait until it passes")]
+    EmailTooSoon { masked: String },
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;

@@ -65,11 +65,16 @@ const NONCE_LEN: usize = 24;
 pub struct MasterKey {
     seal: [u8; KEY_LEN],
     pepper: [u8; KEY_LEN],
+    email: [u8; KEY_LEN],
 }
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let MasterKey { seal: _, pepper: _ } = self;
+        let MasterKey {
+            seal: _,
+            pepper: _,
+            email: _,
+        } = self;
         f.write_str("MasterKey(<redacted>)")
     }
 }
@@ -99,6 +104,7 @@ impl MasterKey {
         MasterKey {
             seal: derive(root, b"tessera seal v1"),
             pepper: derive(root, b"tessera recovery pepper v1"),
+            email: derive(root, b"tessera email code v1"),
         }
     }
 
@@ -214,6 +220,11 @@ impl MasterKey {
     /// cannot be brute-forced.
     pub fn recovery_pepper(&self) -> &[u8] {
         &self.pepper
+    }
+
+    /// The HMAC key for e-mailed code hashes.
+    pub fn email_code_key(&self) -> &[u8] {
+        &self.email
     }
 }
 

@@ -64,7 +64,12 @@ static PANIC_HOOK: Once = Once::new();
 /// (a `Once` survives fork intact: it is either done or not).
 fn install_panic_hook() {
     PANIC_HOOK.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        // Unit tests share the process with the test harness: keep its report too.
+        #[cfg(test)]
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            #[cfg(test)]
+            previous(info);
             let what = info
                 .payload()
                 .downcast_ref::<&str>()

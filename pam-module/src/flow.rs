@@ -26,6 +26,11 @@ use crate::conv::Conversation;
 pub const FORWARD_PROMPT: &str = "Password & verification code: ";
 /// Asked of an unenrolled user under `nullok forward_pass`, so the next module gets a password.
 pub const PASSWORD_PROMPT: &str = "Password: ";
+/// The core's prompt for a code when nothing else needs saying.
+const DEFAULT_PROMPT: &str = "Verification code: ";
+/// The answer given for `use_first_pass` when PAM_AUTHTOK holds no code: malformed for every
+/// factor and not a request for an e-mailed code, so the core refuses and audits it.
+const NO_CODE: &str = "-";
 
 /// Who is logging in, from the PAM items.
 #[derive(Debug, Clone)]
@@ -69,6 +74,8 @@ pub fn pam_code(decision: &Decision) -> PamError {
             | Reject::BadCode
             | Reject::Malformed
             | Reject::Replayed
+            | Reject::Expired
+            | Reject::MailFailed
             | Reject::LockedOut { .. } => PamError::AUTH_ERR,
         },
         Decision::Ignored => PamError::IGNORE,
@@ -182,6 +189,20 @@ pub fn run<C: Conversation>(
         return Decision::Rejected(Reject::InvalidUser);
     };
     let config = auth.config();
+    // What may end a combined "password+code": a dashed recovery code, or a TOTP code of the
+    // configured length.
+    let shapes = [
+        CodeShape::DashedRecovery,
+        CodeShape::Digits(usize::from(config.totp.digits)),
+    ];
+    // try_first_pass / use_first_pass: the first answer comes from PAM_AUTHTOK.
+    let mut from_token = match args.pass_mode {
+        PassMode::Prompt => None,
+        PassMode::TryFirstPass | PassMode::UseFirstPass => Some(
+            conv.authtok()
+                .and_then(|tok| combined::split(&tok, &shapes)),
+        ),
+    };
     let request = LoginRequest {
         user: user.clone(),
         service: session.service.clone(),
@@ -192,13 +213,13 @@ pub fn run<C: Conversation>(
             PassMode::UseFirstPass => 1,
             PassMode::Prompt | PassMode::TryFirstPass => config.policy.max_tries,
         },
+        // Mail a code at once (e-mail preferred or only factor) only when the user will be
+        // asked: not when the code is already in hand, nor under use_first_pass.
+        auto_send: match (&from_token, args.pass_mode) {
+            (Some(Some(_)), _) | (_, PassMode::UseFirstPass) => false,
+            (Some(None) | None, PassMode::Prompt | PassMode::TryFirstPass) => true,
+        },
     };
-    // What may end a combined "password+code": a dashed recovery code, or a TOTP code of the
-    // configured length.
-    let shapes = [
-        CodeShape::DashedRecovery,
-        CodeShape::Digits(usize::from(config.totp.digits)),
-    ];
 
     let (mut login, mut prompt) = match auth.begin(request.clone()) {
         Ok(Begin::Prompt(login, prompt)) => (login, prompt),
@@ -210,20 +231,11 @@ pub fn run<C: Conversation>(
         }
     };
 
-    // try_first_pass / use_first_pass: the first answer comes from PAM_AUTHTOK.
-    let mut from_token = match args.pass_mode {
-        PassMode::Prompt => None,
-        PassMode::TryFirstPass | PassMode::UseFirstPass => Some(
-            conv.authtok()
-                .and_then(|tok| combined::split(&tok, &shapes)),
-        ),
-    };
-
     loop {
         let (answer, password) = match (from_token.take(), args.pass_mode) {
             (Some(Some(c)), _) => (c.code, Some(c.password)),
             // No code at the end of PAM_AUTHTOK and no asking allowed: a failed try.
-            (Some(None), PassMode::UseFirstPass) => (Zeroizing::new(String::new()), None),
+            (Some(None), PassMode::UseFirstPass) => (Zeroizing::new(NO_CODE.to_string()), None),
             (Some(None) | None, PassMode::Prompt | PassMode::TryFirstPass)
             | (None, PassMode::UseFirstPass) => match ask(args, session, conv, &prompt, &shapes) {
                 Ok(a) => a,
@@ -242,8 +254,8 @@ pub fn run<C: Conversation>(
             Ok(Outcome::Rejected(reject)) => return rejected(reject, auth.now(), session, conv),
             Ok(Outcome::Prompt(next)) => {
                 if args.pass_mode == PassMode::UseFirstPass {
-                    // Not reached (one try), but never ask under use_first_pass.
-                    return Decision::Rejected(Reject::BadCode);
+                    // Not reached (one try, no mail requests), but never ask here.
+                    return Decision::Rejected(next.after.unwrap_or(Reject::BadCode));
                 }
                 prompt = next;
             }
@@ -269,10 +281,17 @@ fn ask<C: Conversation>(
         conv.info(info).map_err(drop)?;
     }
     if args.forward_pass {
+        // The core's own prompt says more than "Verification code" when it has e-mailed a code:
+        // show it before the combined prompt.
+        if prompt.text != DEFAULT_PROMPT && !session.silent {
+            conv.info(prompt.text.trim_end()).map_err(drop)?;
+        }
         let reply = conv.prompt(FORWARD_PROMPT, false).map_err(drop)?;
         Ok(match combined::split(&reply, shapes) {
             Some(c) => (c.code, Some(c.password)),
-            // No code at the end: a failed try; nothing is handed on.
+            // No code at the end (only a password): an empty answer, which asks for a code by
+            // e-mail when the user has that factor and is a failed try otherwise; nothing is
+            // handed on.
             None => (Zeroizing::new(String::new()), None),
         })
     } else {
@@ -295,7 +314,8 @@ fn ignore<C: Conversation>(args: &Args, conv: &mut C) -> Decision {
     Decision::Ignored
 }
 
-/// A refusal. Only a lock is told to the user; every other reason looks the same.
+/// A refusal. Only a lock and a failed mail are told to the user; every other reason looks the
+/// same.
 fn rejected<C: Conversation>(
     reject: Reject,
     now: u64,
@@ -303,11 +323,13 @@ fn rejected<C: Conversation>(
     conv: &mut C,
 ) -> Decision {
     match reject {
-        Reject::LockedOut { .. } if !session.silent => {
+        Reject::LockedOut { .. } | Reject::MailFailed if !session.silent => {
             // Best effort: the answer is a refusal whether or not the message got through.
             let _ = conv.error(&reject.user_message(now));
         }
         Reject::LockedOut { .. }
+        | Reject::MailFailed
+        | Reject::Expired
         | Reject::InvalidUser
         | Reject::UnknownUser
         | Reject::NotEnrolled

@@ -147,3 +147,155 @@ pub fn oathtool_code(secret_b32: &str, offset_secs: i64) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+/// A self-signed certificate for 127.0.0.1 / localhost made with openssl; returns (cert, key).
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("smtp-cert.pem");
+    let key = dir.join("smtp-key.pem");
+    let out = Command::new(require("openssl"))
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        // A leaf, not a CA: webpki refuses a CA certificate as a server's own.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// A real SMTP server (aiosmtpd) on 127.0.0.1 that writes every message to a directory.
+pub struct SmtpServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+pub enum SmtpMode<'a> {
+    Plain,
+    /// STARTTLS required, with this certificate and key.
+    Starttls(&'a Path, &'a Path),
+    /// Refuses every recipient (550).
+    Reject,
+}
+
+impl SmtpServer {
+    pub fn start(mode: SmtpMode<'_>) -> SmtpServer {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/smtp_server.py");
+        let dir = tempfile::tempdir().expect("temp dir");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new("/usr/bin/python3");
+            cmd.arg(&script)
+                .args(["--port", &port.to_string()])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit());
+            match mode {
+                SmtpMode::Plain => {}
+                SmtpMode::Starttls(cert, key) => {
+                    cmd.arg("--starttls").arg(cert).arg(key);
+                }
+                SmtpMode::Reject => {
+                    cmd.arg("--reject");
+                }
+            }
+            let mut child = cmd
+                .spawn()
+                .expect("start the SMTP server (python3-aiosmtpd)");
+            let stdout = child.stdout.take().expect("stdout");
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            if line.starts_with("READY") {
+                return SmtpServer { port, dir, child };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("the SMTP server did not start (is python3-aiosmtpd installed?)");
+    }
+
+    /// Messages received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let p = e.path();
+                        let n = p.file_stem()?.to_str()?.parse().ok()?;
+                        (p.extension()? == "eml").then_some((n, p))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, p)| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+
+    /// Wait (up to 20 s) until at least `n` messages have arrived; returns the `n`th.
+    pub fn wait_for(&self, n: usize) -> String {
+        for _ in 0..400 {
+            let m = self.messages();
+            if m.len() >= n {
+                return m[n - 1].clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("no message number {n} arrived at the test SMTP server");
+    }
+
+    /// The [email] section that points Tessera at this server (plus `extra` keys).
+    pub fn config(&self, extra: &str) -> String {
+        format!(
+            "[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsecurity = \"none\"\nfrom = \"tessera@example.com\"\ntimeout = \"5s\"\n{extra}\n",
+            self.port
+        )
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The one-time code in an e-mail body: the run of 6 to 10 digits on a line of its own.
+pub fn code_in_mail(mail: &str) -> String {
+    mail.lines()
+        .map(str::trim)
+        .find(|l| (6..=10).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no code in the mail:\n{mail}"))
+}

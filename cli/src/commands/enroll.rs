@@ -1,15 +1,17 @@
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde_json::json;
 use tessera_common::admin::{Admin, TotpOptions};
 use tessera_common::config::TotpAlgorithm;
 use tessera_common::error::CoreError;
+use tessera_common::mail::SmtpMailer;
 use tessera_common::secret::Secret;
 use tessera_common::store::FactorStatus;
 
 use super::Ctx;
-use crate::args::{AlgorithmArg, EnrollCommand};
+use crate::args::{AlgorithmArg, EnrollCommand, EnrollTotp};
 use crate::output::{codes_json, print_codes, qr};
 use crate::prompt;
 
@@ -17,7 +19,68 @@ use crate::prompt;
 const CONFIRM_TRIES: u32 = 3;
 
 pub fn run(ctx: &Ctx<'_>, cmd: &EnrollCommand) -> Result<ExitCode> {
-    let EnrollCommand::Totp(a) = cmd;
+    match cmd {
+        EnrollCommand::Totp(a) => totp(ctx, a),
+        EnrollCommand::Email {
+            name,
+            address,
+            label,
+        } => email(ctx, name, address.as_deref(), label.as_deref()),
+    }
+}
+
+fn email(
+    ctx: &Ctx<'_>,
+    name: &str,
+    address: Option<&str>,
+    label: Option<&str>,
+) -> Result<ExitCode> {
+    let mut admin = ctx.admin()?;
+    if let Some(cfg) = &ctx.config.email {
+        admin = admin.with_mailer(Arc::new(SmtpMailer::new(cfg)?));
+    }
+    let e = admin.enroll_email(name, address, label)?;
+    if !ctx.cli.json {
+        println!(
+            "E-mail factor {} ({}) for {}: a verification code was sent to {}",
+            e.factor_id, e.label, e.user, e.masked
+        );
+    }
+    let mut status = FactorStatus::Pending;
+    let mut codes = None;
+    if prompt::stdin_is_terminal()
+        && let Some(c) =
+            confirm_interactively(&admin, &e.user, e.factor_id, "Code from the e-mail")?
+    {
+        status = FactorStatus::Active;
+        codes = c;
+    }
+    ctx.emit(
+        json!({
+            "user": e.user,
+            "factor_id": e.factor_id,
+            "label": e.label,
+            "address": e.address,
+            "status": status.as_str(),
+            "recovery_codes": codes.as_deref().map(codes_json),
+        }),
+        || {
+            match status {
+                FactorStatus::Active => println!("The factor is active."),
+                FactorStatus::Pending => println!(
+                    "The factor is pending: confirm it with the code from the e-mail:\n    tessera factor confirm {} {} --code CODE",
+                    e.user, e.factor_id
+                ),
+            }
+            if let Some(c) = &codes {
+                print_codes(c);
+            }
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn totp(ctx: &Ctx<'_>, a: &EnrollTotp) -> Result<ExitCode> {
     let admin = ctx.admin()?;
     let options = TotpOptions {
         label: a.label.clone(),
@@ -53,7 +116,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &EnrollCommand) -> Result<ExitCode> {
     let mut codes = e.recovery_codes;
     // Confirm interactively when a person is there to type a code.
     if status == FactorStatus::Pending && prompt::stdin_is_terminal() {
-        if let Some(c) = confirm_interactively(&admin, &e.user, e.factor_id)? {
+        if let Some(c) = confirm_interactively(&admin, &e.user, e.factor_id, "Code from the app")? {
             status = FactorStatus::Active;
             codes = c;
         }
@@ -94,10 +157,10 @@ fn confirm_interactively(
     admin: &Admin,
     user: &str,
     factor_id: i64,
+    what: &str,
 ) -> Result<Option<Option<Vec<Secret<String>>>>> {
     for _ in 0..CONFIRM_TRIES {
-        let Some(code) = prompt::visible("\nCode from the app to confirm (empty to skip): ")?
-        else {
+        let Some(code) = prompt::visible(&format!("\n{what} to confirm (empty to skip): "))? else {
             return Ok(None);
         };
         if code.trim().is_empty() {
@@ -106,7 +169,7 @@ fn confirm_interactively(
         match admin.confirm_factor(user, factor_id, &code) {
             Ok(c) => return Ok(Some(c.recovery_codes)),
             Err(CoreError::ConfirmationFailed { .. }) => {
-                eprintln!("That code does not match; check the app's clock and try again.")
+                eprintln!("That code does not match; try again.")
             }
             Err(CoreError::Input(e)) => eprintln!("{e}"),
             Err(e) => return Err(e.into()),

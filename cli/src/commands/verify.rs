@@ -24,6 +24,8 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
         } else {
             ctx.config.policy.max_tries
         },
+        // A given --code must not be replaced by a freshly mailed one.
+        auto_send: code.is_none(),
     };
     let (mut login, mut prompt_now) = match auth.begin(request)? {
         Begin::Prompt(l, p) => (l, p),
@@ -39,13 +41,18 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
             Some(c) => zeroize::Zeroizing::new(c),
             None => match prompt::secret(&prompt_now.text)? {
                 Some(a) => a,
-                None => bail!("no answer on stdin; nothing was checked"),
+                // End of input after a refused answer: that refusal stands.
+                None => match prompt_now.after {
+                    Some(r) => return Ok(rejected(ctx, r, auth.now())),
+                    None => bail!("no answer on stdin; nothing was checked"),
+                },
             },
         };
         match auth.answer(&mut login, &answer)? {
             Outcome::Accepted(v) => {
                 let (method, remaining) = match v.method {
                     Method::Totp { .. } => ("totp", None),
+                    Method::Email { .. } => ("email", None),
                     Method::Recovery { remaining } => ("recovery", Some(remaining)),
                 };
                 ctx.emit(

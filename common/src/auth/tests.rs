@@ -4,6 +4,7 @@ use super::*;
 use crate::admin::{Admin, TotpOptions};
 use crate::audit::MemorySink;
 use crate::clock::FixedClock;
+use crate::mail::RecordingMailer;
 use crate::otp::totp_code;
 use crate::store::SqliteStore;
 
@@ -19,22 +20,33 @@ struct Env {
 }
 
 fn env() -> Env {
+    env_with("", None)
+}
+
+fn env_with(extra: &str, mailer: Option<Arc<RecordingMailer>>) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let text = "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n[policy]\nmax_failures = 5\nlockout = \"15m\"\nmax_tries = 3\n";
+    let text = format!(
+        "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n[policy]\nmax_failures = 5\nlockout = \"15m\"\nmax_tries = 3\n{extra}"
+    );
+    let text = text.as_str();
     let config = Arc::new(Config::parse(&dir.path().join("tessera.toml"), text).unwrap());
     crate::admin::init(&config).unwrap();
     let store = Arc::new(SqliteStore::open(&config.store).unwrap());
     let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
     let clock = Arc::new(FixedClock::new(T0));
     let sink = Arc::new(MemorySink::default());
-    let auth = Authenticator::new(
+    let mut auth = Authenticator::new(
         config.clone(),
         store.clone(),
         key.clone(),
         clock.clone(),
         sink.clone(),
     );
-    let admin = Admin::new(config, store.clone(), clock.clone(), sink.clone()).with_key(key);
+    let mut admin = Admin::new(config, store.clone(), clock.clone(), sink.clone()).with_key(key);
+    if let Some(m) = mailer {
+        auth = auth.with_mailer(m.clone());
+        admin = admin.with_mailer(m);
+    }
     Env {
         _dir: dir,
         clock,
@@ -52,6 +64,7 @@ fn request(user: &str) -> LoginRequest {
         source: Some("192.0.2.7".into()),
         allow_unenrolled: false,
         max_tries: 1,
+        auto_send: true,
     }
 }
 
@@ -420,5 +433,313 @@ fn password_check_accepts_only_the_set_password() {
     assert!(
         rows.iter()
             .any(|r| r.detail.as_deref() == Some("bad_password"))
+    );
+}
+
+const EMAIL: &str = "[email]\nsmtp_host = \"127.0.0.1\"\nfrom = \"tessera@example.com\"\nmin_interval = \"60s\"\nmax_tries = 3\n";
+
+fn email_env() -> (Env, Arc<RecordingMailer>) {
+    let m = Arc::new(RecordingMailer::default());
+    (env_with(EMAIL, Some(m.clone())), m)
+}
+
+/// alice with an active e-mail factor (confirmed through the enrollment mail).
+fn enroll_email(e: &Env, m: &RecordingMailer) -> Vec<String> {
+    e.admin
+        .add_user("alice", Some("alice@example.com"))
+        .unwrap();
+    let en = e.admin.enroll_email("alice", None, None).unwrap();
+    assert_eq!(en.masked, "a***@example.com");
+    let code = m.last_code("alice@example.com").unwrap();
+    let c = e
+        .admin
+        .confirm_factor("alice", en.factor_id, &code)
+        .unwrap();
+    // The enrollment code is spent; later logins need a fresh one (past the send interval).
+    e.clock.advance(61);
+    c.recovery_codes
+        .unwrap()
+        .iter()
+        .map(|c| c.expose().clone())
+        .collect()
+}
+
+#[test]
+fn email_only_user_is_sent_a_code_at_once_and_it_works_once() {
+    let (e, m) = email_env();
+    enroll_email(&e, &m);
+    let before = m.messages().len();
+    let Begin::Prompt(mut l, p) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.text, "A code was sent to a***@example.com. Code: ");
+    assert_eq!(m.messages().len(), before + 1);
+    let (_, subject, body) = m.messages().last().unwrap().clone();
+    let code = m.last_code("alice@example.com").unwrap();
+    assert!(
+        !subject.contains(&code),
+        "the subject never carries the code"
+    );
+    assert!(
+        body.contains("test") && body.contains("192.0.2.7"),
+        "{body}"
+    );
+    match e.auth.answer(&mut l, &code).unwrap() {
+        Outcome::Accepted(v) => assert!(matches!(v.method, Method::Email { .. })),
+        o => panic!("{o:?}"),
+    }
+    // Single use: the same code in a new login (rate limited: no new mail) fails.
+    let Begin::Prompt(mut l, p) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    assert!(
+        p.info
+            .as_deref()
+            .unwrap()
+            .contains("A new code can be e-mailed in"),
+        "{p:?}"
+    );
+    assert_eq!(
+        e.auth.answer(&mut l, &code).unwrap(),
+        Outcome::Rejected(Reject::BadCode)
+    );
+    // Nothing in the audit log carries the code.
+    for ev in e.store.audit(None, 100).unwrap() {
+        assert!(!format!("{ev:?}").contains(&code));
+    }
+}
+
+#[test]
+fn sends_are_rate_limited_and_a_new_send_replaces_the_code() {
+    let (e, m) = email_env();
+    enroll_email(&e, &m);
+    let n0 = m.messages().len();
+    let Begin::Prompt(..) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    let first = m.last_code("alice@example.com").unwrap();
+    e.clock.advance(10);
+    let mut req = request("alice");
+    req.max_tries = 3;
+    let Begin::Prompt(mut l, p) = e.auth.begin(req).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        m.messages().len(),
+        n0 + 1,
+        "no second mail within min_interval"
+    );
+    assert!(p.info.unwrap().contains("still valid"));
+    e.clock.advance(60);
+    // An explicit request after the interval sends a new code that replaces the first.
+    match e.auth.answer(&mut l, "email").unwrap() {
+        Outcome::Prompt(p) => assert_eq!(p.text, "A code was sent to a***@example.com. Code: "),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(m.messages().len(), n0 + 2);
+    let second = m.last_code("alice@example.com").unwrap();
+    if first != second {
+        match e.auth.answer(&mut l, &first).unwrap() {
+            Outcome::Prompt(_) => {}
+            o => panic!("{o:?}"),
+        }
+    }
+    assert!(matches!(
+        e.auth.answer(&mut l, &second).unwrap(),
+        Outcome::Accepted(_)
+    ));
+}
+
+#[test]
+fn email_code_dies_after_max_tries_and_expires() {
+    let (e, m) = email_env();
+    enroll_email(&e, &m);
+    let Begin::Prompt(..) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    let code = m.last_code("alice@example.com").unwrap();
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for _ in 0..3 {
+        let Begin::Prompt(mut l, _) = e.auth.begin(request("alice")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            e.auth.answer(&mut l, &wrong).unwrap(),
+            Outcome::Rejected(Reject::BadCode)
+        );
+    }
+    let Begin::Prompt(mut l, _) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        e.auth.answer(&mut l, &code).unwrap(),
+        Outcome::Rejected(Reject::BadCode),
+        "max_tries spent"
+    );
+
+    e.admin.unlock_user("alice").unwrap();
+    e.clock.advance(61);
+    let Begin::Prompt(mut l, _) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    let code = m.last_code("alice@example.com").unwrap();
+    e.clock.advance(601);
+    assert_eq!(
+        e.auth.answer(&mut l, &code).unwrap(),
+        Outcome::Rejected(Reject::Expired)
+    );
+}
+
+#[test]
+fn mail_failure_denies_email_only_users_and_leaves_others_another_way() {
+    let (e, m) = email_env();
+    let codes = enroll_email(&e, &m);
+    m.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The user still has recovery codes: told, and offered the other way.
+    let Begin::Prompt(mut l, p) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.info.as_deref(), Some(MAIL_FAILED));
+    assert!(matches!(
+        e.auth.answer(&mut l, &codes[0]).unwrap(),
+        Outcome::Accepted(_)
+    ));
+    // Without recovery codes, the login is denied with the clear message.
+    rusqlite::Connection::open(e.store.path())
+        .unwrap()
+        .execute_batch("DELETE FROM recovery_batches")
+        .unwrap();
+    match e.auth.begin(request("alice")).unwrap() {
+        Begin::Rejected(r) => {
+            assert_eq!(r, Reject::MailFailed);
+            assert_eq!(r.user_message(0), MAIL_FAILED);
+        }
+        b => panic!("{b:?}"),
+    }
+    let audit = e.store.audit(Some("alice"), 10).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.detail.as_deref().unwrap_or("").contains("mail_failed"))
+    );
+}
+
+#[test]
+fn totp_user_with_email_gets_a_code_on_request() {
+    let (e, m) = email_env();
+    let (secret, _) = enroll(&e);
+    e.store.set_email(1, Some("alice@example.com")).unwrap();
+    let en = e.admin.enroll_email("alice", None, Some("work")).unwrap();
+    e.admin
+        .confirm_factor(
+            "alice",
+            en.factor_id,
+            &m.last_code("alice@example.com").unwrap(),
+        )
+        .unwrap();
+    e.clock.advance(61);
+    let n = m.messages().len();
+    let Begin::Prompt(mut l, p) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    assert!(
+        p.text.contains("press Enter to get one by email"),
+        "{}",
+        p.text
+    );
+    assert_eq!(
+        m.messages().len(),
+        n,
+        "TOTP is preferred: nothing sent unasked"
+    );
+    match e.auth.answer(&mut l, "").unwrap() {
+        Outcome::Prompt(p) => assert!(p.text.starts_with("A code was sent to a***@example.com")),
+        o => panic!("{o:?}"),
+    }
+    let code = m.last_code("alice@example.com").unwrap();
+    assert!(matches!(
+        e.auth.answer(&mut l, &code).unwrap(),
+        Outcome::Accepted(_)
+    ));
+    // TOTP still works too.
+    assert!(matches!(
+        login_any(&e, &code_at(&secret, T0 + 61)),
+        Outcome::Accepted(_)
+    ));
+}
+
+fn code_at(secret: &[u8], t: u64) -> String {
+    code(secret, t)
+}
+
+fn login_any(e: &Env, answer: &str) -> Outcome {
+    match e.auth.begin(request("alice")).unwrap() {
+        Begin::Prompt(mut l, _) => e.auth.answer(&mut l, answer).unwrap(),
+        b => panic!("{b:?}"),
+    }
+}
+
+#[test]
+fn email_enrollment_failures_leave_nothing_behind() {
+    let (e, m) = email_env();
+    e.admin.add_user("alice", None).unwrap();
+    assert!(
+        e.admin
+            .enroll_email("alice", None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("--address")
+    );
+    m.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = e
+        .admin
+        .enroll_email("alice", Some("alice@example.com"), None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("could not send a code by e-mail"),
+        "{err}"
+    );
+    assert!(e.admin.factors("alice").unwrap().is_empty());
+    m.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let en = e
+        .admin
+        .enroll_email("alice", Some("alice@example.com"), None)
+        .unwrap();
+    let err = e
+        .admin
+        .confirm_factor("alice", en.factor_id, "000000")
+        .unwrap_err();
+    assert!(
+        matches!(err, CoreError::ConfirmationFailed { .. })
+            || m.last_code("alice@example.com").unwrap() == "000000"
+    );
+    let no_email = env();
+    no_email
+        .admin
+        .add_user("bob", Some("bob@example.com"))
+        .unwrap();
+    let err = no_email.admin.enroll_email("bob", None, None).unwrap_err();
+    assert!(matches!(err, CoreError::EmailNotConfigured(_)), "{err}");
+}
+
+#[test]
+fn no_auto_send_when_the_answer_is_already_in_hand() {
+    let (e, m) = email_env();
+    enroll_email(&e, &m);
+    let Begin::Prompt(..) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    let code = m.last_code("alice@example.com").unwrap();
+    let n = m.messages().len();
+    e.clock.advance(61);
+    let mut req = request("alice");
+    req.auto_send = false;
+    let Begin::Prompt(mut l, _) = e.auth.begin(req).unwrap() else {
+        panic!()
+    };
+    assert_eq!(m.messages().len(), n, "nothing sent");
+    assert!(
+        matches!(e.auth.answer(&mut l, &code).unwrap(), Outcome::Accepted(_)),
+        "the mailed code still works"
     );
 }

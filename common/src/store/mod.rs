@@ -177,6 +177,58 @@ pub struct Factor {
     pub preferred: bool,
     pub created_at: u64,
     pub totp: Option<TotpState>,
+    /// E-mail factors: the address codes go to.
+    pub address: Option<String>,
+}
+
+/// The outstanding e-mailed code of a user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailCode {
+    pub factor_id: FactorId,
+    pub hash: Vec<u8>,
+    pub sent_at: u64,
+    pub expires_at: u64,
+    pub tries_left: u32,
+}
+
+impl fmt::Debug for EmailCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let EmailCode {
+            factor_id,
+            hash: _,
+            sent_at,
+            expires_at,
+            tries_left,
+        } = self;
+        f.debug_struct("EmailCode")
+            .field("factor_id", factor_id)
+            .field("sent_at", sent_at)
+            .field("expires_at", expires_at)
+            .field("tries_left", tries_left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new e-mailed code to store before it is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEmailCode<'a> {
+    pub user_id: UserId,
+    pub factor_id: FactorId,
+    pub hash: &'a [u8],
+    pub now: u64,
+    pub expires_at: u64,
+    pub tries: u32,
+    /// Refuse (rate limit) when the previous code was sent less than this long ago.
+    pub min_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Stored (replacing any previous code): send it.
+    Reserved,
+    /// The previous code was sent too recently; nothing stored. Retry after this time.
+    /// `still_valid`: that code can still be used.
+    TooSoon { retry_after: u64, still_valid: bool },
 }
 
 /// Parameters of a new TOTP factor.
@@ -241,6 +293,9 @@ pub enum Claim {
     TotpStep { factor_id: FactorId, step: u64 },
     /// Accept only if the code is still unused.
     RecoveryCode { code_id: i64 },
+    /// Accept only if the user's outstanding e-mailed code has this hash, has tries left and has
+    /// not expired; it is then spent (single use).
+    EmailCode { hash: [u8; 32] },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +313,8 @@ pub struct Attempt {
     /// failed answer.
     pub claim: Option<Claim>,
     pub policy: LockPolicy,
+    /// A failed answer was checked against an outstanding e-mailed code: spend one of its tries.
+    pub email_tried: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,6 +374,14 @@ pub trait Store: Send + Sync {
         now: u64,
         seal: &dyn Fn(FactorId) -> Result<Vec<u8>, KeyError>,
     ) -> Result<FactorId, StoreError>;
+    /// Insert a pending e-mail factor.
+    fn add_email_factor(
+        &self,
+        user_id: UserId,
+        label: &str,
+        address: &str,
+        now: u64,
+    ) -> Result<FactorId, StoreError>;
     fn factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError>;
     /// Activate a pending factor, claiming `step` (the confirming code cannot be used again).
     /// `None` when the step was already used.
@@ -346,6 +411,22 @@ pub trait Store: Send + Sync {
         attempt: &Attempt,
         audit: &dyn Fn(&AttemptOutcome) -> AuditEvent,
     ) -> Result<AttemptOutcome, StoreError>;
+
+    /// Store a new e-mailed code (replacing the previous one) unless the previous one was sent
+    /// less than `min_interval_secs` ago. Atomic: concurrent logins cannot both send.
+    fn reserve_email_code(&self, new: &NewEmailCode<'_>) -> Result<Reservation, StoreError>;
+    /// Forget the user's outstanding code if it is this one (its mail could not be sent).
+    fn cancel_email_code(&self, user_id: UserId, hash: &[u8]) -> Result<(), StoreError>;
+    fn email_code(&self, user_id: UserId) -> Result<Option<EmailCode>, StoreError>;
+    /// Consume the outstanding code when it matches `hash` for `factor_id` (enrollment
+    /// confirmation); otherwise spend one of its tries. `true` when consumed.
+    fn confirm_email_code(
+        &self,
+        user_id: UserId,
+        factor_id: FactorId,
+        hash: &[u8],
+        now: u64,
+    ) -> Result<bool, StoreError>;
 
     fn lock_state(&self, user_id: UserId) -> Result<LockState, StoreError>;
     /// Administrative lock (until unlocked) or unlock (clears failures too).

@@ -21,7 +21,10 @@ use crate::config::{StoreConfig, TotpAlgorithm};
 use crate::secret::create_private_dir;
 
 /// Numbered migrations; the index + 1 is the schema version (`PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_email.sql"),
+];
 const POOL_MAX: usize = 16;
 /// WAL size past which closing the store checkpoints and truncates it (see `connect`).
 const WAL_TRUNCATE_BYTES: u64 = 256 * 1024;
@@ -329,7 +332,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-const FACTOR_COLS: &str = "id, user_id, kind, label, status, preferred, created_at, algorithm, digits, period, window, secret, last_step";
+const FACTOR_COLS: &str = "id, user_id, kind, label, status, preferred, created_at, algorithm, digits, period, window, secret, last_step, address";
 
 /// A factor row before its text fields are checked.
 struct RawFactor {
@@ -346,6 +349,7 @@ struct RawFactor {
     window: Option<i64>,
     secret: Option<Vec<u8>>,
     last_step: Option<i64>,
+    address: Option<String>,
 }
 
 fn factor_row(r: &Row<'_>) -> rusqlite::Result<RawFactor> {
@@ -363,6 +367,7 @@ fn factor_row(r: &Row<'_>) -> rusqlite::Result<RawFactor> {
         window: r.get(10)?,
         secret: r.get(11)?,
         last_step: r.get(12)?,
+        address: r.get(13)?,
     })
 }
 
@@ -412,6 +417,9 @@ impl RawFactor {
         } else {
             None
         };
+        if kind == FactorKind::Email && self.address.as_deref().is_none_or(str::is_empty) {
+            return Err(format!("factor {}: address", self.id));
+        }
         Ok(Factor {
             id: self.id,
             user_id: self.user_id,
@@ -421,6 +429,7 @@ impl RawFactor {
             preferred: self.preferred,
             created_at: to_u64(self.created_at),
             totp,
+            address: self.address,
         })
     }
 }
@@ -480,12 +489,23 @@ fn insert_audit(conn: &Connection, e: &AuditEvent) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// One wrong answer against the outstanding e-mailed code; the code dies with its last try
+/// (the row stays, so the send interval still holds).
+fn spend_email_try(conn: &Connection, user_id: UserId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE email_codes SET tries_left = tries_left - 1 WHERE user_id = ?1 AND tries_left > 0",
+    )?
+    .execute([user_id])?;
+    Ok(())
+}
+
 fn parse_result(s: &str) -> AuditResult {
     match s {
         "accept" => AuditResult::Accept,
         "reject" => AuditResult::Reject,
         "ignore" => AuditResult::Ignore,
         "admin" => AuditResult::Admin,
+        "sent" => AuditResult::Sent,
         _ => AuditResult::Error,
     }
 }
@@ -651,6 +671,23 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
+    fn add_email_factor(
+        &self,
+        user_id: UserId,
+        label: &str,
+        address: &str,
+        now: u64,
+    ) -> Result<FactorId, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO factors (user_id, kind, label, status, created_at, address)
+                 VALUES (?1, 'email', ?2, 'pending', ?3, ?4)",
+                params![user_id, label, to_i64(now), address],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
     fn factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError> {
         let raw = self.with(|c| {
             c.prepare_cached(&format!(
@@ -793,6 +830,16 @@ impl Store for SqliteStore {
                         .execute(params![factor_id, a.user_id, to_i64(step)])?
                             == 1
                     }
+                    Some(Claim::EmailCode { hash }) => {
+                        // Spent, not deleted: the row keeps `sent_at` for the send interval.
+                        tx.prepare_cached(
+                            "UPDATE email_codes SET tries_left = 0
+                             WHERE user_id = ?1 AND hash = ?2 AND expires_at > ?3 AND tries_left > 0
+                               AND factor_id IN (SELECT id FROM factors WHERE status = 'active')",
+                        )?
+                        .execute(params![a.user_id, &hash[..], to_i64(a.now)])?
+                            == 1
+                    }
                     Some(Claim::RecoveryCode { code_id }) => {
                         tx.prepare_cached(
                             "UPDATE recovery_codes SET used_at = ?3
@@ -811,6 +858,9 @@ impl Store for SqliteStore {
                     }
                     AttemptOutcome::Accepted
                 } else {
+                    if a.email_tried {
+                        spend_email_try(&tx, a.user_id)?;
+                    }
                     let failures = lock.failures.saturating_add(1);
                     let locked_until = (failures >= a.policy.max_failures)
                         .then(|| a.now.saturating_add(a.policy.lockout_secs));
@@ -846,6 +896,96 @@ impl Store for SqliteStore {
             insert_audit(&tx, &audit(&outcome))?;
             tx.commit()?;
             Ok(outcome)
+        })
+    }
+
+    fn reserve_email_code(&self, n: &NewEmailCode<'_>) -> Result<Reservation, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let last: Option<(i64, i64, i64)> = tx
+                .query_row(
+                    "SELECT sent_at, expires_at, tries_left FROM email_codes WHERE user_id = ?1",
+                    [n.user_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((sent, expires, tries)) = last {
+                let next = to_u64(sent).saturating_add(n.min_interval_secs);
+                if n.now < next {
+                    return Ok(Reservation::TooSoon {
+                        retry_after: next,
+                        still_valid: tries > 0 && to_u64(expires) > n.now,
+                    });
+                }
+            }
+            tx.execute(
+                "INSERT INTO email_codes (user_id, factor_id, hash, sent_at, expires_at, tries_left)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (user_id) DO UPDATE SET factor_id = excluded.factor_id,
+                   hash = excluded.hash, sent_at = excluded.sent_at,
+                   expires_at = excluded.expires_at, tries_left = excluded.tries_left",
+                params![
+                    n.user_id,
+                    n.factor_id,
+                    n.hash,
+                    to_i64(n.now),
+                    to_i64(n.expires_at),
+                    n.tries
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Reservation::Reserved)
+        })
+    }
+
+    fn cancel_email_code(&self, user_id: UserId, hash: &[u8]) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM email_codes WHERE user_id = ?1 AND hash = ?2",
+                params![user_id, hash],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn email_code(&self, user_id: UserId) -> Result<Option<EmailCode>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT factor_id, hash, sent_at, expires_at, tries_left FROM email_codes WHERE user_id = ?1",
+            )?
+            .query_row([user_id], |r| {
+                Ok(EmailCode {
+                    factor_id: r.get(0)?,
+                    hash: r.get(1)?,
+                    sent_at: to_u64(r.get(2)?),
+                    expires_at: to_u64(r.get(3)?),
+                    tries_left: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                })
+            })
+            .optional()
+        })
+    }
+
+    fn confirm_email_code(
+        &self,
+        user_id: UserId,
+        factor_id: FactorId,
+        hash: &[u8],
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let consumed = tx.execute(
+                "UPDATE email_codes SET tries_left = 0
+                 WHERE user_id = ?1 AND factor_id = ?2 AND hash = ?3
+                   AND expires_at > ?4 AND tries_left > 0",
+                params![user_id, factor_id, hash, to_i64(now)],
+            )? == 1;
+            if !consumed {
+                spend_email_try(&tx, user_id)?;
+            }
+            tx.commit()?;
+            Ok(consumed)
         })
     }
 

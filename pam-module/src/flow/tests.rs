@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use tessera_common::admin::{Admin, TotpOptions};
 use tessera_common::audit::{AuditResult, MemorySink};
 use tessera_common::clock::FixedClock;
+use tessera_common::mail::RecordingMailer;
 use tessera_common::otp::{TotpParams, totp_code};
 use tessera_common::secret::MasterKey;
 use tessera_common::store::SqliteStore;
@@ -115,24 +116,36 @@ fn config_text(dir: &Path, max_tries: u32) -> String {
     )
 }
 
+const EMAIL: &str =
+    "[email]\nsmtp_host = \"127.0.0.1\"\nfrom = \"tessera@example.com\"\nmin_interval = \"60s\"\n";
+
 fn env_with(max_tries: u32) -> Env {
+    env_full(max_tries, None)
+}
+
+fn env_full(max_tries: u32, mailer: Option<Arc<RecordingMailer>>) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tessera.toml");
-    std::fs::write(&path, config_text(dir.path(), max_tries)).unwrap();
+    let extra = if mailer.is_some() { EMAIL } else { "" };
+    std::fs::write(&path, config_text(dir.path(), max_tries) + extra).unwrap();
     let config = Arc::new(Config::load(&path).unwrap());
     tessera_common::admin::init(&config).unwrap();
     let store = Arc::new(SqliteStore::open(&config.store).unwrap());
     let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
     let clock = Arc::new(FixedClock::new(T0));
     let sink = Arc::new(MemorySink::default());
-    let auth = Authenticator::new(
+    let mut auth = Authenticator::new(
         config.clone(),
         store.clone(),
         key.clone(),
         clock.clone(),
         sink.clone(),
     );
-    let admin = Admin::new(config.clone(), store, clock.clone(), sink.clone()).with_key(key);
+    let mut admin = Admin::new(config.clone(), store, clock.clone(), sink.clone()).with_key(key);
+    if let Some(m) = mailer {
+        auth = auth.with_mailer(m.clone());
+        admin = admin.with_mailer(m);
+    }
     Env {
         dir,
         config,
@@ -718,4 +731,107 @@ fn return_code_table() {
     for (d, want) in table {
         assert_eq!(pam_code(&d), want, "{d:?}");
     }
+}
+
+// ---- e-mailed codes ---------------------------------------------------------------------------
+
+const MAILBOX: &str = "alice@example.com";
+
+/// alice with only an e-mail factor (confirmed), and the mailer.
+fn email_user(max_tries: u32) -> (Env, Arc<RecordingMailer>) {
+    let m = Arc::new(RecordingMailer::default());
+    let e = env_full(max_tries, Some(m.clone()));
+    e.admin.add_user("alice", Some(MAILBOX)).unwrap();
+    let en = e.admin.enroll_email("alice", None, None).unwrap();
+    let code = m.last_code(MAILBOX).unwrap();
+    e.admin
+        .confirm_factor("alice", en.factor_id, &code)
+        .unwrap();
+    e.clock.advance(61);
+    (e, m)
+}
+
+/// Answers the prompt with the code the mailer has just "sent".
+struct MailReader<'a> {
+    inner: Script,
+    mailer: &'a RecordingMailer,
+}
+
+impl Conversation for MailReader<'_> {
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConvError> {
+        let scripted = self.inner.prompt(text, echo)?;
+        if scripted.as_str() == "<mailed code>" {
+            return Ok(Zeroizing::new(self.mailer.last_code(MAILBOX).unwrap()));
+        }
+        Ok(scripted)
+    }
+    fn info(&mut self, text: &str) -> Result<(), ConvError> {
+        self.inner.info(text)
+    }
+    fn error(&mut self, text: &str) -> Result<(), ConvError> {
+        self.inner.error(text)
+    }
+    fn authtok(&mut self) -> Option<Zeroizing<String>> {
+        self.inner.authtok()
+    }
+    fn set_authtok(&mut self, value: &str) -> Result<(), ConvError> {
+        self.inner.set_authtok(value)
+    }
+}
+
+#[test]
+fn email_only_user_is_mailed_a_code_and_asked_for_it() {
+    let (e, m) = email_user(1);
+    let before = m.messages().len();
+    let mut c = MailReader {
+        inner: script(vec![Step::Prompt(
+            "A code was sent to a***@example.com. Code: ",
+            "<mailed code>".into(),
+        )]),
+        mailer: &m,
+    };
+    let d = run(&e.auth, &args(&[]), &session("alice"), &mut c);
+    assert!(
+        matches!(d, Decision::Accepted(Method::Email { .. })),
+        "{d:?}"
+    );
+    assert_eq!(m.messages().len(), before + 1);
+}
+
+#[test]
+fn failed_mail_is_told_and_denied() {
+    let (e, m) = email_user(1);
+    m.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    // alice still has recovery codes: she is told, and asked for one of those.
+    let mut s = script(vec![
+        Step::Info("Could not send a code by email"),
+        Step::Prompt(
+            "Verification code (press Enter to get one by email): ",
+            "123456".into(),
+        ),
+    ]);
+    let d = run(&e.auth, &args(&[]), &session("alice"), &mut s);
+    assert_eq!(pam_code(&d), PamError::AUTH_ERR);
+    // With no other way in, the refusal itself says why.
+    let mut s = script(vec![Step::Error("Could not send a code by email")]);
+    let d = rejected(Reject::MailFailed, T0, &session("alice"), &mut s);
+    assert_eq!(pam_code(&d), PamError::AUTH_ERR);
+}
+
+#[test]
+fn use_first_pass_without_a_code_mails_nothing() {
+    let (e, m) = email_user(3);
+    let before = m.messages().len();
+    for tok in [None, Some("hunter2".to_string()), Some(String::new())] {
+        let mut s = script(vec![]);
+        s.authtok = tok;
+        let d = run(
+            &e.auth,
+            &args(&["use_first_pass"]),
+            &session("alice"),
+            &mut s,
+        );
+        assert_eq!(d, Decision::Rejected(Reject::Malformed));
+    }
+    assert_eq!(m.messages().len(), before, "a code was mailed");
 }

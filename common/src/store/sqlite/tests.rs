@@ -55,6 +55,7 @@ fn attempt(user_id: UserId, now: u64, claim: Option<Claim>) -> Attempt {
         now,
         claim,
         policy: POLICY,
+        email_tried: false,
     }
 }
 
@@ -510,4 +511,126 @@ fn open_refuses_an_empty_or_truncated_file_that_init_would_initialise() {
             .unwrap()
             .is_some()
     );
+}
+
+#[test]
+fn email_code_reservation_rate_limits_replaces_and_is_single_use() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let fid = s
+        .add_email_factor(id, "work", "alice@example.com", 10)
+        .unwrap();
+    s.activate_factor(id, fid, None).unwrap();
+    let new = |hash: &'static [u8], now| NewEmailCode {
+        user_id: id,
+        factor_id: fid,
+        hash,
+        now,
+        expires_at: now + 600,
+        tries: 2,
+        min_interval_secs: 60,
+    };
+    assert_eq!(
+        s.reserve_email_code(&new(&[1u8; 32], 100)).unwrap(),
+        Reservation::Reserved
+    );
+    assert_eq!(
+        s.reserve_email_code(&new(&[2u8; 32], 159)).unwrap(),
+        Reservation::TooSoon {
+            retry_after: 160,
+            still_valid: true
+        }
+    );
+    assert_eq!(
+        s.email_code(id).unwrap().unwrap().hash,
+        vec![1u8; 32],
+        "the first code stays"
+    );
+    assert_eq!(
+        s.reserve_email_code(&new(&[2u8; 32], 160)).unwrap(),
+        Reservation::Reserved
+    );
+    // The old code is gone; the new one works once.
+    let claim = |h: [u8; 32], now| {
+        let mut a = attempt(id, now, Some(Claim::EmailCode { hash: h }));
+        a.email_tried = false;
+        s.commit_attempt(&a, &audit_event).unwrap()
+    };
+    assert!(matches!(
+        claim([1u8; 32], 170),
+        AttemptOutcome::Replayed { .. }
+    ));
+    assert_eq!(claim([2u8; 32], 170), AttemptOutcome::Accepted);
+    assert!(matches!(
+        claim([2u8; 32], 170),
+        AttemptOutcome::Replayed { .. }
+    ));
+    let spent = s.email_code(id).unwrap().unwrap();
+    assert_eq!(spent.tries_left, 0);
+    // The spent code still holds the send interval.
+    assert_eq!(
+        s.reserve_email_code(&new(&[3u8; 32], 200)).unwrap(),
+        Reservation::TooSoon {
+            retry_after: 220,
+            still_valid: false
+        }
+    );
+}
+
+#[test]
+fn email_code_expires_and_dies_after_its_tries() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    let fid = s
+        .add_email_factor(id, "work", "alice@example.com", 10)
+        .unwrap();
+    s.activate_factor(id, fid, None).unwrap();
+    let n = NewEmailCode {
+        user_id: id,
+        factor_id: fid,
+        hash: &[7u8; 32],
+        now: 100,
+        expires_at: 700,
+        tries: 2,
+        min_interval_secs: 0,
+    };
+    s.reserve_email_code(&n).unwrap();
+    let expired = attempt(id, 700, Some(Claim::EmailCode { hash: [7u8; 32] }));
+    assert!(matches!(
+        s.commit_attempt(&expired, &audit_event).unwrap(),
+        AttemptOutcome::Replayed { .. }
+    ));
+    s.reserve_email_code(&NewEmailCode {
+        now: 800,
+        expires_at: 1400,
+        ..n
+    })
+    .unwrap();
+    let mut wrong = attempt(id, 801, None);
+    wrong.email_tried = true;
+    s.commit_attempt(&wrong, &audit_event).unwrap();
+    assert_eq!(s.email_code(id).unwrap().unwrap().tries_left, 1);
+    s.commit_attempt(&wrong, &audit_event).unwrap();
+    assert_eq!(
+        s.email_code(id).unwrap().unwrap().tries_left,
+        0,
+        "no tries left: the code is dead"
+    );
+}
+
+#[test]
+fn email_factor_needs_its_address() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", None, 10).unwrap();
+    s.add_email_factor(id, "work", "alice@example.com", 10)
+        .unwrap();
+    assert_eq!(
+        s.factors(id).unwrap()[0].address.as_deref(),
+        Some("alice@example.com")
+    );
+    s.take()
+        .unwrap()
+        .execute_batch("UPDATE factors SET address = NULL")
+        .unwrap();
+    assert!(matches!(s.factors(id), Err(StoreError::BadRow { .. })));
 }
