@@ -62,6 +62,21 @@ pub fn split_combined<'a>(
     None
 }
 
+/// Like [`split_combined`], with both halves copied into zeroizing buffers:
+/// `(password, code)`.
+pub fn split_owned(
+    input: &str,
+    separator: Option<&str>,
+    digits: &[u8],
+) -> Option<(Zeroizing<String>, Zeroizing<String>)> {
+    split_combined(input, separator, digits).map(|s| {
+        (
+            Zeroizing::new(s.password.to_string()),
+            Zeroizing::new(s.code.to_string()),
+        )
+    })
+}
+
 /// `xxxx-xxxx-xxxx` with recovery-code characters (case and look-alikes as `normalize` reads them).
 pub fn is_printed_recovery_code(s: &str) -> bool {
     let b = s.as_bytes();

@@ -24,6 +24,10 @@ pub type FactorId = i64;
 pub enum StoreError {
     #[error("database {path} does not exist (run `tessera init`)")]
     Missing { path: PathBuf },
+    #[error(
+        "database {path} is empty or holds no Tessera schema (run `tessera init` for a new store; if it held users, restore it from a backup)"
+    )]
+    Uninitialised { path: PathBuf },
     #[error("cannot open database {path}: {source}")]
     Open {
         path: PathBuf,

@@ -26,6 +26,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_email.sql"),
 ];
 const POOL_MAX: usize = 16;
+/// WAL size past which closing the store checkpoints and truncates it (see `connect`).
+const WAL_TRUNCATE_BYTES: u64 = 256 * 1024;
+/// How long that checkpoint waits for other processes' readers before giving up (it is retried
+/// by the next process to close the store).
+const WAL_TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -41,11 +46,36 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+impl Drop for SqliteStore {
+    /// Checkpoint and truncate a WAL that short-lived processes have let grow. Best effort: a
+    /// busy database is left for the next process.
+    fn drop(&mut self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
+        if !grown {
+            return;
+        }
+        let Ok(pool) = self.pool.lock() else { return };
+        if let Some(conn) = pool.last() {
+            let _ = conn.busy_timeout(WAL_TRUNCATE_WAIT);
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
+}
+
 impl SqliteStore {
     /// Open an existing database (migrating it if needed). A missing file is an error: only
     /// [`SqliteStore::create`] (`tessera init`) makes one, so a front-end never authenticates
     /// against an accidentally empty store.
     pub fn open(cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_or_initialise(cfg, false)
+    }
+
+    /// Open, migrating as needed. Unless `initialise`, a file that holds no Tessera schema (an
+    /// empty or truncated file, which SQLite would happily treat as a new database) is refused:
+    /// a front-end must never see an empty store where one with users used to be.
+    fn open_or_initialise(cfg: &StoreConfig, initialise: bool) -> Result<SqliteStore, StoreError> {
         if !cfg.path.exists() {
             return Err(StoreError::Missing {
                 path: cfg.path.clone(),
@@ -56,7 +86,23 @@ impl SqliteStore {
             busy_timeout: cfg.busy_timeout,
             pool: Mutex::new(Vec::new()),
         };
+        // An empty file: refuse it before SQLite writes a header into it.
+        if !initialise && std::fs::metadata(&cfg.path).is_ok_and(|m| m.len() == 0) {
+            return Err(StoreError::Uninitialised {
+                path: cfg.path.clone(),
+            });
+        }
         let conn = store.connect()?;
+        if !initialise {
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| store.err(e))?;
+            if version == 0 {
+                return Err(StoreError::Uninitialised {
+                    path: cfg.path.clone(),
+                });
+            }
+        }
         store.migrate(&conn)?;
         store.give_back(conn);
         Ok(store)
@@ -83,7 +129,7 @@ impl SqliteStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(cerr(e)),
         };
-        match SqliteStore::open(cfg) {
+        match SqliteStore::open_or_initialise(cfg, true) {
             Ok(s) => Ok((s, created)),
             Err(e) => {
                 if created {
@@ -126,6 +172,17 @@ impl SqliteStore {
         }
         conn.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;",
+        )
+        .map_err(|e| self.err(e))?;
+        // A PAM login or a CLI command is a short-lived process and usually the only
+        // connection, so SQLite's checkpoint on close would copy the WAL into the database with
+        // two fsyncs and delete it (a new WAL, and a directory fsync, on the next login) every
+        // time. Skip it: the WAL stays (as durable as `synchronous = NORMAL` makes any commit)
+        // and `Drop` truncates it once it has grown, which keeps rebuilding the WAL index (done
+        // by whichever process opens the database first) cheap.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
         )
         .map_err(|e| self.err(e))?;
         Ok(conn)

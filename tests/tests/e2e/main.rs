@@ -4,4 +4,6 @@
 
 mod cli;
 mod email;
+mod pam;
+mod pam_sshd;
 mod radius;

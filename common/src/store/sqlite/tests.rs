@@ -451,6 +451,68 @@ fn audit_is_newest_first_and_filtered() {
     assert_eq!(alice[0].at, 2);
 }
 
+fn wal_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("db/tessera.db-wal")).map_or(0, |m| m.len())
+}
+
+#[test]
+fn closing_keeps_a_small_wal_and_truncates_a_grown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = SqliteStore::create(&cfg(dir.path())).unwrap();
+    drop(s);
+    // A login-sized write, then close: no checkpoint, the WAL stays.
+    let s = SqliteStore::open(&cfg(dir.path())).unwrap();
+    s.add_user("alice", None, 1).unwrap();
+    drop(s);
+    let small = wal_len(dir.path());
+    assert!(small > 0, "the WAL was checkpointed on close");
+    // What was committed is there for the next process.
+    let s = SqliteStore::open(&cfg(dir.path())).unwrap();
+    assert!(s.user("alice").unwrap().is_some());
+    // Many writes grow the WAL past the limit; closing truncates it.
+    for i in 0..200 {
+        s.add_user(&format!("user{i}"), None, 1).unwrap();
+    }
+    assert!(wal_len(dir.path()) > WAL_TRUNCATE_BYTES);
+    drop(s);
+    assert_eq!(wal_len(dir.path()), 0);
+    let s = SqliteStore::open(&cfg(dir.path())).unwrap();
+    assert!(s.user("user199").unwrap().is_some());
+    assert!(s.user("alice").unwrap().is_some());
+}
+
+#[test]
+fn open_refuses_an_empty_or_truncated_file_that_init_would_initialise() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    std::fs::create_dir_all(c.path.parent().unwrap()).unwrap();
+    std::fs::write(&c.path, b"").unwrap();
+    let e = SqliteStore::open(&c).unwrap_err();
+    assert!(matches!(e, StoreError::Uninitialised { .. }), "{e}");
+    assert!(e.to_string().contains("tessera init"), "{e}");
+    assert_eq!(
+        std::fs::metadata(&c.path).unwrap().len(),
+        0,
+        "open wrote to it"
+    );
+    std::fs::write(&c.path, b"short garbage, not a database").unwrap();
+    let e = SqliteStore::open(&c).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+    // `tessera init` (create) does initialise an empty file.
+    std::fs::write(&c.path, b"").unwrap();
+    let (s, created) = SqliteStore::create(&c).unwrap();
+    assert!(!created);
+    s.add_user("alice", None, 1).unwrap();
+    drop(s);
+    assert!(
+        SqliteStore::open(&c)
+            .unwrap()
+            .user("alice")
+            .unwrap()
+            .is_some()
+    );
+}
+
 #[test]
 fn email_code_reservation_rate_limits_replaces_and_is_single_use() {
     let (_d, s) = store();

@@ -1,0 +1,666 @@
+//! pam_tessera.so loaded by real PAM: pamtester through pam_wrapper (a private service
+//! directory, no /etc/pam.d changes), pam_unix for the sudo-style stack, pam_exec to look at the
+//! descriptors left open, a pseudo-terminal (tests/scripts/converse.py) where a conversation
+//! has several prompts.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tessera_tests::{Install, oathtool_code, pam_module, require};
+
+/// Config for most tests: one try per conversation (pamtester reads piped answers greedily),
+/// a lock after three failures.
+const POLICY: &str = "[policy]\nmax_tries = 1\nmax_failures = 3\nlockout = \"15m\"\n";
+
+/// A PAM service file in a private directory, for pam_wrapper.
+pub(crate) struct Service {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Service {
+    /// `lines` may use `{module}` for the path of the built pam_tessera.so.
+    pub fn new(lines: &str) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "tessera-test".to_string();
+        let text = lines.replace("{module}", &pam_module().display().to_string());
+        std::fs::write(dir.path().join(&name), text).unwrap();
+        Service { dir, name }
+    }
+
+    /// One `auth required pam_tessera.so config=... ARGS` line.
+    pub fn tessera(install: &Install, args: &str) -> Service {
+        Service::new(&format!(
+            "auth required {{module}} config={} {args}\n",
+            install.config.display()
+        ))
+    }
+
+    /// The pam_wrapper environment and pamtester command line, for `timeout` or converse.py.
+    fn pamtester_argv(&self, user: &str, items: &[&str]) -> Vec<String> {
+        let mut argv = vec![
+            "/usr/bin/env".to_string(),
+            "LD_PRELOAD=libpam_wrapper.so".into(),
+            "PAM_WRAPPER=1".into(),
+            format!("PAM_WRAPPER_SERVICE_DIR={}", self.dir.path().display()),
+            require("pamtester").display().to_string(),
+        ];
+        for i in items {
+            argv.push("-I".into());
+            argv.push((*i).to_string());
+        }
+        argv.extend([self.name.clone(), user.to_string(), "authenticate".into()]);
+        argv
+    }
+
+    /// Run `pamtester SERVICE USER authenticate` with `input` piped to it.
+    pub fn pamtester(&self, user: &str, input: &str, items: &[&str]) -> Run {
+        let mut cmd = Command::new("/usr/bin/timeout");
+        cmd.arg("60").args(self.pamtester_argv(user, items));
+        Run::of(pipe(cmd, input))
+    }
+
+    /// Run pamtester in a pseudo-terminal, following a conversation script.
+    pub fn pamtester_pty(&self, user: &str, steps: &[(&str, &str)]) -> Run {
+        converse(steps, &self.pamtester_argv(user, &[]))
+    }
+}
+
+fn pipe(mut cmd: Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// What a run printed and how it ended.
+pub(crate) struct Run {
+    pub code: Option<i32>,
+    pub out: String,
+}
+
+impl Run {
+    fn of(o: Output) -> Run {
+        Run {
+            code: o.status.code(),
+            out: format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        assert!(
+            self.ok(),
+            "expected success, got {:?}:\n{}",
+            self.code,
+            self.out
+        );
+    }
+
+    /// Failed, and pamtester named this PAM error (pam_strerror text).
+    #[track_caller]
+    pub fn assert_pam_error(&self, strerror: &str) {
+        assert!(
+            !self.ok() && self.out.contains(strerror),
+            "expected failure {strerror:?}, got {:?}:\n{}",
+            self.code,
+            self.out
+        );
+    }
+}
+
+pub(crate) const AUTH_ERR: &str = "Authentication failure";
+pub(crate) const AUTHINFO_UNAVAIL: &str =
+    "Authentication service cannot retrieve authentication info";
+
+/// Run `argv` in a pseudo-terminal through tests/scripts/converse.py: `(expect regex, send)`
+/// pairs; an empty `send` only waits for the text.
+pub(crate) fn converse(steps: &[(&str, &str)], argv: &[String]) -> Run {
+    let mut script = Vec::new();
+    for (expect, send) in steps {
+        script.push(serde_json::json!(["expect", expect]));
+        if !send.is_empty() {
+            script.push(serde_json::json!(["send", send]));
+        }
+    }
+    let json = serde_json::json!({"timeout": 30, "steps": script}).to_string();
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/converse.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(helper)
+        .arg(json)
+        .arg("--")
+        .args(argv)
+        .output()
+        .unwrap();
+    let run = Run::of(out);
+    assert_ne!(
+        run.code,
+        Some(100),
+        "the conversation did not go as scripted:\n{}",
+        run.out
+    );
+    run
+}
+
+/// A code that is certainly not `code`'s neighbour in time either.
+pub(crate) fn wrong_code(secret: &str) -> String {
+    let near: Vec<String> = [-30, 0, 30]
+        .iter()
+        .map(|&o| oathtool_code(secret, o))
+        .collect();
+    (0..1_000_000u32)
+        .map(|n| format!("{:06}", (n * 7919 + 13) % 1_000_000))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+fn last_audit(install: &Install, user: &str) -> serde_json::Value {
+    let v = install.tessera_json(&["audit", "--user", user, "--limit", "1"]);
+    v["events"][0].clone()
+}
+
+/// A local Unix account for pam_unix, removed again when dropped.
+pub(crate) struct SystemUser {
+    pub name: String,
+}
+
+static ACCOUNTS: Mutex<()> = Mutex::new(());
+static NEXT_USER: AtomicU32 = AtomicU32::new(0);
+
+impl SystemUser {
+    pub fn create(password: &str) -> SystemUser {
+        let name = format!(
+            "tessera-e2e-{}-{}",
+            std::process::id() % 100_000,
+            NEXT_USER.fetch_add(1, Ordering::SeqCst)
+        );
+        let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let exists = Command::new("id").arg(&name).output().unwrap();
+        if !exists.status.success() {
+            retry_locked(|| {
+                Command::new("useradd")
+                    .args(["-M", "-d", "/tmp", "-s", "/bin/sh"])
+                    .arg(&name)
+                    .output()
+                    .unwrap()
+            });
+        }
+        let out = pipe(
+            {
+                let mut c = Command::new("chpasswd");
+                c.env_remove("LD_PRELOAD");
+                c
+            },
+            &format!("{name}:{password}\n"),
+        );
+        assert!(out.status.success(), "chpasswd: {out:?}");
+        SystemUser { name }
+    }
+}
+
+/// useradd/userdel fail while another process holds /etc/passwd's lock: try again.
+fn retry_locked(mut f: impl FnMut() -> Output) {
+    let mut last = None;
+    for _ in 0..50 {
+        let out = f();
+        if out.status.success() {
+            return;
+        }
+        last = Some(out);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("account command kept failing: {last:?}");
+}
+
+impl Drop for SystemUser {
+    fn drop(&mut self) {
+        let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..50 {
+            let out = Command::new("userdel").arg(&self.name).output();
+            if out.is_ok_and(|o| o.status.success() || o.status.code() == Some(6)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+// ---- the module file ------------------------------------------------------------------------
+
+#[test]
+fn pam_module_exports_only_pam_sm_symbols() {
+    let out = Command::new(require("nm"))
+        .args(["-D", "--defined-only"])
+        .arg(pam_module())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let symbols: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let mut want = vec![
+        "pam_sm_acct_mgmt",
+        "pam_sm_authenticate",
+        "pam_sm_chauthtok",
+        "pam_sm_close_session",
+        "pam_sm_open_session",
+        "pam_sm_setcred",
+    ];
+    let mut got = symbols.clone();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "exported symbols:\n{text}");
+}
+
+// ---- pamtester ------------------------------------------------------------------------------
+
+#[test]
+fn pamtester_accepts_a_valid_code_then_refuses_its_replay() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    let svc = Service::tessera(&t, "");
+    let code = oathtool_code(&secret, 0);
+    let run = svc.pamtester("alice", &format!("{code}\n"), &["rhost=198.51.100.4"]);
+    run.assert_ok();
+    assert!(run.out.contains("Verification code: "), "{}", run.out);
+    let ev = last_audit(&t, "alice");
+    assert_eq!(ev["result"], "accept", "{ev}");
+    assert_eq!(ev["service"], "tessera-test", "{ev}");
+    assert_eq!(ev["source"], "198.51.100.4", "{ev}");
+
+    let run = svc.pamtester("alice", &format!("{code}\n"), &[]);
+    run.assert_pam_error(AUTH_ERR);
+    assert_eq!(last_audit(&t, "alice")["detail"], "replayed");
+}
+
+#[test]
+fn pamtester_refuses_a_wrong_code() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    let svc = Service::tessera(&t, "");
+    let run = svc.pamtester("alice", &format!("{}\n", wrong_code(&secret)), &[]);
+    run.assert_pam_error(AUTH_ERR);
+    assert_eq!(last_audit(&t, "alice")["detail"], "bad_code");
+}
+
+#[test]
+fn pamtester_accepts_a_recovery_code_once() {
+    let t = Install::new(POLICY);
+    let (_, codes) = t.enroll_totp("alice");
+    let svc = Service::tessera(&t, "");
+    let rc = format!("{}\n", codes[0]);
+    svc.pamtester("alice", &rc, &[]).assert_ok();
+    assert_eq!(last_audit(&t, "alice")["method"], "recovery");
+    svc.pamtester("alice", &rc, &[]).assert_pam_error(AUTH_ERR);
+    // The others still work.
+    svc.pamtester("alice", &format!("{}\n", codes[1]), &[])
+        .assert_ok();
+}
+
+#[test]
+fn pamtester_locks_out_after_repeated_failures_until_unlocked() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    let svc = Service::tessera(&t, "");
+    let bad = format!("{}\n", wrong_code(&secret));
+    svc.pamtester("alice", &bad, &[]).assert_pam_error(AUTH_ERR);
+    svc.pamtester("alice", &bad, &[]).assert_pam_error(AUTH_ERR);
+    let run = svc.pamtester("alice", &bad, &[]);
+    run.assert_pam_error(AUTH_ERR);
+    assert!(run.out.contains("locked for 15 minutes"), "{}", run.out);
+
+    // Locked: the right code is refused, without a prompt, and the user is told why.
+    let good = format!("{}\n", oathtool_code(&secret, 0));
+    let run = svc.pamtester("alice", &good, &[]);
+    run.assert_pam_error(AUTH_ERR);
+    assert!(run.out.contains("locked for"), "{}", run.out);
+    assert!(!run.out.contains("Verification code"), "{}", run.out);
+
+    let out = t.tessera(&["user", "unlock", "alice"]);
+    assert!(out.status.success(), "{out:?}");
+    svc.pamtester("alice", &good, &[]).assert_ok();
+}
+
+#[test]
+fn pamtester_nullok_ignores_unenrolled_users_never_succeeds_for_them() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    assert!(t.tessera(&["user", "add", "bob"]).status.success());
+    let module = format!("{{module}} config={} nullok", t.config.display());
+    // PAM_IGNORE: a `required` line followed by pam_permit lets them in...
+    let permit = Service::new(&format!(
+        "auth required {module}\nauth required pam_permit.so\n"
+    ));
+    // ...but a `sufficient` line followed by pam_deny does not: it was not PAM_SUCCESS.
+    let deny = Service::new(&format!(
+        "auth sufficient {module}\nauth required pam_deny.so\n"
+    ));
+    for user in ["bob", "carol-not-in-store"] {
+        let run = permit.pamtester(user, "", &[]);
+        run.assert_ok();
+        assert!(!run.out.contains("Verification code"), "{}", run.out);
+        deny.pamtester(user, "", &[]).assert_pam_error(AUTH_ERR);
+    }
+    assert_eq!(last_audit(&t, "bob")["result"], "ignore");
+
+    // Enrolled users still need their code under nullok.
+    let bad = format!("{}\n", wrong_code(&secret));
+    permit
+        .pamtester("alice", &bad, &[])
+        .assert_pam_error(AUTH_ERR);
+    let good = format!("{}\n", oathtool_code(&secret, 0));
+    deny.pamtester("alice", &good, &[]).assert_ok();
+}
+
+#[test]
+fn pamtester_without_nullok_prompts_unenrolled_users_and_refuses_them() {
+    let t = Install::new(POLICY);
+    assert!(t.tessera(&["user", "add", "bob"]).status.success());
+    let svc = Service::new(&format!(
+        "auth required {{module}} config={}\nauth required pam_permit.so\n",
+        t.config.display()
+    ));
+    for user in ["bob", "carol-not-in-store"] {
+        let run = svc.pamtester(user, "123456\n", &[]);
+        run.assert_pam_error(AUTH_ERR);
+        assert!(run.out.contains("Verification code: "), "{}", run.out);
+    }
+}
+
+#[test]
+fn pamtester_fails_closed_when_the_store_is_missing() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    std::fs::remove_file(t.dir.path().join("db/tessera.db")).unwrap();
+    let good = format!("{}\n", oathtool_code(&secret, 0));
+    for args in ["", "nullok"] {
+        let svc = Service::new(&format!(
+            "auth required {{module}} config={} {args}\nauth required pam_permit.so\n",
+            t.config.display()
+        ));
+        svc.pamtester("alice", &good, &[])
+            .assert_pam_error(AUTHINFO_UNAVAIL);
+        svc.pamtester("bob", "", &[])
+            .assert_pam_error(AUTHINFO_UNAVAIL);
+    }
+    // Nor did the module create an empty store.
+    assert!(!t.dir.path().join("db/tessera.db").exists());
+}
+
+#[test]
+fn pamtester_fails_closed_when_the_key_is_missing() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    std::fs::remove_file(t.dir.path().join("tessera.key")).unwrap();
+    let svc = Service::tessera(&t, "nullok");
+    svc.pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[])
+        .assert_pam_error(AUTHINFO_UNAVAIL);
+}
+
+#[test]
+fn pamtester_fails_closed_on_an_unknown_argument() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    let svc = Service::new(&format!(
+        "auth required {{module}} config={} nullok no_such_option\nauth required pam_permit.so\n",
+        t.config.display()
+    ));
+    let run = svc.pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[]);
+    run.assert_pam_error(AUTHINFO_UNAVAIL);
+    assert!(!run.out.contains("Verification code"), "{}", run.out);
+}
+
+#[test]
+fn pamtester_retries_a_wrong_code_within_one_conversation() {
+    let t = Install::new("[policy]\nmax_tries = 3\n");
+    let (secret, _) = t.enroll_totp("alice");
+    let svc = Service::tessera(&t, "");
+    let bad = wrong_code(&secret);
+    let good = oathtool_code(&secret, 0);
+    let run = svc.pamtester_pty(
+        "alice",
+        &[
+            ("Verification code: ", &bad),
+            ("Invalid code, try again.", ""),
+            ("Verification code: ", &good),
+            ("successfully authenticated", ""),
+        ],
+    );
+    run.assert_ok();
+}
+
+#[test]
+fn pam_leaves_no_descriptor_open_after_authenticate() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    // pam_exec runs after pam_tessera returned, as a child of pamtester: it lists the
+    // descriptors pamtester still holds.
+    let listing = t.dir.path().join("fds.txt");
+    let script = t.dir.path().join("list-fds.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nls -l /proc/$PPID/fd/ > {}\n", listing.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let svc = Service::new(&format!(
+        "auth required {{module}} config={}\nauth required pam_exec.so {}\n",
+        t.config.display(),
+        script.display()
+    ));
+    svc.pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[])
+        .assert_ok();
+    let fds = std::fs::read_to_string(&listing).unwrap();
+    assert!(fds.contains("->"), "no listing: {fds}");
+    for leaked in [
+        "tessera.db",
+        "tessera.db-wal",
+        "tessera.db-shm",
+        "tessera.key",
+        "socket:",
+    ] {
+        assert!(!fds.contains(leaked), "{leaked} still open:\n{fds}");
+    }
+}
+
+#[test]
+fn sudo_style_stack_needs_the_password_and_the_code() {
+    let t = Install::new("[policy]\nmax_tries = 1\n[totp]\nwindow = 2\n");
+    let user = SystemUser::create("Tr0ub4dor&3");
+    let (secret, _) = t.enroll_totp(&user.name);
+    // Debian's /etc/pam.d/sudo (@include common-auth) with pam_tessera after it.
+    let svc = Service::new(&format!(
+        "auth [success=1 default=ignore] pam_unix.so nodelay\n\
+         auth requisite pam_deny.so\n\
+         auth required pam_permit.so\n\
+         auth required {{module}} config={}\n",
+        t.config.display()
+    ));
+    let good = oathtool_code(&secret, 0);
+    // Wrong password: the stack stops before pam_tessera, which never asks for (or burns) a code.
+    let run = svc.pamtester_pty(
+        &user.name,
+        &[
+            ("Password: ", "wrong password"),
+            ("Authentication failure", ""),
+        ],
+    );
+    assert!(!run.ok());
+    assert!(!run.out.contains("Verification code"), "{}", run.out);
+    // Right password, wrong code.
+    let run = svc.pamtester_pty(
+        &user.name,
+        &[
+            ("Password: ", "Tr0ub4dor&3"),
+            ("Verification code: ", &wrong_code(&secret)),
+            ("Authentication failure", ""),
+        ],
+    );
+    assert!(!run.ok());
+    // Both right.
+    svc.pamtester_pty(
+        &user.name,
+        &[
+            ("Password: ", "Tr0ub4dor&3"),
+            ("Verification code: ", &good),
+            ("successfully authenticated", ""),
+        ],
+    )
+    .assert_ok();
+}
+
+#[test]
+fn forward_pass_asks_once_and_hands_the_password_to_pam_unix() {
+    let t = Install::new("[policy]\nmax_tries = 1\n");
+    let user = SystemUser::create("c0rrect-h0rse");
+    let (secret, _) = t.enroll_totp(&user.name);
+    let svc = Service::new(&format!(
+        "auth required {{module}} config={} forward_pass\n\
+         auth required pam_unix.so use_first_pass nodelay\n",
+        t.config.display()
+    ));
+    let code = oathtool_code(&secret, 0);
+    let run = svc.pamtester(&user.name, &format!("c0rrect-h0rse{code}\n"), &[]);
+    run.assert_ok();
+    assert!(
+        run.out.contains("Password & verification code: "),
+        "{}",
+        run.out
+    );
+    assert!(
+        !run.out.contains("Password: "),
+        "pam_unix asked again:\n{}",
+        run.out
+    );
+    // The right code with the wrong password: pam_unix refuses what was handed on.
+    let next = oathtool_code(&secret, 30);
+    svc.pamtester(&user.name, &format!("not-it{next}\n"), &[])
+        .assert_pam_error(AUTH_ERR);
+}
+
+/// Binds /dev/log for the test when no syslog daemon owns it; `None` when one does.
+fn capture_syslog() -> Option<(UnixDatagram, PathBuf)> {
+    let path = PathBuf::from("/dev/log");
+    if path.exists() {
+        return None;
+    }
+    let sock = UnixDatagram::bind(&path).ok()?;
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .ok()?;
+    Some((sock, path))
+}
+
+#[test]
+fn pam_logs_user_service_host_and_result_to_the_audit_log_and_syslog() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("dave");
+    let svc = Service::tessera(&t, "");
+    let syslog = capture_syslog();
+    let run = svc.pamtester(
+        "dave",
+        &format!("{}\n", oathtool_code(&secret, 0)),
+        &["rhost=203.0.113.9"],
+    );
+    let mut lines = Vec::new();
+    if let Some((sock, path)) = &syslog {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            lines.push(String::from_utf8_lossy(&buf[..n]).to_string());
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    run.assert_ok();
+    let ev = last_audit(&t, "dave");
+    assert_eq!(
+        (&ev["user"], &ev["service"], &ev["source"], &ev["result"]),
+        (
+            &serde_json::json!("dave"),
+            &serde_json::json!("tessera-test"),
+            &serde_json::json!("203.0.113.9"),
+            &serde_json::json!("accept")
+        )
+    );
+    if syslog.is_some() {
+        let line = lines
+            .iter()
+            .find(|l| l.contains("user=dave"))
+            .unwrap_or_else(|| panic!("no syslog line for dave in {lines:?}"));
+        // authpriv (10) * 8 + notice (5) = 85.
+        assert!(line.starts_with("<85>"), "{line}");
+        assert!(line.contains("pam_tessera["), "{line}");
+        assert!(
+            line.contains("service=tessera-test user=dave source=203.0.113.9 result=accept"),
+            "{line}"
+        );
+        assert!(!line.contains(&oathtool_code(&secret, 0)), "{line}");
+    }
+}
+
+#[test]
+fn concurrent_logins_share_one_store_and_a_code_is_accepted_once() {
+    let t = Install::new("[policy]\nmax_tries = 1\nmax_failures = 100\n");
+    let users: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            let name = format!("user{i}");
+            let (secret, _) = t.enroll_totp(&name);
+            (name, secret)
+        })
+        .collect();
+    let svc = Service::tessera(&t, "");
+
+    // Eight users at the same time: all get in.
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = users
+            .iter()
+            .map(|(name, secret)| {
+                let input = format!("{}\n", oathtool_code(secret, 0));
+                let svc = &svc;
+                s.spawn(move || svc.pamtester(name, &input, &[]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &runs {
+        r.assert_ok();
+    }
+
+    // Eight processes race with one user's one code: exactly one gets in.
+    let (secret, _) = t.enroll_totp("racer");
+    let input = format!("{}\n", oathtool_code(&secret, 0));
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| svc.pamtester("racer", &input, &[])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let accepted = runs.iter().filter(|r| r.ok()).count();
+    let outputs: Vec<&str> = runs.iter().map(|r| r.out.as_str()).collect();
+    assert_eq!(accepted, 1, "{outputs:#?}");
+    for r in runs.iter().filter(|r| !r.ok()) {
+        r.assert_pam_error(AUTH_ERR);
+    }
+}

@@ -1,0 +1,259 @@
+//! A real sshd on 127.0.0.1 with pam_unix + pam_tessera, and the real OpenSSH client driven
+//! through its keyboard-interactive prompts in a pseudo-terminal.
+//!
+//! OpenSSH 9.2 has no `PAMServiceName`: sshd takes the PAM service from the basename of the path
+//! it was started as, so it runs through a symlink named after a service file this test writes
+//! to /etc/pam.d (and removes again). It runs under tests/scripts/subreaper.py, which reaps its
+//! orphaned children and stops them all when the test ends, pass or fail.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tessera_tests::{Install, oathtool_code, pam_module, require};
+
+use crate::pam::{SystemUser, converse, wrong_code};
+
+const PASSWORD: &str = "s3cond-f4ctor-test";
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+    pam_file: PathBuf,
+}
+
+impl Sshd {
+    fn start(install: &Install, user: &str) -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        let service = format!(
+            "tessera-e2e-ssh-{}-{}",
+            std::process::id() % 100_000,
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let pam_file = Path::new("/etc/pam.d").join(&service);
+        std::fs::write(
+            &pam_file,
+            format!(
+                "auth required pam_unix.so nodelay\n\
+                 auth required {} config={}\n\
+                 account required pam_unix.so\n\
+                 session required pam_permit.so\n\
+                 password required pam_deny.so\n",
+                pam_module().display(),
+                install.config.display()
+            ),
+        )
+        .unwrap();
+        let mut sshd = Sshd {
+            port: free_port(),
+            child: None,
+            pam_file,
+            dir,
+        };
+        let d = sshd.dir.path().to_path_buf();
+        let keygen = Command::new(require("ssh-keygen"))
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(d.join("host_ed25519"))
+            .output()
+            .unwrap();
+        assert!(keygen.status.success(), "ssh-keygen: {keygen:?}");
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "HostKey {d}/host_ed25519\n\
+                 PidFile {d}/sshd.pid\n\
+                 UsePAM yes\n\
+                 KbdInteractiveAuthentication yes\n\
+                 PasswordAuthentication no\n\
+                 PubkeyAuthentication no\n\
+                 AuthenticationMethods keyboard-interactive\n\
+                 PermitRootLogin no\n\
+                 AllowUsers {user}\n\
+                 StrictModes no\n\
+                 UseDNS no\n\
+                 LogLevel VERBOSE\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        // sshd re-executes itself by argv[0]: an absolute path whose basename is the service.
+        let link = d.join(&service);
+        std::os::unix::fs::symlink(require("sshd"), &link).unwrap();
+        let log = std::fs::File::create(d.join("sshd.log")).unwrap();
+        let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/subreaper.py");
+        let child = Command::new("/usr/bin/python3")
+            .arg(helper)
+            .arg(&link)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .args(["-o", "ListenAddress=127.0.0.1", "-p"])
+            .arg(sshd.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        sshd.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", sshd.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start listening:\n{}",
+                sshd.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sshd
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Log in as `user` and run a command, answering the password and code prompts.
+    fn ssh(&self, user: &str, steps: &[(&str, &str)]) -> crate::pam::Run {
+        let argv: Vec<String> = [
+            require("ssh").display().to_string(),
+            "-F".into(),
+            "/dev/null".into(),
+            "-p".into(),
+            self.port.to_string(),
+            "-o".into(),
+            "StrictHostKeyChecking=no".into(),
+            "-o".into(),
+            "UserKnownHostsFile=/dev/null".into(),
+            "-o".into(),
+            "PreferredAuthentications=keyboard-interactive".into(),
+            "-o".into(),
+            "PubkeyAuthentication=no".into(),
+            "-o".into(),
+            "NumberOfPasswordPrompts=1".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+            format!("{user}@127.0.0.1"),
+            "echo TESSERA-OK-$((6*7)); ls -l /proc/$$/fd/".into(),
+        ]
+        .to_vec();
+        converse(steps, &argv)
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // The subreaper stops sshd and everything under it on SIGTERM.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.pam_file);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn setup() -> (Install, SystemUser, String) {
+    // One try per connection; a window of two steps so that a code stays valid (and its replay
+    // is refused as a replay) however slow the machine.
+    let install = Install::new("[policy]\nmax_tries = 1\n[totp]\nwindow = 2\n");
+    let user = SystemUser::create(PASSWORD);
+    let (secret, _) = install.enroll_totp(&user.name);
+    (install, user, secret)
+}
+
+fn last_detail(install: &Install, user: &str) -> serde_json::Value {
+    let v = install.tessera_json(&["audit", "--user", user, "--limit", "1"]);
+    v["events"][0].clone()
+}
+
+#[test]
+fn ssh_with_password_and_code_logs_in_and_runs_a_command() {
+    let (install, user, secret) = setup();
+    let sshd = Sshd::start(&install, &user.name);
+    let code = oathtool_code(&secret, 0);
+    let run = sshd.ssh(
+        &user.name,
+        &[
+            ("Password: ", PASSWORD),
+            ("Verification code: ", &code),
+            ("TESSERA-OK-42", ""),
+        ],
+    );
+    assert!(
+        run.ok(),
+        "ssh failed:\n{}\nsshd log:\n{}",
+        run.out,
+        sshd.log()
+    );
+    // The user's shell inherited nothing of the module: no store, no key, no log socket.
+    for leaked in ["tessera.db", "tessera.key"] {
+        assert!(!run.out.contains(leaked), "{leaked} leaked:\n{}", run.out);
+    }
+    let ev = last_detail(&install, &user.name);
+    assert_eq!(ev["result"], "accept", "{ev}");
+    assert!(
+        ev["service"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("tessera-e2e-ssh-")),
+        "{ev}"
+    );
+    assert_eq!(ev["source"], "127.0.0.1", "{ev}");
+}
+
+#[test]
+fn ssh_refuses_a_wrong_code() {
+    let (install, user, secret) = setup();
+    let sshd = Sshd::start(&install, &user.name);
+    let run = sshd.ssh(
+        &user.name,
+        &[
+            ("Password: ", PASSWORD),
+            ("Verification code: ", &wrong_code(&secret)),
+            ("Permission denied", ""),
+        ],
+    );
+    assert!(!run.ok(), "{}", run.out);
+    assert!(!run.out.contains("TESSERA-OK-42"), "{}", run.out);
+    assert_eq!(last_detail(&install, &user.name)["detail"], "bad_code");
+}
+
+#[test]
+fn ssh_refuses_a_replayed_code() {
+    let (install, user, secret) = setup();
+    let sshd = Sshd::start(&install, &user.name);
+    let code = oathtool_code(&secret, 0);
+    let steps = [
+        ("Password: ", PASSWORD),
+        ("Verification code: ", code.as_str()),
+    ];
+    let first = sshd.ssh(&user.name, &steps);
+    assert!(first.ok(), "{}\nsshd log:\n{}", first.out, sshd.log());
+    assert!(first.out.contains("TESSERA-OK-42"), "{}", first.out);
+    let again = sshd.ssh(&user.name, &steps);
+    assert!(!again.ok(), "a replayed code logged in:\n{}", again.out);
+    assert!(again.out.contains("Permission denied"), "{}", again.out);
+    assert_eq!(last_detail(&install, &user.name)["detail"], "replayed");
+}
