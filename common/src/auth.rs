@@ -238,6 +238,17 @@ impl Authenticator {
         &self.config
     }
 
+    /// For a long-running process (the RADIUS server): housekeeping moves out of the request
+    /// path; call [`Authenticator::maintain`] about once a second from a background task.
+    pub fn defer_maintenance(&self) {
+        self.store.defer_maintenance();
+    }
+
+    /// Periodic housekeeping (see [`Authenticator::defer_maintenance`]).
+    pub fn maintain(&self) -> Result<(), CoreError> {
+        Ok(self.store.maintain()?)
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -119,6 +119,10 @@ impl Handler {
         Handler { auth, challenges }
     }
 
+    pub fn auth(&self) -> &Arc<Authenticator> {
+        &self.auth
+    }
+
     fn radius(&self) -> &RadiusConfig {
         &self.auth.config().radius
     }

@@ -118,6 +118,20 @@ async fn run(
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut sweep = tokio::time::interval(Duration::from_secs(15));
+    // Store housekeeping (WAL checkpoints, with their fsync) on a thread of its own, so it never
+    // takes a worker from the requests.
+    let stop_maintenance = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let maintenance = {
+        let (server, stop) = (server.clone(), stop_maintenance.clone());
+        std::thread::Builder::new()
+            .name("store-maintenance".into())
+            .spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_secs(1));
+                    server.maintain();
+                }
+            })?
+    };
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -127,6 +141,7 @@ async fn run(
                 let _ = tokio::task::spawn_blocking(move || s.reload()).await;
             }
             _ = sweep.tick() => server.sweep(),
+
         }
     }
     log.info("shutting down: answering the requests in flight");
@@ -134,10 +149,13 @@ async fn run(
     for l in loops {
         let _ = l.await;
     }
+    stop_maintenance.store(true, std::sync::atomic::Ordering::Relaxed);
     if server.drain(DRAIN).await {
         log.info("stopped");
     } else {
         log.warn("stopped with requests still in flight after 10 s");
     }
+    // At most one sleep and one checkpoint away.
+    let _ = maintenance.join();
     Ok(())
 }

@@ -108,6 +108,15 @@ impl Server {
         }
     }
 
+    /// Store housekeeping (WAL checkpoint); run on the blocking pool about once a second.
+    pub fn maintain(&self) {
+        if let Some(g) = self.current()
+            && let Err(e) = g.handler.auth().maintain()
+        {
+            self.log.warn(&format!("store maintenance failed: {e}"));
+        }
+    }
+
     /// Wait until every request in flight has been answered, or `deadline` passes.
     pub async fn drain(&self, deadline: Duration) -> bool {
         let n = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
@@ -339,6 +348,8 @@ fn build(
     let config = Arc::new(config);
     let sink: Arc<Log> = log.clone();
     let auth = Authenticator::from_config(config.clone(), sink)?;
+    // WAL checkpoints (and their fsync) run on the maintenance tick, not inside a request.
+    auth.defer_maintenance();
     let clients = Clients::from_config(&config.radius);
     let handler = Arc::new(Handler::new(Arc::new(auth), challenges.clone()));
     Ok(Generation {

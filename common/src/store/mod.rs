@@ -432,6 +432,15 @@ pub trait Store: Send + Sync {
     /// Administrative lock (until unlocked) or unlock (clears failures too).
     fn set_admin_lock(&self, user_id: UserId, locked: bool) -> Result<(), StoreError>;
 
+    /// A long-running process takes over housekeeping (for SQLite: WAL checkpoints, which
+    /// otherwise run inside a commit, fsync included, and stall the request that triggered
+    /// them). It must then call [`Store::maintain`] periodically (about once a second).
+    fn defer_maintenance(&self) {}
+    /// Periodic housekeeping (see [`Store::defer_maintenance`]).
+    fn maintain(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Newest first.
     fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;

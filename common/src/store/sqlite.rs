@@ -36,6 +36,9 @@ pub struct SqliteStore {
     path: PathBuf,
     busy_timeout: Duration,
     pool: Mutex<Vec<Connection>>,
+    /// Checkpoints run inside commits (SQLite's default) unless a long-running process took
+    /// them over with [`Store::defer_maintenance`].
+    auto_checkpoint: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -85,6 +88,7 @@ impl SqliteStore {
             path: cfg.path.clone(),
             busy_timeout: cfg.busy_timeout,
             pool: Mutex::new(Vec::new()),
+            auto_checkpoint: std::sync::atomic::AtomicBool::new(true),
         };
         // An empty file: refuse it before SQLite writes a header into it.
         if !initialise && std::fs::metadata(&cfg.path).is_ok_and(|m| m.len() == 0) {
@@ -185,6 +189,23 @@ impl SqliteStore {
             true,
         )
         .map_err(|e| self.err(e))?;
+        // The bundled SQLite has STAT4, which re-prepares a statement whenever a new value is
+        // bound to a parameter the planner looked at: every login would parse its SQL again.
+        // Our queries are simple key lookups; a stable plan is what we want.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(|e| self.err(e))?;
+        // Room for every statement of the hot paths (the default of 16 evicts some).
+        conn.set_prepared_statement_cache_capacity(64);
+        if !self
+            .auto_checkpoint
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+                .map_err(|e| self.err(e))?;
+        }
         Ok(conn)
     }
 
@@ -1010,6 +1031,22 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+    }
+
+    fn defer_maintenance(&self) {
+        self.auto_checkpoint
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(pool) = self.pool.lock() {
+            for c in pool.iter() {
+                let _ = c.execute_batch("PRAGMA wal_autocheckpoint = 0");
+            }
+        }
+    }
+
+    fn maintain(&self) -> Result<(), StoreError> {
+        // PASSIVE: copy what it can without waiting for readers or writers; the WAL restarts
+        // from its beginning once everything in it is in the database.
+        self.with(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())))
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {

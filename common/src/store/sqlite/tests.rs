@@ -634,3 +634,43 @@ fn email_factor_needs_its_address() {
         .unwrap();
     assert!(matches!(s.factors(id), Err(StoreError::BadRow { .. })));
 }
+
+#[test]
+fn deferred_maintenance_moves_checkpoints_out_of_commits() {
+    let (_d, s) = store();
+    s.defer_maintenance();
+    let c = s.take().unwrap();
+    let auto: i64 = c
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(auto, 0, "pooled connections stop checkpointing in commits");
+    s.give_back(c);
+    let fresh = s.connect().unwrap();
+    let auto: i64 = fresh
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(auto, 0, "and so do new ones");
+    drop(fresh);
+    s.maintain().unwrap();
+    let size = || std::fs::metadata(s.path()).unwrap().len();
+    let before = size();
+    // Far more than SQLite's default checkpoint threshold (1000 pages).
+    for i in 0..1500 {
+        s.append_audit(&AuditEvent {
+            at: i,
+            user: format!("user{i}"),
+            service: "x".repeat(2000),
+            source: None,
+            result: AuditResult::Accept,
+            method: None,
+            detail: None,
+        })
+        .unwrap();
+    }
+    assert_eq!(size(), before, "no commit copied the WAL into the database");
+    s.maintain().unwrap();
+    assert!(
+        size() > before + 1_000_000,
+        "maintain() checkpointed the WAL"
+    );
+}
