@@ -159,7 +159,13 @@ impl Handler {
                 Credential::Chap => Step::Refused("chap_cannot_carry_a_one_time_code"),
                 Credential::MsChap => Step::Refused("mschap_cannot_carry_a_one_time_code"),
                 Credential::Eap => Step::Refused("eap_not_supported"),
-                Credential::Missing => Step::Refused("no_user_password"),
+                // RFC 2865 §4.1 allows a State without a User-Password: the user answered the
+                // challenge with nothing (radclient and some NASes send an empty answer so),
+                // which asks for an e-mailed code like an empty password would.
+                Credential::Missing => match &req.state {
+                    Some(state) => self.answer_challenge(&request, state, ""),
+                    None => Step::Refused("no_user_password"),
+                },
                 Credential::Undecodable => Step::Refused("malformed_user_password"),
             }
         };
@@ -209,6 +215,11 @@ impl Handler {
                     // an Access-Reject: an append-mode NAS cannot show a challenge); for anyone
                     // else the core counts and audits a missing code.
                     (None, false) => match self.answer(login, "") {
+                        // The mail failed, but the user has another way in (the login goes on
+                        // where a prompt can follow): nothing was sent, say so.
+                        Step::Prompt(_, p) if p.after == Some(Reject::MailFailed) => {
+                            Step::Rejected(Reject::MailFailed)
+                        }
                         Step::Prompt(_, p) => Step::Sent(prompt_message(&p)),
                         other => other,
                     },

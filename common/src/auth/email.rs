@@ -193,7 +193,9 @@ impl Authenticator {
                         info: Some(MAIL_FAILED.to_string()),
                         text: prompt_text(Some(data)),
                         echo: false,
-                        after: None,
+                        // Tells a front-end that cannot ask again (RADIUS append mode) that
+                        // nothing was sent.
+                        after: Some(Reject::MailFailed),
                     })
                 } else {
                     Outcome::Rejected(Reject::MailFailed)

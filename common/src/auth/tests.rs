@@ -600,6 +600,7 @@ fn mail_failure_denies_email_only_users_and_leaves_others_another_way() {
         panic!()
     };
     assert_eq!(p.info.as_deref(), Some(MAIL_FAILED));
+    assert_eq!(p.after, Some(Reject::MailFailed), "nothing was sent");
     assert!(matches!(
         e.auth.answer(&mut l, &codes[0]).unwrap(),
         Outcome::Accepted(_)

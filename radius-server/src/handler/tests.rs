@@ -5,6 +5,7 @@ use tessera_common::admin::{Admin, TotpOptions};
 use tessera_common::audit::MemorySink;
 use tessera_common::clock::{Clock, FixedClock};
 use tessera_common::config::{Config, TotpAlgorithm};
+use tessera_common::mail::RecordingMailer;
 use tessera_common::otp::{TotpParams, from_base32, totp_code};
 use tessera_common::secret::MasterKey;
 use tessera_common::store::SqliteStore;
@@ -30,6 +31,36 @@ fn env(radius: &str) -> Env {
 }
 
 fn env_with(radius: &str, state_lifetime: Duration) -> Env {
+    env_full(radius, state_lifetime, None)
+}
+
+/// `[email]` for [`env_mail`]: no send interval, so every request may send.
+const EMAIL: &str =
+    "[email]\nsmtp_host = \"127.0.0.1\"\nfrom = \"tessera@example.com\"\nmin_interval = \"0s\"";
+
+/// An environment whose mail goes to a recording mailer, with carol (e-mail only, password
+/// "carolpass") and alice's address enrolled next to her authenticator.
+fn env_mail(radius: &str) -> (Env, Arc<RecordingMailer>) {
+    let m = Arc::new(RecordingMailer::default());
+    let e = env_full(
+        &format!("{radius}\n{EMAIL}"),
+        Duration::from_secs(60),
+        Some(m.clone()),
+    );
+    for (user, password) in [("carol", Some("carolpass")), ("alice", None)] {
+        let address = format!("{user}@example.com");
+        if password.is_some() {
+            e.admin.add_user(user, Some(&address)).unwrap();
+            e.admin.set_password(user, password).unwrap();
+        }
+        let en = e.admin.enroll_email(user, Some(&address), None).unwrap();
+        let code = m.last_code(&address).unwrap();
+        e.admin.confirm_factor(user, en.factor_id, &code).unwrap();
+    }
+    (e, m)
+}
+
+fn env_full(radius: &str, state_lifetime: Duration, mailer: Option<Arc<RecordingMailer>>) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n\
@@ -43,14 +74,19 @@ fn env_with(radius: &str, state_lifetime: Duration) -> Env {
     let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
     let clock = Arc::new(FixedClock::new(T0));
     let sink = Arc::new(MemorySink::default());
-    let auth = Arc::new(Authenticator::new(
+    let mut auth = Authenticator::new(
         config.clone(),
         store.clone(),
         key.clone(),
         clock.clone(),
         sink.clone(),
-    ));
-    let admin = Admin::new(config.clone(), store, clock.clone(), sink.clone()).with_key(key);
+    );
+    let mut admin = Admin::new(config.clone(), store, clock.clone(), sink.clone()).with_key(key);
+    if let Some(m) = mailer {
+        auth = auth.with_mailer(m.clone());
+        admin = admin.with_mailer(m);
+    }
+    let auth = Arc::new(auth);
     admin.add_user("alice", None).unwrap();
     admin.set_password("alice", Some("hunter2")).unwrap();
     let en = admin
@@ -409,4 +445,81 @@ fn audit_source_names_the_nas() {
         last.source.as_deref(),
         Some("cs=203.0.113.9,nas_ip=192.0.2.1,nas_id=gw1")
     );
+}
+
+#[test]
+fn challenge_answered_without_user_password_asks_for_a_mailed_code() {
+    let (e, m) = env_mail("[radius]\nmode = \"challenge\"");
+    let sent = m.messages().len();
+    // alice prefers her authenticator: the challenge offers the mail, sends nothing.
+    let d = e.send("alice", "hunter2");
+    let state = challenge_state(&d);
+    assert_eq!(m.messages().len(), sent);
+    // She presses Enter: the NAS sends the State with no User-Password (RFC 2865 §4.1).
+    let client = e
+        .clients
+        .find("127.0.0.1".parse().unwrap())
+        .unwrap()
+        .clone();
+    let d = e.handler.decide(AccessRequest {
+        client,
+        user: Some("alice".into()),
+        credential: Credential::Missing,
+        state: Some(state.to_vec()),
+        nas: Nas::default(),
+    });
+    let state = challenge_state(&d);
+    match &d.reply {
+        Reply::Challenge { message, .. } => {
+            assert_eq!(message, "A code was sent to a***@example.com. Code:")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.messages().len(), sent + 1);
+    let code = m.last_code("alice@example.com").unwrap();
+    let d = e.send_from("127.0.0.1", "alice", &code, Some(&state));
+    assert!(is_accept(&d), "{}", d.reason);
+    assert_eq!(d.reason, "method=email");
+
+    // Without a State, a missing User-Password is still refused.
+    let client = e
+        .clients
+        .find("127.0.0.1".parse().unwrap())
+        .unwrap()
+        .clone();
+    let d = e.handler.decide(AccessRequest {
+        client,
+        user: Some("alice".into()),
+        credential: Credential::Missing,
+        state: None,
+        nas: Nas::default(),
+    });
+    assert_eq!(d.reason, "no_user_password");
+}
+
+#[test]
+fn append_bare_password_mails_a_code_or_says_the_mail_failed() {
+    let (e, m) = env_mail("[radius]\nmode = \"append\"");
+    // carol still has recovery codes, so a failed mail does not end her login in the core;
+    // append mode cannot prompt, so the reject must say nothing was sent.
+    m.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let d = e.send("carol", "carolpass");
+    assert_eq!(d.reason, "mail_failed");
+    assert_eq!(
+        reject_message(&d),
+        "Could not send a code by email; try another method."
+    );
+
+    m.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let d = e.send("carol", "carolpass");
+    assert_eq!(d.reason, "code_sent_by_email");
+    assert!(
+        reject_message(&d).starts_with("A code was sent to c***@example.com."),
+        "{}",
+        reject_message(&d)
+    );
+    let code = m.last_code("carol@example.com").unwrap();
+    let d = e.send("carol", &format!("carolpass{code}"));
+    assert!(is_accept(&d), "{}", d.reason);
+    assert_eq!(d.reason, "method=email");
 }

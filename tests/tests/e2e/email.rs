@@ -22,21 +22,32 @@ fn enroll(t: &Install, smtp: &SmtpServer) -> Vec<String> {
             .status
             .success()
     );
+    enroll_email(t, smtp, "alice", "alice@example.com").1
+}
+
+/// Enroll `address` for an existing `user` through the CLI and confirm it with the code from
+/// the mail the server received. Returns the factor id and the recovery codes the confirmation
+/// printed (none when the user already had an active factor).
+pub(crate) fn enroll_email(
+    t: &Install,
+    smtp: &SmtpServer,
+    user: &str,
+    address: &str,
+) -> (i64, Vec<String>) {
     let before = smtp.messages().len();
-    let en = t.tessera_json(&["enroll", "email", "alice"]);
+    let en = t.tessera_json(&["enroll", "email", user, "--address", address]);
     assert_eq!(en["status"], "pending");
     let mail = smtp.wait_for(before + 1);
-    assert!(mail.contains("X-RCPT-TO: alice@example.com"), "{mail}");
+    assert!(mail.contains(&format!("X-RCPT-TO: {address}")), "{mail}");
     let code = code_in_mail(&mail);
-    let fid = en["factor_id"].as_i64().unwrap().to_string();
-    let c = t.tessera_json(&["factor", "confirm", "alice", &fid, "--code", &code]);
+    let id = en["factor_id"].as_i64().unwrap();
+    let c = t.tessera_json(&["factor", "confirm", user, &id.to_string(), "--code", &code]);
     assert_eq!(c["status"], "active");
-    c["recovery_codes"]
+    let codes = c["recovery_codes"]
         .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    (id, codes)
 }
 
 /// `tessera verify alice` as a person would use it: it sends the code, we read it from the

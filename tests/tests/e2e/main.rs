@@ -4,6 +4,7 @@
 
 mod cli;
 mod email;
+mod email_frontends;
 mod pam;
 mod pam_sshd;
 mod radius;

@@ -5,7 +5,7 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use tessera_tests::{Install, oathtool_code, pam_module, require};
 
 /// Config for most tests: one try per conversation (pamtester reads piped answers greedily),
 /// a lock after three failures.
-const POLICY: &str = "[policy]\nmax_tries = 1\nmax_failures = 3\nlockout = \"15m\"\n";
+pub(crate) const POLICY: &str = "[policy]\nmax_tries = 1\nmax_failures = 3\nlockout = \"15m\"\n";
 
 /// A PAM service file in a private directory, for pam_wrapper.
 pub(crate) struct Service {
@@ -62,6 +62,40 @@ impl Service {
         let mut cmd = Command::new("/usr/bin/timeout");
         cmd.arg("60").args(self.pamtester_argv(user, items));
         Run::of(pipe(cmd, input))
+    }
+
+    /// Run pamtester with its stdin a pipe that `talk` writes to while it runs: for answers
+    /// known only later (a code from an e-mail). pamtester reads each line as it comes; the
+    /// input ends when `talk` returns. A panic in `talk` kills pamtester.
+    pub fn pamtester_talking(
+        &self,
+        user: &str,
+        items: &[&str],
+        talk: impl FnOnce(&mut ChildStdin),
+    ) -> Run {
+        /// Kills the child unless it was taken back: no pamtester outlives a failed test.
+        struct Reap(Option<Child>);
+        impl Drop for Reap {
+            fn drop(&mut self) {
+                if let Some(c) = self.0.as_mut() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+        let mut cmd = Command::new("/usr/bin/timeout");
+        cmd.arg("60").args(self.pamtester_argv(user, items));
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut reap = Reap(Some(child));
+        talk(&mut stdin);
+        drop(stdin);
+        Run::of(reap.0.take().unwrap().wait_with_output().unwrap())
     }
 
     /// Run pamtester in a pseudo-terminal, following a conversation script.
@@ -176,7 +210,7 @@ pub(crate) fn wrong_code(secret: &str) -> String {
         .unwrap()
 }
 
-fn last_audit(install: &Install, user: &str) -> serde_json::Value {
+pub(crate) fn last_audit(install: &Install, user: &str) -> serde_json::Value {
     let v = install.tessera_json(&["audit", "--user", user, "--limit", "1"]);
     v["events"][0].clone()
 }

@@ -16,13 +16,13 @@ use radius::core::packet::Packet;
 use radius::core::rfc2865;
 use tessera_tests::{Install, bin, oathtool_code, require};
 
-const SECRET: &str = "testing123-a-long-shared-secret";
+pub(crate) const SECRET: &str = "testing123-a-long-shared-secret";
 
 /// A running server; killed when dropped.
-struct Radiusd {
+pub(crate) struct Radiusd {
     child: Child,
     port: u16,
-    install: Install,
+    pub install: Install,
     log: std::path::PathBuf,
 }
 
@@ -43,6 +43,11 @@ fn free_port() -> u16 {
 
 /// Config for a server on a free port answering 127.0.0.1 (plus `radius` keys and `clients`).
 fn install(radius: &str, clients: &str) -> (Install, u16) {
+    install_with(radius, clients, "")
+}
+
+/// Like [`install`], with `extra` TOML sections (e.g. `[email]`).
+pub(crate) fn install_with(radius: &str, clients: &str, extra_sections: &str) -> (Install, u16) {
     let port = free_port();
     let clients = if clients.is_empty() {
         format!(
@@ -52,12 +57,12 @@ fn install(radius: &str, clients: &str) -> (Install, u16) {
         clients.to_string()
     };
     let extra = format!(
-        "[radius]\nlisten = [\"127.0.0.1:{port}\"]\n{radius}\n\n{clients}\n[policy]\nmax_failures = 3\n"
+        "[radius]\nlisten = [\"127.0.0.1:{port}\"]\n{radius}\n\n{clients}\n[policy]\nmax_failures = 3\n\n{extra_sections}\n"
     );
     (Install::new(&extra), port)
 }
 
-fn start(install: Install, port: u16) -> Radiusd {
+pub(crate) fn start(install: Install, port: u16) -> Radiusd {
     let log = install.dir.path().join("radiusd.log");
     let child = Command::new(bin("tessera-radiusd"))
         .arg("--config")
@@ -78,7 +83,7 @@ fn start(install: Install, port: u16) -> Radiusd {
 }
 
 impl Radiusd {
-    fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
@@ -97,24 +102,41 @@ impl Radiusd {
         panic!("tessera-radiusd did not come up:\n{}", self.log());
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn radclient(&self, kind: &str, secret: &str, attrs: &str) -> Radclient {
+    /// The log once it contains `needle` (the decision line is written after the reply is
+    /// sent, so it may lag the reply a little); panics after 10 s without it.
+    pub fn log_containing(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn radclient(&self, kind: &str, secret: &str, attrs: &str) -> Radclient {
         radclient(self.port, kind, secret, attrs)
     }
 }
 
 /// What radclient printed, parsed.
-struct Radclient {
+pub(crate) struct Radclient {
     /// `Access-Accept`, `Access-Reject`, `Access-Challenge`, or `None` for no reply.
-    reply: Option<String>,
-    out: String,
+    pub reply: Option<String>,
+    pub out: String,
 }
 
 impl Radclient {
-    fn attr(&self, name: &str) -> Option<String> {
+    pub fn attr(&self, name: &str) -> Option<String> {
         let prefix = format!("{name} = ");
         self.out
             .lines()
@@ -126,7 +148,7 @@ impl Radclient {
             })
     }
 
-    fn is(&self, reply: &str) -> bool {
+    pub fn is(&self, reply: &str) -> bool {
         self.reply.as_deref() == Some(reply)
     }
 }
@@ -162,7 +184,7 @@ fn radclient(port: u16, kind: &str, secret: &str, attrs: &str) -> Radclient {
 }
 
 /// Attributes of a PAP request with a Message-Authenticator radclient computes.
-fn pap(user: &str, password: &str) -> String {
+pub(crate) fn pap(user: &str, password: &str) -> String {
     format!(
         "User-Name = \"{user}\"\nUser-Password = \"{password}\"\nMessage-Authenticator = 0x00\nNAS-Identifier = \"e2e-gw\"\nCalling-Station-Id = \"203.0.113.9\"\n"
     )
@@ -177,6 +199,12 @@ fn wrong(code: &str) -> String {
 
 fn user_with_password(t: &Install, user: &str, password: &str) -> (String, Vec<String>) {
     let (secret, codes) = t.enroll_totp(user);
+    set_password(t, user, password);
+    (secret, codes)
+}
+
+/// `tessera user passwd USER --password-stdin`.
+pub(crate) fn set_password(t: &Install, user: &str, password: &str) {
     let mut child = Command::new(bin("tessera"))
         .arg("--config")
         .arg(&t.config)
@@ -198,13 +226,12 @@ fn user_with_password(t: &Install, user: &str, password: &str) -> (String, Vec<S
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (secret, codes)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Our own client: the radius crate's codec, Message-Authenticator added here.
 
-struct Client {
+pub(crate) struct Client {
     secret: Vec<u8>,
     sock: UdpSocket,
 }
@@ -212,14 +239,14 @@ struct Client {
 type HmacMd5 = hmac::Hmac<md5::Md5>;
 
 impl Client {
-    fn new(secret: &str) -> Client {
+    pub fn new(secret: &str) -> Client {
         Client {
             secret: secret.as_bytes().to_vec(),
             sock: UdpSocket::bind("127.0.0.1:0").unwrap(),
         }
     }
 
-    fn access_request(&self, id: u8, user: &str, password: &str) -> Vec<u8> {
+    pub fn access_request(&self, id: u8, user: &str, password: &str) -> Vec<u8> {
         let mut p = Packet::new_with_identifier(Code::AccessRequest, &self.secret, id);
         rfc2865::add_user_name(&mut p, user);
         rfc2865::add_user_password(&mut p, password.as_bytes()).unwrap();
@@ -231,7 +258,7 @@ impl Client {
     }
 
     /// Encode with a Message-Authenticator (RFC 3579 §3.2).
-    fn sign(&self, mut p: Packet) -> Vec<u8> {
+    pub fn sign(&self, mut p: Packet) -> Vec<u8> {
         p.add(AVP::from_bytes(80, &[0u8; 16]));
         let mut bytes = p.encode().unwrap();
         let at = bytes.len() - 16;
@@ -242,7 +269,7 @@ impl Client {
         bytes
     }
 
-    fn exchange(&self, request: &[u8], to: SocketAddr, wait: Duration) -> Option<Vec<u8>> {
+    pub fn exchange(&self, request: &[u8], to: SocketAddr, wait: Duration) -> Option<Vec<u8>> {
         self.sock.send_to(request, to).unwrap();
         self.receive(wait)
     }
@@ -255,7 +282,7 @@ impl Client {
     }
 
     /// Decode a response after checking its Response Authenticator against `request`.
-    fn decode(&self, response: &[u8], request: &[u8]) -> Packet {
+    pub fn decode(&self, response: &[u8], request: &[u8]) -> Packet {
         assert!(
             Packet::is_authentic_response(response, request, &self.secret),
             "response authenticator does not verify"
