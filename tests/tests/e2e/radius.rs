@@ -16,6 +16,8 @@ use radius::core::packet::Packet;
 use radius::core::rfc2865;
 use tessera_tests::{Install, bin, oathtool_code, require};
 
+use crate::pam::wrong_code;
+
 pub(crate) const SECRET: &str = "testing123-a-long-shared-secret";
 
 /// A running server; killed when dropped.
@@ -330,7 +332,7 @@ fn radius_append_accepts_then_refuses_wrong_and_replayed_codes() {
     let r = s.radclient(
         "auth",
         SECRET,
-        &pap("alice", &format!("hunter2{}", wrong(&code))),
+        &pap("alice", &format!("hunter2{}", wrong_code(&secret))),
     );
     assert!(r.is("Access-Reject"), "{}", r.out);
     assert_eq!(
@@ -538,7 +540,7 @@ fn radius_lockout_after_repeated_failures() {
         let r = s.radclient(
             "auth",
             SECRET,
-            &pap("judy", &format!("hunter2{}", wrong(&code))),
+            &pap("judy", &format!("hunter2{}", wrong_code(&secret))),
         );
         assert!(r.is("Access-Reject"), "{}", r.out);
     }
@@ -669,8 +671,11 @@ fn radius_hundreds_of_simultaneous_requests_are_all_answered_correctly() {
         .as_secs();
     let mut sent: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     for (i, key) in secrets.iter().enumerate() {
-        let code = totp_at(key, now);
-        let code = if i % 3 == 0 { wrong(&code) } else { code };
+        let code = if i % 3 == 0 {
+            wrong_at(key, now)
+        } else {
+            totp_at(key, now)
+        };
         let ci = i % clients.len();
         let id = u8::try_from(i / clients.len()).unwrap();
         let req = clients[ci].access_request(id, &format!("user{i}"), &code);
@@ -769,6 +774,21 @@ fn enroll_many(t: &Install, n: usize) -> Vec<Vec<u8>> {
                 .clone()
         })
         .collect()
+}
+
+/// A code valid at none of the steps around `now`: with 100 wrong codes, changing the last
+/// digit of the current one would now and then hit a neighbouring step's code, which the
+/// server's window accepts.
+fn wrong_at(key: &[u8], now: u64) -> String {
+    let near: Vec<String> = [-2i64, -1, 0, 1, 2]
+        .iter()
+        .map(|d| totp_at(key, now.saturating_add_signed(d * 30)))
+        .collect();
+    let mut code = wrong(&near[2]);
+    while near.contains(&code) {
+        code = wrong(&code);
+    }
+    code
 }
 
 fn totp_at(key: &[u8], now: u64) -> String {
