@@ -156,6 +156,39 @@ pub fn free_port() -> u16 {
         .expect("find a free port")
 }
 
+/// A TCP port on 127.0.0.1 where connections are refused, for as long as this lives: the socket
+/// is bound (so no other test can take the port) but never listens. A port merely found free
+/// could be taken by another test's server in the meantime.
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+        let any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        socket.bind(&SockAddr::from(any)).expect("bind 127.0.0.1:0");
+        let port = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            .expect("bound port");
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        ClosedPort::new()
+    }
+}
+
 /// A self-signed certificate for 127.0.0.1 / localhost made with openssl; returns (cert, key).
 pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("smtp-cert.pem");

@@ -52,14 +52,8 @@ fn cli_totp_lifecycle_with_replay_recovery_and_lockout() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
     // Confirm with a code computed by oathtool (independent implementation).
-    let conf = t.tessera_json(&[
-        "factor",
-        "confirm",
-        "alice",
-        &fid,
-        "--code",
-        &oathtool_code(&secret, 0),
-    ]);
+    let confirming = oathtool_code(&secret, 0);
+    let conf = t.tessera_json(&["factor", "confirm", "alice", &fid, "--code", &confirming]);
     assert_eq!(conf["status"], "active");
     let codes: Vec<String> = conf["recovery_codes"]
         .as_array()
@@ -69,9 +63,12 @@ fn cli_totp_lifecycle_with_replay_recovery_and_lockout() {
         .collect();
     assert_eq!(codes.len(), 10);
 
-    // The confirming code is used up; the next step's code logs in once.
-    let out = t.tessera(&["verify", "alice", "--code", &oathtool_code(&secret, 0)]);
+    // The confirming code is used up (the same code, not a fresh one: a 30-second boundary may
+    // have passed since); the next step's code logs in once.
+    let out = t.tessera(&["--json", "verify", "alice", "--code", &confirming]);
     assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reason"], "replayed");
     let next = oathtool_code(&secret, 30);
     let v = t.tessera_json(&["verify", "alice", "--code", &next]);
     assert_eq!(v["result"], "accept");

@@ -230,8 +230,8 @@ fn email_sends_respect_the_minimum_interval() {
 
 #[test]
 fn email_smtp_down_is_a_clear_denial_in_bounded_time() {
-    // A port nobody listens on.
-    let closed = tessera_tests::free_port();
+    // A port where connections are refused.
+    let closed = tessera_tests::ClosedPort::new();
     let smtp = SmtpServer::start(SmtpMode::Plain);
     let t = Install::new(&smtp.config("min_interval = \"0s\""));
     enroll(&t, &smtp);
@@ -244,7 +244,7 @@ fn email_smtp_down_is_a_clear_denial_in_bounded_time() {
         .to_string();
     std::fs::write(
         &t.config,
-        text.replace(&port_line, &format!("smtp_port = {closed}")),
+        text.replace(&port_line, &format!("smtp_port = {}", closed.port)),
     )
     .unwrap();
 
@@ -271,7 +271,7 @@ fn email_smtp_down_is_a_clear_denial_in_bounded_time() {
     std::fs::write(
         &t.config,
         text.replace(
-            &format!("smtp_port = {closed}"),
+            &format!("smtp_port = {}", closed.port),
             &format!("smtp_port = {silent}"),
         )
         .replace("timeout = \"5s\"", "timeout = \"1s\""),

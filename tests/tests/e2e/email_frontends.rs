@@ -190,9 +190,9 @@ fn pam_smtp_down_tells_the_user_and_denies() {
     let codes = email_user(&t, &smtp, "carol");
     assert_eq!(codes.len(), 1);
     drop(smtp);
-    // Connection refused: nobody listens on this port any more.
-    let closed = tessera_tests::free_port();
-    point_smtp_at(&t, closed, "5s");
+    // Connection refused: nobody listens on this port (held, so no other test can take it).
+    let closed = tessera_tests::ClosedPort::new();
+    point_smtp_at(&t, closed.port, "5s");
     let svc = Service::tessera(&t, "");
 
     // With a recovery code left, the user is told and may use it ("try another method").
@@ -241,22 +241,22 @@ fn pam_smtp_down_tells_the_user_and_denies() {
 // ---- RADIUS ---------------------------------------------------------------------------------
 
 /// A RADIUS installation in `mode` with e-mail on, and alice: e-mail only, password "hunter2".
-fn radius_email_install(mode: &str, smtp: &SmtpServer) -> (Install, u16) {
-    let (t, port) = install_with(
+fn radius_email_install(mode: &str, smtp: &SmtpServer) -> Install {
+    let t = install_with(
         &format!("mode = \"{mode}\""),
         "",
         &smtp.config("min_interval = \"0s\""),
     );
     email_user(&t, smtp, "alice");
     set_password(&t, "alice", "hunter2");
-    (t, port)
+    t
 }
 
 #[test]
 fn radius_challenge_mails_the_code_after_the_password_and_accepts_it() {
     let smtp = SmtpServer::start(SmtpMode::Plain);
-    let (t, port) = radius_email_install("challenge", &smtp);
-    let s = start(t, port);
+    let t = radius_email_install("challenge", &smtp);
+    let s = start(t);
     let before = smtp.messages().len();
 
     // A wrong password: rejected, and nothing mailed (the reply goes out after any send).
@@ -299,8 +299,8 @@ fn radius_challenge_mails_the_code_after_the_password_and_accepts_it() {
 #[test]
 fn radius_append_rejects_a_bare_password_with_a_mailed_code_then_accepts_it() {
     let smtp = SmtpServer::start(SmtpMode::Plain);
-    let (t, port) = radius_email_install("append", &smtp);
-    let s = start(t, port);
+    let t = radius_email_install("append", &smtp);
+    let s = start(t);
     let before = smtp.messages().len();
 
     // A wrong bare password: the usual refusal, nothing mailed.
@@ -336,8 +336,8 @@ fn radius_append_rejects_a_bare_password_with_a_mailed_code_then_accepts_it() {
 #[test]
 fn radius_retransmitted_challenge_request_sends_no_second_mail() {
     let smtp = SmtpServer::start(SmtpMode::Plain);
-    let (t, port) = radius_email_install("challenge", &smtp);
-    let s = start(t, port);
+    let t = radius_email_install("challenge", &smtp);
+    let s = start(t);
     let before = smtp.messages().len();
 
     let c = Client::new(SECRET);
@@ -377,7 +377,7 @@ fn radius_retransmitted_challenge_request_sends_no_second_mail() {
 #[test]
 fn radius_challenge_answered_with_nothing_mails_a_code() {
     let smtp = SmtpServer::start(SmtpMode::Plain);
-    let (t, port) = install_with(
+    let t = install_with(
         "mode = \"challenge\"",
         "",
         &smtp.config("min_interval = \"0s\""),
@@ -385,7 +385,7 @@ fn radius_challenge_answered_with_nothing_mails_a_code() {
     t.enroll_totp("bob");
     enroll_email(&t, &smtp, "bob", "bob@example.com");
     set_password(&t, "bob", "hunter2");
-    let s = start(t, port);
+    let s = start(t);
     let before = smtp.messages().len();
 
     // The authenticator comes first: the challenge offers the mail and sends nothing.
@@ -426,7 +426,7 @@ fn radius_challenge_answered_with_nothing_mails_a_code() {
 #[test]
 fn radius_append_with_smtp_down_says_nothing_was_sent() {
     let smtp = SmtpServer::start(SmtpMode::Plain);
-    let (t, port) = install_with(
+    let t = install_with(
         "mode = \"append\"",
         "",
         &smtp.config("min_interval = \"0s\""),
@@ -434,8 +434,9 @@ fn radius_append_with_smtp_down_says_nothing_was_sent() {
     let codes = email_user(&t, &smtp, "alice");
     set_password(&t, "alice", "hunter2");
     drop(smtp);
-    point_smtp_at(&t, tessera_tests::free_port(), "5s");
-    let s = start(t, port);
+    let closed = tessera_tests::ClosedPort::new();
+    point_smtp_at(&t, closed.port, "5s");
+    let s = start(t);
 
     let r = s.radclient("auth", SECRET, &pap("alice", "hunter2"));
     assert!(r.is("Access-Reject"), "{}", r.out);

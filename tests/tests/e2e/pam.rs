@@ -596,61 +596,114 @@ fn forward_pass_asks_once_and_hands_the_password_to_pam_unix() {
         .assert_pam_error(AUTH_ERR);
 }
 
-/// Binds /dev/log for the test when no syslog daemon owns it; `None` when one does.
-fn capture_syslog() -> Option<(UnixDatagram, PathBuf)> {
-    let path = PathBuf::from("/dev/log");
-    if path.exists() {
-        return None;
+/// /dev/log, bound for one test while no syslog daemon owns it. A thread reads every datagram
+/// as it arrives: the kernel queues at most net.unix.max_dgram_qlen (10) unread datagrams, the
+/// other tests' processes log here too while it is bound, and the senders are non-blocking, so
+/// a line left unread for a moment could be dropped.
+struct SyslogCapture {
+    path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl SyslogCapture {
+    /// `None` when a syslog daemon owns /dev/log. A socket file left by a killed test run (no
+    /// one behind it) is replaced.
+    fn start() -> Option<SyslogCapture> {
+        let path = PathBuf::from("/dev/log");
+        if path.exists() {
+            let probe = UnixDatagram::unbound().ok()?;
+            match probe.connect(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(&path).ok()?;
+                }
+                _ => return None,
+            }
+        }
+        let sock = UnixDatagram::bind(&path).ok()?;
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .ok()?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut lines = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    match sock.recv(&mut buf) {
+                        Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).to_string()),
+                        // Stopped, and nothing more came for a while: done.
+                        Err(_) if stop.load(Ordering::SeqCst) => return lines,
+                        Err(_) => {}
+                    }
+                }
+            })
+        };
+        Some(SyslogCapture {
+            path,
+            stop,
+            reader: Some(reader),
+        })
     }
-    let sock = UnixDatagram::bind(&path).ok()?;
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .ok()?;
-    Some((sock, path))
+
+    /// Everything received so far (and until the socket is quiet); unbinds /dev/log.
+    fn finish(mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        let lines = self
+            .reader
+            .take()
+            .map(|r| r.join().unwrap())
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&self.path);
+        lines
+    }
+}
+
+impl Drop for SyslogCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 #[test]
 fn pam_logs_user_service_host_and_result_to_the_audit_log_and_syslog() {
+    // A user name no other test uses: while /dev/log is bound here, every process of every
+    // test that logs to syslog sends its lines here too.
+    let user = "syslog-dave";
     let t = Install::new(POLICY);
-    let (secret, _) = t.enroll_totp("dave");
+    let (secret, _) = t.enroll_totp(user);
     let svc = Service::tessera(&t, "");
-    let syslog = capture_syslog();
-    let run = svc.pamtester(
-        "dave",
-        &format!("{}\n", oathtool_code(&secret, 0)),
-        &["rhost=203.0.113.9"],
-    );
-    let mut lines = Vec::new();
-    if let Some((sock, path)) = &syslog {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = sock.recv(&mut buf) {
-            lines.push(String::from_utf8_lossy(&buf[..n]).to_string());
-        }
-        let _ = std::fs::remove_file(path);
-    }
+    let syslog = SyslogCapture::start();
+    let code = oathtool_code(&secret, 0);
+    let run = svc.pamtester(user, &format!("{code}\n"), &["rhost=203.0.113.9"]);
+    let lines = syslog.map(SyslogCapture::finish);
     run.assert_ok();
-    let ev = last_audit(&t, "dave");
+    let ev = last_audit(&t, user);
     assert_eq!(
         (&ev["user"], &ev["service"], &ev["source"], &ev["result"]),
         (
-            &serde_json::json!("dave"),
+            &serde_json::json!(user),
             &serde_json::json!("tessera-test"),
             &serde_json::json!("203.0.113.9"),
             &serde_json::json!("accept")
         )
     );
-    if syslog.is_some() {
+    if let Some(lines) = lines {
         let line = lines
             .iter()
-            .find(|l| l.contains("user=dave"))
-            .unwrap_or_else(|| panic!("no syslog line for dave in {lines:?}"));
+            .find(|l| l.contains(&format!("user={user}")))
+            .unwrap_or_else(|| panic!("no syslog line for {user} in {lines:?}"));
         // authpriv (10) * 8 + notice (5) = 85.
         assert!(line.starts_with("<85>"), "{line}");
         assert!(line.contains("pam_tessera["), "{line}");
         assert!(
-            line.contains("service=tessera-test user=dave source=203.0.113.9 result=accept"),
+            line.contains(&format!(
+                "service=tessera-test user={user} source=203.0.113.9 result=accept"
+            )),
             "{line}"
         );
-        assert!(!line.contains(&oathtool_code(&secret, 0)), "{line}");
+        assert!(!line.contains(&code), "{line}");
     }
 }
 

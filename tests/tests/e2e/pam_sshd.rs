@@ -84,31 +84,55 @@ impl Sshd {
         // sshd re-executes itself by argv[0]: an absolute path whose basename is the service.
         let link = d.join(&service);
         std::os::unix::fs::symlink(require("sshd"), &link).unwrap();
-        let log = std::fs::File::create(d.join("sshd.log")).unwrap();
         let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/subreaper.py");
-        let child = Command::new("/usr/bin/python3")
-            .arg(helper)
-            .arg(&link)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .args(["-o", "ListenAddress=127.0.0.1", "-p"])
-            .arg(sshd.port.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        sshd.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", sshd.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not start listening:\n{}",
-                sshd.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        // The port was free when chosen, but another test may bind it before sshd does: then
+        // sshd exits ("Address already in use") and we try another.
+        for _attempt in 0..5 {
+            let log = std::fs::File::create(d.join("sshd.log")).unwrap();
+            let child = Command::new("/usr/bin/python3")
+                .arg(&helper)
+                .arg(&link)
+                .args(["-D", "-e", "-f"])
+                .arg(d.join("sshd_config"))
+                .args(["-o", "ListenAddress=127.0.0.1", "-p"])
+                .arg(sshd.port.to_string())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            // Owned by `sshd` at once: a failed assertion below stops it (Drop).
+            sshd.child = Some(child);
+            // Our sshd says it listens (a connection alone could reach whoever else holds the
+            // port), and accepts connections.
+            let listening = format!("Server listening on 127.0.0.1 port {}", sshd.port);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let exited = loop {
+                if sshd.log().contains(&listening)
+                    && TcpStream::connect(("127.0.0.1", sshd.port)).is_ok()
+                {
+                    break None;
+                }
+                if let Some(status) = sshd.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                    sshd.child = None;
+                    break Some(status);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "sshd did not start listening:\n{}",
+                    sshd.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            match exited {
+                None => return sshd,
+                Some(_) if sshd.log().contains("Address already in use") => {
+                    sshd.port = free_port();
+                }
+                Some(status) => panic!("sshd exited ({status}):\n{}", sshd.log()),
+            }
         }
-        sshd
+        panic!("sshd found no free port:\n{}", sshd.log());
     }
 
     fn log(&self) -> String {
