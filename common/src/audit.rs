@@ -134,6 +134,16 @@ impl SyslogSink {
         Some(logger)
     }
 
+    /// False while a failed connect is not to be retried yet: callers skip formatting the line.
+    fn may_send(&self) -> bool {
+        let connected = self.logger.lock().is_ok_and(|l| l.is_some());
+        connected
+            || self
+                .retry_at
+                .lock()
+                .is_ok_and(|r| r.is_none_or(|t| std::time::Instant::now() >= t))
+    }
+
     fn send(&self, severity: Severity, text: &str) {
         let Ok(mut guard) = self.logger.lock() else {
             return;
@@ -167,6 +177,9 @@ impl SyslogSink {
 
 impl AuditSink for SyslogSink {
     fn record(&self, event: &AuditEvent) {
+        if !self.may_send() {
+            return;
+        }
         let severity = match event.result {
             AuditResult::Accept | AuditResult::Ignore | AuditResult::Admin | AuditResult::Sent => {
                 Severity::Notice
