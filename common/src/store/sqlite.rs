@@ -476,27 +476,21 @@ fn lock_row(conn: &Connection, user_id: UserId) -> rusqlite::Result<LockState> {
         .unwrap_or_default())
 }
 
-fn recovery_batch(conn: &Connection, user_id: UserId) -> rusqlite::Result<Option<RecoveryBatch>> {
-    conn.prepare_cached(
-        "SELECT salt, m_cost, t_cost, p_cost, created_at, origin,
-                (SELECT count(*) FROM recovery_codes c WHERE c.user_id = b.user_id),
-                (SELECT count(*) FROM recovery_codes c WHERE c.user_id = b.user_id AND used_at IS NULL)
-         FROM recovery_batches b WHERE user_id = ?1",
-    )?
-    .query_row([user_id], |r| {
-        Ok(RecoveryBatch {
-            salt: r.get(0)?,
-            m_cost: r.get(1)?,
-            t_cost: r.get(2)?,
-            p_cost: r.get(3)?,
-            created_at: to_u64(r.get(4)?),
-            origin: r.get(5)?,
-            total: r.get(6)?,
-            unused: r.get(7)?,
-        })
-    })
-    .optional()
-}
+/// A login's user row (columns as [`USER_COLS`]), lock state and recovery batch.
+const LOGIN_USER_SQL: &str = "SELECT u.id, u.name, u.email, u.password_hash, u.created_at,
+        l.failures, l.locked_until, l.admin_locked,
+        b.salt, b.m_cost, b.t_cost, b.p_cost, b.created_at, b.origin,
+        (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id),
+        (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id AND c.used_at IS NULL)
+    FROM users u
+    LEFT JOIN lockout l ON l.user_id = u.id
+    LEFT JOIN recovery_batches b ON b.user_id = u.id
+    WHERE u.name = ?1";
+
+/// A login's factors, preferred first (columns as [`FACTOR_COLS`]).
+const LOGIN_FACTORS_SQL: &str = "SELECT id, user_id, kind, label, status, preferred, created_at,
+        algorithm, digits, period, window, secret, last_step, address
+    FROM factors WHERE user_id = ?1 ORDER BY preferred DESC, id";
 
 fn insert_audit(conn: &Connection, e: &AuditEvent) -> rusqlite::Result<()> {
     conn.prepare_cached(
@@ -625,21 +619,40 @@ impl Store for SqliteStore {
     fn login_data(&self, name: &str) -> Result<Option<LoginData>, StoreError> {
         let raw = self.with(|c| {
             let tx = c.transaction()?;
-            let Some(user) = tx
-                .prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"))?
-                .query_row([name], user_row)
+            // The user, their lock state and recovery batch in one lookup; factors in another.
+            let Some((user, lock, recovery)) = tx
+                .prepare_cached(LOGIN_USER_SQL)?
+                .query_row([name], |r| {
+                    let user = user_row(r)?;
+                    let lock = LockState {
+                        failures: u32::try_from(r.get::<_, Option<i64>>(5)?.unwrap_or(0))
+                            .unwrap_or(u32::MAX),
+                        locked_until: opt_u64(r.get(6)?),
+                        admin_locked: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
+                    };
+                    let recovery = match r.get::<_, Option<Vec<u8>>>(8)? {
+                        None => None,
+                        Some(salt) => Some(RecoveryBatch {
+                            salt,
+                            m_cost: r.get(9)?,
+                            t_cost: r.get(10)?,
+                            p_cost: r.get(11)?,
+                            created_at: to_u64(r.get(12)?),
+                            origin: r.get(13)?,
+                            total: r.get(14)?,
+                            unused: r.get(15)?,
+                        }),
+                    };
+                    Ok((user, lock, recovery))
+                })
                 .optional()?
             else {
                 return Ok(None);
             };
-            let lock = lock_row(&tx, user.id)?;
             let factors = tx
-                .prepare_cached(&format!(
-                    "SELECT {FACTOR_COLS} FROM factors WHERE user_id = ?1 ORDER BY preferred DESC, id"
-                ))?
+                .prepare_cached(LOGIN_FACTORS_SQL)?
                 .query_map([user.id], factor_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let recovery = recovery_batch(&tx, user.id)?;
             tx.commit()?;
             Ok(Some((user, lock, factors, recovery)))
         })?;

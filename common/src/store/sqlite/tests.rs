@@ -674,3 +674,41 @@ fn deferred_maintenance_moves_checkpoints_out_of_commits() {
         "maintain() checkpointed the WAL"
     );
 }
+
+#[test]
+fn login_queries_select_the_columns_the_row_mappers_read() {
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(squash(LOGIN_FACTORS_SQL).starts_with(&format!("SELECT {}", squash(FACTOR_COLS))));
+    let user_cols: Vec<String> = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect();
+    assert!(squash(LOGIN_USER_SQL).starts_with(&format!("SELECT {}", user_cols.join(", "))));
+}
+
+#[test]
+fn login_data_reads_lock_and_recovery_with_the_user() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", Some("a@example.com"), 10).unwrap();
+    let d = s.login_data("alice").unwrap().unwrap();
+    assert_eq!(d.lock, LockState::default());
+    assert!(d.recovery.is_none());
+    s.commit_attempt(&attempt(id, 100, None), &audit_event)
+        .unwrap();
+    s.set_admin_lock(id, true).unwrap();
+    let batch = RecoveryBatch {
+        salt: vec![5; 16],
+        m_cost: 8,
+        t_cost: 1,
+        p_cost: 1,
+        created_at: 10,
+        origin: "generated".into(),
+        total: 0,
+        unused: 0,
+    };
+    s.replace_recovery(id, &batch, &[[1u8; 32], [2u8; 32]])
+        .unwrap();
+    let d = s.login_data("alice").unwrap().unwrap();
+    assert_eq!(d.user.email.as_deref(), Some("a@example.com"));
+    assert_eq!(d.lock.failures, 1);
+    assert!(d.lock.admin_locked);
+    let r = d.recovery.unwrap();
+    assert_eq!((r.salt, r.total, r.unused), (vec![5; 16], 2, 2));
+}
