@@ -45,15 +45,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let log = Arc::new(Log::new());
-    let code = start(&args, &log);
-    // Every queued line is on stderr before the process exits.
-    log.flush();
-    code
-}
-
-fn start(args: &Args, log: &Arc<Log>) -> ExitCode {
     let path = Config::resolve_path(args.config.as_deref());
+    let log = Arc::new(Log::new());
     let config = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {

@@ -249,16 +249,11 @@ impl Server {
         let handler = generation.handler.clone();
         let server = self.clone();
         let sock = sock.clone();
-        // Decide, encode, cache and send on the worker: the packet loop only receives.
-        tokio::task::spawn_blocking(move || {
-            let decided =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.decide(access)));
-            let decision = match decided {
+        tokio::spawn(async move {
+            let decision = match tokio::task::spawn_blocking(move || handler.decide(access)).await {
                 Ok(d) => d,
-                Err(_) => {
-                    server
-                        .log
-                        .error(&format!("request from {src} failed: internal error"));
+                Err(e) => {
+                    server.log.error(&format!("request from {src} failed: {e}"));
                     Decision {
                         reply: Reply::Reject {
                             message: "Verification failed.".into(),
@@ -268,56 +263,44 @@ impl Server {
                     }
                 }
             };
-            server.respond(&sock, &client, &req, key, src, &decision);
+            let (code, attrs) = match &decision.reply {
+                Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
+                Reply::Reject { message } => (
+                    Code::AccessReject,
+                    vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
+                ),
+                Reply::Challenge { state, message } => (
+                    Code::AccessChallenge,
+                    vec![
+                        ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
+                        ReplyAttr::Bytes(codec::STATE, state.to_vec()),
+                    ],
+                ),
+            };
+            match codec::encode_response(&req, code, &attrs, client.secret.expose()) {
+                Ok(bytes) => {
+                    let bytes: Arc<[u8]> = Arc::from(bytes);
+                    if let Ok(mut c) = server.cache.lock() {
+                        c.finish(key, bytes.clone(), Instant::now());
+                    }
+                    if let Err(e) = sock.send_to(&bytes, src).await {
+                        server.log.warn(&format!("cannot send to {src}: {e}"));
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut c) = server.cache.lock() {
+                        c.abandon(&key);
+                    }
+                    server
+                        .log
+                        .error(&format!("cannot encode a response to {src}: {e}"));
+                }
+            }
             server
                 .log
                 .info(&decision_line(&client, src, &nas, &decision));
             drop(permit);
         });
-    }
-
-    /// Encode and sign the reply, remember it for retransmissions, send it.
-    fn respond(
-        &self,
-        sock: &UdpSocket,
-        client: &Client,
-        req: &codec::Request,
-        key: Key,
-        src: SocketAddr,
-        decision: &Decision,
-    ) {
-        let (code, attrs) = match &decision.reply {
-            Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
-            Reply::Reject { message } => (
-                Code::AccessReject,
-                vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
-            ),
-            Reply::Challenge { state, message } => (
-                Code::AccessChallenge,
-                vec![
-                    ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
-                    ReplyAttr::Bytes(codec::STATE, state.to_vec()),
-                ],
-            ),
-        };
-        match codec::encode_response(req, code, &attrs, client.secret.expose()) {
-            Ok(bytes) => {
-                let bytes: Arc<[u8]> = Arc::from(bytes);
-                if let Ok(mut c) = self.cache.lock() {
-                    c.finish(key, bytes.clone(), Instant::now());
-                }
-                if let Err(e) = send(sock, &bytes, src) {
-                    self.log.warn(&format!("cannot send to {src}: {e}"));
-                }
-            }
-            Err(e) => {
-                if let Ok(mut c) = self.cache.lock() {
-                    c.abandon(&key);
-                }
-                self.log
-                    .error(&format!("cannot encode a response to {src}: {e}"));
-            }
-        }
     }
 
     /// RFC 5997: Status-Server must carry a valid Message-Authenticator; answered on the loop
@@ -374,21 +357,6 @@ fn build(
         clients,
         handler,
     })
-}
-
-/// Send from a worker thread. The socket is non-blocking (it belongs to the packet loop); a
-/// full send buffer is retried briefly, then the NAS's retransmission gets the cached reply.
-fn send(sock: &UdpSocket, bytes: &[u8], dst: SocketAddr) -> std::io::Result<()> {
-    for _ in 0..50 {
-        match sock.try_send_to(bytes, dst) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::ErrorKind::WouldBlock.into())
 }
 
 fn decision_line(client: &Client, src: SocketAddr, nas: &Nas, d: &Decision) -> String {

@@ -200,10 +200,6 @@ impl SqliteStore {
         .map_err(|e| self.err(e))?;
         // Room for every statement of the hot paths (the default of 16 evicts some).
         conn.set_prepared_statement_cache_capacity(64);
-        // Read pages through a shared mapping instead of a read() and a private copy each: the
-        // database of tens of thousands of users is read on every login.
-        conn.execute_batch("PRAGMA mmap_size = 268435456; PRAGMA cache_size = -16384;")
-            .map_err(|e| self.err(e))?;
         if !self
             .auto_checkpoint
             .load(std::sync::atomic::Ordering::Relaxed)
