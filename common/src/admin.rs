@@ -12,7 +12,7 @@ use crate::error::{CoreError, InputError};
 use crate::google_auth::GoogleAuthFile;
 use crate::mail::Mailer;
 use crate::names::validate_user_name;
-use crate::otp::{TotpParams, generate_secret, otpauth_uri, to_base32, totp_match};
+use crate::otp::{TotpParams, generate_secret, otpauth_uri, to_base32};
 use crate::recovery;
 use crate::secret::{MasterKey, SealContext, Secret};
 use crate::store::{
@@ -458,31 +458,19 @@ impl Admin {
                     .into());
                 }
                 let key = self.key()?;
-                let secret = key
-                    .unseal(
-                        SealContext {
-                            purpose: "totp",
-                            user_id: user.id,
-                            factor_id,
-                        },
-                        &t.sealed_secret,
-                    )
-                    .ok_or_else(|| CoreError::SecretUnsealFailed {
-                        user: user.name.clone(),
-                        id: factor_id,
-                    })?;
-                let params = TotpParams {
-                    algorithm: t.algorithm,
-                    digits: t.digits,
-                    period: t.period,
-                    window: t.window.unwrap_or(self.config.totp.window),
-                };
-                totp_match(&params, secret.expose(), code, self.clock.now()).ok_or(
-                    CoreError::ConfirmationFailed {
-                        user: user.name.clone(),
-                        id: factor_id,
-                    },
+                crate::auth::match_totp_factor(
+                    &key,
+                    self.config.totp.window,
+                    &user,
+                    factor_id,
+                    t,
+                    code,
+                    self.clock.now(),
                 )?
+                .ok_or(CoreError::ConfirmationFailed {
+                    user: user.name.clone(),
+                    id: factor_id,
+                })?
             }
             (FactorKind::Email, _) => {
                 let digits = self.config.email.as_ref().map_or(6, |e| e.code_length);

@@ -466,24 +466,16 @@ impl Authenticator {
                 continue;
             }
             shaped = true;
-            let params = TotpParams {
-                algorithm: t.algorithm,
-                digits: t.digits,
-                period: t.period,
-                window: t.window.unwrap_or(self.config.totp.window),
-            };
-            let ctx = SealContext {
-                purpose: "totp",
-                user_id,
-                factor_id: f.id,
-            };
-            let secret = self.key.unseal(ctx, &t.sealed_secret).ok_or_else(|| {
-                CoreError::SecretUnsealFailed {
-                    user: data.user.name.clone(),
-                    id: f.id,
-                }
-            })?;
-            if let Some(step) = totp_match(&params, secret.expose(), answer, now) {
+            let matched = match_totp_factor(
+                &self.key,
+                self.config.totp.window,
+                &data.user,
+                f.id,
+                t,
+                answer,
+                now,
+            )?;
+            if let Some(step) = matched {
                 claim = Some(Claim::TotpStep {
                     factor_id: f.id,
                     step,
@@ -672,6 +664,37 @@ fn lock_detail(reason: Reject, locked_until: Option<u64>) -> String {
         Some(_) => format!("{}; locked_out", reason.as_str()),
         None => reason.as_str().to_string(),
     }
+}
+
+/// Does `code` match TOTP factor `factor_id` of `user` at `now`? Unseals the factor's secret
+/// (an error, fail closed, when it does not decrypt) and returns the matched time step.
+pub(crate) fn match_totp_factor(
+    key: &MasterKey,
+    default_window: u8,
+    user: &crate::store::User,
+    factor_id: FactorId,
+    t: &crate::store::TotpState,
+    code: &str,
+    now: u64,
+) -> Result<Option<u64>, CoreError> {
+    let params = TotpParams {
+        algorithm: t.algorithm,
+        digits: t.digits,
+        period: t.period,
+        window: t.window.unwrap_or(default_window),
+    };
+    let ctx = SealContext {
+        purpose: "totp",
+        user_id: user.id,
+        factor_id,
+    };
+    let secret =
+        key.unseal(ctx, &t.sealed_secret)
+            .ok_or_else(|| CoreError::SecretUnsealFailed {
+                user: user.name.clone(),
+                id: factor_id,
+            })?;
+    Ok(totp_match(&params, secret.expose(), code, now))
 }
 
 /// A factor that can answer a login today.

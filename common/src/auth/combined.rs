@@ -9,8 +9,6 @@ use zeroize::Zeroizing;
 use super::{Authenticator, Login, is_usable};
 use crate::combined::{is_printed_recovery_code, parse_scrv1, split_combined};
 use crate::error::CoreError;
-use crate::otp::{TotpParams, totp_match};
-use crate::secret::SealContext;
 use crate::store::FactorKind;
 
 /// How a combined answer reads.
@@ -127,24 +125,16 @@ impl Authenticator {
             if code.len() != usize::from(t.digits) {
                 continue;
             }
-            let params = TotpParams {
-                algorithm: t.algorithm,
-                digits: t.digits,
-                period: t.period,
-                window: t.window.unwrap_or(self.config.totp.window),
-            };
-            let ctx = SealContext {
-                purpose: "totp",
-                user_id: data.user.id,
-                factor_id: f.id,
-            };
-            let secret = self.key.unseal(ctx, &t.sealed_secret).ok_or_else(|| {
-                CoreError::SecretUnsealFailed {
-                    user: data.user.name.clone(),
-                    id: f.id,
-                }
-            })?;
-            if totp_match(&params, secret.expose(), code, now).is_some() {
+            let matched = super::match_totp_factor(
+                &self.key,
+                self.config.totp.window,
+                &data.user,
+                f.id,
+                t,
+                code,
+                now,
+            )?;
+            if matched.is_some() {
                 return Ok(true);
             }
         }
@@ -162,7 +152,7 @@ mod tests {
     use crate::auth::{Begin, LoginRequest};
     use crate::clock::FixedClock;
     use crate::config::Config;
-    use crate::otp::totp_code;
+    use crate::otp::{TotpParams, totp_code};
     use crate::secret::MasterKey;
     use crate::store::SqliteStore;
 
