@@ -65,16 +65,13 @@ fn email(
             "recovery_codes": codes.as_deref().map(codes_json),
         }),
         || {
-            match status {
-                FactorStatus::Active => println!("The factor is active."),
-                FactorStatus::Pending => println!(
-                    "The factor is pending: confirm it with the code from the e-mail:\n    tessera factor confirm {} {} --code CODE",
-                    e.user, e.factor_id
-                ),
-            }
-            if let Some(c) = &codes {
-                print_codes(c);
-            }
+            print_outcome(
+                status,
+                &e.user,
+                e.factor_id,
+                "the code from the e-mail",
+                codes.as_deref(),
+            )
         },
     );
     Ok(ExitCode::SUCCESS)
@@ -137,19 +134,35 @@ fn totp(ctx: &Ctx<'_>, a: &EnrollTotp) -> Result<ExitCode> {
         }),
         || {
             println!();
-            match status {
-                FactorStatus::Active => println!("The factor is active."),
-                FactorStatus::Pending => println!(
-                    "The factor is pending: confirm it with a code from the app:\n    tessera factor confirm {} {} --code CODE",
-                    e.user, e.factor_id
-                ),
-            }
-            if let Some(c) = &codes {
-                print_codes(c);
-            }
+            print_outcome(
+                status,
+                &e.user,
+                e.factor_id,
+                "a code from the app",
+                codes.as_deref(),
+            );
         },
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the new factor is active (and its recovery codes, if any), or how to confirm it.
+fn print_outcome(
+    status: FactorStatus,
+    user: &str,
+    factor_id: i64,
+    code_from: &str,
+    codes: Option<&[Secret<String>]>,
+) {
+    match status {
+        FactorStatus::Active => println!("The factor is active."),
+        FactorStatus::Pending => println!(
+            "The factor is pending: confirm it with {code_from}:\n    tessera factor confirm {user} {factor_id} --code CODE"
+        ),
+    }
+    if let Some(c) = codes {
+        print_codes(c);
+    }
 }
 
 /// Ask for a code until it confirms the factor; `Ok(None)` leaves it pending.
