@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+mod batch;
 mod email;
 
 pub use email::MAIL_FAILED;
@@ -581,7 +582,7 @@ impl Authenticator {
             }
         };
         let outcome = self.store.commit_attempt(&attempt, &event_for)?;
-        self.sink.record(&event_for(&outcome));
+        self.record(&event_for(&outcome));
 
         Ok(match outcome {
             AttemptOutcome::Accepted => Outcome::Accepted(Verified {
@@ -632,7 +633,7 @@ impl Authenticator {
             self.sink
                 .message(Severity::Error, &format!("cannot write audit row: {e}"));
         }
-        self.sink.record(&event);
+        self.record(&event);
     }
 
     /// Log that the core could not decide for `request` (the front-end denies). Best effort: the
@@ -648,7 +649,7 @@ impl Authenticator {
             detail: Some(error.to_string()),
         };
         let _ = self.store.append_audit(&event);
-        self.sink.record(&event);
+        self.record(&event);
     }
 
     /// Audit a refusal the front-end decided on its own, before any factor was checked (an

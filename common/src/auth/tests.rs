@@ -6,7 +6,7 @@ use crate::audit::MemorySink;
 use crate::clock::FixedClock;
 use crate::mail::RecordingMailer;
 use crate::otp::totp_code;
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, StoreError};
 
 const T0: u64 = 1_700_000_010;
 
@@ -743,4 +743,81 @@ fn no_auto_send_when_the_answer_is_already_in_hand() {
         matches!(e.auth.answer(&mut l, &code).unwrap(), Outcome::Accepted(_)),
         "the mailed code still works"
     );
+}
+
+#[test]
+fn a_batch_decides_many_logins_and_reports_them_after_the_commit() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let c = code(&secret, T0);
+    let before = e.sink.events().len();
+    let outcomes = e
+        .auth
+        .batch(|| {
+            let first = login(&e, request("alice"), &c);
+            let again = login(&e, request("alice"), &c);
+            // Nothing reaches syslog before the commit.
+            assert_eq!(e.sink.events().len(), before);
+            (first, again)
+        })
+        .unwrap();
+    assert!(
+        matches!(outcomes.0, Outcome::Accepted(_)),
+        "{:?}",
+        outcomes.0
+    );
+    assert_eq!(outcomes.1, Outcome::Rejected(Reject::Replayed));
+    let events = e.sink.events();
+    assert_eq!(events.len(), before + 2);
+    assert_eq!(events[before].result, AuditResult::Accept);
+    assert_eq!(events[before + 1].result, AuditResult::Reject);
+    // Committed: the step is spent for good.
+    assert_eq!(
+        login(&e, request("alice"), &c),
+        Outcome::Rejected(Reject::Replayed)
+    );
+}
+
+#[test]
+fn a_batch_that_cannot_commit_reports_nothing_and_keeps_nothing() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let c = code(&secret, T0);
+    let before = e.sink.events().len();
+    let r = e.auth.batch(|| {
+        let accepted = login(&e, request("alice"), &c);
+        // A failing statement aborts the batch (here: a duplicate user).
+        assert!(e.store.add_user("alice", None, T0).is_err());
+        accepted
+    });
+    assert!(
+        matches!(r, Err(CoreError::Store(StoreError::Aborted { .. }))),
+        "{r:?}"
+    );
+    assert_eq!(
+        e.sink.events().len(),
+        before,
+        "no syslog line for an outcome not kept"
+    );
+    // The code was not consumed: it still logs in.
+    assert!(matches!(
+        login(&e, request("alice"), &c),
+        Outcome::Accepted(_)
+    ));
+}
+
+#[test]
+fn quick_answers_need_no_argon2_and_no_mail() {
+    let e = env();
+    assert!(e.auth.answer_is_quick("123456"));
+    assert!(e.auth.answer_is_quick(" 1234567 "));
+    assert!(e.auth.answer_is_quick("wrong!"));
+    // A request for an e-mailed code sends mail.
+    assert!(!e.auth.answer_is_quick(""));
+    assert!(!e.auth.answer_is_quick("email"));
+    // Anything shaped like a recovery code costs an Argon2 evaluation.
+    assert!(!e.auth.answer_is_quick("abcd-efgh-jkmn"));
+    assert!(!e.auth.answer_is_quick("ABCDEFGHJKMN"));
+    // So does an 8-digit answer: it may be an imported google-authenticator scratch code.
+    assert!(!e.auth.answer_is_quick("12345678"));
 }

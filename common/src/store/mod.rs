@@ -65,6 +65,10 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "database {path}: an earlier failure aborted this group of decisions; nothing of it was kept"
+    )]
+    Aborted { path: PathBuf },
     #[error("database {path}: invalid stored value in {what}")]
     BadRow { path: PathBuf, what: String },
     #[error("user {0:?} already exists")]
@@ -438,6 +442,18 @@ pub trait Store: Send + Sync {
     fn defer_maintenance(&self) {}
     /// Periodic housekeeping (see [`Store::defer_maintenance`]).
     fn maintain(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Group commit: run `f`, and every call it makes on this store from this thread, in one
+    /// write transaction, committed when `f` returns. Each store method inside is atomic on its
+    /// own (a savepoint), and later calls see earlier ones' writes; nothing is durable, and no
+    /// decision made inside may be acted on, until this returns `Ok`. On `Err` nothing of the
+    /// batch was kept. The write lock is held throughout: only quick work (no Argon2, no mail)
+    /// belongs inside. Calls from other threads are not part of the batch. The default runs `f`
+    /// unbatched.
+    fn batch(&self, f: &mut dyn FnMut()) -> Result<(), StoreError> {
+        f();
         Ok(())
     }
 

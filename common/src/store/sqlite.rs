@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
 use super::*;
 use crate::audit::{AuditEvent, AuditResult};
 use crate::config::{StoreConfig, TotpAlgorithm};
 use crate::secret::create_private_dir;
+
+mod batch;
+use batch::Tx;
 
 /// Numbered migrations; the index + 1 is the schema version (`PRAGMA user_version`).
 const MIGRATIONS: &[&str] = &[
@@ -34,6 +35,8 @@ const WAL_TRUNCATE_BYTES: u64 = 256 * 1024;
 const WAL_TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 
 pub struct SqliteStore {
+    /// Tells this store's batch apart from another store's on the same thread.
+    id: u64,
     path: PathBuf,
     busy_timeout: Duration,
     pool: Mutex<Vec<Connection>>,
@@ -86,6 +89,7 @@ impl SqliteStore {
             });
         }
         let store = SqliteStore {
+            id: batch::next_store_id(),
             path: cfg.path.clone(),
             busy_timeout: cfg.busy_timeout,
             pool: Mutex::new(Vec::new()),
@@ -244,6 +248,11 @@ impl SqliteStore {
     }
 
     fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(lent) = batch::lend(self.id) {
+            return lent.map_err(|()| StoreError::Aborted {
+                path: self.path.clone(),
+            });
+        }
         if let Some(c) = self.pool.lock().ok().and_then(|mut p| p.pop()) {
             return Ok(c);
         }
@@ -251,6 +260,9 @@ impl SqliteStore {
     }
 
     fn give_back(&self, conn: Connection) {
+        let Err(conn) = batch::give_back(self.id, conn) else {
+            return;
+        };
         if let Ok(mut p) = self.pool.lock()
             && p.len() < POOL_MAX
         {
@@ -269,7 +281,10 @@ impl SqliteStore {
                 self.give_back(conn);
                 Ok(v)
             }
-            Err(e) => Err(self.err(e)),
+            Err(e) => {
+                batch::lost(self.id);
+                Err(self.err(e))
+            }
         }
     }
 
@@ -483,10 +498,11 @@ const LOGIN_USER_SQL: &str = "SELECT u.id, u.name, u.email, u.password_hash, u.c
     LEFT JOIN recovery_batches b ON b.user_id = u.id
     WHERE u.name = ?1";
 
-/// A login's factors, preferred first (columns as [`FACTOR_COLS`]).
+/// A login's factors (columns as [`FACTOR_COLS`]); `login_data` puts the preferred one first
+/// (a sort here would cost SQLite a sorter per login for one or two rows).
 const LOGIN_FACTORS_SQL: &str = "SELECT id, user_id, kind, label, status, preferred, created_at,
         algorithm, digits, period, window, secret, last_step, address
-    FROM factors WHERE user_id = ?1 ORDER BY preferred DESC, id";
+    FROM factors WHERE user_id = ?1";
 
 fn insert_audit(conn: &Connection, e: &AuditEvent) -> rusqlite::Result<()> {
     conn.prepare_cached(
@@ -614,7 +630,7 @@ impl Store for SqliteStore {
 
     fn login_data(&self, name: &str) -> Result<Option<LoginData>, StoreError> {
         let raw = self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = Tx::begin(c, false)?;
             // The user, their lock state and recovery batch in one lookup; factors in another.
             let Some((user, lock, recovery)) = tx
                 .prepare_cached(LOGIN_USER_SQL)?
@@ -655,10 +671,11 @@ impl Store for SqliteStore {
         let Some((user, lock, raw_factors, recovery)) = raw else {
             return Ok(None);
         };
-        let factors = raw_factors
+        let mut factors = raw_factors
             .into_iter()
             .map(|f| f.check().map_err(|w| self.bad_row(&w)))
             .collect::<Result<Vec<_>, _>>()?;
+        factors.sort_by_key(|f| (std::cmp::Reverse(f.preferred), f.id));
         Ok(Some(LoginData {
             user,
             lock,
@@ -674,10 +691,8 @@ impl Store for SqliteStore {
         now: u64,
         seal: &dyn Fn(FactorId) -> Result<Vec<u8>, KeyError>,
     ) -> Result<FactorId, StoreError> {
-        let mut conn = self.take()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
+        let conn = self.take()?;
+        let tx = Tx::begin(&conn, true).map_err(|e| self.err(e))?;
         tx.execute(
             "INSERT INTO factors (user_id, kind, label, status, created_at, algorithm, digits, period, window, last_step)
              VALUES (?1, 'totp', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -743,7 +758,7 @@ impl Store for SqliteStore {
         step: Option<u64>,
     ) -> Result<Option<Activation>, StoreError> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(c, true)?;
             let had_active: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM factors WHERE user_id = ?1 AND status = 'active')",
                 [user_id],
@@ -782,7 +797,7 @@ impl Store for SqliteStore {
 
     fn set_preferred(&self, user_id: UserId, factor_id: FactorId) -> Result<bool, StoreError> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(c, true)?;
             let exists: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM factors WHERE id = ?1 AND user_id = ?2)",
                 [factor_id, user_id],
@@ -807,7 +822,7 @@ impl Store for SqliteStore {
         hashes: &[[u8; 32]],
     ) -> Result<(), StoreError> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(c, true)?;
             tx.execute("DELETE FROM recovery_batches WHERE user_id = ?1", [user_id])?;
             tx.execute(
                 "INSERT INTO recovery_batches (user_id, salt, m_cost, t_cost, p_cost, created_at, origin)
@@ -849,7 +864,7 @@ impl Store for SqliteStore {
         audit: &dyn Fn(&AttemptOutcome) -> AuditEvent,
     ) -> Result<AttemptOutcome, StoreError> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(c, true)?;
             let lock = lock_row(&tx, a.user_id)?;
             let outcome = if let Some(until) = lock.locked_at(a.now) {
                 AttemptOutcome::Locked { until }
@@ -936,7 +951,7 @@ impl Store for SqliteStore {
 
     fn reserve_email_code(&self, n: &NewEmailCode<'_>) -> Result<Reservation, StoreError> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(c, true)?;
             let last: Option<(i64, i64, i64)> = tx
                 .query_row(
                     "SELECT sent_at, expires_at, tries_left FROM email_codes WHERE user_id = ?1",
@@ -1009,7 +1024,7 @@ impl Store for SqliteStore {
         now: u64,
     ) -> Result<bool, StoreError> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(c, true)?;
             let consumed = tx.execute(
                 "UPDATE email_codes SET tries_left = 0
                  WHERE user_id = ?1 AND factor_id = ?2 AND hash = ?3
@@ -1061,6 +1076,39 @@ impl Store for SqliteStore {
         // PASSIVE: copy what it can without waiting for readers or writers; the WAL restarts
         // from its beginning once everything in it is in the database.
         self.with(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())))
+    }
+
+    fn batch(&self, f: &mut dyn FnMut()) -> Result<(), StoreError> {
+        if batch::active(self.id) {
+            // Already inside this store's batch: join it.
+            f();
+            return Ok(());
+        }
+        let conn = self.take()?;
+        if let Err(e) = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+        {
+            return Err(self.err(e));
+        }
+        let guard = batch::Guard::open(self.id, conn);
+        f();
+        let Some(conn) = guard.close() else {
+            return Err(StoreError::Aborted {
+                path: self.path.clone(),
+            });
+        };
+        match conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+        {
+            Ok(_) => {
+                self.give_back(conn);
+                Ok(())
+            }
+            // Dropping the connection rolls back whatever the failed commit left open.
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {

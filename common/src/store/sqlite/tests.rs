@@ -712,3 +712,147 @@ fn login_data_reads_lock_and_recovery_with_the_user() {
     let r = d.recovery.unwrap();
     assert_eq!((r.salt, r.total, r.unused), (vec![5; 16], 2, 2));
 }
+
+fn user_with_factor(s: &SqliteStore, name: &str) -> (UserId, FactorId) {
+    let id = s.add_user(name, None, 10).unwrap();
+    let fid = s
+        .add_totp_factor(id, &totp(FactorStatus::Active), 10, &|_| Ok(vec![0]))
+        .unwrap();
+    (id, fid)
+}
+
+fn step_claim(factor_id: FactorId, step: u64) -> Option<Claim> {
+    Some(Claim::TotpStep { factor_id, step })
+}
+
+#[test]
+fn a_batch_commits_once_and_sees_its_own_writes() {
+    let (_d, s) = store();
+    let (alice, fa) = user_with_factor(&s, "alice");
+    let (bob, fb) = user_with_factor(&s, "bob");
+    let mut outcomes = Vec::new();
+    s.batch(&mut || {
+        for (user, factor) in [(alice, fa), (bob, fb), (alice, fa)] {
+            outcomes.push(
+                s.commit_attempt(&attempt(user, 100, step_claim(factor, 5)), &audit_event)
+                    .unwrap(),
+            );
+        }
+        // Reads inside see the batch's writes.
+        assert_eq!(s.lock_state(alice).unwrap().failures, 1);
+        // Another connection does not, until the batch commits (and cannot write meanwhile).
+        let other = s.connect().unwrap();
+        let failures: Option<i64> = other
+            .query_row(
+                "SELECT failures FROM lockout WHERE user_id = ?1",
+                [alice],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(failures, None);
+        other.busy_timeout(Duration::from_millis(10)).unwrap();
+        assert!(
+            other.execute_batch("BEGIN IMMEDIATE").is_err(),
+            "the batch holds the write lock"
+        );
+    })
+    .unwrap();
+    assert_eq!(outcomes[0], AttemptOutcome::Accepted);
+    assert_eq!(outcomes[1], AttemptOutcome::Accepted);
+    assert!(
+        matches!(outcomes[2], AttemptOutcome::Replayed { .. }),
+        "the same step twice in one batch is a replay: {:?}",
+        outcomes[2]
+    );
+    assert_eq!(s.audit(None, 100).unwrap().len(), 3);
+    // The connection went back to the pool and works outside a batch again.
+    assert!(matches!(
+        s.commit_attempt(&attempt(bob, 100, step_claim(fb, 5)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Replayed { .. }
+    ));
+}
+
+#[test]
+fn a_failure_inside_a_batch_keeps_nothing_of_it() {
+    let (_d, s) = store();
+    let (alice, fa) = user_with_factor(&s, "alice");
+    let audit_before = s.audit(None, 100).unwrap().len();
+    let mut later = None;
+    let e = s
+        .batch(&mut || {
+            assert_eq!(
+                s.commit_attempt(&attempt(alice, 100, step_claim(fa, 5)), &audit_event)
+                    .unwrap(),
+                AttemptOutcome::Accepted
+            );
+            // A failing statement (a duplicate user) aborts the batch...
+            assert!(matches!(
+                s.add_user("alice", None, 10),
+                Err(StoreError::UserExists(_))
+            ));
+            // ...and everything after it in the batch is refused, not run outside it.
+            later = Some(s.commit_attempt(&attempt(alice, 100, step_claim(fa, 6)), &audit_event));
+        })
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Aborted { .. }), "{e}");
+    assert!(
+        matches!(later, Some(Err(StoreError::Aborted { .. }))),
+        "{later:?}"
+    );
+    // The accepted step was not kept: the code is still unused; no audit row was written.
+    assert_eq!(
+        s.commit_attempt(&attempt(alice, 100, step_claim(fa, 5)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Accepted
+    );
+    assert_eq!(s.audit(None, 100).unwrap().len(), audit_before + 1);
+}
+
+#[test]
+fn a_panic_inside_a_batch_rolls_it_back_and_frees_the_thread() {
+    let (_d, s) = store();
+    let (alice, fa) = user_with_factor(&s, "alice");
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = s.batch(&mut || {
+            s.commit_attempt(&attempt(alice, 100, step_claim(fa, 5)), &audit_event)
+                .unwrap();
+            panic!("boom");
+        });
+    }));
+    assert!(r.is_err());
+    // Not committed, and the thread is out of the batch: this commits on its own.
+    assert_eq!(
+        s.commit_attempt(&attempt(alice, 100, step_claim(fa, 5)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Accepted
+    );
+    let other = SqliteStore::open(&cfg(_d.path())).unwrap();
+    assert!(matches!(
+        other
+            .commit_attempt(&attempt(alice, 100, step_claim(fa, 5)), &audit_event)
+            .unwrap(),
+        AttemptOutcome::Replayed { .. }
+    ));
+}
+
+#[test]
+fn a_batch_on_one_store_leaves_another_store_alone() {
+    let (_d1, s1) = store();
+    let (_d2, s2) = store();
+    let (alice, fa) = user_with_factor(&s2, "alice");
+    s1.batch(&mut || {
+        // s2 is not batched: its write commits at once, visible to a fresh connection.
+        s2.commit_attempt(&attempt(alice, 100, step_claim(fa, 5)), &audit_event)
+            .unwrap();
+        let fresh = s2.connect().unwrap();
+        let step: Option<i64> = fresh
+            .query_row("SELECT last_step FROM factors WHERE id = ?1", [fa], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(step, Some(5));
+    })
+    .unwrap();
+}

@@ -1,0 +1,183 @@
+//! Group commit: a thread runs a burst of quick decisions inside one write transaction on one
+//! connection (see [`Store::batch`](crate::store::Store::batch)).
+//!
+//! While a batch is open, every call the batching thread makes on the store uses the batch's
+//! connection (a thread-local slot), and each store method's own transaction becomes a savepoint
+//! inside the batch: its reads see the batch's earlier writes, and a method that fails rolls back
+//! only itself. Other threads are not affected; they use the pool and queue on the write lock
+//! like any other writer.
+//!
+//! A failed statement drops the connection (as outside a batch), which aborts the batch: the
+//! rest of it gets [`StoreError::Aborted`](crate::store::StoreError::Aborted) and nothing of it
+//! is committed.
+
+use std::cell::RefCell;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::Connection;
+
+/// Tells stores apart in the thread-local slot.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(super) fn next_store_id() -> u64 {
+    NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+struct Open {
+    store: u64,
+    /// `None` while a method has it out, or for good once a failure dropped it.
+    conn: Option<Connection>,
+    lent: bool,
+}
+
+thread_local! {
+    static BATCH: RefCell<Option<Open>> = const { RefCell::new(None) };
+}
+
+/// Is this thread inside a batch on `store`?
+pub(super) fn active(store: u64) -> bool {
+    BATCH.with(|b| b.borrow().as_ref().is_some_and(|o| o.store == store))
+}
+
+/// The batch's connection, when this thread has a batch open on `store`: `Some(Err(()))` when
+/// the batch was aborted by an earlier failure.
+pub(super) fn lend(store: u64) -> Option<Result<Connection, ()>> {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let open = b.as_mut().filter(|o| o.store == store)?;
+        match open.conn.take() {
+            Some(c) if !open.lent => {
+                open.lent = true;
+                Some(Ok(c))
+            }
+            // Lent already (a method calling another) or lost: either way not usable here.
+            other => {
+                open.conn = other;
+                Some(Err(()))
+            }
+        }
+    })
+}
+
+/// Return a connection lent by [`lend`]; gives it back to the caller when it is not the batch's.
+pub(super) fn give_back(store: u64, conn: Connection) -> Result<(), Connection> {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        match b.as_mut().filter(|o| o.store == store && o.lent) {
+            Some(open) => {
+                open.conn = Some(conn);
+                open.lent = false;
+                Ok(())
+            }
+            None => Err(conn),
+        }
+    })
+}
+
+/// Forget a lent connection that failed: the batch is aborted.
+pub(super) fn lost(store: u64) {
+    BATCH.with(|b| {
+        if let Some(open) = b.borrow_mut().as_mut().filter(|o| o.store == store) {
+            open.lent = false;
+            open.conn = None;
+        }
+    })
+}
+
+/// The open batch; closing (or dropping, on a panic) empties the thread-local slot.
+pub(super) struct Guard {
+    store: u64,
+}
+
+impl Guard {
+    /// Open a batch on `conn`, which is inside `BEGIN IMMEDIATE`.
+    pub(super) fn open(store: u64, conn: Connection) -> Guard {
+        BATCH.with(|b| {
+            *b.borrow_mut() = Some(Open {
+                store,
+                conn: Some(conn),
+                lent: false,
+            })
+        });
+        Guard { store }
+    }
+
+    /// End the batch: its connection, or `None` when a failure aborted it.
+    pub(super) fn close(self) -> Option<Connection> {
+        let conn = BATCH.with(|b| b.borrow_mut().take().and_then(|o| o.conn));
+        std::mem::forget(self);
+        conn
+    }
+}
+
+impl Drop for Guard {
+    /// A panic inside the batch: the connection is closed, which rolls the batch back.
+    fn drop(&mut self) {
+        BATCH.with(|b| {
+            let mut b = b.borrow_mut();
+            if b.as_ref().is_some_and(|o| o.store == self.store) {
+                *b = None;
+            }
+        });
+    }
+}
+
+/// A store method's transaction: a real one outside a batch, a savepoint inside one. Rolled back
+/// when dropped without [`Tx::commit`].
+pub(super) struct Tx<'c> {
+    conn: &'c Connection,
+    nested: bool,
+    done: bool,
+}
+
+impl<'c> Tx<'c> {
+    /// `immediate`: take the write lock now (for a read-modify-write), so that concurrent
+    /// writers queue on the busy timeout instead of failing on a lock upgrade.
+    pub(super) fn begin(conn: &'c Connection, immediate: bool) -> rusqlite::Result<Tx<'c>> {
+        let nested = !conn.is_autocommit();
+        let sql = match (nested, immediate) {
+            (true, _) => "SAVEPOINT tessera_item",
+            (false, true) => "BEGIN IMMEDIATE",
+            (false, false) => "BEGIN",
+        };
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(Tx {
+            conn,
+            nested,
+            done: false,
+        })
+    }
+
+    pub(super) fn commit(mut self) -> rusqlite::Result<()> {
+        self.done = true;
+        let sql = if self.nested {
+            "RELEASE tessera_item"
+        } else {
+            "COMMIT"
+        };
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let _ = if self.nested {
+            self.conn
+                .execute_batch("ROLLBACK TO tessera_item; RELEASE tessera_item")
+        } else {
+            self.conn.execute_batch("ROLLBACK")
+        };
+    }
+}
+
+impl Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
