@@ -127,22 +127,81 @@ impl Handler {
         &self.auth.config().radius
     }
 
-    pub fn decide(&self, req: AccessRequest) -> Decision {
-        let mode = req.client.mode;
-        let user = req.user.unwrap_or_default();
-        let request = LoginRequest {
-            user: user.clone(),
+    /// The core's view of who logs in, through what, from where.
+    fn login_request(&self, req: &AccessRequest) -> LoginRequest {
+        LoginRequest {
+            user: req.user.clone().unwrap_or_default(),
             service: req.client.name.clone(),
             source: req.nas.source(),
             allow_unenrolled: self.radius().allow_unenrolled,
-            max_tries: match mode {
+            max_tries: match req.client.mode {
                 RadiusMode::Challenge | RadiusMode::Auto => self.auth.config().policy.max_tries,
                 RadiusMode::Append | RadiusMode::OtpOnly => 1,
             },
             // Nothing may be e-mailed before the first factor checks out (`send_preferred_email`
             // does it then), and a code in hand must not be replaced by a new one.
             auto_send: false,
+        }
+    }
+
+    /// Whether deciding `req` is quick work that may share a store transaction with others
+    /// ([`Handler::decide_batch`]): a code alone (an `otp-only` client, or the answer to a
+    /// challenge), so no password to check with Argon2, and a code the core calls quick (not a
+    /// recovery code, not a request for an e-mailed one).
+    pub fn is_quick(&self, req: &AccessRequest) -> bool {
+        let Credential::Pap(pw) = &req.credential else {
+            return false;
         };
+        let Ok(text) = std::str::from_utf8(pw) else {
+            return false;
+        };
+        if req.user.as_deref().is_none_or(str::is_empty) {
+            return false;
+        }
+        if req.state.is_some() {
+            return self.auth.answer_is_quick(text);
+        }
+        if req.client.mode != RadiusMode::OtpOnly {
+            return false;
+        }
+        match parse_scrv1(text) {
+            Some((_, code)) => self.auth.answer_is_quick(&code),
+            None => self.auth.answer_is_quick(text),
+        }
+    }
+
+    /// Decide quick requests (see [`Handler::is_quick`]) in one store transaction: one commit
+    /// for all. When it cannot commit, every one of them is denied and the error audited for
+    /// each (nothing decided inside was kept).
+    pub fn decide_batch(&self, requests: Vec<AccessRequest>) -> Vec<Decision> {
+        let who: Vec<LoginRequest> = requests.iter().map(|r| self.login_request(r)).collect();
+        match self.auth.batch(|| {
+            requests
+                .into_iter()
+                .map(|r| self.decide(r))
+                .collect::<Vec<_>>()
+        }) {
+            Ok(decisions) => decisions,
+            Err(e) => who
+                .iter()
+                .map(|request| {
+                    self.auth.report_error(request, &e);
+                    Decision {
+                        reply: Reply::Reject {
+                            message: Reject::BadCode.user_message(self.auth.now()),
+                        },
+                        user: request.user.clone(),
+                        reason: format!("error: {e}"),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    pub fn decide(&self, req: AccessRequest) -> Decision {
+        let mode = req.client.mode;
+        let request = self.login_request(&req);
+        let user = request.user.clone();
         let step = if user.is_empty() {
             Step::Refused("no_user_name")
         } else {

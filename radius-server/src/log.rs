@@ -3,6 +3,8 @@
 //! drops. Never a password, code or secret: callers pass names, addresses and reasons only, and
 //! untrusted text goes through `printable`.
 
+use std::io::Write;
+
 use tessera_common::audit::{AuditEvent, AuditSink, Severity, SyslogSink};
 
 pub use tessera_common::names::printable;
@@ -20,18 +22,26 @@ impl Log {
 
     /// A line to stderr only (decisions, start-up, reloads).
     pub fn info(&self, line: &str) {
-        eprintln!("tessera-radiusd: {line}");
+        let mut lines = String::with_capacity(line.len() + 20);
+        push_line(&mut lines, line);
+        self.lines(&lines);
     }
 
     /// A line to stderr and syslog.
     pub fn warn(&self, line: &str) {
-        eprintln!("tessera-radiusd: warning: {line}");
+        self.info(&format!("warning: {line}"));
         self.syslog.message(Severity::Warning, line);
     }
 
     pub fn error(&self, line: &str) {
-        eprintln!("tessera-radiusd: error: {line}");
+        self.info(&format!("error: {line}"));
         self.syslog.message(Severity::Error, line);
+    }
+
+    /// Lines made with [`push_line`], to stderr in one write (so that lines from different
+    /// threads never interleave, and a burst of decisions costs one system call).
+    pub fn lines(&self, lines: &str) {
+        let _ = std::io::stderr().lock().write_all(lines.as_bytes());
     }
 }
 
@@ -49,4 +59,11 @@ impl AuditSink for Log {
             Severity::Notice | Severity::Info => self.info(text),
         }
     }
+}
+
+/// Append one stderr line (prefixed with the program name) to `lines`.
+pub fn push_line(lines: &mut String, line: &str) {
+    lines.push_str("tessera-radiusd: ");
+    lines.push_str(line);
+    lines.push('\n');
 }

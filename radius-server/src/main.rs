@@ -104,6 +104,7 @@ async fn run(
     summary: String,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    server.start_decider()?;
     let mut loops = Vec::new();
     for addr in &listen {
         let sock =

@@ -5,22 +5,24 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use radius::core::code::Code;
 use tessera_common::auth::Authenticator;
 use tessera_common::config::{Config, RadiusConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::cache::{DedupCache, Key, Lookup};
 use crate::challenge::Challenges;
 use crate::clients::{Client, Clients};
 use crate::codec::{self, ReplyAttr};
 use crate::handler::{AccessRequest, Credential, Decision, Handler, Nas, Reply};
-use crate::log::{Log, printable};
+use crate::log::{Log, printable, push_line};
 
+/// Most quick requests decided in one store transaction (the write lock is held that long).
+const MAX_BATCH: usize = 64;
 /// Most finished responses kept for duplicate detection.
 const DEDUP_MAX: usize = 200_000;
 /// Socket receive buffer asked for, so a burst of requests is not dropped by the kernel.
@@ -41,6 +43,37 @@ pub struct Server {
     max_in_flight: usize,
     challenges: Arc<Challenges>,
     log: Arc<Log>,
+    /// Where quick requests go (see [`Server::start_decider`]); unset, everything goes to the
+    /// blocking pool.
+    decider: OnceLock<std::sync::mpsc::Sender<Job>>,
+}
+
+/// What answering a request needs once it is decided.
+struct Pending {
+    sock: Arc<UdpSocket>,
+    req: codec::Request,
+    key: Key,
+    src: SocketAddr,
+    client: Arc<Client>,
+    nas: Nas,
+    permit: OwnedSemaphorePermit,
+}
+
+struct Job {
+    handler: Arc<Handler>,
+    access: AccessRequest,
+    pending: Pending,
+}
+
+/// The reply when the server could not decide (fail closed).
+fn internal_error(user: Option<String>) -> Decision {
+    Decision {
+        reply: Reply::Reject {
+            message: "Verification failed.".into(),
+        },
+        user: user.unwrap_or_default(),
+        reason: "internal_error".into(),
+    }
 }
 
 impl Server {
@@ -59,6 +92,7 @@ impl Server {
             max_in_flight,
             challenges,
             log,
+            decider: OnceLock::new(),
         })
     }
 
@@ -246,61 +280,163 @@ impl Server {
             state: req.bytes(codec::STATE),
             nas: nas.clone(),
         };
+        let pending = Pending {
+            sock: sock.clone(),
+            req,
+            key,
+            src,
+            client,
+            nas,
+            permit,
+        };
         let handler = generation.handler.clone();
+        if handler.is_quick(&access)
+            && let Some(decider) = self.decider.get()
+        {
+            // Decided with other quick requests in one store transaction (see `decide_quick`).
+            let job = Job {
+                handler,
+                access,
+                pending,
+            };
+            if let Err(std::sync::mpsc::SendError(job)) = decider.send(job) {
+                self.respond(job.pending, internal_error(job.access.user));
+            }
+            return;
+        }
         let server = self.clone();
-        let sock = sock.clone();
         tokio::spawn(async move {
+            let user = access.user.clone();
             let decision = match tokio::task::spawn_blocking(move || handler.decide(access)).await {
                 Ok(d) => d,
                 Err(e) => {
                     server.log.error(&format!("request from {src} failed: {e}"));
-                    Decision {
-                        reply: Reply::Reject {
-                            message: "Verification failed.".into(),
-                        },
-                        user: req.user_name().unwrap_or_default(),
-                        reason: "internal_error".into(),
-                    }
+                    internal_error(user)
                 }
             };
-            let (code, attrs) = match &decision.reply {
-                Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
-                Reply::Reject { message } => (
-                    Code::AccessReject,
-                    vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
-                ),
-                Reply::Challenge { state, message } => (
-                    Code::AccessChallenge,
-                    vec![
-                        ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
-                        ReplyAttr::Bytes(codec::STATE, state.to_vec()),
-                    ],
-                ),
-            };
-            match codec::encode_response(&req, code, &attrs, client.secret.expose()) {
-                Ok(bytes) => {
-                    let bytes: Arc<[u8]> = Arc::from(bytes);
-                    if let Ok(mut c) = server.cache.lock() {
-                        c.finish(key, bytes.clone(), Instant::now());
-                    }
-                    if let Err(e) = sock.send_to(&bytes, src).await {
-                        server.log.warn(&format!("cannot send to {src}: {e}"));
-                    }
+            server.respond(pending, decision);
+        });
+    }
+
+    /// Send the reply for a decided request, remember it for retransmissions, log the decision
+    /// and release its place among the requests in flight.
+    fn respond(&self, pending: Pending, decision: Decision) {
+        let mut line = String::new();
+        self.respond_logged(pending, decision, &mut line);
+        self.log.lines(&line);
+    }
+
+    /// [`Server::respond`], with the decision's log line appended to `lines`.
+    fn respond_logged(&self, pending: Pending, decision: Decision, lines: &mut String) {
+        let Pending {
+            sock,
+            req,
+            key,
+            src,
+            client,
+            nas,
+            permit,
+        } = pending;
+        let (code, attrs) = match &decision.reply {
+            Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
+            Reply::Reject { message } => (
+                Code::AccessReject,
+                vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
+            ),
+            Reply::Challenge { state, message } => (
+                Code::AccessChallenge,
+                vec![
+                    ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
+                    ReplyAttr::Bytes(codec::STATE, state.to_vec()),
+                ],
+            ),
+        };
+        match codec::encode_response(&req, code, &attrs, client.secret.expose()) {
+            Ok(bytes) => {
+                let bytes: Arc<[u8]> = Arc::from(bytes);
+                if let Ok(mut c) = self.cache.lock() {
+                    c.finish(key, bytes.clone(), Instant::now());
                 }
-                Err(e) => {
-                    if let Ok(mut c) = server.cache.lock() {
-                        c.abandon(&key);
-                    }
-                    server
-                        .log
-                        .error(&format!("cannot encode a response to {src}: {e}"));
+                // A full send buffer loses this copy only: the NAS retransmits and gets the
+                // cached response.
+                if let Err(e) = sock.try_send_to(&bytes, src) {
+                    self.log.warn(&format!("cannot send to {src}: {e}"));
                 }
             }
-            server
-                .log
-                .info(&decision_line(&client, src, &nas, &decision));
-            drop(permit);
-        });
+            Err(e) => {
+                if let Ok(mut c) = self.cache.lock() {
+                    c.abandon(&key);
+                }
+                self.log
+                    .error(&format!("cannot encode a response to {src}: {e}"));
+            }
+        }
+        push_line(lines, &decision_line(&client, src, &nas, &decision));
+        drop(permit);
+    }
+
+    /// Start the thread that decides quick requests (codes that need no Argon2 and no mail) in
+    /// batches: all such requests waiting when it finishes one batch form the next, decided in
+    /// one store transaction. Under load that is one commit for many logins; when idle, a batch
+    /// of one, decided at once.
+    pub fn start_decider(self: &Arc<Self>) -> std::io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let server = self.clone();
+        std::thread::Builder::new()
+            .name("radius-decider".into())
+            .spawn(move || server.decide_quick(rx))?;
+        let _ = self.decider.set(tx);
+        Ok(())
+    }
+
+    fn decide_quick(&self, rx: std::sync::mpsc::Receiver<Job>) {
+        let mut waiting: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+        loop {
+            if waiting.is_empty() {
+                match rx.recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(_) => return,
+                }
+            }
+            while waiting.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(_) => break,
+                }
+            }
+            // One batch per store: after a reload, jobs of the old and new generation differ.
+            let handler = match waiting.front() {
+                Some(j) => j.handler.clone(),
+                None => continue,
+            };
+            let n = waiting
+                .iter()
+                .take_while(|j| Arc::ptr_eq(&j.handler, &handler))
+                .count();
+            let (accesses, pendings): (Vec<_>, Vec<_>) =
+                waiting.drain(..n).map(|j| (j.access, j.pending)).unzip();
+            let users: Vec<Option<String>> = accesses.iter().map(|a| a.user.clone()).collect();
+            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handler.decide_batch(accesses)
+            }));
+            let mut lines = String::new();
+            match decided {
+                Ok(decisions) => {
+                    for (pending, decision) in pendings.into_iter().zip(decisions) {
+                        self.respond_logged(pending, decision, &mut lines);
+                    }
+                }
+                Err(_) => {
+                    self.log.error(&format!(
+                        "a batch of {n} requests failed (panic); all denied"
+                    ));
+                    for (pending, user) in pendings.into_iter().zip(users) {
+                        self.respond_logged(pending, internal_error(user), &mut lines);
+                    }
+                }
+            }
+            self.log.lines(&lines);
+        }
     }
 
     /// RFC 5997: Status-Server must carry a valid Message-Authenticator; answered on the loop

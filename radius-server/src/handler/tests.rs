@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_common::admin::{Admin, TotpOptions};
-use tessera_common::audit::MemorySink;
+use tessera_common::audit::{AuditResult, MemorySink};
 use tessera_common::clock::{Clock, FixedClock};
 use tessera_common::config::{Config, TotpAlgorithm};
 use tessera_common::mail::RecordingMailer;
@@ -144,8 +144,19 @@ impl Env {
         password: &str,
         state: Option<&[u8]>,
     ) -> Decision {
+        self.handler
+            .decide(self.request(client, user, password, state))
+    }
+
+    fn request(
+        &self,
+        client: &str,
+        user: &str,
+        password: &str,
+        state: Option<&[u8]>,
+    ) -> AccessRequest {
         let client = self.clients.find(client.parse().unwrap()).unwrap().clone();
-        self.handler.decide(AccessRequest {
+        AccessRequest {
             client,
             user: Some(user.to_string()),
             credential: Credential::Pap(Zeroizing::new(password.as_bytes().to_vec())),
@@ -155,7 +166,7 @@ impl Env {
                 identifier: Some("gw1".into()),
                 calling_station: Some("203.0.113.9".into()),
             },
-        })
+        }
     }
 
     fn send(&self, user: &str, password: &str) -> Decision {
@@ -522,4 +533,79 @@ fn append_bare_password_mails_a_code_or_says_the_mail_failed() {
     let d = e.send("carol", &format!("carolpass{code}"));
     assert!(is_accept(&d), "{}", d.reason);
     assert_eq!(d.reason, "method=email");
+}
+
+#[test]
+fn quick_requests_are_codes_alone_that_need_no_argon2_or_mail() {
+    let e = env("[radius]\nmode = \"otp-only\"\nfirst_factor = \"none\"");
+    let quick = |client: &str, password: &str, state: Option<&[u8]>| {
+        e.handler
+            .is_quick(&e.request(client, "alice", password, state))
+    };
+    let code = e.code();
+    assert!(quick("127.0.0.1", &code, None));
+    let b64 = |s: &str| {
+        use base64ct::Encoding;
+        base64ct::Base64::encode_string(s.as_bytes())
+    };
+    assert!(quick(
+        "127.0.0.1",
+        &format!("SCRV1:{}:{}", b64("pw"), b64(&code)),
+        None
+    ));
+    // A recovery code (Argon2) or a request for an e-mailed code (a mail) is not quick.
+    assert!(!quick("127.0.0.1", &e.recovery[0], None));
+    assert!(!quick("127.0.0.1", "", None));
+    // The answer to a challenge is quick whatever the client's mode.
+    assert!(quick("127.0.0.1", &code, Some(&[7u8; STATE_LEN])));
+    // Nor is anything that carries a password to check.
+    let append = env("[radius]\nmode = \"append\"");
+    assert!(!append.handler.is_quick(&append.request(
+        "127.0.0.1",
+        "alice",
+        &format!("hunter2{code}"),
+        None
+    )));
+    assert!(append.handler.is_quick(&append.request(
+        "127.0.0.1",
+        "alice",
+        &code,
+        Some(&[7u8; STATE_LEN])
+    )));
+    let mut chap = e.request("127.0.0.1", "alice", &code, None);
+    chap.credential = Credential::Chap;
+    assert!(!e.handler.is_quick(&chap));
+    let mut anonymous = e.request("127.0.0.1", "alice", &code, None);
+    anonymous.user = None;
+    assert!(!e.handler.is_quick(&anonymous));
+}
+
+#[test]
+fn a_batch_decides_each_request_as_alone() {
+    let e = env("[radius]\nmode = \"otp-only\"\nfirst_factor = \"none\"");
+    let code = e.code();
+    let decisions = e.handler.decide_batch(vec![
+        e.request("127.0.0.1", "alice", &code, None),
+        e.request("127.0.0.1", "bob", &code, None),
+        e.request("127.0.0.1", "alice", "000000", None),
+        e.request("127.0.0.1", "alice", &code, None),
+    ]);
+    let reasons: Vec<&str> = decisions.iter().map(|d| d.reason.as_str()).collect();
+    assert!(is_accept(&decisions[0]), "{reasons:?}");
+    assert_eq!(decisions[0].user, "alice");
+    assert_eq!(&reasons[1..], ["not_enrolled", "bad_code", "replayed"]);
+    assert_eq!(decisions[1].user, "bob");
+    // Committed: the batch's two failures count (max_failures = 3), so this third one locks.
+    assert_eq!(e.send("alice", &code).reason, "locked_out");
+    // Every decision has its audit line, in order.
+    let results: Vec<_> = e
+        .sink
+        .events()
+        .iter()
+        .rev()
+        .take(5)
+        .map(|ev| (ev.user.clone(), ev.result))
+        .collect();
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[4], ("alice".to_string(), AuditResult::Accept));
 }
