@@ -2,14 +2,13 @@
 //! connection (see [`Store::batch`](crate::store::Store::batch)).
 //!
 //! While a batch is open, every call the batching thread makes on the store uses the batch's
-//! connection (a thread-local slot), and each store method's own transaction becomes a savepoint
-//! inside the batch: its reads see the batch's earlier writes, and a method that fails rolls back
-//! only itself. Other threads are not affected; they use the pool and queue on the write lock
-//! like any other writer.
+//! connection (a thread-local slot), and each store method runs inside the batch's transaction:
+//! its reads see the batch's earlier writes. Other threads are not affected; they use the pool
+//! and queue on the write lock like any other writer.
 //!
-//! A failed statement drops the connection (as outside a batch), which aborts the batch: the
-//! rest of it gets [`StoreError::Aborted`](crate::store::StoreError::Aborted) and nothing of it
-//! is committed.
+//! A failed statement drops the connection (as outside a batch), and a method that wrote but did
+//! not commit poisons the batch: either aborts it. The rest of it gets
+//! [`StoreError::Aborted`](crate::store::StoreError::Aborted) and nothing of it is committed.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -26,6 +25,8 @@ pub(super) fn next_store_id() -> u64 {
 
 struct Open {
     store: u64,
+    /// A method wrote, then did not commit: the batch cannot be committed.
+    poisoned: bool,
     /// `None` while a method has it out, or for good once a failure dropped it.
     conn: Option<Connection>,
     lent: bool,
@@ -47,11 +48,11 @@ pub(super) fn lend(store: u64) -> Option<Result<Connection, ()>> {
         let mut b = b.borrow_mut();
         let open = b.as_mut().filter(|o| o.store == store)?;
         match open.conn.take() {
-            Some(c) if !open.lent => {
+            Some(c) if !open.lent && !open.poisoned => {
                 open.lent = true;
                 Some(Ok(c))
             }
-            // Lent already (a method calling another) or lost: either way not usable here.
+            // Lent already (a method calling another), lost or poisoned: not usable here.
             other => {
                 open.conn = other;
                 Some(Err(()))
@@ -85,6 +86,15 @@ pub(super) fn lost(store: u64) {
     })
 }
 
+/// A method of the open batch wrote and then failed: abort the batch.
+fn poison() {
+    BATCH.with(|b| {
+        if let Some(open) = b.borrow_mut().as_mut() {
+            open.poisoned = true;
+        }
+    })
+}
+
 /// The open batch; closing (or dropping, on a panic) empties the thread-local slot.
 pub(super) struct Guard {
     store: u64,
@@ -96,6 +106,7 @@ impl Guard {
         BATCH.with(|b| {
             *b.borrow_mut() = Some(Open {
                 store,
+                poisoned: false,
                 conn: Some(conn),
                 lent: false,
             })
@@ -103,9 +114,15 @@ impl Guard {
         Guard { store }
     }
 
-    /// End the batch: its connection, or `None` when a failure aborted it.
+    /// End the batch: its connection, or `None` when a failure aborted it (the connection,
+    /// dropped, rolls the batch back).
     pub(super) fn close(self) -> Option<Connection> {
-        let conn = BATCH.with(|b| b.borrow_mut().take().and_then(|o| o.conn));
+        let conn = BATCH.with(|b| {
+            b.borrow_mut()
+                .take()
+                .filter(|o| !o.poisoned)
+                .and_then(|o| o.conn)
+        });
         std::mem::forget(self);
         conn
     }
@@ -123,11 +140,14 @@ impl Drop for Guard {
     }
 }
 
-/// A store method's transaction: a real one outside a batch, a savepoint inside one. Rolled back
-/// when dropped without [`Tx::commit`].
+/// A store method's transaction: a real one outside a batch. Inside one, the method runs in the
+/// batch's transaction as it is (no savepoint: a savepoint copies every page it touches to a
+/// sub-journal, which cost a quarter of a batched login), so a method that wrote and then failed
+/// cannot be undone alone: dropping such a `Tx` without [`Tx::commit`] aborts the whole batch.
 pub(super) struct Tx<'c> {
     conn: &'c Connection,
-    nested: bool,
+    /// Inside a batch: the connection's change count when the method began.
+    in_batch: Option<u64>,
     done: bool,
 }
 
@@ -135,28 +155,31 @@ impl<'c> Tx<'c> {
     /// `immediate`: take the write lock now (for a read-modify-write), so that concurrent
     /// writers queue on the busy timeout instead of failing on a lock upgrade.
     pub(super) fn begin(conn: &'c Connection, immediate: bool) -> rusqlite::Result<Tx<'c>> {
-        let nested = !conn.is_autocommit();
-        let sql = match (nested, immediate) {
-            (true, _) => "SAVEPOINT tessera_item",
-            (false, true) => "BEGIN IMMEDIATE",
-            (false, false) => "BEGIN",
+        if !conn.is_autocommit() {
+            return Ok(Tx {
+                conn,
+                in_batch: Some(conn.total_changes()),
+                done: false,
+            });
+        }
+        let sql = if immediate {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
         };
         conn.prepare_cached(sql)?.execute([])?;
         Ok(Tx {
             conn,
-            nested,
+            in_batch: None,
             done: false,
         })
     }
 
     pub(super) fn commit(mut self) -> rusqlite::Result<()> {
         self.done = true;
-        let sql = if self.nested {
-            "RELEASE tessera_item"
-        } else {
-            "COMMIT"
-        };
-        self.conn.prepare_cached(sql)?.execute([])?;
+        if self.in_batch.is_none() {
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+        }
         Ok(())
     }
 }
@@ -166,12 +189,14 @@ impl Drop for Tx<'_> {
         if self.done {
             return;
         }
-        let _ = if self.nested {
-            self.conn
-                .execute_batch("ROLLBACK TO tessera_item; RELEASE tessera_item")
-        } else {
-            self.conn.execute_batch("ROLLBACK")
-        };
+        match self.in_batch {
+            None => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            // Read, or decided not to write: nothing to undo.
+            Some(changes) if changes == self.conn.total_changes() => {}
+            Some(_) => poison(),
+        }
     }
 }
 
