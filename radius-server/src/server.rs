@@ -381,15 +381,32 @@ impl Server {
     /// of one, decided at once.
     pub fn start_decider(self: &Arc<Self>) -> std::io::Result<()> {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Vec<(Pending, Decision)>>();
         let server = self.clone();
         std::thread::Builder::new()
             .name("radius-decider".into())
-            .spawn(move || server.decide_quick(rx))?;
+            .spawn(move || server.decide_quick(rx, done_tx))?;
+        let server = self.clone();
+        std::thread::Builder::new()
+            .name("radius-replies".into())
+            .spawn(move || {
+                while let Ok(batch) = done_rx.recv() {
+                    let mut lines = String::new();
+                    for (pending, decision) in batch {
+                        server.respond_logged(pending, decision, &mut lines);
+                    }
+                    server.log.lines(&lines);
+                }
+            })?;
         let _ = self.decider.set(tx);
         Ok(())
     }
 
-    fn decide_quick(&self, rx: std::sync::mpsc::Receiver<Job>) {
+    fn decide_quick(
+        &self,
+        rx: std::sync::mpsc::Receiver<Job>,
+        done: std::sync::mpsc::Sender<Vec<(Pending, Decision)>>,
+    ) {
         let mut waiting: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
         loop {
             if waiting.is_empty() {
@@ -419,23 +436,23 @@ impl Server {
             let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 handler.decide_batch(accesses)
             }));
-            let mut lines = String::new();
-            match decided {
-                Ok(decisions) => {
-                    for (pending, decision) in pendings.into_iter().zip(decisions) {
-                        self.respond_logged(pending, decision, &mut lines);
-                    }
-                }
+            let answered: Vec<(Pending, Decision)> = match decided {
+                Ok(decisions) => pendings.into_iter().zip(decisions).collect(),
                 Err(_) => {
                     self.log.error(&format!(
                         "a batch of {n} requests failed (panic); all denied"
                     ));
-                    for (pending, user) in pendings.into_iter().zip(users) {
-                        self.respond_logged(pending, internal_error(user), &mut lines);
-                    }
+                    pendings
+                        .into_iter()
+                        .zip(users.into_iter().map(internal_error))
+                        .collect()
+                }
+            };
+            if let Err(std::sync::mpsc::SendError(answered)) = done.send(answered) {
+                for (pending, decision) in answered {
+                    self.respond(pending, decision);
                 }
             }
-            self.log.lines(&lines);
         }
     }
 
