@@ -27,11 +27,30 @@ pub fn validate_user_name(name: &str) -> Result<(), InputError> {
 /// A form of untrusted text that is safe to put in a message or a log line: control characters
 /// escaped, long input cut.
 pub fn printable(s: &str) -> String {
-    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
-    if s.chars().count() > 64 {
-        out.push('…');
+    Printable(s).to_string()
+}
+
+/// [`printable`] without the allocation, for `format!`/`write!` (log lines).
+pub struct Printable<'a>(pub &'a str);
+
+impl std::fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0;
+        // Short plain ASCII, the usual case: nothing to escape or cut.
+        if s.len() <= 64
+            && s.bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b'\'' | b'"'))
+        {
+            return f.write_str(s);
+        }
+        for c in s.chars().take(64) {
+            std::fmt::Display::fmt(&c.escape_debug(), f)?;
+        }
+        if s.chars().nth(64).is_some() {
+            f.write_str("…")?;
+        }
+        Ok(())
     }
-    out
 }
 
 #[cfg(test)]

@@ -31,15 +31,22 @@ pub struct Nas {
 impl Nas {
     /// The audit `source`: `cs=…,nas_ip=…,nas_id=…` with the fields present.
     pub fn source(&self) -> Option<String> {
-        let parts: Vec<String> = [
+        let mut out = String::new();
+        for (k, v) in [
             ("cs", &self.calling_station),
             ("nas_ip", &self.ip),
             ("nas_id", &self.identifier),
-        ]
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect();
-        (!parts.is_empty()).then(|| parts.join(","))
+        ] {
+            if let Some(v) = v {
+                if !out.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(k);
+                out.push('=');
+                out.push_str(v);
+            }
+        }
+        (!out.is_empty()).then_some(out)
     }
 }
 

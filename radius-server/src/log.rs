@@ -7,7 +7,10 @@ use std::io::Write;
 
 use tessera_common::audit::{AuditEvent, AuditSink, Severity, SyslogSink};
 
-pub use tessera_common::names::printable;
+pub use tessera_common::names::{Printable, printable};
+
+/// What every stderr line starts with.
+pub const PREFIX: &str = "tessera-radiusd: ";
 
 pub struct Log {
     syslog: SyslogSink,
@@ -63,7 +66,7 @@ impl AuditSink for Log {
 
 /// Append one stderr line (prefixed with the program name) to `lines`.
 pub fn push_line(lines: &mut String, line: &str) {
-    lines.push_str("tessera-radiusd: ");
+    lines.push_str(PREFIX);
     lines.push_str(line);
     lines.push('\n');
 }

@@ -19,7 +19,7 @@ use crate::challenge::Challenges;
 use crate::clients::{Client, Clients};
 use crate::codec::{self, ReplyAttr};
 use crate::handler::{AccessRequest, Credential, Decision, Handler, Nas, Reply};
-use crate::log::{Log, printable, push_line};
+use crate::log::{Log, PREFIX, Printable, printable};
 
 /// Most quick requests decided in one store transaction (the write lock is held that long).
 const MAX_BATCH: usize = 64;
@@ -371,7 +371,7 @@ impl Server {
                     .error(&format!("cannot encode a response to {src}: {e}"));
             }
         }
-        push_line(lines, &decision_line(&client, src, &nas, &decision));
+        decision_line(lines, &client, src, &nas, &decision);
         drop(permit);
     }
 
@@ -512,18 +512,23 @@ fn build(
     })
 }
 
-fn decision_line(client: &Client, src: SocketAddr, nas: &Nas, d: &Decision) -> String {
-    let field = |v: &Option<String>| v.as_deref().map(printable).unwrap_or_else(|| "-".into());
-    format!(
-        "decision client={} src={src} nas_ip={} nas_id={} calling_station={} user={} result={} reason={}",
-        printable(&client.name),
+/// Append the decision's log line to `lines`.
+fn decision_line(lines: &mut String, client: &Client, src: SocketAddr, nas: &Nas, d: &Decision) {
+    use std::fmt::Write;
+    fn field(v: &Option<String>) -> Printable<'_> {
+        Printable(v.as_deref().unwrap_or("-"))
+    }
+    let _ = writeln!(
+        lines,
+        "{PREFIX}decision client={} src={src} nas_ip={} nas_id={} calling_station={} user={} result={} reason={}",
+        Printable(&client.name),
         field(&nas.ip),
         field(&nas.identifier),
         field(&nas.calling_station),
-        printable(&d.user),
+        Printable(&d.user),
         d.result(),
-        printable(&d.reason),
-    )
+        Printable(&d.reason),
+    );
 }
 
 /// A UDP socket with a large receive buffer; IPv6 sockets are IPv6-only so that `0.0.0.0` and
