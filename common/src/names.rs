@@ -96,5 +96,21 @@ mod tests {
     fn printable_escapes_controls_and_truncates() {
         assert_eq!(printable("a\nb"), "a\\nb");
         assert!(printable(&"x".repeat(100)).ends_with('…'));
+        // The plain-ASCII fast path and the escaping path agree with escape_debug.
+        for s in [
+            "alice",
+            "a\"b",
+            "a\\b",
+            "it's",
+            "tab\there",
+            "ünï",
+            "\u{1b}[31m",
+            &"y".repeat(64),
+        ] {
+            let expected: String = s.chars().flat_map(char::escape_debug).collect();
+            assert_eq!(printable(s), expected, "{s:?}");
+        }
+        assert_eq!(printable(&"z".repeat(65)), format!("{}…", "z".repeat(64)));
+        assert_eq!(format!("[{}]", Printable("a\rb")), "[a\\rb]");
     }
 }
