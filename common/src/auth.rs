@@ -639,7 +639,13 @@ impl Authenticator {
     /// Log that the core could not decide for `request` (the front-end denies). Best effort: the
     /// store may be what failed.
     pub fn report_error(&self, request: &LoginRequest, error: &CoreError) {
-        let event = AuditEvent {
+        let event = self.error_event(request, error);
+        let _ = self.store.append_audit(&event);
+        self.record(&event);
+    }
+
+    fn error_event(&self, request: &LoginRequest, error: &CoreError) -> AuditEvent {
+        AuditEvent {
             at: self.clock.now(),
             user: request.user.clone(),
             service: request.service.clone(),
@@ -647,9 +653,7 @@ impl Authenticator {
             result: AuditResult::Error,
             method: None,
             detail: Some(error.to_string()),
-        };
-        let _ = self.store.append_audit(&event);
-        self.record(&event);
+        }
     }
 
     /// Audit a refusal the front-end decided on its own, before any factor was checked (an

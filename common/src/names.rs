@@ -27,26 +27,45 @@ pub fn validate_user_name(name: &str) -> Result<(), InputError> {
 /// A form of untrusted text that is safe to put in a message or a log line: control characters
 /// escaped, long input cut.
 pub fn printable(s: &str) -> String {
-    Printable(s).to_string()
+    Printable::new(s).to_string()
 }
 
 /// [`printable`] without the allocation, for `format!`/`write!` (log lines).
-pub struct Printable<'a>(pub &'a str);
+pub struct Printable<'a> {
+    text: &'a str,
+    max_chars: usize,
+}
+
+impl<'a> Printable<'a> {
+    /// Cut after 64 characters (names, addresses, anything a client sent).
+    pub fn new(text: &'a str) -> Printable<'a> {
+        Printable {
+            text,
+            max_chars: 64,
+        }
+    }
+
+    /// Cut after `max_chars` (our own longer texts that may quote untrusted input, such as an
+    /// error naming a user and a path).
+    pub fn upto(text: &'a str, max_chars: usize) -> Printable<'a> {
+        Printable { text, max_chars }
+    }
+}
 
 impl std::fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self.0;
+        let (s, max) = (self.text, self.max_chars);
         // Short plain ASCII, the usual case: nothing to escape or cut.
-        if s.len() <= 64
+        if s.len() <= max
             && s.bytes()
                 .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b'\'' | b'"'))
         {
             return f.write_str(s);
         }
-        for c in s.chars().take(64) {
+        for c in s.chars().take(max) {
             std::fmt::Display::fmt(&c.escape_debug(), f)?;
         }
-        if s.chars().nth(64).is_some() {
+        if s.chars().nth(max).is_some() {
             f.write_str("…")?;
         }
         Ok(())
@@ -111,6 +130,11 @@ mod tests {
             assert_eq!(printable(s), expected, "{s:?}");
         }
         assert_eq!(printable(&"z".repeat(65)), format!("{}…", "z".repeat(64)));
-        assert_eq!(format!("[{}]", Printable("a\rb")), "[a\\rb]");
+        assert_eq!(format!("[{}]", Printable::new("a\rb")), "[a\\rb]");
+        assert_eq!(
+            Printable::upto(&"w".repeat(100), 100).to_string(),
+            "w".repeat(100)
+        );
+        assert_eq!(Printable::upto("abcdef", 3).to_string(), "abc…");
     }
 }

@@ -189,19 +189,18 @@ impl Handler {
                 .collect::<Vec<_>>()
         }) {
             Ok(decisions) => decisions,
-            Err(e) => who
-                .iter()
-                .map(|request| {
-                    self.auth.report_error(request, &e);
-                    Decision {
+            Err(e) => {
+                self.auth.report_batch_error(&who, &e);
+                who.iter()
+                    .map(|request| Decision {
                         reply: Reply::Reject {
                             message: Reject::BadCode.user_message(self.auth.now()),
                         },
                         user: request.user.clone(),
                         reason: format!("error: {e}"),
-                    }
-                })
-                .collect(),
+                    })
+                    .collect()
+            }
         }
     }
 

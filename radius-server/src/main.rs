@@ -1,10 +1,12 @@
 //! tessera-radiusd: a RADIUS server that demands a Tessera second factor.
 //!
-//! Wiring only: arguments, configuration, the runtime (one thread for the packet loop, a
-//! bounded blocking pool for Argon2 and SQLite), sockets and signals (SIGTERM/SIGINT: stop
-//! receiving, answer what is in flight, exit; SIGHUP: reload clients and configuration).
+//! Wiring only: arguments, configuration, the runtime (one thread for the packet loop, a batch
+//! decider and a reply thread for quick requests, a bounded blocking pool for Argon2 and mail),
+//! sockets and signals (SIGTERM/SIGINT: stop receiving, answer what is in flight, exit; SIGHUP:
+//! reload clients and configuration).
 #![forbid(unsafe_code)]
 
+mod batch;
 mod cache;
 mod challenge;
 mod clients;

@@ -1,10 +1,13 @@
 //! The UDP loop. Cheap work happens on the loop (framing, client lookup, Message-Authenticator,
-//! duplicate detection, Status-Server); deciding a request (Argon2, SQLite) goes to the blocking
-//! pool, bounded by a semaphore: past `max_in_flight` requests are shed with a log line rather
-//! than queued without limit. One slow request never delays another or a health check.
+//! duplicate detection, Status-Server); deciding a request goes to the batch decider when it is a
+//! quick one (a code alone, see [`crate::batch`]) and to the blocking pool otherwise (Argon2,
+//! mail), both bounded by one semaphore: past `max_in_flight` requests are shed with a log line
+//! rather than queued without limit. A slow request (Argon2, SMTP) never delays a quick one or a
+//! health check.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::mpsc::{SendError, Sender};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,6 +17,7 @@ use tessera_common::config::{Config, RadiusConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::batch::Job;
 use crate::cache::{DedupCache, Key, Lookup};
 use crate::challenge::Challenges;
 use crate::clients::{Client, Clients};
@@ -21,8 +25,6 @@ use crate::codec::{self, ReplyAttr};
 use crate::handler::{AccessRequest, Credential, Decision, Handler, Nas, Reply};
 use crate::log::{Log, PREFIX, Printable, printable};
 
-/// Most quick requests decided in one store transaction (the write lock is held that long).
-const MAX_BATCH: usize = 64;
 /// Most finished responses kept for duplicate detection.
 const DEDUP_MAX: usize = 200_000;
 /// Socket receive buffer asked for, so a burst of requests is not dropped by the kernel.
@@ -45,11 +47,11 @@ pub struct Server {
     log: Arc<Log>,
     /// Where quick requests go (see [`Server::start_decider`]); unset, everything goes to the
     /// blocking pool.
-    decider: OnceLock<std::sync::mpsc::Sender<Job>>,
+    decider: OnceLock<Sender<Job>>,
 }
 
 /// What answering a request needs once it is decided.
-struct Pending {
+pub struct Pending {
     sock: Arc<UdpSocket>,
     req: codec::Request,
     key: Key,
@@ -59,14 +61,8 @@ struct Pending {
     permit: OwnedSemaphorePermit,
 }
 
-struct Job {
-    handler: Arc<Handler>,
-    access: AccessRequest,
-    pending: Pending,
-}
-
 /// The reply when the server could not decide (fail closed).
-fn internal_error(user: Option<String>) -> Decision {
+pub fn internal_error(user: Option<String>) -> Decision {
     Decision {
         reply: Reply::Reject {
             message: "Verification failed.".into(),
@@ -299,7 +295,7 @@ impl Server {
                 access,
                 pending,
             };
-            if let Err(std::sync::mpsc::SendError(job)) = decider.send(job) {
+            if let Err(SendError(job)) = decider.send(job) {
                 self.respond(job.pending, internal_error(job.access.user));
             }
             return;
@@ -320,14 +316,14 @@ impl Server {
 
     /// Send the reply for a decided request, remember it for retransmissions, log the decision
     /// and release its place among the requests in flight.
-    fn respond(&self, pending: Pending, decision: Decision) {
+    pub fn respond(&self, pending: Pending, decision: Decision) {
         let mut line = String::new();
         self.respond_logged(pending, decision, &mut line);
         self.log.lines(&line);
     }
 
     /// [`Server::respond`], with the decision's log line appended to `lines`.
-    fn respond_logged(&self, pending: Pending, decision: Decision, lines: &mut String) {
+    pub fn respond_logged(&self, pending: Pending, decision: Decision, lines: &mut String) {
         let Pending {
             sock,
             req,
@@ -375,85 +371,15 @@ impl Server {
         drop(permit);
     }
 
-    /// Start the thread that decides quick requests (codes that need no Argon2 and no mail) in
-    /// batches: all such requests waiting when it finishes one batch form the next, decided in
-    /// one store transaction. Under load that is one commit for many logins; when idle, a batch
-    /// of one, decided at once.
+    /// Start deciding quick requests in batches (see [`crate::batch`]).
     pub fn start_decider(self: &Arc<Self>) -> std::io::Result<()> {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<Vec<(Pending, Decision)>>();
-        let server = self.clone();
-        std::thread::Builder::new()
-            .name("radius-decider".into())
-            .spawn(move || server.decide_quick(rx, done_tx))?;
-        let server = self.clone();
-        std::thread::Builder::new()
-            .name("radius-replies".into())
-            .spawn(move || {
-                while let Ok(batch) = done_rx.recv() {
-                    let mut lines = String::new();
-                    for (pending, decision) in batch {
-                        server.respond_logged(pending, decision, &mut lines);
-                    }
-                    server.log.lines(&lines);
-                }
-            })?;
-        let _ = self.decider.set(tx);
+        let sender = crate::batch::start(self.clone())?;
+        let _ = self.decider.set(sender);
         Ok(())
     }
 
-    fn decide_quick(
-        &self,
-        rx: std::sync::mpsc::Receiver<Job>,
-        done: std::sync::mpsc::Sender<Vec<(Pending, Decision)>>,
-    ) {
-        let mut waiting: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
-        loop {
-            if waiting.is_empty() {
-                match rx.recv() {
-                    Ok(job) => waiting.push_back(job),
-                    Err(_) => return,
-                }
-            }
-            while waiting.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => waiting.push_back(job),
-                    Err(_) => break,
-                }
-            }
-            // One batch per store: after a reload, jobs of the old and new generation differ.
-            let handler = match waiting.front() {
-                Some(j) => j.handler.clone(),
-                None => continue,
-            };
-            let n = waiting
-                .iter()
-                .take_while(|j| Arc::ptr_eq(&j.handler, &handler))
-                .count();
-            let (accesses, pendings): (Vec<_>, Vec<_>) =
-                waiting.drain(..n).map(|j| (j.access, j.pending)).unzip();
-            let users: Vec<Option<String>> = accesses.iter().map(|a| a.user.clone()).collect();
-            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                handler.decide_batch(accesses)
-            }));
-            let answered: Vec<(Pending, Decision)> = match decided {
-                Ok(decisions) => pendings.into_iter().zip(decisions).collect(),
-                Err(_) => {
-                    self.log.error(&format!(
-                        "a batch of {n} requests failed (panic); all denied"
-                    ));
-                    pendings
-                        .into_iter()
-                        .zip(users.into_iter().map(internal_error))
-                        .collect()
-                }
-            };
-            if let Err(std::sync::mpsc::SendError(answered)) = done.send(answered) {
-                for (pending, decision) in answered {
-                    self.respond(pending, decision);
-                }
-            }
-        }
+    pub fn log(&self) -> &Log {
+        &self.log
     }
 
     /// RFC 5997: Status-Server must carry a valid Message-Authenticator; answered on the loop
@@ -516,18 +442,19 @@ fn build(
 fn decision_line(lines: &mut String, client: &Client, src: SocketAddr, nas: &Nas, d: &Decision) {
     use std::fmt::Write;
     fn field(v: &Option<String>) -> Printable<'_> {
-        Printable(v.as_deref().unwrap_or("-"))
+        Printable::new(v.as_deref().unwrap_or("-"))
     }
     let _ = writeln!(
         lines,
         "{PREFIX}decision client={} src={src} nas_ip={} nas_id={} calling_station={} user={} result={} reason={}",
-        Printable(&client.name),
+        Printable::new(&client.name),
         field(&nas.ip),
         field(&nas.identifier),
         field(&nas.calling_station),
-        Printable(&d.user),
+        Printable::new(&d.user),
         d.result(),
-        Printable(&d.reason),
+        // Ours, but may quote a user name or a path (errors): escaped, cut later.
+        Printable::upto(&d.reason, 300),
     );
 }
 

@@ -56,6 +56,26 @@ impl Authenticator {
         out.ok_or_else(|| CoreError::Corrupt("batch did not run".into()))
     }
 
+    /// [`Authenticator::report_error`] for every login of a batch that could not commit: the
+    /// audit rows go in one store transaction (one wait on a locked store, not one per login;
+    /// best effort, the store is likely what failed), and every event goes to the sink.
+    pub fn report_batch_error(&self, requests: &[super::LoginRequest], error: &CoreError) {
+        let events: Vec<AuditEvent> = requests
+            .iter()
+            .map(|r| self.error_event(r, error))
+            .collect();
+        let _ = self.store.batch(&mut || {
+            for event in &events {
+                if self.store.append_audit(event).is_err() {
+                    break;
+                }
+            }
+        });
+        for event in &events {
+            self.sink.record(event);
+        }
+    }
+
     /// Whether an answer can be decided without slow work, so that it may be decided inside a
     /// [`Authenticator::batch`]: not a request for an e-mailed code (a mail) and not shaped like
     /// a recovery code (an Argon2 evaluation, made even for users without recovery codes).

@@ -821,3 +821,29 @@ fn quick_answers_need_no_argon2_and_no_mail() {
     // So does an 8-digit answer: it may be an imported google-authenticator scratch code.
     assert!(!e.auth.answer_is_quick("12345678"));
 }
+
+#[test]
+fn a_failed_batch_is_reported_for_each_login_in_one_go() {
+    let e = env();
+    let before = e.sink.events().len();
+    let who = [request("alice"), request("bob")];
+    let error = CoreError::Store(StoreError::Aborted {
+        path: "t.db".into(),
+    });
+    e.auth.report_batch_error(&who, &error);
+    let events = e.sink.events();
+    assert_eq!(events.len(), before + 2);
+    for (event, user) in events[before..].iter().zip(["alice", "bob"]) {
+        assert_eq!(
+            (event.user.as_str(), event.result),
+            (user, AuditResult::Error)
+        );
+    }
+    let rows = e.store.audit(None, 10).unwrap();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.result == AuditResult::Error)
+            .count(),
+        2
+    );
+}

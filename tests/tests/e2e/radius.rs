@@ -44,6 +44,11 @@ fn install(radius: &str, clients: &str) -> Install {
 /// the kernel picks a free port when it binds, and [`spawn`] reads it from the start-up line, so
 /// no other test can take the port between choosing and binding it.
 pub(crate) fn install_with(radius: &str, clients: &str, extra_sections: &str) -> Install {
+    Install::new(&radius_sections(radius, clients, extra_sections))
+}
+
+/// The `[radius]`, clients and `[policy]` sections of [`install_with`].
+fn radius_sections(radius: &str, clients: &str, extra_sections: &str) -> String {
     let clients = if clients.is_empty() {
         format!(
             "[[radius.clients]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\n"
@@ -51,10 +56,9 @@ pub(crate) fn install_with(radius: &str, clients: &str, extra_sections: &str) ->
     } else {
         clients.to_string()
     };
-    let extra = format!(
+    format!(
         "[radius]\nlisten = [\"127.0.0.1:0\"]\n{radius}\n\n{clients}\n[policy]\nmax_failures = 3\n\n{extra_sections}\n"
-    );
-    Install::new(&extra)
+    )
 }
 
 /// Start the server and wait until it answers Status-Server.
@@ -704,6 +708,94 @@ fn radius_hundreds_of_simultaneous_requests_are_all_answered_correctly() {
         };
         assert_eq!(*a, Some(want), "user{i}");
     }
+}
+
+/// Send every packet before reading any answer; the codes of the answers, in sending order.
+fn send_all_then_read(s: &Radiusd, clients: &[Client], requests: &[(usize, Vec<u8>)]) -> Vec<Code> {
+    for (ci, req) in requests {
+        clients[*ci].sock.send_to(req, s.addr()).unwrap();
+    }
+    let mut answered = vec![None; requests.len()];
+    for (ci, c) in clients.iter().enumerate() {
+        let expected = requests.iter().filter(|(k, _)| *k == ci).count();
+        for _ in 0..expected {
+            let resp = c
+                .receive(Duration::from_secs(30))
+                .expect("every request is answered");
+            let i = requests
+                .iter()
+                .position(|(k, r)| *k == ci && r[1] == resp[1])
+                .unwrap();
+            answered[i] = Some(c.decode(&resp, &requests[i].1).get_code());
+        }
+    }
+    answered.into_iter().map(Option::unwrap).collect()
+}
+
+#[test]
+fn radius_one_code_sent_many_times_at_once_is_accepted_once() {
+    // Distinct packets (not retransmissions) with the same code arrive together, so most are
+    // decided in one batch: the batch must see its own claim of the step.
+    let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", "");
+    let (secret, _) = t.enroll_totp("olga");
+    let s = start(t);
+    let code = oathtool_code(&secret, 0);
+    let clients: Vec<Client> = (0..4).map(|_| Client::new(SECRET)).collect();
+    let requests: Vec<(usize, Vec<u8>)> = (0..40u8)
+        .map(|i| {
+            let ci = usize::from(i) % clients.len();
+            (ci, clients[ci].access_request(i, "olga", &code))
+        })
+        .collect();
+    let codes = send_all_then_read(&s, &clients, &requests);
+    let accepts = codes.iter().filter(|c| **c == Code::AccessAccept).count();
+    assert_eq!(accepts, 1, "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| matches!(c, Code::AccessAccept | Code::AccessReject))
+    );
+    let audit = s
+        .install
+        .tessera_json(&["audit", "--user", "olga", "--limit", "100"])
+        .to_string();
+    assert_eq!(audit.matches("\"accept\"").count(), 1, "{audit}");
+    assert_eq!(audit.matches("\"reject\"").count(), 39, "{audit}");
+    assert!(audit.contains("replayed"), "{audit}");
+}
+
+#[test]
+fn radius_locked_store_fails_closed_and_keeps_nothing() {
+    let t = Install::with_store(
+        "busy_timeout = \"300ms\"",
+        &radius_sections("mode = \"otp-only\"\nfirst_factor = \"none\"", "", ""),
+    );
+    let (secret, _) = t.enroll_totp("pia");
+    let s = start(t);
+    let db = s.install.dir.path().join("db/tessera.db");
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let c = Client::new(SECRET);
+    let code = oathtool_code(&secret, 0);
+    let req = c.access_request(1, "pia", &code);
+    let resp = c.exchange(&req, s.addr(), Duration::from_secs(10)).unwrap();
+    assert_eq!(c.decode(&resp, &req).get_code(), Code::AccessReject);
+    let log = s.log_containing("locked by another writer");
+    assert!(log.contains("user=pia result=reject reason=error"), "{log}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    // Nothing was consumed while the store was locked: the same code now logs in (a new
+    // packet: the reject above is what a retransmission would get).
+    let req = c.access_request(2, "pia", &code);
+    let resp = c.exchange(&req, s.addr(), Duration::from_secs(10)).unwrap();
+    assert_eq!(c.decode(&resp, &req).get_code(), Code::AccessAccept);
+    let audit = s
+        .install
+        .tessera_json(&["audit", "--user", "pia"])
+        .to_string();
+    // (The locked store could not take an audit row for the failure; the log has it.)
+    assert_eq!(audit.matches("\"accept\"").count(), 1, "{audit}");
+    assert!(!audit.contains("replayed"), "{audit}");
 }
 
 #[test]
