@@ -23,7 +23,7 @@ use crate::challenge::Challenges;
 use crate::clients::{Client, Clients};
 use crate::codec::{self, ReplyAttr};
 use crate::handler::{AccessRequest, Credential, Decision, Handler, Nas, Reply};
-use crate::log::{Log, PREFIX, Printable, printable};
+use crate::log::{Admit, LINES_PER_SECOND, Log, PREFIX, Printable, RateLimit, printable};
 
 /// Most finished responses kept for duplicate detection.
 const DEDUP_MAX: usize = 200_000;
@@ -48,6 +48,7 @@ pub struct Server {
     /// Where quick requests go (see [`Server::start_decider`]); unset, everything goes to the
     /// blocking pool.
     decider: OnceLock<Sender<Job>>,
+    drop_lines: RateLimit,
 }
 
 /// What answering a request needs once it is decided.
@@ -89,6 +90,7 @@ impl Server {
             challenges,
             log,
             decider: OnceLock::new(),
+            drop_lines: RateLimit::new(Instant::now()),
         })
     }
 
@@ -155,8 +157,11 @@ impl Server {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Periodic: forget expired challenges; tell dropped-packet lines a flood left untold.
     pub fn sweep(&self) {
-        self.challenges.sweep(Instant::now());
+        let now = Instant::now();
+        self.challenges.sweep(now);
+        self.tell_suppressed(self.drop_lines.take_suppressed(now));
     }
 
     /// Receive until shutdown.
@@ -174,12 +179,26 @@ impl Server {
         }
     }
 
+    /// Log a dropped packet, at most [`LINES_PER_SECOND`] such lines a second (anyone can send
+    /// junk); the rest are counted and told in one line.
     fn drop_packet(&self, src: SocketAddr, client: Option<&Client>, why: &str) {
+        let Admit::Yes { suppressed } = self.drop_lines.admit(Instant::now()) else {
+            return;
+        };
+        self.tell_suppressed(suppressed);
         let name = client.map(|c| c.name.as_str()).unwrap_or("-");
         self.log.warn(&format!(
             "dropped packet src={src} client={} reason={why}",
             printable(name)
         ));
+    }
+
+    fn tell_suppressed(&self, suppressed: u64) {
+        if suppressed > 0 {
+            self.log.warn(&format!(
+                "{suppressed} more dropped-packet lines not written (at most {LINES_PER_SECOND} a second)"
+            ));
+        }
     }
 
     fn datagram(self: &Arc<Self>, sock: &Arc<UdpSocket>, data: &[u8], src: SocketAddr) {

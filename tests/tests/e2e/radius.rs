@@ -662,6 +662,43 @@ fn radius_malformed_datagrams_are_dropped_without_harm() {
 }
 
 #[test]
+fn radius_a_flood_of_junk_is_not_a_flood_of_log_lines() {
+    let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", "");
+    let (secret, _) = t.enroll_totp("quinn");
+    let s = start(t);
+    // 300 packets signed with the wrong secret, as fast as they go.
+    let wrong = Client::new("not-the-shared-secret");
+    for i in 0..300u32 {
+        let req = wrong.access_request((i % 256) as u8, "quinn", "123456");
+        wrong.sock.send_to(&req, s.addr()).unwrap();
+    }
+    // Real requests still get through meanwhile.
+    let c = Client::new(SECRET);
+    let req = c.access_request(1, "quinn", &oathtool_code(&secret, 0));
+    let resp = c.exchange(&req, s.addr(), Duration::from_secs(10)).unwrap();
+    assert_eq!(c.decode(&resp, &req).get_code(), Code::AccessAccept);
+    // A second later, the next dropped packet's line comes after the count of those not written.
+    std::thread::sleep(Duration::from_millis(1100));
+    let req = wrong.access_request(1, "quinn", "123456");
+    wrong.sock.send_to(&req, s.addr()).unwrap();
+    let log = s.log_containing("more dropped-packet lines not written");
+    let written = log.matches("dropped packet").count();
+    assert!(
+        (20..=41).contains(&written),
+        "{written} dropped-packet lines for 301 junk packets:\n{log}"
+    );
+    let told: u64 = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("tessera-radiusd: warning: "))
+        .filter_map(|l| {
+            l.strip_suffix(" more dropped-packet lines not written (at most 20 a second)")
+        })
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(told + written as u64, 301, "{log}");
+}
+
+#[test]
 fn radius_hundreds_of_simultaneous_requests_are_all_answered_correctly() {
     const USERS: usize = 300;
     let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", "");
