@@ -19,8 +19,7 @@ COPY --from=build /src/target/release/tessera-radiusd /usr/sbin/tessera-radiusd
 COPY --from=build /src/target/release/tessera /usr/bin/tessera
 COPY packaging/tessera.toml /usr/share/doc/tessera/tessera.toml.example
 USER tessera:tessera
-ENV TESSERA_CONFIG=/etc/tessera/tessera.toml \
-    MALLOC_ARENA_MAX=2
+ENV TESSERA_CONFIG=/etc/tessera/tessera.toml
 VOLUME ["/var/lib/tessera"]
 EXPOSE 1812/udp
 # Health: a Status-Server needs the shared secret; orchestrators should probe with

@@ -27,6 +27,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::log::Log;
 use crate::server::Server;
 
+/// mimalloc rather than glibc's malloc: a login costs about 10 % less CPU (many small
+/// allocations), and the 19 MiB an Argon2 check allocates goes back to the system instead of
+/// piling up in per-thread arenas (peak RSS with 200 password checks in flight: 70-95 MB
+/// against 460-630 MB).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tessera-radiusd",
