@@ -1079,8 +1079,9 @@ impl Store for SqliteStore {
     }
 
     fn batch(&self, f: &mut dyn FnMut()) -> Result<(), StoreError> {
-        if batch::active(self.id) {
-            // Already inside this store's batch: join it.
+        if batch::active(self.id).is_some() {
+            // Already inside this store's batch: join it. Inside another store's batch (one
+            // thread holds one batch at a time): run unbatched, each call on its own.
             f();
             return Ok(());
         }

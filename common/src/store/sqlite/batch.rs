@@ -36,9 +36,9 @@ thread_local! {
     static BATCH: RefCell<Option<Open>> = const { RefCell::new(None) };
 }
 
-/// Is this thread inside a batch on `store`?
-pub(super) fn active(store: u64) -> bool {
-    BATCH.with(|b| b.borrow().as_ref().is_some_and(|o| o.store == store))
+/// Is this thread inside a batch, and is it on `store`?
+pub(super) fn active(store: u64) -> Option<bool> {
+    BATCH.with(|b| b.borrow().as_ref().map(|o| o.store == store))
 }
 
 /// The batch's connection, when this thread has a batch open on `store`: `Some(Err(()))` when

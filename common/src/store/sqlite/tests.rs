@@ -856,3 +856,29 @@ fn a_batch_on_one_store_leaves_another_store_alone() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_batch_inside_another_stores_batch_runs_unbatched() {
+    let (_d1, s1) = store();
+    let (_d2, s2) = store();
+    let (alice, fa) = user_with_factor(&s2, "alice");
+    s1.batch(&mut || {
+        s2.batch(&mut || {
+            s2.commit_attempt(&attempt(alice, 100, step_claim(fa, 5)), &audit_event)
+                .unwrap();
+        })
+        .unwrap();
+        // Committed on its own, while s1's batch is still open.
+        let fresh = s2.connect().unwrap();
+        let step: Option<i64> = fresh
+            .query_row("SELECT last_step FROM factors WHERE id = ?1", [fa], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(step, Some(5));
+        // And s1's batch still works.
+        s1.add_user("bob", None, 10).unwrap();
+    })
+    .unwrap();
+    assert!(s1.user("bob").unwrap().is_some());
+}
