@@ -175,11 +175,20 @@ pub struct Login {
     sends_left: u32,
     prompt: Prompt,
     finished: bool,
+    /// The last request for an e-mailed code did send one (not refused by the send interval).
+    code_sent: bool,
 }
 
 impl Login {
     pub fn request(&self) -> &LoginRequest {
         &self.request
+    }
+
+    /// Whether the last step e-mailed a code: `false` when the e-mail factor's send interval
+    /// refused a new one (the prompt then says so). For front-ends that end the login after a
+    /// send (RADIUS append mode), to tell "a code was sent" from "no new code yet" in their log.
+    pub fn code_sent(&self) -> bool {
+        self.code_sent
     }
 
     pub fn is_finished(&self) -> bool {
@@ -334,6 +343,7 @@ impl Authenticator {
             data: enrolled,
             unknown_user,
             finished: false,
+            code_sent: false,
         });
         if login.request.auto_send
             && let Some(Outcome::Rejected(r)) = self.send_preferred_email(&mut login)?
@@ -377,6 +387,7 @@ impl Authenticator {
             return Ok(Outcome::Rejected(Reject::BadCode));
         }
         let answer = Zeroizing::new(text.trim().to_string());
+        login.code_sent = false;
         if email::is_send_request(&answer) && login.sends_left > 0 {
             let factor = login
                 .data

@@ -111,8 +111,9 @@ enum Step {
     Prompt(Box<Login>, Prompt),
     /// Refused before any factor was checked; the detail says why.
     Refused(&'static str),
-    /// Append mode without a code: a code was e-mailed; the reject tells the user so.
-    Sent(String),
+    /// Append mode without a code: a code was e-mailed (`true`), or not yet because one was
+    /// sent moments ago (`false`); the reject tells the user which.
+    Sent(String, bool),
     Error(CoreError),
 }
 
@@ -285,7 +286,7 @@ impl Handler {
                         Step::Prompt(_, p) if p.after == Some(Reject::MailFailed) => {
                             Step::Rejected(Reject::MailFailed)
                         }
-                        Step::Prompt(_, p) => Step::Sent(prompt_message(&p)),
+                        Step::Prompt(login, p) => Step::Sent(prompt_message(&p), login.code_sent()),
                         other => other,
                     },
                 }
@@ -374,7 +375,12 @@ impl Handler {
                 r.as_str().to_string(),
             ),
             Step::BadPassword => (Reply::Reject { message: failed() }, "bad_password".into()),
-            Step::Sent(message) => (Reply::Reject { message }, "code_sent_by_email".into()),
+            Step::Sent(message, true) => (Reply::Reject { message }, "code_sent_by_email".into()),
+            // The core audited a send; a refusal to send again it did not: do it here.
+            Step::Sent(message, false) => {
+                self.auth.report_refusal(request, "email_send_interval");
+                (Reply::Reject { message }, "email_send_interval".into())
+            }
             Step::Prompt(login, prompt) => {
                 let message = prompt_message(&prompt);
                 match self

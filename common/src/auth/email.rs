@@ -106,9 +106,10 @@ impl Authenticator {
     /// when the mail cannot be sent and the user has no other way in.
     pub(super) fn email_code_prompt(
         &self,
-        login: &Login,
+        login: &mut Login,
         factor_id: FactorId,
     ) -> Result<Outcome, CoreError> {
+        login.code_sent = false;
         let Some(data) = login.data.as_ref() else {
             return Ok(Outcome::Rejected(Reject::NotEnrolled));
         };
@@ -139,7 +140,8 @@ impl Authenticator {
                 error: crate::mail::MailError::Message("e-mail is not configured".into()),
             },
         };
-        Ok(match sent {
+        let was_sent = matches!(sent, Sent::Sent { .. });
+        let outcome = match sent {
             Sent::Sent { masked } => {
                 self.audit_only(
                     &login.request,
@@ -201,6 +203,8 @@ impl Authenticator {
                     Outcome::Rejected(Reject::MailFailed)
                 }
             }
-        })
+        };
+        login.code_sent = was_sent;
+        Ok(outcome)
     }
 }

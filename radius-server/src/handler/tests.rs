@@ -41,9 +41,14 @@ const EMAIL: &str =
 /// An environment whose mail goes to a recording mailer, with carol (e-mail only, password
 /// "carolpass") and alice's address enrolled next to her authenticator.
 fn env_mail(radius: &str) -> (Env, Arc<RecordingMailer>) {
+    env_mail_with(radius, EMAIL)
+}
+
+/// [`env_mail`] with another `[email]` section.
+fn env_mail_with(radius: &str, email: &str) -> (Env, Arc<RecordingMailer>) {
     let m = Arc::new(RecordingMailer::default());
     let e = env_full(
-        &format!("{radius}\n{EMAIL}"),
+        &format!("{radius}\n{email}"),
         Duration::from_secs(60),
         Some(m.clone()),
     );
@@ -533,6 +538,36 @@ fn append_bare_password_mails_a_code_or_says_the_mail_failed() {
     let d = e.send("carol", &format!("carolpass{code}"));
     assert!(is_accept(&d), "{}", d.reason);
     assert_eq!(d.reason, "method=email");
+}
+
+#[test]
+fn append_bare_password_within_the_send_interval_says_so_and_is_audited() {
+    let (e, m) = env_mail_with(
+        "[radius]\nmode = \"append\"",
+        &EMAIL.replace("min_interval = \"0s\"", "min_interval = \"60s\""),
+    );
+    // Past the interval since the enrollment's confirmation mail.
+    e.clock.advance(61);
+    let d = e.send("carol", "carolpass");
+    assert_eq!(d.reason, "code_sent_by_email");
+    let mails = m.messages().len();
+    // Again at once: no new mail, and the log and the audit say why rather than "sent".
+    let d = e.send("carol", "carolpass");
+    assert_eq!(d.reason, "email_send_interval");
+    assert!(
+        reject_message(&d).contains("a moment ago and is still valid"),
+        "{}",
+        reject_message(&d)
+    );
+    assert_eq!(m.messages().len(), mails);
+    let last = e.sink.events().pop().unwrap();
+    assert_eq!(
+        (last.user.as_str(), last.result, last.detail.as_deref()),
+        ("carol", AuditResult::Reject, Some("email_send_interval"))
+    );
+    // The code sent first still works.
+    let code = m.last_code("carol@example.com").unwrap();
+    assert!(is_accept(&e.send("carol", &format!("carolpass{code}"))));
 }
 
 #[test]
