@@ -281,3 +281,49 @@ fn ssh_refuses_a_replayed_code() {
     assert!(again.out.contains("Permission denied"), "{}", again.out);
     assert_eq!(last_detail(&install, &user.name)["detail"], "replayed");
 }
+
+#[test]
+fn ssh_locks_out_after_wrong_codes_until_an_administrator_unlocks() {
+    let install = Install::new("[policy]\nmax_tries = 1\nmax_failures = 3\n[totp]\nwindow = 2\n");
+    let user = SystemUser::create(PASSWORD);
+    let (secret, _) = install.enroll_totp(&user.name);
+    let sshd = Sshd::start(&install, &user.name);
+    for _ in 0..3 {
+        let run = sshd.ssh(
+            &user.name,
+            &[
+                ("Password: ", PASSWORD),
+                ("Verification code: ", &wrong_code(&secret)),
+                ("Permission denied", ""),
+            ],
+        );
+        assert!(!run.ok(), "{}", run.out);
+    }
+    assert_eq!(
+        last_detail(&install, &user.name)["detail"],
+        "bad_code; locked_out"
+    );
+    // Locked: the right password gets no code prompt at all, and nothing is consumed.
+    let locked = sshd.ssh(
+        &user.name,
+        &[("Password: ", PASSWORD), ("Permission denied", "")],
+    );
+    assert!(!locked.ok(), "{}", locked.out);
+    assert!(!locked.out.contains("TESSERA-OK-42"), "{}", locked.out);
+    assert_eq!(last_detail(&install, &user.name)["detail"], "locked_out");
+    let shown = install.tessera_json(&["user", "show", &user.name]);
+    assert_eq!(shown["lock"]["locked"], true, "{shown}");
+
+    let unlock = install.tessera(&["user", "unlock", &user.name]);
+    assert!(unlock.status.success(), "{unlock:?}");
+    let code = oathtool_code(&secret, 0);
+    let run = sshd.ssh(
+        &user.name,
+        &[
+            ("Password: ", PASSWORD),
+            ("Verification code: ", &code),
+            ("TESSERA-OK-42", ""),
+        ],
+    );
+    assert!(run.ok(), "{}\nsshd log:\n{}", run.out, sshd.log());
+}
