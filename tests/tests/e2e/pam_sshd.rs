@@ -26,8 +26,21 @@ struct Sshd {
     pam_file: PathBuf,
 }
 
+/// How users authenticate to the test sshd.
+enum Methods<'a> {
+    /// `AuthenticationMethods keyboard-interactive`; PAM: pam_unix, then pam_tessera.
+    PasswordThenCode,
+    /// `AuthenticationMethods publickey,keyboard-interactive` with this public key authorized;
+    /// PAM: pam_tessera alone (docs/pam.md's "key and code").
+    KeyThenCode { public_key: &'a str },
+}
+
 impl Sshd {
     fn start(install: &Install, user: &str) -> Sshd {
+        Sshd::start_with(install, user, Methods::PasswordThenCode)
+    }
+
+    fn start_with(install: &Install, user: &str, methods: Methods<'_>) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         let service = format!(
             "tessera-e2e-ssh-{}-{}",
@@ -35,10 +48,14 @@ impl Sshd {
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
         let pam_file = Path::new("/etc/pam.d").join(&service);
+        let first_factor = match methods {
+            Methods::PasswordThenCode => "auth required pam_unix.so nodelay\n",
+            Methods::KeyThenCode { .. } => "",
+        };
         std::fs::write(
             &pam_file,
             format!(
-                "auth required pam_unix.so nodelay\n\
+                "{first_factor}\
                  auth required {} config={}\n\
                  account required pam_unix.so\n\
                  session required pam_permit.so\n\
@@ -61,6 +78,24 @@ impl Sshd {
             .output()
             .unwrap();
         assert!(keygen.status.success(), "ssh-keygen: {keygen:?}");
+        let auth = match methods {
+            Methods::PasswordThenCode => {
+                "PubkeyAuthentication no\nAuthenticationMethods keyboard-interactive\n".to_string()
+            }
+            Methods::KeyThenCode { public_key } => {
+                // sshd reads the file as the user: a directory and file the user can read.
+                let keys = d.join("authorized_keys");
+                std::fs::write(&keys, public_key).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+                std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+                format!(
+                    "PubkeyAuthentication yes\nAuthorizedKeysFile {}\n\
+                     AuthenticationMethods publickey,keyboard-interactive\n",
+                    keys.display()
+                )
+            }
+        };
         std::fs::write(
             d.join("sshd_config"),
             format!(
@@ -69,8 +104,7 @@ impl Sshd {
                  UsePAM yes\n\
                  KbdInteractiveAuthentication yes\n\
                  PasswordAuthentication no\n\
-                 PubkeyAuthentication no\n\
-                 AuthenticationMethods keyboard-interactive\n\
+                 {auth}\
                  PermitRootLogin no\n\
                  AllowUsers {user}\n\
                  StrictModes no\n\
@@ -141,6 +175,32 @@ impl Sshd {
 
     /// Log in as `user` and run a command, answering the password and code prompts.
     fn ssh(&self, user: &str, steps: &[(&str, &str)]) -> crate::pam::Run {
+        self.ssh_as(user, None, steps)
+    }
+
+    /// [`Sshd::ssh`], offering the private key `identity` first when given.
+    fn ssh_as(
+        &self,
+        user: &str,
+        identity: Option<&Path>,
+        steps: &[(&str, &str)],
+    ) -> crate::pam::Run {
+        let key_options: Vec<String> = match identity {
+            None => vec![
+                "-o".into(),
+                "PreferredAuthentications=keyboard-interactive".into(),
+                "-o".into(),
+                "PubkeyAuthentication=no".into(),
+            ],
+            Some(key) => vec![
+                "-i".into(),
+                key.display().to_string(),
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+                "-o".into(),
+                "PreferredAuthentications=publickey,keyboard-interactive".into(),
+            ],
+        };
         let argv: Vec<String> = [
             require("ssh").display().to_string(),
             "-F".into(),
@@ -151,18 +211,18 @@ impl Sshd {
             "StrictHostKeyChecking=no".into(),
             "-o".into(),
             "UserKnownHostsFile=/dev/null".into(),
-            "-o".into(),
-            "PreferredAuthentications=keyboard-interactive".into(),
-            "-o".into(),
-            "PubkeyAuthentication=no".into(),
+        ]
+        .into_iter()
+        .chain(key_options)
+        .chain([
             "-o".into(),
             "NumberOfPasswordPrompts=1".into(),
             "-o".into(),
             "LogLevel=ERROR".into(),
             format!("{user}@127.0.0.1"),
             "echo TESSERA-OK-$((6*7)); ls -l /proc/$$/fd/".into(),
-        ]
-        .to_vec();
+        ])
+        .collect();
         converse(steps, &argv)
     }
 }
@@ -326,4 +386,50 @@ fn ssh_locks_out_after_wrong_codes_until_an_administrator_unlocks() {
         ],
     );
     assert!(run.ok(), "{}\nsshd log:\n{}", run.out, sshd.log());
+}
+
+#[test]
+fn ssh_key_then_code_asks_only_for_the_code() {
+    let (install, user, secret) = setup();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id_ed25519");
+    let keygen = Command::new(require("ssh-keygen"))
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "ssh-keygen: {keygen:?}");
+    let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let sshd = Sshd::start_with(
+        &install,
+        &user.name,
+        Methods::KeyThenCode {
+            public_key: &public_key,
+        },
+    );
+    // The key is accepted, then the keyboard-interactive round asks for the code alone.
+    let code = oathtool_code(&secret, 0);
+    let run = sshd.ssh_as(
+        &user.name,
+        Some(&key),
+        &[("Verification code: ", &code), ("TESSERA-OK-42", "")],
+    );
+    assert!(run.ok(), "{}\nsshd log:\n{}", run.out, sshd.log());
+    assert!(!run.out.contains("Password"), "{}", run.out);
+    assert!(
+        sshd.log().contains("Partial publickey"),
+        "the key was the first of two methods:\n{}",
+        sshd.log()
+    );
+    // The key alone is not enough: a wrong code is refused.
+    let run = sshd.ssh_as(
+        &user.name,
+        Some(&key),
+        &[
+            ("Verification code: ", &wrong_code(&secret)),
+            ("Permission denied", ""),
+        ],
+    );
+    assert!(!run.ok(), "{}", run.out);
+    assert_eq!(last_detail(&install, &user.name)["detail"], "bad_code");
 }
