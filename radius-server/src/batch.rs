@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SendError, Sender, channel};
 
 use crate::handler::{AccessRequest, Decision, Handler};
-use crate::server::{Pending, Server, internal_error};
+use crate::server::{Pending, Server};
 
 /// Most quick requests decided in one store transaction (the write lock is held that long:
 /// about 20 µs each).
@@ -64,22 +64,8 @@ fn decide(server: &Server, jobs: Receiver<Job>, answered: Sender<Vec<(Pending, D
             .count();
         let (accesses, pendings): (Vec<_>, Vec<_>) =
             waiting.drain(..n).map(|j| (j.access, j.pending)).unzip();
-        let users: Vec<Option<String>> = accesses.iter().map(|a| a.user.clone()).collect();
-        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handler.decide_batch(accesses)
-        }));
-        let batch: Vec<(Pending, Decision)> = match decided {
-            Ok(decisions) => pendings.into_iter().zip(decisions).collect(),
-            Err(_) => {
-                server.log().error(&format!(
-                    "a batch of {n} requests failed (panic); all denied"
-                ));
-                pendings
-                    .into_iter()
-                    .zip(users.into_iter().map(internal_error))
-                    .collect()
-            }
-        };
+        let decisions = handler.decide_batch(accesses);
+        let batch: Vec<(Pending, Decision)> = pendings.into_iter().zip(decisions).collect();
         if let Err(SendError(batch)) = answered.send(batch) {
             // The reply thread is gone: answer here.
             for (pending, decision) in batch {

@@ -91,6 +91,18 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Denied with the reply that tells nothing ("Verification failed."); `reason` is for the
+    /// log line. The reply of a request the server could not decide (fail closed).
+    pub fn denied(user: String, reason: String) -> Decision {
+        Decision {
+            reply: Reply::Reject {
+                message: Reject::BadCode.user_message(0),
+            },
+            user,
+            reason,
+        }
+    }
+
     pub fn result(&self) -> &'static str {
         match self.reply {
             Reply::Accept(_) => "accept",
@@ -180,34 +192,43 @@ impl Handler {
 
     /// Decide quick requests (see [`Handler::is_quick`]) in one store transaction: one commit
     /// for all. When it cannot commit, every one of them is denied and the error audited for
-    /// each (nothing decided inside was kept).
+    /// each (nothing decided inside was kept); a panic denies them all too.
     pub fn decide_batch(&self, requests: Vec<AccessRequest>) -> Vec<Decision> {
-        let who: Vec<LoginRequest> = requests.iter().map(|r| self.login_request(r)).collect();
-        match self.auth.batch(|| {
-            requests
-                .into_iter()
-                .map(|r| self.decide(r))
-                .collect::<Vec<_>>()
-        }) {
-            Ok(decisions) => decisions,
-            Err(e) => {
-                self.auth.report_batch_error(&who, &e);
-                who.iter()
-                    .map(|request| Decision {
-                        reply: Reply::Reject {
-                            message: Reject::BadCode.user_message(self.auth.now()),
-                        },
-                        user: request.user.clone(),
-                        reason: format!("error: {e}"),
-                    })
-                    .collect()
+        let logins: Vec<LoginRequest> = requests.iter().map(|r| self.login_request(r)).collect();
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.auth.batch(|| {
+                requests
+                    .into_iter()
+                    .zip(&logins)
+                    .map(|(r, login)| self.decide_as(r, login))
+                    .collect::<Vec<_>>()
+            })
+        }));
+        let denied_all = |reason: &str| {
+            logins
+                .iter()
+                .map(|l| Decision::denied(l.user.clone(), reason.to_string()))
+                .collect()
+        };
+        match decided {
+            Ok(Ok(decisions)) => decisions,
+            Ok(Err(e)) => {
+                self.auth.report_batch_error(&logins, &e);
+                denied_all(&format!("error: {e}"))
             }
+            // The panic hook has written what happened.
+            Err(_) => denied_all("internal_error"),
         }
     }
 
     pub fn decide(&self, req: AccessRequest) -> Decision {
-        let mode = req.client.mode;
         let request = self.login_request(&req);
+        self.decide_as(req, &request)
+    }
+
+    /// [`Handler::decide`] with the request's [`LoginRequest`] already made.
+    fn decide_as(&self, req: AccessRequest, request: &LoginRequest) -> Decision {
+        let mode = req.client.mode;
         let user = request.user.clone();
         let step = if user.is_empty() {
             Step::Refused("no_user_name")
@@ -216,8 +237,8 @@ impl Handler {
                 Credential::Pap(pw) => match std::str::from_utf8(pw) {
                     Err(_) => Step::Refused("password_not_utf8"),
                     Ok(text) => match &req.state {
-                        Some(state) => self.answer_challenge(&request, state, text),
-                        None => self.first_request(mode, &request, text),
+                        Some(state) => self.answer_challenge(request, state, text),
+                        None => self.first_request(mode, request, text),
                     },
                 },
                 // An OTP must reach us in clear to be checked: CHAP and MS-CHAP only carry a
@@ -229,13 +250,13 @@ impl Handler {
                 // challenge with nothing (radclient and some NASes send an empty answer so),
                 // which asks for an e-mailed code like an empty password would.
                 Credential::Missing => match &req.state {
-                    Some(state) => self.answer_challenge(&request, state, ""),
+                    Some(state) => self.answer_challenge(request, state, ""),
                     None => Step::Refused("no_user_password"),
                 },
                 Credential::Undecodable => Step::Refused("malformed_user_password"),
             }
         };
-        self.reply(step, &request)
+        self.reply(step, request)
     }
 
     fn first_request(&self, mode: RadiusMode, request: &LoginRequest, text: &str) -> Step {

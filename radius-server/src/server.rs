@@ -62,17 +62,6 @@ pub struct Pending {
     permit: OwnedSemaphorePermit,
 }
 
-/// The reply when the server could not decide (fail closed).
-pub fn internal_error(user: Option<String>) -> Decision {
-    Decision {
-        reply: Reply::Reject {
-            message: "Verification failed.".into(),
-        },
-        user: user.unwrap_or_default(),
-        reason: "internal_error".into(),
-    }
-}
-
 impl Server {
     /// Open the store and build the first generation. Blocking (SQLite, key file).
     pub fn new(path: PathBuf, config: Config, log: Arc<Log>) -> anyhow::Result<Server> {
@@ -315,7 +304,10 @@ impl Server {
                 pending,
             };
             if let Err(SendError(job)) = decider.send(job) {
-                self.respond(job.pending, internal_error(job.access.user));
+                self.respond(
+                    job.pending,
+                    Decision::denied(job.access.user.unwrap_or_default(), "internal_error".into()),
+                );
             }
             return;
         }
@@ -326,7 +318,7 @@ impl Server {
                 Ok(d) => d,
                 Err(e) => {
                     server.log.error(&format!("request from {src} failed: {e}"));
-                    internal_error(user)
+                    Decision::denied(user.unwrap_or_default(), "internal_error".into())
                 }
             };
             server.respond(pending, decision);
