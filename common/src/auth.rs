@@ -47,6 +47,27 @@ pub struct LoginRequest {
     pub auto_send: bool,
 }
 
+impl LoginRequest {
+    /// The audit event of a decision about this login.
+    fn event(
+        &self,
+        at: u64,
+        result: AuditResult,
+        method: Option<String>,
+        detail: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            at,
+            user: self.user.clone(),
+            service: self.service.clone(),
+            source: self.source.clone(),
+            result,
+            method,
+            detail,
+        }
+    }
+}
+
 /// Something to show the user and read an answer for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
@@ -582,15 +603,9 @@ impl Authenticator {
                     Some(Reject::LockedOut { until: None }.as_str().to_string()),
                 ),
             };
-            AuditEvent {
-                at: now,
-                user: login.request.user.clone(),
-                service: login.request.service.clone(),
-                source: login.request.source.clone(),
-                result,
-                method: method.map(|m| m.as_str().to_string()),
-                detail,
-            }
+            login
+                .request
+                .event(now, result, method.map(|m| m.as_str().to_string()), detail)
         };
         let outcome = self.store.commit_attempt(&attempt, &event_for)?;
         self.record(&event_for(&outcome));
@@ -631,15 +646,12 @@ impl Authenticator {
         method: Option<&str>,
         detail: &str,
     ) {
-        let event = AuditEvent {
-            at: self.clock.now(),
-            user: request.user.clone(),
-            service: request.service.clone(),
-            source: request.source.clone(),
+        let event = request.event(
+            self.clock.now(),
             result,
-            method: method.map(str::to_string),
-            detail: Some(detail.to_string()),
-        };
+            method.map(str::to_string),
+            Some(detail.to_string()),
+        );
         if let Err(e) = self.store.append_audit(&event) {
             self.sink
                 .message(Severity::Error, &format!("cannot write audit row: {e}"));
@@ -656,15 +668,12 @@ impl Authenticator {
     }
 
     fn error_event(&self, request: &LoginRequest, error: &CoreError) -> AuditEvent {
-        AuditEvent {
-            at: self.clock.now(),
-            user: request.user.clone(),
-            service: request.service.clone(),
-            source: request.source.clone(),
-            result: AuditResult::Error,
-            method: None,
-            detail: Some(error.to_string()),
-        }
+        request.event(
+            self.clock.now(),
+            AuditResult::Error,
+            None,
+            Some(error.to_string()),
+        )
     }
 
     /// Audit a refusal the front-end decided on its own, before any factor was checked (an
