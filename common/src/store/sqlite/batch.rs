@@ -25,11 +25,19 @@ pub(super) fn next_store_id() -> u64 {
 
 struct Open {
     store: u64,
-    /// A method wrote, then did not commit: the batch cannot be committed.
-    poisoned: bool,
-    /// `None` while a method has it out, or for good once a failure dropped it.
-    conn: Option<Connection>,
-    lent: bool,
+    slot: Slot,
+}
+
+/// Where the batch's connection is.
+enum Slot {
+    Here(Connection),
+    /// A store method has it; `poisoned`: that method wrote and then did not commit, so the
+    /// batch must not be committed (the connection is dropped when it comes back).
+    Lent {
+        poisoned: bool,
+    },
+    /// A failure dropped it (which rolled the batch back); the rest of the batch is refused.
+    Aborted,
 }
 
 thread_local! {
@@ -41,21 +49,25 @@ pub(super) fn active(store: u64) -> Option<bool> {
     BATCH.with(|b| b.borrow().as_ref().map(|o| o.store == store))
 }
 
-/// The batch's connection, when this thread has a batch open on `store`: `Some(Err(()))` when
-/// the batch was aborted by an earlier failure.
-pub(super) fn lend(store: u64) -> Option<Result<Connection, ()>> {
+/// Run `f` on this thread's batch slot when the batch is on `store`.
+fn with_slot<T>(store: u64, f: impl FnOnce(&mut Slot) -> T) -> Option<T> {
     BATCH.with(|b| {
-        let mut b = b.borrow_mut();
-        let open = b.as_mut().filter(|o| o.store == store)?;
-        match open.conn.take() {
-            Some(c) if !open.lent && !open.poisoned => {
-                open.lent = true;
-                Some(Ok(c))
-            }
-            // Lent already (a method calling another), lost or poisoned: not usable here.
+        b.borrow_mut()
+            .as_mut()
+            .filter(|o| o.store == store)
+            .map(|o| f(&mut o.slot))
+    })
+}
+
+/// The batch's connection, when this thread has a batch open on `store`: `Some(Err(()))` when
+/// it is not available (aborted by an earlier failure, or lent already).
+pub(super) fn lend(store: u64) -> Option<Result<Connection, ()>> {
+    with_slot(store, |slot| {
+        match std::mem::replace(slot, Slot::Lent { poisoned: false }) {
+            Slot::Here(c) => Ok(c),
             other => {
-                open.conn = other;
-                Some(Err(()))
+                *slot = other;
+                Err(())
             }
         }
     })
@@ -65,32 +77,32 @@ pub(super) fn lend(store: u64) -> Option<Result<Connection, ()>> {
 pub(super) fn give_back(store: u64, conn: Connection) -> Result<(), Connection> {
     BATCH.with(|b| {
         let mut b = b.borrow_mut();
-        match b.as_mut().filter(|o| o.store == store && o.lent) {
-            Some(open) => {
-                open.conn = Some(conn);
-                open.lent = false;
-                Ok(())
-            }
-            None => Err(conn),
+        let Some(open) = b.as_mut().filter(|o| o.store == store) else {
+            return Err(conn);
+        };
+        match open.slot {
+            Slot::Lent { poisoned: false } => open.slot = Slot::Here(conn),
+            // Dropping the connection rolls the batch back.
+            Slot::Lent { poisoned: true } => open.slot = Slot::Aborted,
+            Slot::Here(_) | Slot::Aborted => return Err(conn),
         }
+        Ok(())
     })
 }
 
 /// Forget a lent connection that failed: the batch is aborted.
 pub(super) fn lost(store: u64) {
-    BATCH.with(|b| {
-        if let Some(open) = b.borrow_mut().as_mut().filter(|o| o.store == store) {
-            open.lent = false;
-            open.conn = None;
-        }
-    })
+    with_slot(store, |slot| *slot = Slot::Aborted);
 }
 
 /// A method of the open batch wrote and then failed: abort the batch.
 fn poison() {
     BATCH.with(|b| {
         if let Some(open) = b.borrow_mut().as_mut() {
-            open.poisoned = true;
+            open.slot = match std::mem::replace(&mut open.slot, Slot::Aborted) {
+                Slot::Lent { .. } => Slot::Lent { poisoned: true },
+                Slot::Here(_) | Slot::Aborted => Slot::Aborted,
+            };
         }
     })
 }
@@ -106,9 +118,7 @@ impl Guard {
         BATCH.with(|b| {
             *b.borrow_mut() = Some(Open {
                 store,
-                poisoned: false,
-                conn: Some(conn),
-                lent: false,
+                slot: Slot::Here(conn),
             })
         });
         Guard { store }
@@ -117,11 +127,12 @@ impl Guard {
     /// End the batch: its connection, or `None` when a failure aborted it (the connection,
     /// dropped, rolls the batch back).
     pub(super) fn close(self) -> Option<Connection> {
-        let conn = BATCH.with(|b| {
-            b.borrow_mut()
-                .take()
-                .filter(|o| !o.poisoned)
-                .and_then(|o| o.conn)
+        let conn = BATCH.with(|b| match b.borrow_mut().take() {
+            Some(Open {
+                slot: Slot::Here(c),
+                ..
+            }) => Some(c),
+            _ => None,
         });
         std::mem::forget(self);
         conn
