@@ -61,18 +61,7 @@ fn setup() -> Setup {
                 format!("user{i}")
             };
             admin.add_user(&name, None).unwrap();
-            let en = admin
-                .enroll_totp(
-                    &name,
-                    &TotpOptions {
-                        label: None,
-                        digits: None,
-                        period: None,
-                        algorithm: None,
-                        activate: true,
-                    },
-                )
-                .unwrap();
+            let en = admin.enroll_totp(&name, &TotpOptions::activated()).unwrap();
             let secret = from_base32(en.secret_base32.expose())
                 .unwrap()
                 .expose()

@@ -39,7 +39,9 @@ pub fn init(config: &Config) -> Result<InitReport, CoreError> {
     })
 }
 
-#[derive(Debug, Clone)]
+/// How to enroll an authenticator; `None` takes the configured default. The default is a
+/// pending factor that a code from the app must confirm.
+#[derive(Debug, Clone, Default)]
 pub struct TotpOptions {
     pub label: Option<String>,
     pub digits: Option<u8>,
@@ -47,6 +49,16 @@ pub struct TotpOptions {
     pub algorithm: Option<TotpAlgorithm>,
     /// Activate at once, without a confirming code.
     pub activate: bool,
+}
+
+impl TotpOptions {
+    /// The configured defaults, active at once (imports, set-up scripts, tests).
+    pub fn activated() -> TotpOptions {
+        TotpOptions {
+            activate: true,
+            ..TotpOptions::default()
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -88,18 +88,7 @@ fn setup(args: &[String]) {
     for i in 0..n {
         let name = format!("bench{i}");
         admin.add_user(&name, None).unwrap();
-        let en = admin
-            .enroll_totp(
-                &name,
-                &TotpOptions {
-                    label: None,
-                    digits: None,
-                    period: None,
-                    algorithm: None,
-                    activate: true,
-                },
-            )
-            .unwrap();
+        let en = admin.enroll_totp(&name, &TotpOptions::activated()).unwrap();
         if i < 200 {
             passwords.set_password(&name, Some("pw")).unwrap();
         }

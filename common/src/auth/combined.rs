@@ -187,11 +187,8 @@ mod tests {
             .enroll_totp(
                 "alice",
                 &TotpOptions {
-                    label: None,
                     digits: Some(8),
-                    period: None,
-                    algorithm: None,
-                    activate: true,
+                    ..TotpOptions::activated()
                 },
             )
             .unwrap();

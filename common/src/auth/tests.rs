@@ -73,16 +73,7 @@ fn enroll(e: &Env) -> (Vec<u8>, Vec<String>) {
     e.admin.add_user("alice", None).unwrap();
     let en = e
         .admin
-        .enroll_totp(
-            "alice",
-            &TotpOptions {
-                label: None,
-                digits: None,
-                period: None,
-                algorithm: None,
-                activate: true,
-            },
-        )
+        .enroll_totp("alice", &TotpOptions::activated())
         .unwrap();
     let secret = crate::otp::from_base32(en.secret_base32.expose())
         .unwrap()
@@ -278,18 +269,7 @@ fn unknown_and_unenrolled_users_are_prompted_then_refused() {
         Outcome::Rejected(Reject::NotEnrolled)
     );
     // A pending factor does not count as enrolled.
-    e.admin
-        .enroll_totp(
-            "bob",
-            &TotpOptions {
-                label: None,
-                digits: None,
-                period: None,
-                algorithm: None,
-                activate: false,
-            },
-        )
-        .unwrap();
+    e.admin.enroll_totp("bob", &TotpOptions::default()).unwrap();
     assert_eq!(
         login(&e, request("bob"), "123456"),
         Outcome::Rejected(Reject::NotEnrolled)

@@ -178,10 +178,7 @@ fn enroll(e: &Env, user: &str) -> (Vec<u8>, Vec<String>) {
             user,
             &TotpOptions {
                 label: Some("phone".into()),
-                digits: None,
-                period: None,
-                algorithm: None,
-                activate: true,
+                ..TotpOptions::activated()
             },
         )
         .unwrap();
@@ -416,10 +413,7 @@ fn several_factors_share_one_prompt_naming_the_preferred() {
             "alice",
             &TotpOptions {
                 label: Some("tablet".into()),
-                digits: None,
-                period: None,
-                algorithm: None,
-                activate: true,
+                ..TotpOptions::activated()
             },
         )
         .unwrap();

@@ -95,16 +95,7 @@ fn env_full(radius: &str, state_lifetime: Duration, mailer: Option<Arc<Recording
     admin.add_user("alice", None).unwrap();
     admin.set_password("alice", Some("hunter2")).unwrap();
     let en = admin
-        .enroll_totp(
-            "alice",
-            &TotpOptions {
-                label: None,
-                digits: None,
-                period: None,
-                algorithm: None,
-                activate: true,
-            },
-        )
+        .enroll_totp("alice", &TotpOptions::activated())
         .unwrap();
     admin.add_user("bob", None).unwrap();
     admin.set_password("bob", Some("bobpass")).unwrap();

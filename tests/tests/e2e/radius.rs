@@ -880,18 +880,7 @@ fn enroll_many(t: &Install, n: usize) -> Vec<Vec<u8>> {
         .map(|i| {
             let name = format!("user{i}");
             admin.add_user(&name, None).unwrap();
-            let en = admin
-                .enroll_totp(
-                    &name,
-                    &TotpOptions {
-                        label: None,
-                        digits: None,
-                        period: None,
-                        algorithm: None,
-                        activate: true,
-                    },
-                )
-                .unwrap();
+            let en = admin.enroll_totp(&name, &TotpOptions::activated()).unwrap();
             tessera_common::otp::from_base32(en.secret_base32.expose())
                 .unwrap()
                 .expose()
