@@ -17,7 +17,8 @@ SOCKETS=${SOCKETS:-4}
 SECRET="bench-shared-secret-0123456789"
 command -v freeradius >/dev/null || { echo "freeradius is not installed (scripts/install-deps.sh)" >&2; exit 1; }
 
-cargo build --release --locked -q -p tessera-cli -p tessera-radiusd --bins --example radius_load
+cargo build --release --locked -q -p tessera-cli -p tessera-radiusd --bins
+cargo build --release --locked -q -p tessera-tests --example radius_load
 BIN=target/release
 LOAD=$BIN/examples/radius_load
 

@@ -4,6 +4,8 @@
 // Test-support code: a failed fixture must stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod radius;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::time::Duration;
 
 use radius::core::code::Code;
-use radius::core::packet::Packet;
 use radius::core::rfc2865;
 use tessera_tests::{Install, SmtpMode, SmtpServer, code_in_mail, oathtool_code};
 
@@ -360,9 +359,7 @@ fn radius_retransmitted_challenge_request_sends_no_second_mail() {
     assert_eq!(challenge.get_code(), Code::AccessChallenge);
     let state = rfc2865::lookup_state(&challenge).expect("State");
     let code = code_in_mail(&smtp.wait_for(before + 1));
-    let mut p = Packet::new_with_identifier(Code::AccessRequest, SECRET.as_bytes(), 43);
-    rfc2865::add_user_name(&mut p, "alice");
-    rfc2865::add_user_password(&mut p, code.as_bytes()).unwrap();
+    let mut p = c.access_packet(43, "alice", &code);
     rfc2865::add_state(&mut p, &state);
     let answer = c.sign(p);
     let resp = c.exchange(&answer, s.addr(), wait).expect("an answer");

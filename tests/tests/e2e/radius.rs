@@ -9,11 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
-use radius::core::avp::AVP;
 use radius::core::code::Code;
 use radius::core::packet::Packet;
-use radius::core::rfc2865;
+use tessera_tests::radius::Signer;
 use tessera_tests::{Install, bin, oathtool_code, require};
 
 use crate::pam::wrong_code;
@@ -264,41 +262,34 @@ pub(crate) fn set_password(t: &Install, user: &str, password: &str) {
 // Our own client: the radius crate's codec, Message-Authenticator added here.
 
 pub(crate) struct Client {
-    secret: Vec<u8>,
+    signer: Signer,
     sock: UdpSocket,
 }
-
-type HmacMd5 = hmac::Hmac<md5::Md5>;
 
 impl Client {
     pub fn new(secret: &str) -> Client {
         Client {
-            secret: secret.as_bytes().to_vec(),
+            signer: Signer::new(secret),
             sock: UdpSocket::bind("127.0.0.1:0").unwrap(),
         }
     }
 
     pub fn access_request(&self, id: u8, user: &str, password: &str) -> Vec<u8> {
-        let mut p = Packet::new_with_identifier(Code::AccessRequest, &self.secret, id);
-        rfc2865::add_user_name(&mut p, user);
-        rfc2865::add_user_password(&mut p, password.as_bytes()).unwrap();
-        self.sign(p)
+        self.signer.access_request(id, user, password)
+    }
+
+    /// An unsigned Access-Request to add attributes to, then [`Client::sign`].
+    pub fn access_packet(&self, id: u8, user: &str, password: &str) -> Packet {
+        self.signer.access_packet(id, user, password)
     }
 
     fn status_server(&self) -> Vec<u8> {
-        self.sign(Packet::new(Code::StatusServer, &self.secret))
+        self.signer.status_server(0)
     }
 
     /// Encode with a Message-Authenticator (RFC 3579 §3.2).
-    pub fn sign(&self, mut p: Packet) -> Vec<u8> {
-        p.add(AVP::from_bytes(80, &[0u8; 16]));
-        let mut bytes = p.encode().unwrap();
-        let at = bytes.len() - 16;
-        let mut mac = HmacMd5::new_from_slice(&self.secret).unwrap();
-        mac.update(&bytes);
-        let tag = mac.finalize().into_bytes();
-        bytes[at..].copy_from_slice(&tag);
-        bytes
+    pub fn sign(&self, p: Packet) -> Vec<u8> {
+        self.signer.sign(p)
     }
 
     pub fn exchange(&self, request: &[u8], to: SocketAddr, wait: Duration) -> Option<Vec<u8>> {
@@ -316,10 +307,10 @@ impl Client {
     /// Decode a response after checking its Response Authenticator against `request`.
     pub fn decode(&self, response: &[u8], request: &[u8]) -> Packet {
         assert!(
-            Packet::is_authentic_response(response, request, &self.secret),
+            Packet::is_authentic_response(response, request, &self.signer.secret),
             "response authenticator does not verify"
         );
-        Packet::decode(response, &self.secret).unwrap()
+        Packet::decode(response, &self.signer.secret).unwrap()
     }
 }
 

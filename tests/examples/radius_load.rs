@@ -19,15 +19,12 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
-use radius::core::avp::AVP;
 use radius::core::code::Code;
 use radius::core::packet::Packet;
 use radius::core::rfc2865;
 use tessera_common::config::{Argon2Config, Config, TotpAlgorithm};
 use tessera_common::otp::{TotpParams, from_base32, totp_code};
-
-type HmacMd5 = hmac::Hmac<md5::Md5>;
+use tessera_tests::radius::Signer;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -98,29 +95,11 @@ fn setup(args: &[String]) {
     eprintln!("enrolled {n} users in {:.1} s", t0.elapsed().as_secs_f64());
 }
 
-struct Signer {
-    secret: Vec<u8>,
-}
-
-impl Signer {
-    fn request(&self, id: u8, user: &str, password: &str) -> Vec<u8> {
-        let mut p = Packet::new_with_identifier(Code::AccessRequest, &self.secret, id);
-        rfc2865::add_user_name(&mut p, user);
-        rfc2865::add_user_password(&mut p, password.as_bytes()).unwrap();
-        rfc2865::add_nas_identifier(&mut p, "bench");
-        self.sign(p)
-    }
-
-    fn sign(&self, mut p: Packet) -> Vec<u8> {
-        p.add(AVP::from_bytes(80, &[0u8; 16]));
-        let mut bytes = p.encode().unwrap();
-        let at = bytes.len() - 16;
-        let mut mac = HmacMd5::new_from_slice(&self.secret).unwrap();
-        mac.update(&bytes);
-        let tag = mac.finalize().into_bytes();
-        bytes[at..].copy_from_slice(&tag);
-        bytes
-    }
+/// A request as the bench sends it: with a NAS-Identifier, like a real NAS.
+fn bench_request(signer: &Signer, id: u8, user: &str, password: &str) -> Vec<u8> {
+    let mut p = signer.access_packet(id, user, password);
+    rfc2865::add_nas_identifier(&mut p, "bench");
+    signer.sign(p)
 }
 
 /// utime + stime of a process, in microseconds.
@@ -195,9 +174,7 @@ fn load(args: &[String]) {
                     let sock = UdpSocket::bind(format!("{bind}:0")).unwrap();
                     sock.set_read_timeout(Some(Duration::from_millis(50)))
                         .unwrap();
-                    let signer = Signer {
-                        secret: secret.as_bytes().to_vec(),
-                    };
+                    let signer = Signer::new(secret);
                     let mut next = 0usize;
                     let mut free: Vec<u8> = (0..=255u8).rev().collect();
                     let mut out: HashMap<u8, Instant> = HashMap::new();
@@ -213,7 +190,7 @@ fn load(args: &[String]) {
                                 "append" => format!("{password}{code}"),
                                 _ => code,
                             };
-                            let req = signer.request(id, &users[i].0, &pw);
+                            let req = bench_request(&signer, id, &users[i].0, &pw);
                             sock.send_to(&req, addr).unwrap();
                             out.insert(id, Instant::now());
                         }
@@ -279,9 +256,7 @@ fn load(args: &[String]) {
 
 fn status(args: &[String]) {
     let addr: SocketAddr = args[0].parse().unwrap();
-    let signer = Signer {
-        secret: args[1].as_bytes().to_vec(),
-    };
+    let signer = Signer::new(&args[1]);
     let count: usize = opt(args, "--count").map_or(200, |v| v.parse().unwrap());
     let interval =
         Duration::from_millis(opt(args, "--interval-ms").map_or(10, |v| v.parse().unwrap()));
