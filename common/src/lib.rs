@@ -21,5 +21,7 @@ pub mod password;
 pub mod recovery;
 pub mod secret;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::CoreError;

@@ -144,69 +144,37 @@ impl Authenticator {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::admin::{Admin, TotpOptions};
-    use crate::audit::MemorySink;
+    use crate::admin::TotpOptions;
     use crate::auth::{Begin, LoginRequest};
-    use crate::clock::FixedClock;
-    use crate::config::Config;
     use crate::otp::{TotpParams, totp_code};
-    use crate::secret::MasterKey;
-    use crate::store::SqliteStore;
+    use crate::testing::TestCore;
 
     const T0: u64 = 1_700_000_010;
 
     struct Env {
-        _dir: tempfile::TempDir,
-        auth: Authenticator,
+        /// Keeps the installation (its temporary directory) alive.
+        _core: TestCore,
+        auth: std::sync::Arc<Authenticator>,
         secret: Vec<u8>,
         recovery: Vec<String>,
     }
 
     fn env() -> Env {
-        let dir = tempfile::tempdir().unwrap();
         let text = "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n";
-        let config = Arc::new(Config::parse(&dir.path().join("tessera.toml"), text).unwrap());
-        crate::admin::init(&config).unwrap();
-        let store = Arc::new(SqliteStore::open(&config.store).unwrap());
-        let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
-        let clock = Arc::new(FixedClock::new(T0));
-        let sink = Arc::new(MemorySink::default());
-        let auth = Authenticator::new(
-            config.clone(),
-            store.clone(),
-            key.clone(),
-            clock.clone(),
-            sink.clone(),
+        let core = TestCore::new(text, T0, None);
+        let en = core.enroll_totp(
+            "alice",
+            &TotpOptions {
+                digits: Some(8),
+                ..TotpOptions::activated()
+            },
         );
-        let admin = Admin::new(config, store, clock, sink).with_key(key);
-        admin.add_user("alice", None).unwrap();
-        let en = admin
-            .enroll_totp(
-                "alice",
-                &TotpOptions {
-                    digits: Some(8),
-                    ..TotpOptions::activated()
-                },
-            )
-            .unwrap();
-        let secret = crate::otp::from_base32(en.secret_base32.expose())
-            .unwrap()
-            .expose()
-            .clone();
-        let recovery = en
-            .recovery_codes
-            .unwrap()
-            .iter()
-            .map(|c| c.expose().clone())
-            .collect();
         Env {
-            _dir: dir,
-            auth,
-            secret,
-            recovery,
+            auth: core.auth.clone(),
+            _core: core,
+            secret: en.secret,
+            recovery: en.recovery,
         }
     }
 

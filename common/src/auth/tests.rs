@@ -1,60 +1,27 @@
 use std::path::Path;
 
 use super::*;
-use crate::admin::{Admin, TotpOptions};
+use crate::admin::TotpOptions;
 use crate::audit::MemorySink;
 use crate::clock::FixedClock;
 use crate::mail::RecordingMailer;
 use crate::otp::totp_code;
 use crate::store::{SqliteStore, StoreError};
+use crate::testing::TestCore;
 
 const T0: u64 = 1_700_000_010;
 
-struct Env {
-    _dir: tempfile::TempDir,
-    clock: Arc<FixedClock>,
-    sink: Arc<MemorySink>,
-    auth: Authenticator,
-    admin: Admin,
-    store: Arc<SqliteStore>,
-}
+type Env = TestCore;
 
 fn env() -> Env {
     env_with("", None)
 }
 
 fn env_with(extra: &str, mailer: Option<Arc<RecordingMailer>>) -> Env {
-    let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n[policy]\nmax_failures = 5\nlockout = \"15m\"\nmax_tries = 3\n{extra}"
     );
-    let text = text.as_str();
-    let config = Arc::new(Config::parse(&dir.path().join("tessera.toml"), text).unwrap());
-    crate::admin::init(&config).unwrap();
-    let store = Arc::new(SqliteStore::open(&config.store).unwrap());
-    let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
-    let clock = Arc::new(FixedClock::new(T0));
-    let sink = Arc::new(MemorySink::default());
-    let mut auth = Authenticator::new(
-        config.clone(),
-        store.clone(),
-        key.clone(),
-        clock.clone(),
-        sink.clone(),
-    );
-    let mut admin = Admin::new(config, store.clone(), clock.clone(), sink.clone()).with_key(key);
-    if let Some(m) = mailer {
-        auth = auth.with_mailer(m.clone());
-        admin = admin.with_mailer(m);
-    }
-    Env {
-        _dir: dir,
-        clock,
-        sink,
-        auth,
-        admin,
-        store,
-    }
+    TestCore::new(&text, T0, mailer)
 }
 
 fn request(user: &str) -> LoginRequest {
@@ -70,22 +37,8 @@ fn request(user: &str) -> LoginRequest {
 
 /// Enroll alice with an active TOTP factor; returns the raw secret and recovery codes.
 fn enroll(e: &Env) -> (Vec<u8>, Vec<String>) {
-    e.admin.add_user("alice", None).unwrap();
-    let en = e
-        .admin
-        .enroll_totp("alice", &TotpOptions::activated())
-        .unwrap();
-    let secret = crate::otp::from_base32(en.secret_base32.expose())
-        .unwrap()
-        .expose()
-        .clone();
-    let codes = en
-        .recovery_codes
-        .unwrap()
-        .iter()
-        .map(|c| c.expose().clone())
-        .collect();
-    (secret, codes)
+    let en = e.enroll_totp("alice", &TotpOptions::activated());
+    (en.secret, en.recovery)
 }
 
 fn code(secret: &[u8], t: u64) -> String {

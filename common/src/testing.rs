@@ -1,0 +1,102 @@
+//! Test set-up shared by the crates' unit tests (feature `testing`, never in a release build): a
+//! Tessera installation in a temporary directory (configuration file, store, key) with an
+//! authenticator and an admin on a fixed clock, audit events kept in memory and, optionally,
+//! mail recorded instead of sent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test set-up: fail loudly
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::admin::{Admin, TotpOptions};
+use crate::audit::MemorySink;
+use crate::auth::Authenticator;
+use crate::clock::FixedClock;
+use crate::config::Config;
+use crate::mail::RecordingMailer;
+use crate::secret::MasterKey;
+use crate::store::{SqliteStore, Store};
+
+pub struct TestCore {
+    pub dir: tempfile::TempDir,
+    /// `tessera.toml` in `dir`.
+    pub config_path: PathBuf,
+    pub config: Arc<Config>,
+    pub store: Arc<SqliteStore>,
+    pub clock: Arc<FixedClock>,
+    pub sink: Arc<MemorySink>,
+    pub auth: Arc<Authenticator>,
+    pub admin: Admin,
+}
+
+/// An active TOTP factor's raw secret and the recovery codes that came with it.
+pub struct Enrolled {
+    pub secret: Vec<u8>,
+    pub recovery: Vec<String>,
+}
+
+impl TestCore {
+    /// Write `config_text` to `tessera.toml` in a new temporary directory (relative paths in it
+    /// are relative to that directory), initialise the store, and start the clock at `now`.
+    pub fn new(config_text: &str, now: u64, mailer: Option<Arc<RecordingMailer>>) -> TestCore {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("tessera.toml");
+        std::fs::write(&config_path, config_text).unwrap();
+        let config = Arc::new(Config::load(&config_path).unwrap());
+        crate::admin::init(&config).unwrap();
+        let store = Arc::new(SqliteStore::open(&config.store).unwrap());
+        let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
+        let clock = Arc::new(FixedClock::new(now));
+        let sink = Arc::new(MemorySink::default());
+        let mut auth = Authenticator::new(
+            config.clone(),
+            store.clone(),
+            key.clone(),
+            clock.clone(),
+            sink.clone(),
+        );
+        let mut admin =
+            Admin::new(config.clone(), store.clone(), clock.clone(), sink.clone()).with_key(key);
+        if let Some(m) = mailer {
+            auth = auth.with_mailer(m.clone());
+            admin = admin.with_mailer(m);
+        }
+        TestCore {
+            dir,
+            config_path,
+            config,
+            store,
+            clock,
+            sink,
+            auth: Arc::new(auth),
+            admin,
+        }
+    }
+
+    /// Add `user` (unless they exist) and enroll an authenticator, active at once.
+    pub fn enroll_totp(&self, user: &str, options: &TotpOptions) -> Enrolled {
+        // Users added before (with a password or an address) are enrolled as they are.
+        if self.store.user(user).unwrap().is_none() {
+            self.admin.add_user(user, None).unwrap();
+        }
+        let en = self
+            .admin
+            .enroll_totp(
+                user,
+                &TotpOptions {
+                    activate: true,
+                    ..options.clone()
+                },
+            )
+            .unwrap();
+        Enrolled {
+            secret: crate::otp::from_base32(en.secret_base32.expose())
+                .unwrap()
+                .expose()
+                .clone(),
+            recovery: en
+                .recovery_codes
+                .map(|c| c.iter().map(|c| c.expose().clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
