@@ -1,14 +1,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_common::admin::{Admin, TotpOptions};
-use tessera_common::audit::{AuditResult, MemorySink};
-use tessera_common::clock::{Clock, FixedClock};
-use tessera_common::config::{Config, TotpAlgorithm};
+use tessera_common::admin::TotpOptions;
+use tessera_common::audit::AuditResult;
+use tessera_common::clock::Clock;
+use tessera_common::config::TotpAlgorithm;
 use tessera_common::mail::RecordingMailer;
-use tessera_common::otp::{TotpParams, from_base32, totp_code};
-use tessera_common::secret::MasterKey;
-use tessera_common::store::SqliteStore;
+use tessera_common::otp::{TotpParams, totp_code};
+use tessera_common::testing::TestCore;
 
 use super::*;
 use crate::clients::Clients;
@@ -16,14 +15,12 @@ use crate::clients::Clients;
 const T0: u64 = 1_700_000_010;
 
 struct Env {
-    _dir: tempfile::TempDir,
-    clock: Arc<FixedClock>,
+    /// The installation: clock, audit sink, admin.
+    core: TestCore,
     handler: Handler,
     clients: Clients,
     secret: Vec<u8>,
     recovery: Vec<String>,
-    sink: Arc<MemorySink>,
-    admin: Admin,
 }
 
 fn env(radius: &str) -> Env {
@@ -55,70 +52,44 @@ fn env_mail_with(radius: &str, email: &str) -> (Env, Arc<RecordingMailer>) {
     for (user, password) in [("carol", Some("carolpass")), ("alice", None)] {
         let address = format!("{user}@example.com");
         if password.is_some() {
-            e.admin.add_user(user, Some(&address)).unwrap();
-            e.admin.set_password(user, password).unwrap();
+            e.core.admin.add_user(user, Some(&address)).unwrap();
+            e.core.admin.set_password(user, password).unwrap();
         }
-        let en = e.admin.enroll_email(user, Some(&address), None).unwrap();
+        let en = e
+            .core
+            .admin
+            .enroll_email(user, Some(&address), None)
+            .unwrap();
         let code = m.last_code(&address).unwrap();
-        e.admin.confirm_factor(user, en.factor_id, &code).unwrap();
+        e.core
+            .admin
+            .confirm_factor(user, en.factor_id, &code)
+            .unwrap();
     }
     (e, m)
 }
 
 fn env_full(radius: &str, state_lifetime: Duration, mailer: Option<Arc<RecordingMailer>>) -> Env {
-    let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n\
          [policy]\nmax_failures = 3\nmax_tries = 2\n\n{radius}\n\n\
          [[radius.clients]]\nname = \"vpn\"\naddress = \"127.0.0.1\"\nsecret = \"testing123-long-secret\"\n\
          [[radius.clients]]\nname = \"other\"\naddress = \"127.0.0.2\"\nsecret = \"testing123-long-secret\"\n"
     );
-    let config = Arc::new(Config::parse(&dir.path().join("tessera.toml"), &text).unwrap());
-    tessera_common::admin::init(&config).unwrap();
-    let store = Arc::new(SqliteStore::open(&config.store).unwrap());
-    let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
-    let clock = Arc::new(FixedClock::new(T0));
-    let sink = Arc::new(MemorySink::default());
-    let mut auth = Authenticator::new(
-        config.clone(),
-        store.clone(),
-        key.clone(),
-        clock.clone(),
-        sink.clone(),
-    );
-    let mut admin = Admin::new(config.clone(), store, clock.clone(), sink.clone()).with_key(key);
-    if let Some(m) = mailer {
-        auth = auth.with_mailer(m.clone());
-        admin = admin.with_mailer(m);
-    }
-    let auth = Arc::new(auth);
+    let core = TestCore::new(&text, T0, mailer);
+    let admin = &core.admin;
     admin.add_user("alice", None).unwrap();
     admin.set_password("alice", Some("hunter2")).unwrap();
-    let en = admin
-        .enroll_totp("alice", &TotpOptions::activated())
-        .unwrap();
+    let en = core.enroll_totp("alice", &TotpOptions::activated());
     admin.add_user("bob", None).unwrap();
     admin.set_password("bob", Some("bobpass")).unwrap();
-    let secret = from_base32(en.secret_base32.expose())
-        .unwrap()
-        .expose()
-        .clone();
-    let recovery = en
-        .recovery_codes
-        .unwrap()
-        .iter()
-        .map(|c| c.expose().clone())
-        .collect();
     let challenges = Arc::new(Challenges::new(state_lifetime, 100));
     Env {
-        _dir: dir,
-        clock,
-        handler: Handler::new(auth, challenges),
-        clients: Clients::from_config(&config.radius),
-        secret,
-        recovery,
-        sink,
-        admin,
+        handler: Handler::new(core.auth.clone(), challenges),
+        clients: Clients::from_config(&core.config.radius),
+        secret: en.secret,
+        recovery: en.recovery,
+        core,
     }
 }
 
@@ -130,7 +101,7 @@ impl Env {
             period: 30,
             window: 0,
         };
-        totp_code(&p, &self.secret, self.clock.now()).unwrap()
+        totp_code(&p, &self.secret, self.core.clock.now()).unwrap()
     }
 
     fn send_from(
@@ -253,7 +224,7 @@ fn challenge_round_trip_and_state_is_single_use() {
     let code = e.code();
     let d = e.send_from("127.0.0.1", "alice", &code, Some(&state));
     assert!(is_accept(&d), "{}", d.reason);
-    e.clock.advance(30);
+    e.core.clock.advance(30);
     let d = e.send_from("127.0.0.1", "alice", &e.code(), Some(&state));
     assert_eq!(d.reason, "unknown_state");
 }
@@ -316,7 +287,7 @@ fn auto_appends_with_a_valid_code_and_challenges_without() {
     let e = env("[radius]\nmode = \"auto\"");
     let d = e.send("alice", &format!("hunter2{}", e.code()));
     assert!(is_accept(&d), "{}", d.reason);
-    e.clock.advance(30);
+    e.core.clock.advance(30);
     let state = challenge_state(&e.send("alice", "hunter2"));
     let d = e.send_from("127.0.0.1", "alice", &e.code(), Some(&state));
     assert!(is_accept(&d), "{}", d.reason);
@@ -325,13 +296,16 @@ fn auto_appends_with_a_valid_code_and_challenges_without() {
 #[test]
 fn auto_password_ending_in_digits_is_challenged() {
     let e = env("[radius]\nmode = \"auto\"");
-    e.admin.set_password("alice", Some("hunter123456")).unwrap();
+    e.core
+        .admin
+        .set_password("alice", Some("hunter123456"))
+        .unwrap();
     // The digits are not a current code, so all of it is the password.
     let d = e.send("alice", "hunter123456");
     let state = challenge_state(&d);
     let d = e.send_from("127.0.0.1", "alice", &e.code(), Some(&state));
     assert!(is_accept(&d), "{}", d.reason);
-    e.clock.advance(30);
+    e.core.clock.advance(30);
     let d = e.send("alice", &format!("hunter123456{}", e.code()));
     assert!(is_accept(&d), "{}", d.reason);
 }
@@ -384,7 +358,7 @@ fn chap_is_refused_with_a_reason() {
     });
     assert_eq!(d.reason, "chap_cannot_carry_a_one_time_code");
     assert_eq!(reject_message(&d), "Verification failed.");
-    let ev = e.sink.events();
+    let ev = e.core.sink.events();
     assert!(
         ev.iter()
             .any(|a| a.detail.as_deref() == Some("chap_cannot_carry_a_one_time_code")),
@@ -445,7 +419,7 @@ fn reply_attributes_go_on_accept() {
 fn audit_source_names_the_nas() {
     let e = env("[radius]\nmode = \"append\"");
     e.send("alice", &format!("hunter2{}", e.code()));
-    let ev = e.sink.events();
+    let ev = e.core.sink.events();
     let last = ev.last().unwrap();
     assert_eq!(last.service, "vpn");
     assert_eq!(
@@ -538,7 +512,7 @@ fn append_bare_password_within_the_send_interval_says_so_and_is_audited() {
         &EMAIL.replace("min_interval = \"0s\"", "min_interval = \"60s\""),
     );
     // Past the interval since the enrollment's confirmation mail.
-    e.clock.advance(61);
+    e.core.clock.advance(61);
     let d = e.send("carol", "carolpass");
     assert_eq!(d.reason, "code_sent_by_email");
     let mails = m.messages().len();
@@ -551,7 +525,7 @@ fn append_bare_password_within_the_send_interval_says_so_and_is_audited() {
         reject_message(&d)
     );
     assert_eq!(m.messages().len(), mails);
-    let last = e.sink.events().pop().unwrap();
+    let last = e.core.sink.events().pop().unwrap();
     assert_eq!(
         (last.user.as_str(), last.result, last.detail.as_deref()),
         ("carol", AuditResult::Reject, Some("email_send_interval"))
@@ -625,6 +599,7 @@ fn a_batch_decides_each_request_as_alone() {
     assert_eq!(e.send("alice", &code).reason, "locked_out");
     // Every decision has its audit line, in order.
     let results: Vec<_> = e
+        .core
         .sink
         .events()
         .iter()
