@@ -4,13 +4,13 @@
 use std::collections::VecDeque;
 use std::os::unix::fs::PermissionsExt;
 
-use tessera_common::admin::{Admin, TotpOptions};
+use tessera_common::admin::TotpOptions;
 use tessera_common::audit::{AuditResult, MemorySink};
-use tessera_common::clock::FixedClock;
 use tessera_common::mail::RecordingMailer;
 use tessera_common::otp::{TotpParams, totp_code};
 use tessera_common::secret::MasterKey;
 use tessera_common::store::SqliteStore;
+use tessera_common::testing::TestCore;
 
 use super::*;
 use crate::conv::ConvError;
@@ -98,21 +98,13 @@ impl Conversation for Script {
     }
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-    config: Arc<Config>,
-    clock: Arc<FixedClock>,
-    sink: Arc<MemorySink>,
-    auth: Authenticator,
-    admin: Admin,
-}
+type Env = TestCore;
 
 const CODE: &str = "Verification code: ";
 
-fn config_text(dir: &Path, max_tries: u32) -> String {
+fn config_text(max_tries: u32) -> String {
     format!(
-        "[store]\npath = \"{d}/t.db\"\nkey_file = \"{d}/t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n[policy]\nmax_failures = 4\nlockout = \"15m\"\nmax_tries = {max_tries}\n",
-        d = dir.display()
+        "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n[policy]\nmax_failures = 4\nlockout = \"15m\"\nmax_tries = {max_tries}\n"
     )
 }
 
@@ -124,36 +116,8 @@ fn env_with(max_tries: u32) -> Env {
 }
 
 fn env_full(max_tries: u32, mailer: Option<Arc<RecordingMailer>>) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tessera.toml");
     let extra = if mailer.is_some() { EMAIL } else { "" };
-    std::fs::write(&path, config_text(dir.path(), max_tries) + extra).unwrap();
-    let config = Arc::new(Config::load(&path).unwrap());
-    tessera_common::admin::init(&config).unwrap();
-    let store = Arc::new(SqliteStore::open(&config.store).unwrap());
-    let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
-    let clock = Arc::new(FixedClock::new(T0));
-    let sink = Arc::new(MemorySink::default());
-    let mut auth = Authenticator::new(
-        config.clone(),
-        store.clone(),
-        key.clone(),
-        clock.clone(),
-        sink.clone(),
-    );
-    let mut admin = Admin::new(config.clone(), store, clock.clone(), sink.clone()).with_key(key);
-    if let Some(m) = mailer {
-        auth = auth.with_mailer(m.clone());
-        admin = admin.with_mailer(m);
-    }
-    Env {
-        dir,
-        config,
-        clock,
-        sink,
-        auth,
-        admin,
-    }
+    TestCore::new(&(config_text(max_tries) + extra), T0, mailer)
 }
 
 fn env() -> Env {
@@ -171,26 +135,14 @@ fn session(user: &str) -> Session {
 
 /// Enroll `user` with an active TOTP factor: the raw secret and the recovery codes.
 fn enroll(e: &Env, user: &str) -> (Vec<u8>, Vec<String>) {
-    e.admin.add_user(user, None).unwrap();
-    let en = e
-        .admin
-        .enroll_totp(
-            user,
-            &TotpOptions {
-                label: Some("phone".into()),
-                ..TotpOptions::activated()
-            },
-        )
-        .unwrap();
-    let secret = tessera_common::otp::from_base32(en.secret_base32.expose())
-        .unwrap()
-        .expose()
-        .clone();
-    let codes = en
-        .recovery_codes
-        .map(|c| c.iter().map(|c| c.expose().clone()).collect())
-        .unwrap_or_default();
-    (secret, codes)
+    let en = e.enroll_totp(
+        user,
+        &TotpOptions {
+            label: Some("phone".into()),
+            ..TotpOptions::activated()
+        },
+    );
+    (en.secret, en.recovery)
 }
 
 fn code_at(secret: &[u8], t: u64) -> String {
