@@ -7,7 +7,7 @@
 pub mod radius;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The cargo target profile directory the tests were built into (`target/debug`).
 pub fn target_dir() -> PathBuf {
@@ -84,13 +84,22 @@ impl Install {
 
     /// Run the `tessera` CLI on this installation.
     pub fn tessera(&self, args: &[&str]) -> Output {
-        Command::new(bin("tessera"))
-            .arg("--config")
+        self.tessera_command(args).output().expect("run tessera")
+    }
+
+    /// `tessera --config <this installation> ARGS`, to adjust before running.
+    pub fn tessera_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("tessera"));
+        cmd.arg("--config")
             .arg(&self.config)
             .args(args)
-            .env_remove("TESSERA_CONFIG")
-            .output()
-            .expect("run tessera")
+            .env_remove("TESSERA_CONFIG");
+        cmd
+    }
+
+    /// [`Install::tessera`] with `input` on its standard input.
+    pub fn tessera_with_input(&self, args: &[&str], input: &str) -> Output {
+        run_with_input(self.tessera_command(args), input)
     }
 
     /// Run the CLI with `--json` and parse its stdout; panics with stderr when it fails.
@@ -333,4 +342,22 @@ pub fn code_in_mail(mail: &str) -> String {
         .find(|l| (6..=10).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_digit()))
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no code in the mail:\n{mail}"))
+}
+
+/// Run `cmd` with `input` written to its standard input; its output (stdout and stderr kept).
+pub fn run_with_input(mut cmd: Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    child
+        .stdin
+        .take()
+        .expect("its stdin")
+        .write_all(input.as_bytes())
+        .expect("write its input");
+    child.wait_with_output().expect("wait for it")
 }

@@ -250,16 +250,7 @@ fn cli_concurrent_processes_accept_one_code_exactly_once() {
     let code = oathtool_code(&secret, 0);
     let children: Vec<_> = (0..12)
         .map(|_| {
-            Command::new(bin("tessera"))
-                .args([
-                    "--config",
-                    t.config.to_str().unwrap(),
-                    "--json",
-                    "verify",
-                    "alice",
-                    "--code",
-                    &code,
-                ])
+            t.tessera_command(&["--json", "verify", "alice", "--code", &code])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

@@ -58,14 +58,8 @@ fn verify_with_mailed_code(
     answer: impl FnOnce(&str) -> String,
 ) -> Output {
     let before = smtp.messages().len();
-    let mut child = Command::new(bin("tessera"))
-        .args([
-            "--config",
-            t.config.to_str().unwrap(),
-            "--json",
-            "verify",
-            "alice",
-        ])
+    let mut child = t
+        .tessera_command(&["--json", "verify", "alice"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -90,26 +84,7 @@ fn wrong_code(c: &str) -> String {
 }
 
 fn verify_answering(t: &Install, input: &str) -> Output {
-    let mut child = Command::new(bin("tessera"))
-        .args([
-            "--config",
-            t.config.to_str().unwrap(),
-            "--json",
-            "verify",
-            "alice",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    t.tessera_with_input(&["--json", "verify", "alice"], input)
 }
 
 #[test]

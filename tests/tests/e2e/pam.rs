@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tessera_tests::{Install, oathtool_code, pam_module, require};
+use tessera_tests::{Install, oathtool_code, pam_module, require, run_with_input};
 
 /// Config for most tests: one try per conversation (pamtester reads piped answers greedily),
 /// a lock after three failures.
@@ -61,7 +61,7 @@ impl Service {
     pub fn pamtester(&self, user: &str, input: &str, items: &[&str]) -> Run {
         let mut cmd = Command::new("/usr/bin/timeout");
         cmd.arg("60").args(self.pamtester_argv(user, items));
-        Run::of(pipe(cmd, input))
+        Run::of(run_with_input(cmd, input))
     }
 
     /// Run pamtester with its stdin a pipe that `talk` writes to while it runs: for answers
@@ -102,23 +102,6 @@ impl Service {
     pub fn pamtester_pty(&self, user: &str, steps: &[(&str, &str)]) -> Run {
         converse(steps, &self.pamtester_argv(user, &[]))
     }
-}
-
-fn pipe(mut cmd: Command, input: &str) -> Output {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// What a run printed and how it ended.
@@ -241,7 +224,7 @@ impl SystemUser {
                     .unwrap()
             });
         }
-        let out = pipe(
+        let out = run_with_input(
             {
                 let mut c = Command::new("chpasswd");
                 c.env_remove("LD_PRELOAD");

@@ -3,7 +3,6 @@
 //! radclient cannot express: byte-identical retransmissions, a forged Message-Authenticator,
 //! malformed datagrams and hundreds of simultaneous requests.
 
-use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use radius::core::code::Code;
 use radius::core::packet::Packet;
 use tessera_tests::radius::Signer;
-use tessera_tests::{Install, bin, oathtool_code, require};
+use tessera_tests::{Install, bin, oathtool_code, require, run_with_input};
 
 use crate::pam::wrong_code;
 
@@ -184,22 +183,11 @@ impl Radclient {
 }
 
 fn radclient(port: u16, kind: &str, secret: &str, attrs: &str) -> Radclient {
-    let mut child = Command::new(require("radclient"))
-        .args(["-x", "-r", "1", "-t", "3"])
+    let mut cmd = Command::new(require("radclient"));
+    cmd.args(["-x", "-r", "1", "-t", "3"])
         .arg(format!("127.0.0.1:{port}"))
-        .args([kind, secret])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run radclient");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(attrs.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .args([kind, secret]);
+    let out = run_with_input(cmd, attrs);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -235,22 +223,7 @@ fn user_with_password(t: &Install, user: &str, password: &str) -> (String, Vec<S
 
 /// `tessera user passwd USER --password-stdin`.
 pub(crate) fn set_password(t: &Install, user: &str, password: &str) {
-    let mut child = Command::new(bin("tessera"))
-        .arg("--config")
-        .arg(&t.config)
-        .args(["user", "passwd", user, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = t.tessera_with_input(&["user", "passwd", user, "--password-stdin"], password);
     assert!(
         out.status.success(),
         "{}",
