@@ -136,6 +136,13 @@ impl Env {
         }
     }
 
+    /// A request from the first client with `credential` instead of a User-Password.
+    fn decide_with(&self, user: &str, credential: Credential, state: Option<&[u8]>) -> Decision {
+        let mut req = self.request("127.0.0.1", user, "", state);
+        req.credential = credential;
+        self.handler.decide(req)
+    }
+
     fn send(&self, user: &str, password: &str) -> Decision {
         self.send_from("127.0.0.1", user, password, None)
     }
@@ -344,18 +351,7 @@ fn openvpn_static_challenge_is_decoded() {
 #[test]
 fn chap_is_refused_with_a_reason() {
     let e = env("[radius]\nmode = \"append\"");
-    let client = e
-        .clients
-        .find("127.0.0.1".parse().unwrap())
-        .unwrap()
-        .clone();
-    let d = e.handler.decide(AccessRequest {
-        client,
-        user: Some("alice".into()),
-        credential: Credential::Chap,
-        state: None,
-        nas: Nas::default(),
-    });
+    let d = e.decide_with("alice", Credential::Chap, None);
     assert_eq!(d.reason, "chap_cannot_carry_a_one_time_code");
     assert_eq!(reject_message(&d), "Verification failed.");
     let ev = e.core.sink.events();
@@ -437,18 +433,7 @@ fn challenge_answered_without_user_password_asks_for_a_mailed_code() {
     let state = challenge_state(&d);
     assert_eq!(m.messages().len(), sent);
     // She presses Enter: the NAS sends the State with no User-Password (RFC 2865 §4.1).
-    let client = e
-        .clients
-        .find("127.0.0.1".parse().unwrap())
-        .unwrap()
-        .clone();
-    let d = e.handler.decide(AccessRequest {
-        client,
-        user: Some("alice".into()),
-        credential: Credential::Missing,
-        state: Some(state.to_vec()),
-        nas: Nas::default(),
-    });
+    let d = e.decide_with("alice", Credential::Missing, Some(&state));
     let state = challenge_state(&d);
     match &d.reply {
         Reply::Challenge { message, .. } => {
@@ -463,18 +448,7 @@ fn challenge_answered_without_user_password_asks_for_a_mailed_code() {
     assert_eq!(d.reason, "method=email");
 
     // Without a State, a missing User-Password is still refused.
-    let client = e
-        .clients
-        .find("127.0.0.1".parse().unwrap())
-        .unwrap()
-        .clone();
-    let d = e.handler.decide(AccessRequest {
-        client,
-        user: Some("alice".into()),
-        credential: Credential::Missing,
-        state: None,
-        nas: Nas::default(),
-    });
+    let d = e.decide_with("alice", Credential::Missing, None);
     assert_eq!(d.reason, "no_user_password");
 }
 

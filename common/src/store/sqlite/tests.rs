@@ -44,6 +44,20 @@ fn audit_event(o: &AttemptOutcome) -> AuditEvent {
     }
 }
 
+/// A recovery batch as `replace_recovery` takes it (the counts are the store's to fill in).
+fn recovery_batch(salt: u8) -> RecoveryBatch {
+    RecoveryBatch {
+        salt: vec![salt; 16],
+        m_cost: 8,
+        t_cost: 1,
+        p_cost: 1,
+        created_at: 10,
+        origin: "generated".into(),
+        total: 0,
+        unused: 0,
+    }
+}
+
 const POLICY: LockPolicy = LockPolicy {
     max_failures: 3,
     lockout_secs: 600,
@@ -124,21 +138,8 @@ fn users_are_unique_and_removal_cascades() {
     let fid = s
         .add_totp_factor(id, &totp(FactorStatus::Active), 10, &|_| Ok(vec![1, 2, 3]))
         .unwrap();
-    s.replace_recovery(
-        id,
-        &RecoveryBatch {
-            salt: vec![0; 16],
-            m_cost: 8,
-            t_cost: 1,
-            p_cost: 1,
-            created_at: 10,
-            origin: "generated".into(),
-            total: 0,
-            unused: 0,
-        },
-        &[[1u8; 32]],
-    )
-    .unwrap();
+    s.replace_recovery(id, &recovery_batch(0), &[[1u8; 32]])
+        .unwrap();
     assert_eq!(s.factors(id).unwrap()[0].id, fid);
     assert!(s.remove_user(id).unwrap());
     assert!(s.user("alice").unwrap().is_none());
@@ -298,16 +299,7 @@ fn admin_lock_holds_until_unlocked() {
 fn recovery_code_is_single_use_and_batches_replace() {
     let (_d, s) = store();
     let id = s.add_user("alice", None, 10).unwrap();
-    let batch = RecoveryBatch {
-        salt: vec![0; 16],
-        m_cost: 8,
-        t_cost: 1,
-        p_cost: 1,
-        created_at: 10,
-        origin: "generated".into(),
-        total: 0,
-        unused: 0,
-    };
+    let batch = recovery_batch(0);
     s.replace_recovery(id, &batch, &[[1u8; 32], [2u8; 32]])
         .unwrap();
     let hashes = s.recovery_hashes(id).unwrap();
@@ -693,16 +685,7 @@ fn login_data_reads_lock_and_recovery_with_the_user() {
     s.commit_attempt(&attempt(id, 100, None), &audit_event)
         .unwrap();
     s.set_admin_lock(id, true).unwrap();
-    let batch = RecoveryBatch {
-        salt: vec![5; 16],
-        m_cost: 8,
-        t_cost: 1,
-        p_cost: 1,
-        created_at: 10,
-        origin: "generated".into(),
-        total: 0,
-        unused: 0,
-    };
+    let batch = recovery_batch(5);
     s.replace_recovery(id, &batch, &[[1u8; 32], [2u8; 32]])
         .unwrap();
     let d = s.login_data("alice").unwrap().unwrap();
