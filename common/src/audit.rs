@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use syslog::{Facility, Formatter3164, LoggerBackend};
 
-use crate::names::printable;
+use crate::base::text::printable;
 
 /// What happened, as written to the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,15 +15,15 @@ mod email;
 pub use email::MAIL_FAILED;
 
 use crate::audit::{AuditEvent, AuditResult, AuditSink, Severity};
-use crate::clock::{Clock, SystemClock};
+use crate::base::clock::{Clock, SystemClock};
+use crate::base::names::validate_user_name;
+use crate::base::otp::{TotpParams, is_code_shaped, totp_match};
+use crate::base::secret::{MasterKey, SealContext};
 use crate::config::Config;
 use crate::email_code;
 use crate::error::CoreError;
 use crate::mail::Mailer;
-use crate::names::validate_user_name;
-use crate::otp::{TotpParams, is_code_shaped, totp_match};
 use crate::recovery;
-use crate::secret::{MasterKey, SealContext};
 use crate::store::{
     Attempt, AttemptOutcome, Claim, Factor, FactorId, FactorKind, FactorStatus, LockPolicy,
     LoginData, SqliteStore, Store, UserId,

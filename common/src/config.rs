@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 mod radius;
 
+pub use crate::base::kdf::Argon2Config;
+pub use crate::base::otp::TotpAlgorithm;
+
 pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
 
 /// Where the configuration lives when neither `--config` nor `TESSERA_CONFIG` says otherwise.
@@ -75,47 +78,6 @@ pub struct StoreConfig {
     pub busy_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TotpAlgorithm {
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-impl TotpAlgorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TotpAlgorithm::Sha1 => "sha1",
-            TotpAlgorithm::Sha256 => "sha256",
-            TotpAlgorithm::Sha512 => "sha512",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "sha1" => Some(TotpAlgorithm::Sha1),
-            "sha256" => Some(TotpAlgorithm::Sha256),
-            "sha512" => Some(TotpAlgorithm::Sha512),
-            _ => None,
-        }
-    }
-
-    /// Secret length recommended for the hash (RFC 6238 reference key sizes).
-    pub fn secret_len(self) -> usize {
-        match self {
-            TotpAlgorithm::Sha1 => 20,
-            TotpAlgorithm::Sha256 => 32,
-            TotpAlgorithm::Sha512 => 64,
-        }
-    }
-}
-
-impl fmt::Display for TotpAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct TotpConfig {
     pub issuer: String,
@@ -129,13 +91,6 @@ pub struct TotpConfig {
 #[derive(Debug, Clone)]
 pub struct RecoveryConfig {
     pub count: u32,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Argon2Config {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +119,7 @@ pub struct EmailConfig {
     pub security: SmtpSecurity,
     pub username: Option<String>,
     /// Read from `password_file` at load; never in the config itself.
-    pub password: Option<crate::secret::Secret<String>>,
+    pub password: Option<crate::base::secret::Secret<String>>,
     /// Extra trusted root certificate(s), PEM (a private CA or a self-signed server).
     pub ca_file: Option<PathBuf>,
     pub from: String,
@@ -582,7 +537,7 @@ impl Validator<'_> {
                         format!("{} is empty", p.display()),
                     ));
                 }
-                Some(crate::secret::Secret::new(pw))
+                Some(crate::base::secret::Secret::new(pw))
             }
         };
         if password.is_some() && e.username.is_none() {
@@ -601,12 +556,12 @@ impl Validator<'_> {
         let from = e.from.ok_or_else(|| {
             self.invalid(S, "from", "is required in [email] (the sender address)")
         })?;
-        if crate::admin::validate_email(
+        if crate::base::address::validate_email(
             from.trim_start_matches(|c| c != '<')
                 .trim_matches(['<', '>']),
         )
         .is_err()
-            && crate::admin::validate_email(&from).is_err()
+            && crate::base::address::validate_email(&from).is_err()
         {
             return Err(self.invalid(S, "from", format!("{from:?} is not an e-mail address")));
         }

@@ -6,42 +6,21 @@
 
 use std::path::PathBuf;
 
+pub use crate::base::address::AddressError;
+pub use crate::base::kdf::KdfError;
+pub use crate::base::names::NameError;
+pub use crate::base::secret::KeyError;
 pub use crate::config::ConfigError;
 pub use crate::store::StoreError;
-
-/// Problems with the key file that seals TOTP secrets.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("key file {path} does not exist (run `tessera init` to create it)")]
-    Missing { path: PathBuf },
-    #[error("cannot read key file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("key file {path} must hold exactly 32 bytes, found {len}")]
-    BadLength { path: PathBuf, len: u64 },
-    #[error(
-        "key file {path} is readable or writable by other users (mode {mode:04o}); run `chmod 600 {path}`"
-    )]
-    TooOpen { path: PathBuf, mode: u32 },
-    #[error("cannot create key file {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the system random number generator failed: {0}")]
-    Random(String),
-}
 
 /// Input that the core refuses before doing any work: a bad user name, a malformed code, an
 /// out-of-range option. The message names the offending input without echoing secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("invalid user name {name:?}: {why}")]
-    UserName { name: String, why: &'static str },
-    #[error("invalid e-mail address {0:?}")]
-    Email(String),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Address(#[from] AddressError),
     #[error("invalid code: {0}")]
     Code(String),
     #[error("invalid option: {0}")]
@@ -76,8 +55,8 @@ pub enum CoreError {
     SecretUnsealFailed { user: String, id: i64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("argon2 failed: {0}")]
-    Argon2(String),
+    #[error(transparent)]
+    Kdf(#[from] KdfError),
     #[error("e-mail is not configured (add an [email] section to {0})")]
     EmailNotConfigured(PathBuf),
     #[error("could not send a code by e-mail: {0}")]
@@ -87,3 +66,15 @@ pub enum CoreError {
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;
+
+impl From<NameError> for CoreError {
+    fn from(e: NameError) -> CoreError {
+        CoreError::Input(InputError::Name(e))
+    }
+}
+
+impl From<AddressError> for CoreError {
+    fn from(e: AddressError) -> CoreError {
+        CoreError::Input(InputError::Address(e))
+    }
+}

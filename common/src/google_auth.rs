@@ -10,7 +10,7 @@
 //! 12345678                    scratch codes, 8 digits, one per line
 //! ```
 
-use crate::secret::Secret;
+use crate::base::secret::Secret;
 
 #[derive(Debug)]
 pub struct GoogleAuthFile {
@@ -34,7 +34,7 @@ impl GoogleAuthFile {
             .filter(|l| !l.is_empty())
             .ok_or("the file is empty")?;
         let secret =
-            crate::otp::from_base32(first).ok_or("the first line is not a base32 secret")?;
+            crate::base::otp::from_base32(first).ok_or("the first line is not a base32 secret")?;
         if secret.expose().len() < 10 {
             return Err("the secret is shorter than 80 bits".into());
         }

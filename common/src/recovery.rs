@@ -7,13 +7,13 @@
 //! pepper (derived from the key file) is Argon2's secret input, so the database alone cannot be
 //! brute-forced.
 
-use argon2::{Algorithm, Argon2, Params, Version};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::config::Argon2Config;
-use crate::error::{CoreError, KeyError};
-use crate::secret::{Secret, random_bytes};
+use crate::base::kdf::{self, Argon2Config};
+use crate::base::secret::KeyError;
+use crate::base::secret::{Secret, random_bytes};
+use crate::error::CoreError;
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters in a generated code.
@@ -73,19 +73,7 @@ pub fn hash_code(
     pepper: &[u8],
     params: &Argon2Config,
 ) -> Result<Zeroizing<[u8; HASH_LEN]>, CoreError> {
-    let p = Params::new(
-        params.memory_kib,
-        params.iterations,
-        params.parallelism,
-        Some(HASH_LEN),
-    )
-    .map_err(|e| CoreError::Argon2(e.to_string()))?;
-    let a = Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, p)
-        .map_err(|e| CoreError::Argon2(e.to_string()))?;
-    let mut out = Zeroizing::new([0u8; HASH_LEN]);
-    a.hash_password_into(normalized.as_bytes(), salt, out.as_mut())
-        .map_err(|e| CoreError::Argon2(e.to_string()))?;
-    Ok(out)
+    Ok(kdf::raw_hash(normalized.as_bytes(), salt, pepper, params)?)
 }
 
 /// The id of the stored hash equal to `candidate`, comparing against every entry in constant

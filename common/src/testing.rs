@@ -10,10 +10,10 @@ use std::sync::Arc;
 use crate::admin::{Admin, TotpOptions};
 use crate::audit::MemorySink;
 use crate::auth::Authenticator;
-use crate::clock::FixedClock;
+use crate::base::clock::FixedClock;
+use crate::base::secret::MasterKey;
 use crate::config::Config;
 use crate::mail::RecordingMailer;
-use crate::secret::MasterKey;
 use crate::store::{SqliteStore, Store};
 
 pub struct TestCore {
@@ -89,7 +89,7 @@ impl TestCore {
             )
             .unwrap();
         Enrolled {
-            secret: crate::otp::from_base32(en.secret_base32.expose())
+            secret: crate::base::otp::from_base32(en.secret_base32.expose())
                 .unwrap()
                 .expose()
                 .clone(),

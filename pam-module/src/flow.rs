@@ -16,7 +16,7 @@ use tessera_common::audit::{AuditSink, Severity};
 use tessera_common::auth::{Authenticator, Begin, LoginRequest, Method, Outcome, Prompt, Reject};
 use tessera_common::combined::split_owned;
 use tessera_common::config::{Config, DEFAULT_CONFIG_PATH};
-use tessera_common::names::printable;
+use tessera_common::text::printable;
 use zeroize::Zeroizing;
 
 use crate::args::{self, Args, PassMode};

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use tessera_common::audit::{AuditEvent, AuditSink, Severity, SyslogSink};
 
-pub use tessera_common::names::{Printable, printable};
+pub use tessera_common::text::{Printable, printable};
 
 /// What every stderr line starts with.
 pub const PREFIX: &str = "tessera-radiusd: ";

@@ -147,7 +147,7 @@ mod tests {
     use super::*;
     use crate::admin::TotpOptions;
     use crate::auth::{Begin, LoginRequest};
-    use crate::otp::{TotpParams, totp_code};
+    use crate::base::otp::{TotpParams, totp_code};
     use crate::testing::TestCore;
 
     const T0: u64 = 1_700_000_010;

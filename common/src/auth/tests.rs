@@ -3,9 +3,9 @@ use std::path::Path;
 use super::*;
 use crate::admin::TotpOptions;
 use crate::audit::MemorySink;
-use crate::clock::FixedClock;
+use crate::base::clock::FixedClock;
+use crate::base::otp::totp_code;
 use crate::mail::RecordingMailer;
-use crate::otp::totp_code;
 use crate::store::{SqliteStore, StoreError};
 use crate::testing::TestCore;
 

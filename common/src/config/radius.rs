@@ -14,7 +14,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{ConfigError, RawDuration, Validator, header_name};
-use crate::secret::Secret;
+use crate::base::secret::Secret;
 
 /// How the password and the second factor travel in Access-Requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::audit::AuditEvent;
-use crate::config::TotpAlgorithm;
-use crate::error::KeyError;
-use crate::secret::Secret;
+use crate::base::otp::TotpAlgorithm;
+use crate::base::secret::KeyError;
+use crate::base::secret::Secret;
 
 pub mod sqlite;
 

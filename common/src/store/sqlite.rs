@@ -15,8 +15,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params}
 
 use super::*;
 use crate::audit::{AuditEvent, AuditResult};
-use crate::config::{StoreConfig, TotpAlgorithm};
-use crate::secret::create_private_dir;
+use crate::base::otp::TotpAlgorithm;
+use crate::base::secret::create_private_dir;
+use crate::config::StoreConfig;
 
 mod batch;
 use batch::Tx;

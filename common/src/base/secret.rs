@@ -9,7 +9,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -17,7 +17,30 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::error::KeyError;
+/// Problems with the key file that seals TOTP secrets, or with the system's randomness.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key file {path} does not exist (run `tessera init` to create it)")]
+    Missing { path: PathBuf },
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key file {path} must hold exactly 32 bytes, found {len}")]
+    BadLength { path: PathBuf, len: u64 },
+    #[error(
+        "key file {path} is readable or writable by other users (mode {mode:04o}); run `chmod 600 {path}`"
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot create key file {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the system random number generator failed: {0}")]
+    Random(String),
+}
 
 /// A value that must not be printed and is wiped when dropped.
 #[derive(Clone, Default, PartialEq, Eq)]

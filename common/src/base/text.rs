@@ -1,28 +1,4 @@
-//! User names as Tessera accepts them.
-
-use crate::error::InputError;
-
-/// Longest accepted user name, in bytes.
-pub const MAX_USER_NAME: usize = 256;
-
-/// Check a user name: non-empty, at most 256 bytes, no control characters, no `/`.
-pub fn validate_user_name(name: &str) -> Result<(), InputError> {
-    let why = if name.is_empty() {
-        "it is empty"
-    } else if name.len() > MAX_USER_NAME {
-        "it is longer than 256 bytes"
-    } else if name.chars().any(char::is_control) {
-        "it contains a control character"
-    } else if name.contains('/') {
-        "it contains '/'"
-    } else {
-        return Ok(());
-    };
-    Err(InputError::UserName {
-        name: printable(name),
-        why,
-    })
-}
+//! Untrusted text made safe for a message or a log line.
 
 /// A form of untrusted text that is safe to put in a message or a log line: control characters
 /// escaped, long input cut.
@@ -75,41 +51,6 @@ impl std::fmt::Display for Printable<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accepts_ordinary_names() {
-        for n in [
-            "alice",
-            "bob.smith",
-            "DOMAIN\\carol",
-            "dave@example.com",
-            "ünïcode",
-        ] {
-            validate_user_name(n).unwrap();
-        }
-        validate_user_name(&"a".repeat(256)).unwrap();
-    }
-
-    #[test]
-    fn refuses_bad_names_with_a_reason() {
-        let cases = [
-            ("", "empty"),
-            ("a/b", "'/'"),
-            ("a\nb", "control"),
-            ("a\u{7f}", "control"),
-        ];
-        for (n, why) in cases {
-            let e = validate_user_name(n).unwrap_err().to_string();
-            assert!(e.contains(why), "{n:?}: {e}");
-        }
-        let long = "a".repeat(257);
-        assert!(
-            validate_user_name(&long)
-                .unwrap_err()
-                .to_string()
-                .contains("256")
-        );
-    }
 
     #[test]
     fn printable_escapes_controls_and_truncates() {

@@ -2,15 +2,56 @@
 //!
 //! The caller passes the time and claims the returned step in the store (replay guard).
 
+use std::fmt;
 use std::fmt::Write as _;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use totp_rs::{Algorithm, Builder, Totp};
 use zeroize::Zeroizing;
 
-use crate::config::TotpAlgorithm;
-use crate::error::KeyError;
-use crate::secret::{Secret, random_bytes};
+use super::secret::{KeyError, Secret, random_bytes};
+
+/// The HMAC of a TOTP factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl TotpAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TotpAlgorithm::Sha1 => "sha1",
+            TotpAlgorithm::Sha256 => "sha256",
+            TotpAlgorithm::Sha512 => "sha512",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "sha1" => Some(TotpAlgorithm::Sha1),
+            "sha256" => Some(TotpAlgorithm::Sha256),
+            "sha512" => Some(TotpAlgorithm::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Secret length recommended for the hash (RFC 6238 reference key sizes).
+    pub fn secret_len(self) -> usize {
+        match self {
+            TotpAlgorithm::Sha1 => 20,
+            TotpAlgorithm::Sha256 => 32,
+            TotpAlgorithm::Sha512 => 64,
+        }
+    }
+}
+
+impl fmt::Display for TotpAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How a TOTP factor computes its codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,18 @@
+//! Layer 0: pure building blocks that import nothing of this crate outside `base/` (checked by
+//! `lib.rs`'s `layers` test). Each has its own error type.
+//!
+//! - [`clock`]: time as a parameter;
+//! - [`secret`]: secrets in memory, the key file, sealing (`KeyError`);
+//! - [`otp`]: HOTP/TOTP, pure;
+//! - [`kdf`]: Argon2id, counted (`KdfError`);
+//! - [`names`]: user names and their canonical key (`NameError`);
+//! - [`address`]: e-mail addresses (`AddressError`);
+//! - [`text`]: untrusted text made printable.
+
+pub mod address;
+pub mod clock;
+pub mod kdf;
+pub mod names;
+pub mod otp;
+pub mod secret;
+pub mod text;
