@@ -5,9 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
 use serde_json::{Value, json};
-use tessera_common::audit::AuditEvent;
-use tessera_common::secret::Secret;
-use tessera_common::store::{Factor, LockState};
+use tessera_common::{AuditEvent, Factor, Lock, LockState, Secret};
 
 /// RFC 3339 UTC time for a Unix timestamp.
 pub fn time(unix: u64) -> String {
@@ -27,21 +25,44 @@ pub fn qr(text: &str) -> Option<String> {
 }
 
 pub fn lock_text(lock: &LockState, now: u64) -> String {
-    match lock.locked_at(now) {
-        Some(None) => "locked by an administrator".to_string(),
-        Some(Some(until)) => format!("locked until {}", time(until)),
-        None if lock.failures > 0 => format!("not locked ({} recent failures)", lock.failures),
-        None => "not locked".to_string(),
+    let mut text = match lock.lock_at(now) {
+        Lock::UntilUnlocked if lock.admin_locked => "locked by an administrator".to_string(),
+        Lock::UntilUnlocked => format!(
+            "locked after {} locks in a row, until `tessera user unlock`",
+            lock.codes.locks
+        ),
+        Lock::Until(until) => format!(
+            "locked until {} (lock {} in a row)",
+            time(until),
+            lock.codes.locks
+        ),
+        Lock::Open if lock.codes.failures > 0 => {
+            format!("not locked ({} recent failures)", lock.codes.failures)
+        }
+        Lock::Open => "not locked".to_string(),
+    };
+    if lock.since_login > 0 {
+        text.push_str(&format!(
+            "; {} wrong codes since the last login",
+            lock.since_login
+        ));
     }
+    text
 }
 
 pub fn lock_json(lock: &LockState, now: u64) -> Value {
-    let locked = lock.locked_at(now);
+    let state = lock.lock_at(now);
     json!({
-        "locked": locked.is_some(),
+        "locked": state.is_locked(),
         "admin_locked": lock.admin_locked,
-        "locked_until": locked.flatten(),
-        "failures": lock.failures,
+        "locked_until": match state {
+            Lock::Until(t) => Some(t),
+            Lock::Open | Lock::UntilUnlocked => None,
+        },
+        "until_unlocked": state == Lock::UntilUnlocked,
+        "failures": lock.codes.failures,
+        "locks": lock.codes.locks,
+        "wrong_codes_since_last_login": lock.since_login,
     })
 }
 

@@ -15,15 +15,12 @@
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use tessera_common::admin::{self, Admin, TotpOptions};
-use tessera_common::auth::{Authenticator, Begin, LoginRequest, Outcome};
-use tessera_common::clock::FixedClock;
-use tessera_common::config::Config;
-use tessera_common::otp::{TotpParams, from_base32, totp_code};
-use tessera_common::recovery;
-use tessera_common::secret::MasterKey;
-use tessera_common::store::SqliteStore;
-use tessera_common::store::Store;
+use tessera_common::testing::{
+    FixedClock, MasterKey, TotpParams, argon2id, from_base32, totp_code,
+};
+use tessera_common::{
+    Admin, Authenticator, Begin, Config, LoginRequest, Outcome, SqliteStore, TotpOptions,
+};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -33,7 +30,7 @@ struct Setup {
     /// 64 users (`alice` first) and their secrets, for the batch.
     many: Vec<(String, Vec<u8>)>,
     config: Arc<Config>,
-    store: Arc<SqliteStore>,
+    admin: Admin,
 }
 
 fn setup() -> Setup {
@@ -41,13 +38,13 @@ fn setup() -> Setup {
     // Default Argon2 parameters: the figures are what production pays.
     let text = "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[policy]\nmax_failures = 1000\n";
     let config = Arc::new(Config::parse(&dir.path().join("t.toml"), text).unwrap());
-    admin::init(&config).unwrap();
+    tessera_common::init(&config).unwrap();
     let store = Arc::new(SqliteStore::open(&config.store).unwrap());
     // A sink that keeps nothing: the bench measures the check, not a growing Vec.
     struct Null;
-    impl tessera_common::audit::AuditSink for Null {
-        fn record(&self, _: &tessera_common::audit::AuditEvent) {}
-        fn message(&self, _: tessera_common::audit::Severity, _: &str) {}
+    impl tessera_common::AuditSink for Null {
+        fn record(&self, _: &tessera_common::AuditEvent) {}
+        fn message(&self, _: tessera_common::Severity, _: &str) {}
     }
     let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
     let clock = Arc::new(FixedClock::new(1_700_000_000));
@@ -84,7 +81,7 @@ fn setup() -> Setup {
         secret,
         many,
         config,
-        store,
+        admin,
     }
 }
 
@@ -94,12 +91,9 @@ fn request() -> LoginRequest {
 
 fn request_for(user: &str) -> LoginRequest {
     LoginRequest {
-        user: user.into(),
-        service: "bench".into(),
         source: Some("127.0.0.1".into()),
-        allow_unenrolled: false,
-        max_tries: 1,
         auto_send: true,
+        ..LoginRequest::code(user, "bench")
     }
 }
 
@@ -153,9 +147,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("argon2");
     g.sample_size(20);
     g.bench_function("recovery_check", |b| {
-        // Wrong answers count toward the lock: clear it outside the timed part.
+        // Wrong answers count toward the lock (max_failures = 1000): clear it outside the timed
+        // part now and then.
         b.iter_batched(
-            || s.store.set_admin_lock(1, false).unwrap(),
+            || s.admin.unlock_user("alice").unwrap(),
             |()| {
                 let Begin::Prompt(mut login, _) = s.auth.begin(request()).unwrap() else {
                     panic!()
@@ -169,7 +164,7 @@ fn bench(c: &mut Criterion) {
     });
     let a = s.config.argon2;
     g.bench_function("argon2_once", |b| {
-        b.iter(|| recovery::hash_code("aaaabbbbcccc", &[0u8; 16], b"pepper", &a).unwrap())
+        b.iter(|| argon2id(b"aaaabbbbcccc", &[0u8; 16], b"pepper", &a).unwrap())
     });
     g.finish();
 }
@@ -180,7 +175,7 @@ trait NowSecs {
 
 impl NowSecs for FixedClock {
     fn now_secs(&self) -> u64 {
-        tessera_common::clock::Clock::now(self)
+        tessera_common::Clock::now(self)
     }
 }
 

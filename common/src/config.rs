@@ -95,10 +95,31 @@ pub struct RecoveryConfig {
 
 #[derive(Debug, Clone)]
 pub struct PolicyConfig {
+    /// Consecutive wrong codes that lock the user.
     pub max_failures: u32,
+    /// How long the first lock lasts; each further one lasts twice as long.
     pub lockout: Duration,
+    /// The longest lock: one that would last longer ends only with `tessera user unlock`.
+    pub max_lockout: Duration,
     /// Wrong answers allowed within one conversation (one PAM call) before it ends.
     pub max_tries: u32,
+    /// Consecutive first-factor failures of one user, from anywhere, that lock their first
+    /// factor for `first_factor_lockout` (never longer).
+    pub first_factor_max_failures: u32,
+    pub first_factor_lockout: Duration,
+}
+
+impl PolicyConfig {
+    /// The counting rules these settings make.
+    pub fn rules(&self) -> crate::policy::Rules {
+        crate::policy::Rules::new(
+            self.max_failures,
+            self.lockout.as_secs(),
+            self.max_lockout.as_secs(),
+            self.first_factor_max_failures,
+            self.first_factor_lockout.as_secs(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +271,10 @@ struct RawArgon2 {
 struct RawPolicy {
     max_failures: Option<i64>,
     lockout: Option<RawDuration>,
+    max_lockout: Option<RawDuration>,
     max_tries: Option<i64>,
+    first_factor_max_failures: Option<i64>,
+    first_factor_lockout: Option<RawDuration>,
 }
 
 /// A duration written as whole seconds (`900`) or as text (`"15m"`, `"1h 30m"`).
@@ -474,7 +498,34 @@ impl Validator<'_> {
                 Duration::from_secs(1),
                 Duration::from_secs(7 * 24 * 3600),
             )?,
+            max_lockout: Duration::ZERO,
             max_tries: self.int("policy", "max_tries", p.max_tries, 3, 1..=10)?,
+            first_factor_max_failures: self.int(
+                "policy",
+                "first_factor_max_failures",
+                p.first_factor_max_failures,
+                20,
+                1..=10_000,
+            )?,
+            first_factor_lockout: self.duration(
+                "policy",
+                "first_factor_lockout",
+                p.first_factor_lockout,
+                Duration::from_secs(5 * 60),
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            )?,
+        };
+        let policy = PolicyConfig {
+            max_lockout: self.duration(
+                "policy",
+                "max_lockout",
+                p.max_lockout,
+                Duration::from_secs(24 * 3600).max(policy.lockout),
+                policy.lockout,
+                Duration::from_secs(365 * 24 * 3600),
+            )?,
+            ..policy
         };
 
         let email = match raw.email {

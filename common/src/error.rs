@@ -43,6 +43,10 @@ pub enum CoreError {
     UnknownUser(String),
     #[error("user {user:?} already exists")]
     UserExists { user: String },
+    #[error(
+        "user {user:?} would be the same user as {existing:?}: names are compared without case, width or invisible characters"
+    )]
+    NameCollision { user: String, existing: String },
     #[error("user {user:?} has no factor with id {id}")]
     UnknownFactor { user: String, id: i64 },
     #[error("factor {id} of user {user:?} is already active")]
@@ -64,8 +68,6 @@ pub enum CoreError {
     #[error("a code was sent to {masked} less than the minimum interval ago; wait until it passes")]
     EmailTooSoon { masked: String },
 }
-
-pub type CoreResult<T> = Result<T, CoreError>;
 
 impl From<NameError> for CoreError {
     fn from(e: NameError) -> CoreError {

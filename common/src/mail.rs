@@ -2,8 +2,6 @@
 //! and a recording mailer for unit tests. The core calls it synchronously; the RADIUS server runs
 //! core calls on its blocking pool, so SMTP never blocks its packet loop.
 
-use std::sync::Mutex;
-
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -114,13 +112,15 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     s
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// Keeps every message (unit tests). `fail` makes every send fail.
 #[derive(Default)]
 pub struct RecordingMailer {
-    pub sent: Mutex<Vec<(String, String, String)>>,
+    pub sent: std::sync::Mutex<Vec<(String, String, String)>>,
     pub fail: std::sync::atomic::AtomicBool,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl RecordingMailer {
     pub fn messages(&self) -> Vec<(String, String, String)> {
         self.sent.lock().map(|m| m.clone()).unwrap_or_default()
@@ -136,6 +136,7 @@ impl RecordingMailer {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Mailer for RecordingMailer {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {

@@ -10,11 +10,18 @@ use std::sync::Arc;
 use crate::admin::{Admin, TotpOptions};
 use crate::audit::MemorySink;
 use crate::auth::Authenticator;
-use crate::base::clock::FixedClock;
-use crate::base::secret::MasterKey;
 use crate::config::Config;
-use crate::mail::RecordingMailer;
-use crate::store::{SqliteStore, Store};
+use crate::store::SqliteStore;
+
+// Test doubles and helpers, for the other crates' tests.
+pub use crate::base::clock::FixedClock;
+pub use crate::base::kdf::{evaluations as argon2_evaluations, raw_hash as argon2id};
+pub use crate::base::otp::{TotpParams, from_base32, totp_code};
+pub use crate::base::secret::MasterKey;
+pub use crate::mail::RecordingMailer;
+pub use crate::store::{
+    AuditStore, EmailCodeStore, FactorStore, RecoveryStore, Store, Tx, UserStore,
+};
 
 pub struct TestCore {
     pub dir: tempfile::TempDir,
@@ -75,7 +82,7 @@ impl TestCore {
     /// Add `user` (unless they exist) and enroll an authenticator, active at once.
     pub fn enroll_totp(&self, user: &str, options: &TotpOptions) -> Enrolled {
         // Users added before (with a password or an address) are enrolled as they are.
-        if self.store.user(user).unwrap().is_none() {
+        if self.store.user(&crate::name_key(user)).unwrap().is_none() {
             self.admin.add_user(user, None).unwrap();
         }
         let en = self
@@ -89,7 +96,7 @@ impl TestCore {
             )
             .unwrap();
         Enrolled {
-            secret: crate::base::otp::from_base32(en.secret_base32.expose())
+            secret: from_base32(en.secret_base32.expose())
                 .unwrap()
                 .expose()
                 .clone(),
@@ -99,4 +106,27 @@ impl TestCore {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// The code of a TOTP secret at `t` (SHA-1, 30 s steps).
+pub fn code(secret: &[u8], digits: u8, t: u64) -> String {
+    let p = TotpParams {
+        algorithm: crate::base::otp::TotpAlgorithm::Sha1,
+        digits,
+        period: 30,
+        window: 0,
+    };
+    totp_code(&p, secret, t).unwrap()
+}
+
+/// A code of the same length that is not the one at `t` (nor at the steps beside it).
+pub fn wrong_code(secret: &[u8], digits: u8, t: u64) -> String {
+    let near: Vec<String> = [t.saturating_sub(30), t, t + 30]
+        .iter()
+        .map(|&t| code(secret, digits, t))
+        .collect();
+    (0u64..)
+        .map(|n| format!("{:0width$}", n * 7 + 1, width = usize::from(digits)))
+        .find(|c| !near.contains(c))
+        .unwrap()
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tessera_common::text::printable;
+use tessera_common::printable;
 
 /// Where the code comes from (google-authenticator-libpam's option names and meanings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

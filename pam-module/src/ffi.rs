@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Once};
 
 use pamsm::{Pam, PamError, PamFlags, PamLibExt, PamServiceModule, pam_module};
-use tessera_common::audit::{AuditSink, Severity, SyslogSink};
+use tessera_common::{AuditSink, Severity, SyslogSink};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::conv::{ConvError, PamConversation, Style};
@@ -106,8 +106,10 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
             .map(|s| String::from_utf8_lossy(s.to_bytes()).into_owned())
             .filter(|s| !s.is_empty())
     };
+    let passwd_name = user.as_deref().and_then(crate::passwd::canonical_name);
     let session = Session {
         user,
+        passwd_name,
         service: item(pamh.get_service()).unwrap_or_else(|| "unknown".to_string()),
         rhost: item(pamh.get_rhost()),
         silent: flags.contains(PamFlags::SILENT),

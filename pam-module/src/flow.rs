@@ -12,31 +12,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pamsm::PamError;
-use tessera_common::audit::{AuditSink, Severity};
-use tessera_common::auth::{Authenticator, Begin, LoginRequest, Method, Outcome, Prompt, Reject};
-use tessera_common::combined::split_owned;
-use tessera_common::config::{Config, DEFAULT_CONFIG_PATH};
-use tessera_common::text::printable;
+use tessera_common::{
+    AuditSink, Authenticator, Begin, Channel, Config, DEFAULT_CONFIG_PATH, Entry, FirstFactor,
+    LoginRequest, Method, MissingCode, Outcome, Prompt, Reject, Severity, printable,
+};
 use zeroize::Zeroizing;
 
 use crate::args::{self, Args, PassMode};
 use crate::conv::Conversation;
-
-/// The single prompt of `forward_pass` (google-authenticator-libpam's wording).
-pub const FORWARD_PROMPT: &str = "Password & verification code: ";
-/// Asked of an unenrolled user under `nullok forward_pass`, so the next module gets a password.
-pub const PASSWORD_PROMPT: &str = "Password: ";
-/// The core's prompt for a code when nothing else needs saying.
-const DEFAULT_PROMPT: &str = "Verification code: ";
-/// The answer given for `use_first_pass` when PAM_AUTHTOK holds no code: malformed for every
-/// factor and not a request for an e-mailed code, so the core refuses and audits it.
-const NO_CODE: &str = "-";
 
 /// Who is logging in, from the PAM items.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// PAM_USER; `None` when it is not valid UTF-8 (no such user can be enrolled).
     pub user: Option<String>,
+    /// The account's name as the passwd database gives it for PAM_USER (`ALICE` → `alice` under
+    /// a case-insensitive directory, `alice@realm` → the mapped name), when it has one.
+    pub passwd_name: Option<String>,
     /// PAM_SERVICE.
     pub service: String,
     /// PAM_RHOST.
@@ -71,12 +63,14 @@ pub fn pam_code(decision: &Decision) -> PamError {
             Reject::InvalidUser
             | Reject::UnknownUser
             | Reject::NotEnrolled
+            | Reject::BadPassword
             | Reject::BadCode
             | Reject::Malformed
             | Reject::Replayed
             | Reject::Expired
             | Reject::MailFailed
-            | Reject::LockedOut { .. } => PamError::AUTH_ERR,
+            | Reject::LockedOut { .. }
+            | Reject::Throttled { .. } => PamError::AUTH_ERR,
         },
         Decision::Ignored => PamError::IGNORE,
         Decision::BadArguments | Decision::Unavailable => PamError::AUTHINFO_UNAVAIL,
@@ -178,6 +172,11 @@ fn check_trusted(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
 }
 
 /// Run one login on an open authenticator.
+///
+/// Plain prompting is for the documented stacks, where the module follows the password module:
+/// the first factor is proven when the module runs. `forward_pass`, `try_first_pass` and
+/// `use_first_pass` put the module *before* the password module, so nothing it does may cost or
+/// reveal anything: the core is told the first factor is unproven.
 pub fn run<C: Conversation>(
     auth: &Authenticator,
     args: &Args,
@@ -188,160 +187,126 @@ pub fn run<C: Conversation>(
         // The core never sees a name it could not store; there is nothing to enumerate.
         return Decision::Rejected(Reject::InvalidUser);
     };
-    let config = auth.config();
-    // What may end a combined "password+code": a recovery code as printed (`xxxx-xxxx-xxxx`),
-    // or a code of the configured TOTP or e-mail length.
-    let shapes: Vec<u8> = std::iter::once(config.totp.digits)
-        .chain(config.email.as_ref().map(|e| e.code_length))
-        .collect();
-    // try_first_pass / use_first_pass: the first answer comes from PAM_AUTHTOK.
-    let mut from_token = match args.pass_mode {
-        PassMode::Prompt => None,
-        PassMode::TryFirstPass | PassMode::UseFirstPass => Some(
-            conv.authtok()
-                .and_then(|tok| split_owned(&tok, None, &shapes))
-                .map(|(password, code)| Parts { password, code }),
-        ),
-    };
+    let combined = args.forward_pass || args.pass_mode != PassMode::Prompt;
     let request = LoginRequest {
         user: user.clone(),
+        also_known_as: session.passwd_name.clone(),
         service: session.service.clone(),
         source: session.rhost.clone(),
+        origin: session.rhost.clone(),
         allow_unenrolled: args.nullok,
-        // use_first_pass never asks, so it has one try.
-        max_tries: match args.pass_mode {
-            PassMode::UseFirstPass => 1,
-            PassMode::Prompt | PassMode::TryFirstPass => config.policy.max_tries,
+        // use_first_pass never asks. Under PAM_SILENT the module cannot say why it asks again,
+        // so the application's own retry ("Sorry, try again.") does it: one try per call.
+        max_tries: match (args.pass_mode, session.silent) {
+            (PassMode::UseFirstPass, _) | (_, true) => 1,
+            (PassMode::Prompt | PassMode::TryFirstPass, false) => auth.config().policy.max_tries,
         },
-        // Mail a code at once (e-mail preferred or only factor) only when the user will be
-        // asked: not when the code is already in hand, nor under use_first_pass.
-        auto_send: match (&from_token, args.pass_mode) {
-            (Some(Some(_)), _) | (_, PassMode::UseFirstPass) => false,
-            (Some(None) | None, PassMode::Prompt | PassMode::TryFirstPass) => true,
+        auto_send: true,
+        first_factor: if combined {
+            FirstFactor::Unproven
+        } else {
+            FirstFactor::Proven
         },
+        entry: if combined {
+            Entry::Combined {
+                separator: None,
+                missing_code: match args.pass_mode {
+                    PassMode::TryFirstPass => MissingCode::Ask,
+                    PassMode::Prompt | PassMode::UseFirstPass => MissingCode::Fail,
+                },
+            }
+        } else {
+            Entry::Code
+        },
+        channel: Channel::Terminal,
     };
 
     let (mut login, mut prompt) = match auth.begin(request.clone()) {
         Ok(Begin::Prompt(login, prompt)) => (login, prompt),
-        Ok(Begin::Ignore) => return ignore(args, conv),
-        Ok(Begin::Rejected(reject)) => return rejected(reject, auth.now(), session, conv),
+        Ok(Begin::Ignore) => return Decision::Ignored,
+        Ok(Begin::Rejected(reject)) => return rejected(reject, auth.now(), conv),
         Err(e) => {
             auth.report_error(&request, &e);
             return Decision::Unavailable;
         }
     };
+    // try_first_pass / use_first_pass: the first answer is PAM_AUTHTOK (absent: empty).
+    let mut from_token = match args.pass_mode {
+        PassMode::Prompt => None,
+        PassMode::TryFirstPass | PassMode::UseFirstPass => Some(
+            conv.authtok()
+                .unwrap_or_else(|| Zeroizing::new(String::new())),
+        ),
+    };
 
     loop {
-        let (answer, password) = match (from_token.take(), args.pass_mode) {
-            (Some(Some(c)), _) => (c.code, Some(c.password)),
-            // No code at the end of PAM_AUTHTOK and no asking allowed: a failed try.
-            (Some(None), PassMode::UseFirstPass) => (Zeroizing::new(NO_CODE.to_string()), None),
-            (Some(None) | None, PassMode::Prompt | PassMode::TryFirstPass)
-            | (None, PassMode::UseFirstPass) => match ask(args, session, conv, &prompt, &shapes) {
+        let answer = match from_token.take() {
+            Some(token) => token,
+            None if args.pass_mode == PassMode::UseFirstPass => {
+                // Not reached (one try, nothing to ask after it), but never ask here.
+                return Decision::Rejected(prompt.after.unwrap_or(Reject::BadCode));
+            }
+            None => match ask(session, conv, &prompt) {
                 Ok(a) => a,
                 Err(()) => return Decision::ConversationFailed,
             },
         };
         match auth.answer(&mut login, &answer) {
             Ok(Outcome::Accepted(verified)) => {
-                if let Some(pw) = password
+                if let Some(pw) = login.take_password()
                     && conv.set_authtok(&pw).is_err()
                 {
                     return Decision::ForwardFailed;
                 }
+                if let Some(notice) = verified.notice() {
+                    // A warning the user must see, even where PAM_SILENT hides information.
+                    let _ = if session.silent {
+                        conv.error(&notice)
+                    } else {
+                        conv.info(&notice)
+                    };
+                }
                 return Decision::Accepted(verified.method);
             }
-            Ok(Outcome::Rejected(reject)) => return rejected(reject, auth.now(), session, conv),
-            Ok(Outcome::Prompt(next)) => {
-                if args.pass_mode == PassMode::UseFirstPass {
-                    // Not reached (one try, no mail requests), but never ask here.
-                    return Decision::Rejected(next.after.unwrap_or(Reject::BadCode));
+            Ok(Outcome::Ignored) => {
+                if let Some(pw) = login.take_password()
+                    && conv.set_authtok(&pw).is_err()
+                {
+                    return Decision::ForwardFailed;
                 }
-                prompt = next;
+                return Decision::Ignored;
             }
+            Ok(Outcome::Rejected(reject)) => return rejected(reject, auth.now(), conv),
+            Ok(Outcome::Prompt(next)) => prompt = next,
+            // Only RADIUS `append` logins end this way.
+            Ok(Outcome::LoginAgain(_)) => return Decision::Rejected(Reject::BadCode),
             // The core has logged and audited it.
             Err(_) => return Decision::Unavailable,
         }
     }
 }
 
-/// A combined answer taken apart.
-struct Parts {
-    password: Zeroizing<String>,
-    code: Zeroizing<String>,
-}
-
-/// Show the prompt (and the note before it) and read an answer: the code, and under
-/// `forward_pass` the password typed before it.
-#[allow(clippy::type_complexity)] // a pair of zeroizing buffers, named at the call site
+/// Show the note before the prompt (unless PAM_SILENT) and read an answer.
 fn ask<C: Conversation>(
-    args: &Args,
     session: &Session,
     conv: &mut C,
     prompt: &Prompt,
-    shapes: &[u8],
-) -> Result<(Zeroizing<String>, Option<Zeroizing<String>>), ()> {
+) -> Result<Zeroizing<String>, ()> {
     if let Some(info) = &prompt.info
         && !session.silent
     {
         conv.info(info).map_err(drop)?;
     }
-    if args.forward_pass {
-        // The core's own prompt says more than "Verification code" when it has e-mailed a code:
-        // show it before the combined prompt.
-        if prompt.text != DEFAULT_PROMPT && !session.silent {
-            conv.info(prompt.text.trim_end()).map_err(drop)?;
-        }
-        let reply = conv.prompt(FORWARD_PROMPT, false).map_err(drop)?;
-        Ok(match split_owned(&reply, None, shapes) {
-            Some((password, code)) => (code, Some(password)),
-            // No code at the end (only a password): an empty answer, which asks for a code by
-            // e-mail when the user has that factor and is a failed try otherwise; nothing is
-            // handed on.
-            None => (Zeroizing::new(String::new()), None),
-        })
-    } else {
-        let reply = conv.prompt(&prompt.text, prompt.echo).map_err(drop)?;
-        Ok((reply, None))
-    }
+    conv.prompt(&prompt.text, prompt.echo).map_err(drop)
 }
 
-/// Unenrolled user under `nullok`: step aside. With `forward_pass` the next module still needs
-/// a password, so ask for one and hand it on.
-fn ignore<C: Conversation>(args: &Args, conv: &mut C) -> Decision {
-    if args.forward_pass && args.pass_mode == PassMode::Prompt {
-        let Ok(password) = conv.prompt(PASSWORD_PROMPT, false) else {
-            return Decision::ConversationFailed;
-        };
-        if conv.set_authtok(&password).is_err() {
-            return Decision::ForwardFailed;
-        }
-    }
-    Decision::Ignored
-}
-
-/// A refusal. Only a lock and a failed mail are told to the user; every other reason looks the
-/// same.
-fn rejected<C: Conversation>(
-    reject: Reject,
-    now: u64,
-    session: &Session,
-    conv: &mut C,
-) -> Decision {
-    match reject {
-        Reject::LockedOut { .. } | Reject::MailFailed if !session.silent => {
-            // Best effort: the answer is a refusal whether or not the message got through.
-            let _ = conv.error(&reject.user_message(now));
-        }
-        Reject::LockedOut { .. }
-        | Reject::MailFailed
-        | Reject::Expired
-        | Reject::InvalidUser
-        | Reject::UnknownUser
-        | Reject::NotEnrolled
-        | Reject::BadCode
-        | Reject::Malformed
-        | Reject::Replayed => {}
+/// A refusal. What the user must know (a lock, a throttle, a code already used, a failed mail)
+/// is told as an error message, even under PAM_SILENT (sudo authenticates with PAM_SILENT and
+/// shows error messages); every other reason looks the same.
+fn rejected<C: Conversation>(reject: Reject, now: u64, conv: &mut C) -> Decision {
+    if reject.must_tell() {
+        // Best effort: the answer is a refusal whether or not the message got through.
+        let _ = conv.error(&reject.user_message(now));
     }
     Decision::Rejected(reject)
 }

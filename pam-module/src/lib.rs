@@ -13,3 +13,4 @@ pub mod conv;
 // the PAM boundary: exported hooks, libpam calls; each block has a SAFETY note
 mod ffi;
 pub mod flow;
+pub mod passwd;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tessera_common::auth::Login;
-use tessera_common::secret::random_bytes;
+use tessera_common::Login;
+use tessera_common::random_bytes;
 
 pub const STATE_LEN: usize = 16;
 

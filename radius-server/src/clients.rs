@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use tessera_common::config::{RadiusConfig, RadiusMode};
-use tessera_common::secret::Secret;
+use tessera_common::Secret;
+use tessera_common::{RadiusConfig, RadiusMode};
 
 /// A NAS allowed to ask, with its effective settings.
 pub struct Client {
@@ -80,7 +80,7 @@ impl Clients {
 mod tests {
     use std::path::Path;
 
-    use tessera_common::config::Config;
+    use tessera_common::Config;
 
     use super::*;
 

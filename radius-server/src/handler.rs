@@ -8,12 +8,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tessera_common::auth::{
-    Authenticator, Begin, Combined, Login, LoginRequest, Outcome, Prompt, Reject, Verified,
+use tessera_common::{
+    Authenticator, Begin, Channel, CoreError, Entry, FirstFactor, Login, LoginRequest, MissingCode,
+    Outcome, Prompt, RadiusConfig, RadiusFirstFactor, RadiusMode, Reject, Verified,
 };
-use tessera_common::combined::parse_scrv1;
-use tessera_common::config::{FirstFactor, RadiusConfig, RadiusMode};
-use tessera_common::error::CoreError;
 use zeroize::Zeroizing;
 
 use crate::challenge::{Challenges, STATE_LEN};
@@ -118,14 +116,13 @@ enum Step {
     /// Unenrolled user let through under `allow_unenrolled`.
     Ignored,
     Rejected(Reject),
-    BadPassword,
     /// Ask for (another) code.
     Prompt(Box<Login>, Prompt),
-    /// Refused before any factor was checked; the detail says why.
+    /// Refused before any factor was checked; the detail says why. Nothing is counted.
     Refused(&'static str),
-    /// Append mode without a code: a code was e-mailed (`true`), or not yet because one was
-    /// sent moments ago (`false`); the reject tells the user which.
-    Sent(String, bool),
+    /// The login ends without a decision on a code; the prompt says what to do (`append`: a
+    /// code was e-mailed, log in again with it).
+    LoginAgain(Prompt, bool),
     Error(CoreError),
 }
 
@@ -147,20 +144,46 @@ impl Handler {
         &self.auth.config().radius
     }
 
-    /// The core's view of who logs in, through what, from where.
+    /// The core's view of who logs in, through what, from where, and what the first
+    /// User-Password holds in this client's mode.
     fn login_request(&self, req: &AccessRequest) -> LoginRequest {
+        let r = self.radius();
+        let checks_password = r.first_factor == RadiusFirstFactor::Password;
+        let mode = req.client.mode;
+        let separator = r.separator.clone();
         LoginRequest {
             user: req.user.clone().unwrap_or_default(),
+            also_known_as: None,
             service: req.client.name.clone(),
             source: req.nas.source(),
-            allow_unenrolled: self.radius().allow_unenrolled,
-            max_tries: match req.client.mode {
+            // Per-source throttling: the VPN client's address when the NAS says it, else the NAS.
+            origin: req.nas.calling_station.clone(),
+            allow_unenrolled: r.allow_unenrolled,
+            max_tries: match mode {
                 RadiusMode::Challenge | RadiusMode::Auto => self.auth.config().policy.max_tries,
                 RadiusMode::Append | RadiusMode::OtpOnly => 1,
             },
-            // Nothing may be e-mailed before the first factor checks out (`send_preferred_email`
-            // does it then), and a code in hand must not be replaced by a new one.
-            auto_send: false,
+            // In otp-only the request holds the code: a new send would replace it.
+            auto_send: mode != RadiusMode::OtpOnly,
+            first_factor: match (mode, checks_password) {
+                (RadiusMode::OtpOnly, _) | (_, false) => FirstFactor::Proven,
+                (RadiusMode::Append | RadiusMode::Challenge | RadiusMode::Auto, true) => {
+                    FirstFactor::Password
+                }
+            },
+            entry: match mode {
+                RadiusMode::OtpOnly => Entry::Code,
+                RadiusMode::Challenge => Entry::Password,
+                RadiusMode::Append => Entry::Combined {
+                    separator,
+                    missing_code: MissingCode::Fail,
+                },
+                RadiusMode::Auto => Entry::Combined {
+                    separator,
+                    missing_code: MissingCode::Ask,
+                },
+            },
+            channel: Channel::Radius,
         }
     }
 
@@ -178,16 +201,10 @@ impl Handler {
         if req.user.as_deref().is_none_or(str::is_empty) {
             return false;
         }
-        if req.state.is_some() {
-            return self.auth.answer_is_quick(text);
-        }
-        if req.client.mode != RadiusMode::OtpOnly {
+        if req.state.is_none() && req.client.mode != RadiusMode::OtpOnly {
             return false;
         }
-        match parse_scrv1(text) {
-            Some((_, code)) => self.auth.answer_is_quick(&code),
-            None => self.auth.answer_is_quick(text),
-        }
+        self.auth.answer_is_quick(text)
     }
 
     /// Decide quick requests (see [`Handler::is_quick`]) in one store transaction: one commit
@@ -228,21 +245,23 @@ impl Handler {
 
     /// [`Handler::decide`] with the request's [`LoginRequest`] already made.
     fn decide_as(&self, req: AccessRequest, request: &LoginRequest) -> Decision {
-        let mode = req.client.mode;
-        let user = request.user.clone();
-        let step = if user.is_empty() {
+        let step = if request.user.is_empty() {
             Step::Refused("no_user_name")
         } else {
             match &req.credential {
                 Credential::Pap(pw) => match std::str::from_utf8(pw) {
                     Err(_) => Step::Refused("password_not_utf8"),
-                    Ok(text) => match &req.state {
-                        Some(state) => self.answer_challenge(request, state, text),
-                        None => self.first_request(mode, request, text),
-                    },
+                    Ok(text) => {
+                        let text = Zeroizing::new(text.to_string());
+                        match &req.state {
+                            Some(state) => self.answer_challenge(request, state, &text),
+                            None => self.first_request(request, &text),
+                        }
+                    }
                 },
                 // An OTP must reach us in clear to be checked: CHAP and MS-CHAP only carry a
-                // hash of it keyed by a challenge, and EAP methods are not supported.
+                // hash of it keyed by a challenge, and EAP methods are not supported. Refused on
+                // sight: nothing is counted.
                 Credential::Chap => Step::Refused("chap_cannot_carry_a_one_time_code"),
                 Credential::MsChap => Step::Refused("mschap_cannot_carry_a_one_time_code"),
                 Credential::Eap => Step::Refused("eap_not_supported"),
@@ -259,92 +278,20 @@ impl Handler {
         self.reply(step, request)
     }
 
-    fn first_request(&self, mode: RadiusMode, request: &LoginRequest, text: &str) -> Step {
-        let (login, prompt) = match self.auth.begin(request.clone()) {
+    /// The first request of a login: its User-Password is what the mode says (a code, the
+    /// password, or both); the core takes it from there.
+    fn first_request(&self, request: &LoginRequest, text: &str) -> Step {
+        let mut login = match self.auth.begin(request.clone()) {
             Err(e) => return self.error(request, e),
             Ok(Begin::Rejected(r)) => return Step::Rejected(r),
-            Ok(Begin::Ignore) => return self.unenrolled(mode, request, text),
-            Ok(Begin::Prompt(login, prompt)) => (login, prompt),
+            Ok(Begin::Ignore) => return Step::Ignored,
+            Ok(Begin::Prompt(login, _)) => login,
         };
-        match mode {
-            RadiusMode::OtpOnly => {
-                let code = match parse_scrv1(text) {
-                    Some((_, code)) => code,
-                    None => Zeroizing::new(text.to_string()),
-                };
-                self.answer(login, &code)
-            }
-            RadiusMode::Challenge => match self.first_factor(request, text) {
-                Ok(true) => self.challenge(login, prompt),
-                Ok(false) => Step::BadPassword,
-                Err(e) => self.error(request, e),
-            },
-            RadiusMode::Append | RadiusMode::Auto => {
-                let auto = mode == RadiusMode::Auto;
-                let separator = self.radius().separator.as_deref();
-                let combined = match self.auth.read_combined(&login, text, separator, auto) {
-                    Ok(c) => c,
-                    Err(e) => return self.error(request, e),
-                };
-                let (password, code) = match combined {
-                    Combined::PasswordAndCode { password, code } => (password, Some(code)),
-                    Combined::PasswordOnly(password) => (password, None),
-                };
-                match self.first_factor(request, &password) {
-                    Ok(true) => {}
-                    Ok(false) => return Step::BadPassword,
-                    Err(e) => return self.error(request, e),
-                }
-                match (code, auto) {
-                    (Some(code), _) => self.answer(login, &code),
-                    (None, true) => self.challenge(login, prompt),
-                    // No code where one was required: an e-mail user is sent one (and told so in
-                    // an Access-Reject: an append-mode NAS cannot show a challenge); for anyone
-                    // else the core counts and audits a missing code.
-                    (None, false) => match self.answer(login, "") {
-                        // The mail failed, but the user has another way in (the login goes on
-                        // where a prompt can follow): nothing was sent, say so.
-                        Step::Prompt(_, p) if p.after == Some(Reject::MailFailed) => {
-                            Step::Rejected(Reject::MailFailed)
-                        }
-                        Step::Prompt(login, p) => Step::Sent(prompt_message(&p), login.code_sent()),
-                        other => other,
-                    },
-                }
-            }
-        }
-    }
-
-    /// An unenrolled user under `allow_unenrolled`: the first factor alone decides.
-    fn unenrolled(&self, mode: RadiusMode, request: &LoginRequest, text: &str) -> Step {
-        if mode == RadiusMode::OtpOnly || self.radius().first_factor == FirstFactor::None {
-            return Step::Ignored;
-        }
-        let password = match parse_scrv1(text) {
-            Some((password, _)) => password,
-            None => Zeroizing::new(text.to_string()),
-        };
-        match self.first_factor(request, &password) {
-            Ok(true) => Step::Ignored,
-            Ok(false) => Step::BadPassword,
-            Err(e) => self.error(request, e),
-        }
-    }
-
-    /// The password checked out: challenge for the code, e-mailing one first when e-mail is the
-    /// user's preferred or only factor.
-    fn challenge(&self, mut login: Box<Login>, prompt: Prompt) -> Step {
-        match self.auth.send_preferred_email(&mut login) {
-            Ok(None) => Step::Prompt(login, prompt),
-            Ok(Some(Outcome::Prompt(p))) => Step::Prompt(login, p),
-            Ok(Some(Outcome::Rejected(r))) => Step::Rejected(r),
-            Ok(Some(Outcome::Accepted(v))) => Step::Accepted(v),
-            Err(e) => Step::Error(e),
-        }
+        self.answer(&mut login, text).into_step(login)
     }
 
     fn answer_challenge(&self, request: &LoginRequest, state: &[u8], code: &str) -> Step {
-        let login =
+        let mut login =
             match self
                 .challenges
                 .take(state, &request.user, &request.service, Instant::now())
@@ -352,23 +299,14 @@ impl Handler {
                 Ok(l) => l,
                 Err(e) => return Step::Refused(e.as_str()),
             };
-        self.answer(login, code)
+        self.answer(&mut login, code).into_step(login)
     }
 
-    fn answer(&self, mut login: Box<Login>, code: &str) -> Step {
+    fn answer(&self, login: &mut Login, text: &str) -> Answered {
         // `answer` reports its own errors.
-        match self.auth.answer(&mut login, code) {
-            Ok(Outcome::Accepted(v)) => Step::Accepted(v),
-            Ok(Outcome::Rejected(r)) => Step::Rejected(r),
-            Ok(Outcome::Prompt(p)) => Step::Prompt(login, p),
-            Err(e) => Step::Error(e),
-        }
-    }
-
-    fn first_factor(&self, request: &LoginRequest, password: &str) -> Result<bool, CoreError> {
-        match self.radius().first_factor {
-            FirstFactor::None => Ok(true),
-            FirstFactor::Password => self.auth.check_password(request, password),
+        match self.auth.answer(login, text) {
+            Ok(o) => Answered::Outcome(o),
+            Err(e) => Answered::Error(e),
         }
     }
 
@@ -379,29 +317,40 @@ impl Handler {
 
     /// The one place a result becomes a RADIUS reply.
     fn reply(&self, step: Step, request: &LoginRequest) -> Decision {
-        let failed = || Reject::BadCode.user_message(self.auth.now());
+        let now = self.auth.now();
+        let failed = || Reject::BadCode.user_message(now);
         let (reply, reason) = match step {
-            Step::Accepted(v) => (
-                Reply::Accept(self.accept_attributes(&v.user)),
-                format!("method={}", v.method.as_str()),
-            ),
+            Step::Accepted(v) => {
+                let mut attrs = self.accept_attributes(&v.user);
+                if let Some(notice) = v.notice() {
+                    attrs.push(ReplyAttr::Text(codec::REPLY_MESSAGE, notice));
+                }
+                (
+                    Reply::Accept(attrs),
+                    format!("method={}", v.method.as_str()),
+                )
+            }
             Step::Ignored => (
                 Reply::Accept(self.accept_attributes(&request.user)),
                 "unenrolled_allowed".to_string(),
             ),
             Step::Rejected(r) => (
                 Reply::Reject {
-                    message: r.user_message(self.auth.now()),
+                    message: r.user_message(now),
                 },
                 r.as_str().to_string(),
             ),
-            Step::BadPassword => (Reply::Reject { message: failed() }, "bad_password".into()),
-            Step::Sent(message, true) => (Reply::Reject { message }, "code_sent_by_email".into()),
-            // The core audited a send; a refusal to send again it did not: do it here.
-            Step::Sent(message, false) => {
-                self.auth.report_refusal(request, "email_send_interval");
-                (Reply::Reject { message }, "email_send_interval".into())
-            }
+            Step::LoginAgain(prompt, sent) => (
+                Reply::Reject {
+                    message: prompt_message(&prompt),
+                },
+                if sent {
+                    "code_sent_by_email"
+                } else {
+                    "email_send_interval"
+                }
+                .into(),
+            ),
             Step::Prompt(login, prompt) => {
                 let message = prompt_message(&prompt);
                 match self
@@ -450,6 +399,25 @@ impl Handler {
             out.push(ReplyAttr::U32(codec::IDLE_TIMEOUT, s));
         }
         out
+    }
+}
+
+/// What the core answered.
+enum Answered {
+    Outcome(Outcome),
+    Error(CoreError),
+}
+
+impl Answered {
+    fn into_step(self, login: Box<Login>) -> Step {
+        match self {
+            Answered::Outcome(Outcome::Accepted(v)) => Step::Accepted(v),
+            Answered::Outcome(Outcome::Rejected(r)) => Step::Rejected(r),
+            Answered::Outcome(Outcome::Ignored) => Step::Ignored,
+            Answered::Outcome(Outcome::Prompt(p)) => Step::Prompt(login, p),
+            Answered::Outcome(Outcome::LoginAgain(p)) => Step::LoginAgain(p, login.code_sent()),
+            Answered::Error(e) => Step::Error(e),
+        }
     }
 }
 

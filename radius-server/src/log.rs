@@ -5,9 +5,9 @@
 
 use std::io::Write;
 
-use tessera_common::audit::{AuditEvent, AuditSink, Severity, SyslogSink};
+use tessera_common::{AuditEvent, AuditSink, Severity, SyslogSink};
 
-pub use tessera_common::text::{Printable, printable};
+pub use tessera_common::{Printable, printable};
 
 /// What every stderr line starts with.
 pub const PREFIX: &str = "tessera-radiusd: ";

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tessera_common::config::Config;
+use tessera_common::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::log::Log;
@@ -69,8 +69,8 @@ fn main() -> ExitCode {
         "mode {}, first factor {}, {} clients, {workers} workers",
         config.radius.mode.as_str(),
         match config.radius.first_factor {
-            tessera_common::config::FirstFactor::Password => "password",
-            tessera_common::config::FirstFactor::None => "none",
+            tessera_common::RadiusFirstFactor::Password => "password",
+            tessera_common::RadiusFirstFactor::None => "none",
         },
         config.radius.clients.len()
     );
@@ -136,9 +136,14 @@ async fn run(
         std::thread::Builder::new()
             .name("store-maintenance".into())
             .spawn(move || {
+                let mut ticks = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_secs(1));
                     server.maintain();
+                    ticks += 1;
+                    if ticks % 60 == 0 {
+                        server.prune();
+                    }
                 }
             })?
     };

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use radius::core::code::Code;
-use tessera_common::auth::Authenticator;
-use tessera_common::config::{Config, RadiusConfig};
+use tessera_common::Authenticator;
+use tessera_common::{Config, RadiusConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -135,6 +135,15 @@ impl Server {
             && let Err(e) = g.handler.auth().maintain()
         {
             self.log.warn(&format!("store maintenance failed: {e}"));
+        }
+    }
+
+    /// Forget throttle counters that ran out (once a minute, on the maintenance thread).
+    pub fn prune(&self) {
+        if let Some(g) = self.current()
+            && let Err(e) = g.handler.auth().prune()
+        {
+            self.log.warn(&format!("pruning throttle rows failed: {e}"));
         }
     }
 

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use radius::core::code::Code;
 use radius::core::packet::Packet;
 use radius::core::rfc2865;
-use tessera_common::config::{Argon2Config, Config, TotpAlgorithm};
-use tessera_common::otp::{TotpParams, from_base32, totp_code};
+use tessera_common::testing::{TotpParams, from_base32, totp_code};
+use tessera_common::{Argon2Config, Config, TotpAlgorithm};
 use tessera_tests::radius::Signer;
 
 fn main() {
@@ -53,10 +53,10 @@ fn now_secs() -> u64 {
 }
 
 fn setup(args: &[String]) {
-    use tessera_common::admin::{Admin, TotpOptions};
-    use tessera_common::audit::MemorySink;
-    use tessera_common::clock::SystemClock;
-    use tessera_common::store::SqliteStore;
+    use tessera_common::MemorySink;
+    use tessera_common::SqliteStore;
+    use tessera_common::SystemClock;
+    use tessera_common::{Admin, TotpOptions};
 
     let config = Config::load(std::path::Path::new(&args[0])).unwrap();
     let n: usize = args[1].parse().unwrap();

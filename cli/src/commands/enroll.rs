@@ -3,12 +3,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use serde_json::json;
-use tessera_common::admin::{Admin, TotpOptions};
-use tessera_common::config::TotpAlgorithm;
-use tessera_common::error::CoreError;
-use tessera_common::mail::SmtpMailer;
-use tessera_common::secret::Secret;
-use tessera_common::store::FactorStatus;
+use tessera_common::CoreError;
+use tessera_common::FactorStatus;
+use tessera_common::Secret;
+use tessera_common::SmtpMailer;
+use tessera_common::TotpAlgorithm;
+use tessera_common::{Admin, TotpOptions};
 
 use super::Ctx;
 use crate::args::{AlgorithmArg, EnrollCommand, EnrollTotp};

@@ -13,11 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use tessera_common::admin::{self, Admin};
-use tessera_common::audit::SyslogSink;
-use tessera_common::clock::{Clock, SystemClock};
-use tessera_common::config::Config;
-use tessera_common::store::SqliteStore;
+use tessera_common::{Admin, Clock, Config, SyslogSink, SystemClock};
 
 use crate::args::{Cli, Command};
 
@@ -28,13 +24,10 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn admin(&self) -> Result<Admin> {
-        let store = SqliteStore::open(&self.config.store)?;
-        Ok(Admin::new(
+        Ok(Admin::open(
             self.config.clone(),
-            Arc::new(store),
-            Arc::new(SystemClock),
             Arc::new(SyslogSink::new("tessera")),
-        ))
+        )?)
     }
 
     pub fn now(&self) -> u64 {
@@ -81,7 +74,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
 }
 
 fn init(ctx: &Ctx<'_>) -> Result<ExitCode> {
-    let report = admin::init(&ctx.config)?;
+    let report = tessera_common::init(&ctx.config)?;
     let store = &ctx.config.store;
     ctx.emit(
         json!({

@@ -37,6 +37,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                         "recovery_codes_left": s.recovery_unused,
                         "has_password": s.user.password_hash.is_some(),
                         "lock": lock_json(&s.lock, now),
+                        "shadowed": s.shadowed,
                     })
                 })
                 .collect();
@@ -53,6 +54,14 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                         s.pending_factors,
                         s.recovery_unused.map_or("-".to_string(), |n| n.to_string()),
                         lock_text(&s.lock, now)
+                    );
+                }
+                for s in users.iter().filter(|s| s.shadowed) {
+                    println!(
+                        "warning: {} has the same name as another user but for case, width or \
+                         invisible characters; logins reach the other one. Remove it with \
+                         `tessera user remove '{}'` once nothing of it is needed.",
+                        s.user.name, s.user.name
                     );
                 }
             });

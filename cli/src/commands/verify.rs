@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use serde_json::json;
-use tessera_common::audit::SyslogSink;
-use tessera_common::auth::{Authenticator, Begin, LoginRequest, Method, Outcome, Reject};
+use tessera_common::SyslogSink;
+use tessera_common::{Authenticator, Begin, LoginRequest, Method, Outcome, Reject};
 
 use super::Ctx;
 use crate::EXIT_REJECTED;
@@ -13,11 +13,9 @@ use crate::prompt;
 pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Result<ExitCode> {
     let auth =
         Authenticator::from_config(ctx.config.clone(), Arc::new(SyslogSink::new("tessera")))?;
+    // The administrator runs this as root: the first factor counts as proven, so wrong codes
+    // count against the user exactly as at a login.
     let request = LoginRequest {
-        user: name.to_string(),
-        service: service.to_string(),
-        source: None,
-        allow_unenrolled: false,
         // A given --code is one answer; prompting allows the configured retries.
         max_tries: if code.is_some() {
             1
@@ -26,6 +24,7 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
         },
         // A given --code must not be replaced by a freshly mailed one.
         auto_send: code.is_none(),
+        ..LoginRequest::code(name, service)
     };
     let (mut login, mut prompt_now) = match auth.begin(request)? {
         Begin::Prompt(l, p) => (l, p),
@@ -55,10 +54,20 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
                     Method::Email { .. } => ("email", None),
                     Method::Recovery { remaining } => ("recovery", Some(remaining)),
                 };
+                let notice = v.notice();
                 ctx.emit(
-                    json!({"user": v.user, "result": "accept", "method": method, "recovery_codes_left": remaining}),
+                    json!({
+                        "user": v.user,
+                        "result": "accept",
+                        "method": method,
+                        "recovery_codes_left": remaining,
+                        "wrong_codes_since_last_login": v.wrong_codes_since_last_login,
+                    }),
                     || {
                         println!("accepted ({method})");
+                        if let Some(n) = &notice {
+                            println!("{n}");
+                        }
                         if let Some(n) = remaining {
                             println!("{n} recovery code(s) left; generate new ones with `tessera recovery generate {}`", v.user);
                         }
@@ -68,6 +77,9 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
             }
             Outcome::Rejected(r) => return Ok(rejected(ctx, r, auth.now())),
             Outcome::Prompt(p) => prompt_now = p,
+            Outcome::Ignored | Outcome::LoginAgain(_) => {
+                bail!("unexpected: the login ended without a decision on the code")
+            }
         }
     }
 }

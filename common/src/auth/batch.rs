@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use super::{Authenticator, email};
 use crate::audit::AuditEvent;
 use crate::error::CoreError;
-use crate::recovery;
+use crate::factor::recovery;
 
 thread_local! {
     /// Audit events of decisions in this thread's open batch: reported only once it committed.

@@ -1,19 +1,22 @@
 //! E-mail in the auth flow: when a code is sent, what the prompt says, and how a failed send
 //! ends a login.
 //!
-//! The rule (documented in docs/email.md): a code is e-mailed automatically when the user's
-//! preferred factor is e-mail, or when e-mail is all they have. Otherwise the prompt offers it:
-//! an empty answer or the word `email` sends one. A send within `[email] min_interval` of the
-//! previous one sends nothing (the previous code stays valid).
+//! The rule (documented in docs/email.md): once the first factor is proven, a code is e-mailed
+//! automatically when the user's preferred factor is e-mail, or when e-mail is all they have.
+//! Otherwise the prompt offers it: an empty answer or the word `email` sends one. A send within
+//! `[email] min_interval` of the previous one sends nothing (the previous code stays valid).
+//! Before the first factor is proven nothing is ever sent.
 
 use std::sync::Arc;
 
-use super::{Authenticator, Login, Outcome, Prompt, Reject, is_usable};
+use super::{Authenticator, Login, Outcome, Prompt, Reject, prompts};
 use crate::audit::{AuditResult, AuditSink, Severity};
+use crate::base::address::mask_address;
 use crate::config::Config;
-use crate::email_code::{MessageContext, Sender, Sent};
 use crate::error::CoreError;
-use crate::mail::{Mailer, SmtpMailer};
+use crate::factor::email::{Delivery, MessageContext, Sender};
+use crate::factor::is_usable;
+use crate::mail::{MailError, Mailer, SmtpMailer};
 use crate::store::{Factor, FactorId, FactorKind, LoginData};
 
 /// What the user is told when a code cannot be e-mailed.
@@ -65,53 +68,32 @@ pub(super) fn send_factor(d: &LoginData) -> Option<&Factor> {
 }
 
 /// Another way in besides e-mail: a usable non-e-mail factor or an unused recovery code.
-fn has_alternative(d: &LoginData) -> bool {
+pub(super) fn has_alternative(d: &LoginData) -> bool {
     usable(d).any(|f| f.kind != FactorKind::Email)
         || d.recovery.as_ref().is_some_and(|r| r.unused > 0)
 }
 
-/// The first prompt. One factor: "Verification code: ". Several: one prompt that accepts any of
-/// them, the preferred one named.
-pub(super) fn prompt_text(data: Option<&LoginData>) -> String {
-    const PLAIN: &str = "Verification code: ";
-    let Some(d) = data else {
-        return PLAIN.to_string();
-    };
-    let totps: Vec<&Factor> = usable(d).filter(|f| f.kind == FactorKind::Totp).collect();
-    let has_email = usable(d).any(|f| f.kind == FactorKind::Email);
-    let recovery = d.recovery.as_ref().is_some_and(|b| b.unused > 0);
-    match (totps.first(), has_email) {
-        (None, false) => PLAIN.to_string(),
-        (Some(_), false) if totps.len() == 1 => PLAIN.to_string(),
-        (Some(first), false) => format!(
-            "Verification code (authenticator \"{}\" or another{}): ",
-            first.label,
-            if recovery { ", or a recovery code" } else { "" }
-        ),
-        (None, true) => "Verification code (press Enter to get one by email): ".to_string(),
-        (Some(first), true) => format!(
-            "Verification code from authenticator \"{}\" (or press Enter to get one by email{}): ",
-            first.label,
-            if recovery {
-                ", or use a recovery code"
-            } else {
-                ""
-            }
-        ),
-    }
+/// What a send came to, for the flow.
+pub(super) enum Mailed {
+    /// Ask for the code with this prompt.
+    Prompt(Prompt),
+    /// The mail failed and the user has no other way in.
+    Failed,
 }
 
 impl Authenticator {
-    /// E-mail a code for `factor_id` and return the prompt to enter it, or the end of the login
-    /// when the mail cannot be sent and the user has no other way in.
-    pub(super) fn email_code_prompt(
+    /// E-mail a code for `factor_id` (the first factor is proven) and say what to ask next.
+    pub(super) fn mail_code(
         &self,
         login: &mut Login,
         factor_id: FactorId,
-    ) -> Result<Outcome, CoreError> {
+    ) -> Result<Mailed, CoreError> {
         login.code_sent = false;
-        let Some(data) = login.data.as_ref() else {
-            return Ok(Outcome::Rejected(Reject::NotEnrolled));
+        let channel = login.request.channel;
+        let Some(data) = login.enrolled_data() else {
+            return Err(CoreError::Corrupt(
+                "a code was to be mailed to an unenrolled user".into(),
+            ));
         };
         let factor = usable(data).find(|f| f.id == factor_id).ok_or_else(|| {
             CoreError::Corrupt(format!("factor {factor_id} is not a usable e-mail factor"))
@@ -130,81 +112,93 @@ impl Authenticator {
                 factor_id,
                 &address,
                 &MessageContext {
-                    user: &login.request.user,
+                    user: &data.user.name,
                     service: &login.request.service,
                     source: login.request.source.as_deref(),
                 },
             )?,
-            (None, _) | (_, None) => Sent::Failed {
-                masked: crate::email_code::mask_address(&address),
-                error: crate::mail::MailError::Message("e-mail is not configured".into()),
+            (None, _) | (_, None) => Delivery::Failed {
+                masked: mask_address(&address),
+                error: MailError::Message("e-mail is not configured".into()),
             },
         };
-        let was_sent = matches!(sent, Sent::Sent { .. });
-        let outcome = match sent {
-            Sent::Sent { masked } => {
-                self.audit_only(
-                    &login.request,
+        let alternative = has_alternative(data);
+        let code_prompt = prompts::for_code(Some(data), channel);
+        let mailed = match sent {
+            Delivery::Sent { masked } => {
+                let e = self.event(
+                    login,
                     AuditResult::Sent,
                     Some("email"),
-                    &format!("code sent to {masked}"),
+                    Some(format!("code sent to {masked}")),
                 );
-                Outcome::Prompt(Prompt {
-                    info: None,
-                    text: format!("A code was sent to {masked}. Code: "),
-                    echo: false,
-                    after: None,
-                })
+                self.audit_only(&e);
+                login.code_sent = true;
+                Mailed::Prompt(prompts::emailed(&masked))
             }
-            Sent::TooSoon {
+            Delivery::TooSoon {
                 masked,
                 still_valid: true,
                 ..
-            } => Outcome::Prompt(Prompt {
+            } => Mailed::Prompt(Prompt {
                 info: Some(format!(
                     "A code was sent to {masked} a moment ago and is still valid; enter it."
                 )),
-                text: format!("A code was sent to {masked}. Code: "),
-                echo: false,
-                after: None,
+                ..prompts::emailed(&masked)
             }),
-            Sent::TooSoon {
+            Delivery::TooSoon {
                 retry_after,
                 still_valid: false,
                 ..
             } => {
                 let wait = retry_after.saturating_sub(self.clock.now()).max(1);
-                Outcome::Prompt(Prompt {
-                    info: Some(format!(
-                        "A new code can be e-mailed in {wait} s; press Enter then, or use another method."
-                    )),
-                    text: prompt_text(Some(data)),
-                    echo: false,
-                    after: None,
+                Mailed::Prompt(Prompt {
+                    info: Some(prompts::send_later(wait, channel)),
+                    ..code_prompt
                 })
             }
-            Sent::Failed { masked, error } => {
-                self.audit_only(
-                    &login.request,
+            Delivery::Failed { masked, error } => {
+                let e = self.event(
+                    login,
                     AuditResult::Error,
                     Some("email"),
-                    &format!("mail_failed to {masked}: {error}"),
+                    Some(format!("mail_failed to {masked}: {error}")),
                 );
-                if has_alternative(data) {
-                    Outcome::Prompt(Prompt {
+                self.audit_only(&e);
+                if alternative {
+                    Mailed::Prompt(Prompt {
                         info: Some(MAIL_FAILED.to_string()),
-                        text: prompt_text(Some(data)),
-                        echo: false,
-                        // Tells a front-end that cannot ask again (RADIUS append mode) that
-                        // nothing was sent.
                         after: Some(Reject::MailFailed),
+                        ..code_prompt
                     })
                 } else {
-                    Outcome::Rejected(Reject::MailFailed)
+                    Mailed::Failed
                 }
             }
         };
-        login.code_sent = was_sent;
-        Ok(outcome)
+        Ok(mailed)
+    }
+
+    /// E-mail a code now if e-mail is the user's preferred or only factor (the first factor is
+    /// proven): the prompt to ask next, the end of the login when the mail failed and there is
+    /// no other way in, or `None` when nothing was to be sent.
+    pub(super) fn send_preferred(&self, login: &mut Login) -> Result<Option<Outcome>, CoreError> {
+        let factor = login
+            .enrolled_data()
+            .and_then(auto_send_factor)
+            .map(|f| f.id);
+        let Some(factor_id) = factor else {
+            return Ok(None);
+        };
+        Ok(Some(match self.mail_code(login, factor_id)? {
+            Mailed::Prompt(p) => {
+                login.prompt = p.clone();
+                Outcome::Prompt(p)
+            }
+            Mailed::Failed => {
+                login.finished = true;
+                Outcome::Rejected(Reject::MailFailed)
+            }
+        }))
     }
 }

@@ -1,5 +1,6 @@
 //! Time as a parameter: production code asks a [`Clock`], tests use [`FixedClock`].
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,9 +23,11 @@ impl Clock for SystemClock {
 }
 
 /// A clock that reads what the test set.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct FixedClock(AtomicU64);
 
+#[cfg(any(test, feature = "testing"))]
 impl FixedClock {
     pub fn new(now: u64) -> Self {
         FixedClock(AtomicU64::new(now))
@@ -39,6 +42,7 @@ impl FixedClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for FixedClock {
     fn now(&self) -> u64 {
         self.0.load(Ordering::SeqCst)

@@ -37,6 +37,7 @@ thread_local! {
 }
 
 /// Argon2 evaluations made on this thread so far (real and dummy alike).
+#[cfg(any(test, feature = "testing"))]
 pub fn evaluations() -> u64 {
     EVALUATIONS.with(Cell::get)
 }

@@ -102,12 +102,14 @@ pub fn totp_match(p: &TotpParams, key: &[u8], code: &str, unix_secs: u64) -> Opt
     totp(p, key)?.check(code, unix_secs)
 }
 
-/// The code for the step containing `unix_secs` (for tests, benches and tooling).
+/// The code for the step containing `unix_secs` (tests and benches).
+#[cfg(any(test, feature = "testing"))]
 pub fn totp_code(p: &TotpParams, key: &[u8], unix_secs: u64) -> Option<String> {
     let t = totp(p, key)?;
     Some(t.generate(unix_secs).to_string())
 }
 
+#[cfg(test)]
 /// HOTP (RFC 4226) value for `counter`: TOTP with a one-second step at time `counter`.
 pub fn hotp_code(alg: TotpAlgorithm, digits: u8, key: &[u8], counter: u64) -> Option<String> {
     let p = TotpParams {
@@ -117,11 +119,6 @@ pub fn hotp_code(alg: TotpAlgorithm, digits: u8, key: &[u8], counter: u64) -> Op
         window: 0,
     };
     totp_code(&p, key, counter)
-}
-
-/// The time step containing `unix_secs`.
-pub fn step_of(p: &TotpParams, unix_secs: u64) -> u64 {
-    unix_secs / u64::from(p.period.max(1))
 }
 
 /// Exactly `digits` ASCII digits.

@@ -4,13 +4,11 @@
 use std::collections::VecDeque;
 use std::os::unix::fs::PermissionsExt;
 
-use tessera_common::admin::TotpOptions;
-use tessera_common::audit::{AuditResult, MemorySink};
-use tessera_common::mail::RecordingMailer;
-use tessera_common::otp::{TotpParams, totp_code};
-use tessera_common::secret::MasterKey;
-use tessera_common::store::SqliteStore;
+use tessera_common::SqliteStore;
+use tessera_common::TotpOptions;
 use tessera_common::testing::TestCore;
+use tessera_common::testing::{MasterKey, RecordingMailer, TotpParams, totp_code};
+use tessera_common::{AuditResult, MemorySink};
 
 use super::*;
 use crate::conv::ConvError;
@@ -101,6 +99,8 @@ impl Conversation for Script {
 type Env = TestCore;
 
 const CODE: &str = "Verification code: ";
+/// The one prompt of `forward_pass` (google-authenticator-libpam's wording), for every user.
+const FORWARD_PROMPT: &str = "Password & verification code: ";
 
 fn config_text(max_tries: u32) -> String {
     format!(
@@ -127,6 +127,7 @@ fn env() -> Env {
 fn session(user: &str) -> Session {
     Session {
         user: Some(user.to_string()),
+        passwd_name: None,
         service: "sshd".into(),
         rhost: Some("192.0.2.7".into()),
         silent: false,
@@ -147,7 +148,7 @@ fn enroll(e: &Env, user: &str) -> (Vec<u8>, Vec<String>) {
 
 fn code_at(secret: &[u8], t: u64) -> String {
     let p = TotpParams {
-        algorithm: tessera_common::config::TotpAlgorithm::Sha1,
+        algorithm: tessera_common::TotpAlgorithm::Sha1,
         digits: 6,
         period: 30,
         window: 1,
@@ -242,8 +243,13 @@ fn replayed_code_is_refused() {
         run(&e.auth, &args(&[]), &session("alice"), &mut s),
         Decision::Accepted(_)
     ));
-    let mut s = script(vec![Step::Prompt(CODE, c)]);
-    let d = run(&e.auth, &args(&[]), &session("alice"), &mut s);
+    // Told as such (a code just used elsewhere is not a guess), even under PAM_SILENT.
+    let quiet = Session {
+        silent: true,
+        ..session("alice")
+    };
+    let mut s = script(vec![Step::Prompt(CODE, c), Step::Error("already used")]);
+    let d = run(&e.auth, &args(&[]), &quiet, &mut s);
     assert_eq!(d, Decision::Rejected(Reject::Replayed));
     assert_eq!(pam_code(&d), PamError::AUTH_ERR);
 }
@@ -293,37 +299,65 @@ fn locked_user_is_told_for_how_long_and_not_prompted() {
     );
     assert_eq!(pam_code(&d), PamError::AUTH_ERR);
 
-    // After the lock runs out the user gets in.
+    // After the lock runs out the user gets in, and hears of the four wrong codes.
     e.clock.advance(15 * 60);
-    let mut s = script(vec![Step::Prompt(CODE, code_at(&secret, T0 + 16 * 60))]);
+    let mut s = script(vec![
+        Step::Prompt(CODE, code_at(&secret, T0 + 16 * 60)),
+        Step::Info("4 wrong codes were entered"),
+    ]);
     assert!(matches!(
         run(&e.auth, &args(&[]), &session("alice"), &mut s),
         Decision::Accepted(_)
     ));
 }
 
+/// Issue 9, defect 8: under PAM_SILENT (sudo) a locked user was never told, and one call allowed
+/// more tries than the lockout.
 #[test]
-fn silent_flag_hides_messages_but_not_prompts() {
-    let e = env_with(2);
+fn silent_flag_hides_information_but_tells_a_lock_and_allows_one_try() {
+    let e = env_with(3);
     let (secret, _) = enroll(&e, "alice");
-    e.admin.lock_user("alice").unwrap();
     let quiet = Session {
         silent: true,
         ..session("alice")
     };
-    let mut s = script(vec![]);
+    // One try per call: no "Invalid code" note can be shown, the application asks again.
+    let mut s = script(vec![Step::Prompt(CODE, wrong(&secret))]);
+    let d = run(&e.auth, &args(&[]), &quiet, &mut s);
+    assert_eq!(d, Decision::Rejected(Reject::BadCode));
+    // The warning about it is told even so, as an error message.
+    let mut s = script(vec![
+        Step::Prompt(CODE, code_at(&secret, T0)),
+        Step::Error("1 wrong code was entered"),
+    ]);
+    assert!(matches!(
+        run(&e.auth, &args(&[]), &quiet, &mut s),
+        Decision::Accepted(_)
+    ));
+    // So is a lock.
+    e.admin.lock_user("alice").unwrap();
+    let mut s = script(vec![Step::Error("ask an administrator")]);
     let d = run(&e.auth, &args(&[]), &quiet, &mut s);
     assert!(
         matches!(d, Decision::Rejected(Reject::LockedOut { .. })),
         "{d:?}"
     );
-    e.admin.unlock_user("alice").unwrap();
+}
+
+#[test]
+fn the_next_login_tells_how_many_wrong_codes_came_since_the_last() {
+    let e = env_with(1);
+    let (secret, _) = enroll(&e, "alice");
+    for _ in 0..2 {
+        let mut s = script(vec![Step::Prompt(CODE, wrong(&secret))]);
+        run(&e.auth, &args(&[]), &session("alice"), &mut s);
+    }
     let mut s = script(vec![
-        Step::Prompt(CODE, wrong(&secret)),
         Step::Prompt(CODE, code_at(&secret, T0)),
+        Step::Info("2 wrong codes were entered for your account since your last login"),
     ]);
     assert!(matches!(
-        run(&e.auth, &args(&[]), &quiet, &mut s),
+        run(&e.auth, &args(&[]), &session("alice"), &mut s),
         Decision::Accepted(_)
     ));
 }
@@ -530,7 +564,8 @@ fn forward_pass_asks_once_and_hands_the_password_on() {
 #[test]
 fn forward_pass_with_nullok_still_collects_the_password() {
     let e = env();
-    let mut s = script(vec![Step::Prompt(PASSWORD_PROMPT, "pw only".into())]);
+    // The same prompt as for an enrolled user: before the password is proven, nothing tells.
+    let mut s = script(vec![Step::Prompt(FORWARD_PROMPT, "pw only".into())]);
     let d = run(
         &e.auth,
         &args(&["nullok", "forward_pass"]),
@@ -556,7 +591,7 @@ fn config_arg(e: &Env) -> String {
 fn whole_call_accepts_with_the_system_clock() {
     let e = env();
     let (secret, _) = enroll(&e, "alice");
-    let now = tessera_common::clock::Clock::now(&tessera_common::clock::SystemClock);
+    let now = tessera_common::Clock::now(&tessera_common::SystemClock);
     let d = call(
         &[config_arg(&e)],
         "alice",
@@ -760,7 +795,7 @@ fn failed_mail_is_told_and_denied() {
     assert_eq!(pam_code(&d), PamError::AUTH_ERR);
     // With no other way in, the refusal itself says why.
     let mut s = script(vec![Step::Error("Could not send a code by email")]);
-    let d = rejected(Reject::MailFailed, T0, &session("alice"), &mut s);
+    let d = rejected(Reject::MailFailed, T0, &mut s);
     assert_eq!(pam_code(&d), PamError::AUTH_ERR);
 }
 

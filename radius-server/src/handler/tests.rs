@@ -1,13 +1,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_common::admin::TotpOptions;
-use tessera_common::audit::AuditResult;
-use tessera_common::clock::Clock;
-use tessera_common::config::TotpAlgorithm;
-use tessera_common::mail::RecordingMailer;
-use tessera_common::otp::{TotpParams, totp_code};
+use tessera_common::AuditResult;
+use tessera_common::Clock;
+use tessera_common::TotpAlgorithm;
+use tessera_common::TotpOptions;
+use tessera_common::testing::RecordingMailer;
 use tessera_common::testing::TestCore;
+use tessera_common::testing::{TotpParams, totp_code};
 
 use super::*;
 use crate::clients::Clients;
@@ -175,7 +175,11 @@ fn append_accepts_password_then_code_once() {
     assert_eq!(d.reason, "method=totp");
     let d = e.send("alice", &format!("hunter2{code}"));
     assert_eq!(d.reason, "replayed");
-    assert_eq!(reject_message(&d), "Verification failed.");
+    // A code used once is not a guess: the user is told, and nothing is counted.
+    assert_eq!(
+        reject_message(&d),
+        "That code was already used; wait for the next one."
+    );
 }
 
 #[test]
@@ -569,8 +573,10 @@ fn a_batch_decides_each_request_as_alone() {
     assert_eq!(decisions[0].user, "alice");
     assert_eq!(&reasons[1..], ["not_enrolled", "bad_code", "replayed"]);
     assert_eq!(decisions[1].user, "bob");
-    // Committed: the batch's two failures count (max_failures = 3), so this third one locks.
-    assert_eq!(e.send("alice", &code).reason, "locked_out");
+    // Committed: the batch's wrong code counts (a replay does not; max_failures = 3), so the
+    // second wrong code after it locks.
+    assert_eq!(e.send("alice", "000000").reason, "bad_code");
+    assert_eq!(e.send("alice", "000000").reason, "locked_out");
     // Every decision has its audit line, in order.
     let results: Vec<_> = e
         .core
@@ -578,9 +584,9 @@ fn a_batch_decides_each_request_as_alone() {
         .events()
         .iter()
         .rev()
-        .take(5)
+        .take(6)
         .map(|ev| (ev.user.clone(), ev.result))
         .collect();
-    assert_eq!(results.len(), 5);
-    assert_eq!(results[4], ("alice".to_string(), AuditResult::Accept));
+    assert_eq!(results.len(), 6);
+    assert_eq!(results[5], ("alice".to_string(), AuditResult::Accept));
 }

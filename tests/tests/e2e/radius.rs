@@ -826,11 +826,11 @@ fn radius_sighup_reloads_clients_and_sigterm_stops_cleanly() {
 /// Enroll `n` users (`user0`…) through the library (the CLI would take minutes in a debug
 /// build); returns their raw TOTP secrets.
 fn enroll_many(t: &Install, n: usize) -> Vec<Vec<u8>> {
-    use tessera_common::admin::{Admin, TotpOptions};
-    use tessera_common::audit::MemorySink;
-    use tessera_common::clock::SystemClock;
-    use tessera_common::config::Config;
-    use tessera_common::store::SqliteStore;
+    use tessera_common::Config;
+    use tessera_common::MemorySink;
+    use tessera_common::SqliteStore;
+    use tessera_common::SystemClock;
+    use tessera_common::{Admin, TotpOptions};
 
     let config = Arc::new(Config::load(&t.config).unwrap());
     let store = Arc::new(SqliteStore::open(&config.store).unwrap());
@@ -845,7 +845,7 @@ fn enroll_many(t: &Install, n: usize) -> Vec<Vec<u8>> {
             let name = format!("user{i}");
             admin.add_user(&name, None).unwrap();
             let en = admin.enroll_totp(&name, &TotpOptions::activated()).unwrap();
-            tessera_common::otp::from_base32(en.secret_base32.expose())
+            tessera_common::testing::from_base32(en.secret_base32.expose())
                 .unwrap()
                 .expose()
                 .clone()
@@ -869,11 +869,11 @@ fn wrong_at(key: &[u8], now: u64) -> String {
 }
 
 fn totp_at(key: &[u8], now: u64) -> String {
-    let p = tessera_common::otp::TotpParams {
-        algorithm: tessera_common::config::TotpAlgorithm::Sha1,
+    let p = tessera_common::testing::TotpParams {
+        algorithm: tessera_common::TotpAlgorithm::Sha1,
         digits: 6,
         period: 30,
         window: 0,
     };
-    tessera_common::otp::totp_code(&p, key, now).unwrap()
+    tessera_common::testing::totp_code(&p, key, now).unwrap()
 }

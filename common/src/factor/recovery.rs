@@ -12,8 +12,10 @@ use zeroize::Zeroizing;
 
 use crate::base::kdf::{self, Argon2Config};
 use crate::base::secret::KeyError;
+use crate::base::secret::MasterKey;
 use crate::base::secret::{Secret, random_bytes};
 use crate::error::CoreError;
+use crate::store::{RecoveryBatch, RecoveryStore, UserId};
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters in a generated code.
@@ -41,6 +43,22 @@ pub fn generate_codes(count: u32) -> Result<Vec<Secret<String>>, KeyError> {
         out.push(Secret::new(code));
     }
     Ok(out)
+}
+
+/// Length of a recovery code as printed (`xxxx-xxxx-xxxx`).
+pub const PRINTED_LEN: usize = CODE_LEN + 2;
+
+/// `xxxx-xxxx-xxxx` with recovery-code characters (case and look-alikes as [`normalize`] reads
+/// them): the form a code may take at the end of a password.
+pub fn is_printed(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == PRINTED_LEN
+        && b[4] == b'-'
+        && b[9] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 9 || c.is_ascii_alphanumeric())
+        && normalize(s).is_some()
 }
 
 /// A fresh batch salt.
@@ -74,6 +92,56 @@ pub fn hash_code(
     params: &Argon2Config,
 ) -> Result<Zeroizing<[u8; HASH_LEN]>, CoreError> {
     Ok(kdf::raw_hash(normalized.as_bytes(), salt, pepper, params)?)
+}
+
+/// A recovery code that matched: its id (to claim) and how many unused codes remain after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched {
+    pub code_id: i64,
+    pub remaining: u32,
+}
+
+/// The one check of a recovery code. Costs exactly one Argon2 evaluation whatever the user's
+/// state (unknown, unenrolled, no codes left, codes left): with the batch's salt and parameters
+/// when the user has unused codes, otherwise a dummy one with the batch's (or the configured)
+/// parameters, so time tells nothing.
+pub fn check(
+    store: &dyn RecoveryStore,
+    key: &MasterKey,
+    configured: &Argon2Config,
+    user: Option<(UserId, &RecoveryBatch)>,
+    normalized: &str,
+) -> Result<Option<Matched>, CoreError> {
+    let params = |b: &RecoveryBatch| Argon2Config {
+        memory_kib: b.m_cost,
+        iterations: b.t_cost,
+        parallelism: b.p_cost,
+    };
+    match user {
+        Some((user_id, batch)) if batch.unused > 0 => {
+            let hash = hash_code(
+                normalized,
+                &batch.salt,
+                key.recovery_pepper(),
+                &params(batch),
+            )?;
+            let stored = store.recovery_hashes(user_id)?;
+            Ok(find_match(hash.as_ref(), &stored).map(|code_id| Matched {
+                code_id,
+                remaining: u32::try_from(stored.len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_sub(1),
+            }))
+        }
+        Some((_, batch)) => {
+            kdf::dummy(normalized.as_bytes(), &params(batch));
+            Ok(None)
+        }
+        None => {
+            kdf::dummy(normalized.as_bytes(), configured);
+            Ok(None)
+        }
+    }
 }
 
 /// The id of the stored hash equal to `candidate`, comparing against every entry in constant
@@ -133,6 +201,11 @@ mod tests {
         assert!(normalize("123456").is_none(), "too short");
         assert!(normalize("12345678").is_some(), "scratch code");
         assert!(normalize("k7qd-3mzp-x8tf-k7qd-3").is_none(), "too long");
+        assert!(is_printed("0000-1111-2222"));
+        assert!(is_printed("K7QD-3MZP-X8TF"));
+        assert!(!is_printed("000011112222"));
+        assert!(!is_printed("0000-1111-222"));
+        assert!(!is_printed("k7qd-3mzp-x8tu"), "u is not in the alphabet");
     }
 
     #[test]

@@ -10,12 +10,13 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 pub use crate::base::address::mask_address;
+use crate::base::otp::is_code_shaped;
 use crate::base::secret::KeyError;
 use crate::base::secret::{MasterKey, Secret, random_bytes};
 use crate::config::EmailConfig;
 use crate::error::CoreError;
 use crate::mail::{MailError, Mailer};
-use crate::store::{FactorId, NewEmailCode, Reservation, Store, UserId};
+use crate::store::{EmailCodeStore, FactorId, NewEmailCode, Reservation, Store, UserId};
 
 pub const HASH_LEN: usize = 32;
 
@@ -49,6 +50,67 @@ pub fn hash_code(key: &[u8], user_id: i64, code: &str) -> [u8; HASH_LEN] {
 /// Constant-time equality of two hashes.
 pub fn hashes_equal(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
+}
+
+/// Whether `answer` has the shape of an e-mailed code.
+pub fn is_shaped(cfg: &EmailConfig, answer: &str) -> bool {
+    is_code_shaped(answer, cfg.code_length)
+}
+
+/// What an answer is against the user's outstanding e-mailed code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// It is the code: claim it with this hash.
+    Matches {
+        hash: [u8; HASH_LEN],
+        factor_id: FactorId,
+    },
+    /// A wrong answer against a live code: it spends one of the code's tries.
+    Wrong,
+    /// The code expired.
+    Expired,
+    /// No live code (never sent, spent, or out of tries).
+    Nothing,
+}
+
+/// The one check of an answer against the user's outstanding code (read-only: the caller claims
+/// or spends it in the transaction that decides). Compared in constant time.
+pub fn check(
+    store: &dyn EmailCodeStore,
+    key: &MasterKey,
+    user_id: UserId,
+    answer: &str,
+    now: u64,
+) -> Result<Checked, CoreError> {
+    let Some(outstanding) = store.email_code(user_id)?.filter(|c| c.tries_left > 0) else {
+        return Ok(Checked::Nothing);
+    };
+    if outstanding.expires_at <= now {
+        return Ok(Checked::Expired);
+    }
+    let hash = hash_code(key.email_code_key(), user_id, answer);
+    Ok(if hashes_equal(&hash, &outstanding.hash) {
+        Checked::Matches {
+            hash,
+            factor_id: outstanding.factor_id,
+        }
+    } else {
+        Checked::Wrong
+    })
+}
+
+/// Confirm a pending e-mail factor with the code mailed to it: consumed when it matches,
+/// otherwise one of its tries is spent. `true` when it matched.
+pub fn confirm(
+    store: &dyn EmailCodeStore,
+    key: &MasterKey,
+    user_id: UserId,
+    factor_id: FactorId,
+    answer: &str,
+    now: u64,
+) -> Result<bool, CoreError> {
+    let hash = hash_code(key.email_code_key(), user_id, answer);
+    Ok(store.confirm_email_code(user_id, factor_id, &hash, now)?)
 }
 
 /// What the templates may mention about the login.
@@ -99,7 +161,7 @@ pub struct Sender<'a> {
 
 /// What became of a request to send a code.
 #[derive(Debug)]
-pub enum Sent {
+pub enum Delivery {
     /// A fresh code went to this (masked) address.
     Sent { masked: String },
     /// The previous code went out less than `min_interval` ago; nothing sent. `still_valid`:
@@ -122,7 +184,7 @@ impl Sender<'_> {
         factor_id: FactorId,
         address: &str,
         ctx: &MessageContext<'_>,
-    ) -> Result<Sent, CoreError> {
+    ) -> Result<Delivery, CoreError> {
         let masked = mask_address(address);
         let code = generate_code(self.config.code_length)?;
         let hash = hash_code(self.key.email_code_key(), user_id, code.expose());
@@ -140,7 +202,7 @@ impl Sender<'_> {
             still_valid,
         } = reservation
         {
-            return Ok(Sent::TooSoon {
+            return Ok(Delivery::TooSoon {
                 masked,
                 retry_after,
                 still_valid,
@@ -148,10 +210,10 @@ impl Sender<'_> {
         }
         let (subject, body) = render(self.config, ctx, code.expose());
         match self.mailer.send(address, &subject, &body) {
-            Ok(()) => Ok(Sent::Sent { masked }),
+            Ok(()) => Ok(Delivery::Sent { masked }),
             Err(error) => {
                 self.store.cancel_email_code(user_id, &hash)?;
-                Ok(Sent::Failed { masked, error })
+                Ok(Delivery::Failed { masked, error })
             }
         }
     }

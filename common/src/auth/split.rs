@@ -1,5 +1,6 @@
-//! A password and a one-time code typed into one field ("append" logins: RADIUS `append` and
-//! `auto` modes, OpenVPN static challenges). Pure functions; no I/O, no policy.
+//! A password and a one-time code typed into one field (RADIUS `append` and `auto`, OpenVPN
+//! static challenges, PAM `forward_pass`, `try_first_pass` and `use_first_pass`). Pure functions;
+//! no I/O, no policy: the login flow decides what to do with the halves.
 //!
 //! The split is deterministic, never a guess checked by trying several first-factor passwords:
 //! - with a separator configured, the code is what follows its last occurrence;
@@ -10,7 +11,7 @@
 use base64ct::{Base64, Encoding};
 use zeroize::Zeroizing;
 
-use crate::recovery;
+use crate::factor::recovery;
 
 /// The two halves of a combined answer, borrowed from the input.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -25,9 +26,6 @@ impl std::fmt::Debug for Split<'_> {
     }
 }
 
-/// Length of a recovery code as printed (`xxxx-xxxx-xxxx`).
-const PRINTED_RECOVERY_LEN: usize = recovery::CODE_LEN + 2;
-
 /// Split `input` into password and code (see the module docs). `None` when no code is found.
 pub fn split_combined<'a>(
     input: &'a str,
@@ -38,9 +36,9 @@ pub fn split_combined<'a>(
         let (password, code) = input.rsplit_once(sep)?;
         return (!code.is_empty()).then_some(Split { password, code });
     }
-    if let Some(cut) = input.len().checked_sub(PRINTED_RECOVERY_LEN)
+    if let Some(cut) = input.len().checked_sub(recovery::PRINTED_LEN)
         && input.is_char_boundary(cut)
-        && is_printed_recovery_code(&input[cut..])
+        && recovery::is_printed(&input[cut..])
     {
         return Some(Split {
             password: &input[..cut],
@@ -60,33 +58,6 @@ pub fn split_combined<'a>(
         }
     }
     None
-}
-
-/// Like [`split_combined`], with both halves copied into zeroizing buffers:
-/// `(password, code)`.
-pub fn split_owned(
-    input: &str,
-    separator: Option<&str>,
-    digits: &[u8],
-) -> Option<(Zeroizing<String>, Zeroizing<String>)> {
-    split_combined(input, separator, digits).map(|s| {
-        (
-            Zeroizing::new(s.password.to_string()),
-            Zeroizing::new(s.code.to_string()),
-        )
-    })
-}
-
-/// `xxxx-xxxx-xxxx` with recovery-code characters (case and look-alikes as `normalize` reads them).
-pub fn is_printed_recovery_code(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == PRINTED_RECOVERY_LEN
-        && b[4] == b'-'
-        && b[9] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 9 || c.is_ascii_alphanumeric())
-        && recovery::normalize(s).is_some()
 }
 
 /// OpenVPN's static-challenge password, `SCRV1:<base64 password>:<base64 response>`, decoded
@@ -174,9 +145,6 @@ mod tests {
         );
         // 'u' is not a recovery-code character.
         assert_eq!(split("hunter2k7qd-3mzp-x8tu", None, &[6]), None);
-        assert!(is_printed_recovery_code("0000-1111-2222"));
-        assert!(!is_printed_recovery_code("000011112222"));
-        assert!(!is_printed_recovery_code("0000-1111-222"));
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! New factors: an authenticator (TOTP), an e-mail address.
+
+use super::{Admin, EmailEnrollment, TotpEnrollment, TotpOptions, host_name, validate_label};
+use crate::base::address::validate_email;
+use crate::base::otp::{TotpParams, generate_secret, otpauth_uri, to_base32};
+use crate::base::secret::MasterKey;
+use crate::error::{CoreError, InputError};
+use crate::factor::email::{Delivery, MessageContext, Sender};
+use crate::factor::totp;
+use crate::store::{FactorId, FactorStatus, NewTotp, User};
+
+impl Admin {
+    pub fn enroll_totp(&self, name: &str, o: &TotpOptions) -> Result<TotpEnrollment, CoreError> {
+        let user = self.user(name)?;
+        let key = self.key()?;
+        let params = totp::params(&self.config.totp, o.digits, o.period, o.algorithm)?;
+        let label = o
+            .label
+            .clone()
+            .unwrap_or_else(|| "authenticator".to_string());
+        validate_label(&label)?;
+        let secret = generate_secret(params.algorithm)?;
+        let factor_id = self.add_totp(&user, &key, &label, &params, secret.expose(), None, None)?;
+
+        let secret_base32 = to_base32(secret.expose());
+        let account = format!("{}@{}", user.name, host_name());
+        let uri = otpauth_uri(
+            &self.config.totp.issuer,
+            &account,
+            secret_base32.expose(),
+            &params,
+        );
+        self.audit(name, format!("enroll totp factor={factor_id}"));
+
+        let (status, recovery_codes) = if o.activate {
+            let c = self.activate(&user, factor_id, None)?;
+            (FactorStatus::Active, c.recovery_codes)
+        } else {
+            (FactorStatus::Pending, None)
+        };
+        Ok(TotpEnrollment {
+            user: user.name,
+            factor_id,
+            label,
+            secret_base32,
+            uri,
+            params,
+            status,
+            recovery_codes,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)] // one private helper that mirrors NewTotp's fields
+    pub(super) fn add_totp(
+        &self,
+        user: &User,
+        key: &MasterKey,
+        label: &str,
+        params: &TotpParams,
+        secret: &[u8],
+        window: Option<u8>,
+        last_step: Option<u64>,
+    ) -> Result<FactorId, CoreError> {
+        let new = NewTotp {
+            label: label.to_string(),
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            window,
+            status: FactorStatus::Pending,
+            last_step,
+        };
+        let user_id = user.id;
+        let seal = |factor_id| totp::seal(key, user_id, factor_id, secret);
+        Ok(self
+            .store
+            .add_totp_factor(user.id, &new, self.clock.now(), &seal)?)
+    }
+
+    /// Add a pending e-mail factor and send it a verification code; the factor becomes active
+    /// when that code is confirmed. The address defaults to the user's e-mail address. A send
+    /// that fails (or is refused by the rate limit) leaves nothing behind.
+    pub fn enroll_email(
+        &self,
+        name: &str,
+        address: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<EmailEnrollment, CoreError> {
+        let user = self.user(name)?;
+        let address = match address.or(user.email.as_deref()) {
+            Some(a) => a.to_string(),
+            None => {
+                return Err(InputError::Option(format!(
+                    "user {:?} has no e-mail address: pass --address",
+                    user.name
+                ))
+                .into());
+            }
+        };
+        validate_email(&address)?;
+        let label = label.unwrap_or("email").to_string();
+        validate_label(&label)?;
+        let cfg = self
+            .config
+            .email
+            .as_ref()
+            .ok_or_else(|| CoreError::EmailNotConfigured(self.config.source.clone()))?;
+        let mailer = self
+            .mailer
+            .as_ref()
+            .ok_or_else(|| CoreError::EmailNotConfigured(self.config.source.clone()))?;
+        let key = self.key()?;
+        let factor_id = self
+            .store
+            .add_email_factor(user.id, &label, &address, self.clock.now())?;
+        let sent = Sender {
+            config: cfg,
+            store: self.store.as_ref(),
+            key: &key,
+            mailer: mailer.as_ref(),
+            now: self.clock.now(),
+        }
+        .send(
+            user.id,
+            factor_id,
+            &address,
+            &MessageContext {
+                user: &user.name,
+                service: "tessera enroll",
+                source: None,
+            },
+        );
+        let masked = match sent {
+            Ok(Delivery::Sent { masked }) => masked,
+            Ok(Delivery::TooSoon { masked, .. }) => {
+                self.store.remove_factor(user.id, factor_id)?;
+                return Err(CoreError::EmailTooSoon { masked });
+            }
+            Ok(Delivery::Failed { error, .. }) => {
+                self.store.remove_factor(user.id, factor_id)?;
+                return Err(error.into());
+            }
+            Err(e) => {
+                let _ = self.store.remove_factor(user.id, factor_id);
+                return Err(e);
+            }
+        };
+        if user.email.is_none() {
+            self.store.set_email(user.id, Some(&address))?;
+        }
+        self.audit(name, format!("enroll email factor={factor_id} to {masked}"));
+        Ok(EmailEnrollment {
+            user: user.name,
+            factor_id,
+            label,
+            address,
+            masked,
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! The audit log, and bringing a google-authenticator file over.
+
+use std::path::Path;
+
+use super::google_auth::GoogleAuthFile;
+use super::{Admin, ImportReport};
+use crate::audit::AuditEvent;
+use crate::base::names::validate_new_user_name;
+use crate::base::otp::{TotpAlgorithm, TotpParams};
+use crate::error::{CoreError, InputError};
+
+impl Admin {
+    pub fn audit_log(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>, CoreError> {
+        Ok(self.store.audit(user, limit)?)
+    }
+
+    /// Bring a `~/.google_authenticator` file over: its secret becomes an active TOTP factor and
+    /// its scratch codes become the user's recovery codes. The user is created if needed.
+    pub fn import_google_authenticator(
+        &self,
+        name: &str,
+        path: &Path,
+        text: &str,
+    ) -> Result<ImportReport, CoreError> {
+        crate::base::names::validate_user_name(name)?;
+        let file = GoogleAuthFile::parse(text).map_err(|why| InputError::GoogleAuth {
+            path: path.display().to_string(),
+            why,
+        })?;
+        let key = self.key()?;
+        let (user, user_created) = match self.user(name) {
+            Ok(u) => (u, false),
+            Err(CoreError::UnknownUser(_)) => {
+                validate_new_user_name(name)?;
+                (self.add_user(name, None)?, true)
+            }
+            Err(e) => return Err(e),
+        };
+        let window = file.window.unwrap_or(self.config.totp.window);
+        let params = TotpParams {
+            algorithm: TotpAlgorithm::Sha1,
+            digits: 6,
+            period: file.step,
+            window,
+        };
+        let factor_id = self.add_totp(
+            &user,
+            &key,
+            "google-authenticator",
+            &params,
+            file.secret.expose(),
+            file.window,
+            file.last_used_step,
+        )?;
+        let activation = self
+            .store
+            .activate_factor(user.id, factor_id, None)?
+            .ok_or_else(|| CoreError::Corrupt("imported factor did not activate".into()))?;
+        let mut notes = file.notes.clone();
+        if !file.scratch_codes.is_empty() {
+            if activation.has_recovery {
+                notes.push(
+                    "the user's previous recovery codes were replaced by the file's scratch codes"
+                        .into(),
+                );
+            }
+            self.store_recovery(&user, &file.scratch_codes, "google-authenticator")?;
+        }
+        self.audit(
+            name,
+            format!("import google-authenticator factor={factor_id}"),
+        );
+        Ok(ImportReport {
+            user: user.name,
+            user_created,
+            factor_id,
+            period: file.step,
+            window,
+            scratch_codes: file.scratch_codes.len(),
+            notes,
+        })
+    }
+}

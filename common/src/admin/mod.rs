@@ -1,0 +1,231 @@
+//! Administration: what the `tessera` CLI does, as a library, one file per noun: [`users`]
+//! (add, show, lock, passwords), [`enroll`] (new factors), [`factors`] (confirm, remove, prefer),
+//! [`recovery`] (codes), [`import`] (google-authenticator files). The CLI only parses arguments
+//! and formats results.
+
+mod enroll;
+mod factors;
+mod google_auth;
+mod import;
+mod recovery;
+mod users;
+
+use std::sync::{Arc, OnceLock};
+
+use crate::audit::{AuditEvent, AuditResult, AuditSink};
+use crate::base::clock::{Clock, SystemClock};
+use crate::base::names::{name_key, validate_user_name};
+use crate::base::otp::{TotpAlgorithm, TotpParams};
+use crate::base::secret::{MasterKey, Secret};
+use crate::config::Config;
+use crate::error::{CoreError, InputError};
+use crate::mail::Mailer;
+use crate::policy::LockState;
+use crate::store::{Factor, FactorId, FactorStatus, RecoveryBatch, SqliteStore, Store, User};
+
+/// What `tessera init` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitReport {
+    pub key_created: bool,
+    pub database_created: bool,
+}
+
+/// Create the key file (never overwritten) and the database (migrated if it exists).
+pub fn init(config: &Config) -> Result<InitReport, CoreError> {
+    let key_created = MasterKey::create(&config.store.key_file)?;
+    // Check the key is usable before creating anything else.
+    MasterKey::load(&config.store.key_file)?;
+    let (_, database_created) = SqliteStore::create(&config.store)?;
+    Ok(InitReport {
+        key_created,
+        database_created,
+    })
+}
+
+/// How to enroll an authenticator; `None` takes the configured default. The default is a
+/// pending factor that a code from the app must confirm.
+#[derive(Debug, Clone, Default)]
+pub struct TotpOptions {
+    pub label: Option<String>,
+    pub digits: Option<u8>,
+    pub period: Option<u32>,
+    pub algorithm: Option<TotpAlgorithm>,
+    /// Activate at once, without a confirming code.
+    pub activate: bool,
+}
+
+impl TotpOptions {
+    /// The configured defaults, active at once (imports, set-up scripts, tests).
+    pub fn activated() -> TotpOptions {
+        TotpOptions {
+            activate: true,
+            ..TotpOptions::default()
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TotpEnrollment {
+    pub user: String,
+    pub factor_id: FactorId,
+    pub label: String,
+    pub secret_base32: Secret<String>,
+    pub uri: Secret<String>,
+    pub params: TotpParams,
+    pub status: FactorStatus,
+    /// Present when this enrollment made the user's first active factor.
+    pub recovery_codes: Option<Vec<Secret<String>>>,
+}
+
+#[derive(Debug)]
+pub struct Confirmation {
+    pub factor_id: FactorId,
+    pub recovery_codes: Option<Vec<Secret<String>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserDetails {
+    pub user: User,
+    pub factors: Vec<Factor>,
+    pub lock: LockState,
+    pub recovery: Option<RecoveryBatch>,
+}
+
+#[derive(Debug)]
+pub struct ImportReport {
+    pub user: String,
+    pub user_created: bool,
+    pub factor_id: FactorId,
+    pub period: u32,
+    pub window: u8,
+    pub scratch_codes: usize,
+    /// Options of the file Tessera does not carry over, for the operator to know.
+    pub notes: Vec<String>,
+}
+
+pub struct Admin {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    key: OnceLock<Arc<MasterKey>>,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn AuditSink>,
+    mailer: Option<Arc<dyn Mailer>>,
+}
+
+#[derive(Debug)]
+pub struct EmailEnrollment {
+    pub user: String,
+    pub factor_id: FactorId,
+    pub label: String,
+    pub address: String,
+    /// The address as shown to users (`a***@example.com`).
+    pub masked: String,
+}
+
+impl Admin {
+    /// The administration of the installation `config` names: its store, the system clock,
+    /// `sink` for audit lines. The key file is read when first needed.
+    pub fn open(config: Arc<Config>, sink: Arc<dyn AuditSink>) -> Result<Admin, CoreError> {
+        let store = Arc::new(SqliteStore::open(&config.store)?);
+        Ok(Admin::new(config, store, Arc::new(SystemClock), sink))
+    }
+
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn AuditSink>,
+    ) -> Admin {
+        Admin {
+            config,
+            store,
+            key: OnceLock::new(),
+            clock,
+            sink,
+            mailer: None,
+        }
+    }
+
+    /// Send e-mailed codes (enrollment confirmation) through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Admin {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Use this key instead of reading the key file (tests, or a caller that already has it).
+    pub fn with_key(self, key: Arc<MasterKey>) -> Admin {
+        let _ = self.key.set(key);
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The key, read from the key file the first time it is needed.
+    pub fn key(&self) -> Result<Arc<MasterKey>, CoreError> {
+        if let Some(k) = self.key.get() {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(MasterKey::load(&self.config.store.key_file)?);
+        Ok(self.key.get_or_init(|| k).clone())
+    }
+
+    pub(super) fn audit(&self, user: &str, what: String) {
+        let event = AuditEvent {
+            at: self.clock.now(),
+            user: user.to_string(),
+            service: "tessera".to_string(),
+            source: None,
+            result: AuditResult::Admin,
+            method: None,
+            detail: Some(what),
+        };
+        let _ = self.store.append_audit(&event);
+        self.sink.record(&event);
+    }
+
+    /// The user an administrator means by `name`: stored under exactly that name (which reaches
+    /// a user shadowed by another spelling too), else under its canonical key.
+    pub(super) fn user(&self, name: &str) -> Result<User, CoreError> {
+        validate_user_name(name)?;
+        if let Some(u) = self.store.user_named(name)? {
+            return Ok(u);
+        }
+        self.store
+            .user(&name_key(name))?
+            .ok_or_else(|| CoreError::UnknownUser(name.to_string()))
+    }
+
+    pub(super) fn factor(&self, user: &User, id: FactorId) -> Result<Factor, CoreError> {
+        self.store
+            .factors(user.id)?
+            .into_iter()
+            .find(|f| f.id == id)
+            .ok_or_else(|| CoreError::UnknownFactor {
+                user: user.name.clone(),
+                id,
+            })
+    }
+}
+
+pub(super) fn validate_label(label: &str) -> Result<(), InputError> {
+    if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+        return Err(InputError::Option(
+            "--label must be 1 to 64 characters without control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

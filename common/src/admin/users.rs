@@ -1,0 +1,111 @@
+//! Users: add, list, show, remove, lock, unlock, first-factor passwords.
+
+use super::{Admin, UserDetails};
+use crate::base::address::validate_email;
+use crate::base::names::{name_key, validate_new_user_name};
+use crate::error::{CoreError, InputError};
+use crate::factor::password;
+use crate::policy::LockState;
+use crate::store::{StoreError, Tx, User, UserSummary};
+
+impl Admin {
+    /// Add a user. The name must not look like another (outer white space, invisible
+    /// characters), and must not be another user's name in another spelling: `Alice` when
+    /// `alice` exists is refused, naming `alice`.
+    pub fn add_user(&self, name: &str, email: Option<&str>) -> Result<User, CoreError> {
+        validate_new_user_name(name)?;
+        if let Some(e) = email {
+            validate_email(e)?;
+        }
+        let key = name_key(name);
+        if let Some(existing) = self.store.user(&key)? {
+            return Err(if existing.name == name {
+                CoreError::UserExists {
+                    user: existing.name,
+                }
+            } else {
+                CoreError::NameCollision {
+                    user: name.to_string(),
+                    existing: existing.name,
+                }
+            });
+        }
+        match self.store.add_user(name, &key, email, self.clock.now()) {
+            Ok(_) => {}
+            Err(StoreError::UserExists(u)) => return Err(CoreError::UserExists { user: u }),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(name, "user add".into());
+        self.user(name)
+    }
+
+    pub fn users(&self) -> Result<Vec<UserSummary>, CoreError> {
+        Ok(self.store.users()?)
+    }
+
+    pub fn show_user(&self, name: &str) -> Result<UserDetails, CoreError> {
+        let user = self.user(name)?;
+        let data = self
+            .store
+            .user_data(user.id)?
+            .ok_or_else(|| CoreError::UnknownUser(name.to_string()))?;
+        Ok(UserDetails {
+            factors: self.store.factors(user.id)?,
+            lock: data.lock,
+            recovery: data.recovery,
+            user,
+        })
+    }
+
+    pub fn remove_user(&self, name: &str) -> Result<(), CoreError> {
+        let user = self.user(name)?;
+        if !self.store.remove_user(user.id)? {
+            return Err(CoreError::UnknownUser(name.to_string()));
+        }
+        self.audit(name, "user remove".into());
+        Ok(())
+    }
+
+    /// An administrative lock: every login is refused until [`Admin::unlock_user`].
+    pub fn lock_user(&self, name: &str) -> Result<(), CoreError> {
+        let user = self.user(name)?;
+        self.store.write(&mut |tx: &dyn Tx| {
+            let s = tx.lock_state(user.id)?;
+            tx.put_lock_state(
+                user.id,
+                &LockState {
+                    admin_locked: true,
+                    ..s
+                },
+            )
+        })?;
+        self.audit(&user.name, "user lock".into());
+        Ok(())
+    }
+
+    /// End every lock of the user (administrative, failures, escalation) and the failure count.
+    pub fn unlock_user(&self, name: &str) -> Result<(), CoreError> {
+        let user = self.user(name)?;
+        self.store.write(&mut |tx: &dyn Tx| {
+            let s = tx.lock_state(user.id)?;
+            tx.put_lock_state(user.id, &s.unlocked())
+        })?;
+        self.audit(&user.name, "user unlock".into());
+        Ok(())
+    }
+
+    /// Set (or with `None`, clear) the RADIUS first-factor password.
+    pub fn set_password(&self, name: &str, password: Option<&str>) -> Result<(), CoreError> {
+        let user = self.user(name)?;
+        let phc = match password {
+            Some("") => {
+                return Err(InputError::Option("the password is empty".into()).into());
+            }
+            Some(p) => Some(password::hash(p, &self.config.argon2)?),
+            None => None,
+        };
+        self.store.set_password(user.id, phc.as_deref())?;
+        self.audit(name, "user passwd".into());
+        Ok(())
+    }
+}

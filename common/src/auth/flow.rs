@@ -1,0 +1,595 @@
+//! `begin` and `answer`: the login state machine.
+//!
+//! A login is at one of three stages: the password alone (RADIUS `challenge`), a password
+//! followed by a code (split here), or a code. Where the first factor is proven (the PAM module
+//! after the password module, a checked RADIUS password, the CLI), prompts may name the user's
+//! factors, codes are mailed, a lock is told and wrong codes count against the user. Where it is
+//! not (the PAM module before the password module), every user sees the same prompts, nothing
+//! is mailed or revealed, and wrong answers only throttle the name from that source.
+
+use zeroize::Zeroizing;
+
+use super::attempt::{Committed, Counting};
+use super::email::{is_send_request, send_factor};
+use super::split::{parse_scrv1, split_combined};
+use super::{
+    Authenticator, Begin, Entry, FirstFactor, Login, LoginRequest, MissingCode, Outcome,
+    PromptKind, Reject, Stage, Verified, prompts,
+};
+use crate::audit::AuditResult;
+use crate::base::names::{name_key, validate_user_name};
+use crate::error::CoreError;
+use crate::factor::{Checker, Miss, code_lengths, is_usable, password};
+use crate::policy::Lock;
+use crate::store::LoginData;
+
+/// The refusal a miss stands for: for an unknown or unenrolled user their state (audited; they
+/// are shown the same as anyone), else what was wrong with the answer.
+fn miss_reject(miss: Miss, login: &Login) -> Reject {
+    match (&login.data, login.enrolled, miss) {
+        (None, _, _) => Reject::UnknownUser,
+        (Some(_), false, _) => Reject::NotEnrolled,
+        (Some(_), true, Miss::Wrong) => Reject::BadCode,
+        (Some(_), true, Miss::Malformed) => Reject::Malformed,
+        (Some(_), true, Miss::Expired) => Reject::Expired,
+    }
+}
+
+/// What the user is told before being asked again after `miss` (the same for every user whose
+/// answer had that shape).
+fn miss_shown(miss: Miss) -> Reject {
+    match miss {
+        Miss::Wrong => Reject::BadCode,
+        Miss::Malformed => Reject::Malformed,
+        Miss::Expired => Reject::Expired,
+    }
+}
+
+fn retryable(r: Reject) -> bool {
+    match r {
+        Reject::BadCode
+        | Reject::Malformed
+        | Reject::Replayed
+        | Reject::Expired
+        | Reject::UnknownUser
+        | Reject::NotEnrolled => true,
+        Reject::InvalidUser
+        | Reject::BadPassword
+        | Reject::MailFailed
+        | Reject::LockedOut { .. }
+        | Reject::Throttled { .. } => false,
+    }
+}
+
+fn lock_reject(lock: Lock) -> Option<Reject> {
+    match lock {
+        Lock::Open => None,
+        Lock::Until(t) => Some(Reject::LockedOut { until: Some(t) }),
+        Lock::UntilUnlocked => Some(Reject::LockedOut { until: None }),
+    }
+}
+
+impl Authenticator {
+    /// Find the user under each spelling the request carries (the passwd name first): the first
+    /// that is enrolled, else the first that is known. Returns the canonical key and the data.
+    fn resolve(&self, request: &LoginRequest) -> Result<(String, Option<LoginData>), CoreError> {
+        let mut known: Option<(String, LoginData)> = None;
+        let mut seen: Vec<String> = Vec::new();
+        for name in [
+            request.also_known_as.as_deref(),
+            Some(request.user.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if validate_user_name(name).is_err() {
+                continue;
+            }
+            let key = name_key(name);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            if let Some(d) = self.store.login_data(&key)? {
+                if d.factors.iter().any(is_usable) {
+                    return Ok((key, Some(d)));
+                }
+                known.get_or_insert((key, d));
+            }
+        }
+        Ok(match known {
+            Some((key, d)) => (key, Some(d)),
+            None => (name_key(&request.user), None),
+        })
+    }
+
+    /// Tries left in a conversation: the request's, never more than the lockout leaves.
+    fn tries_for(&self, login: &Login) -> u32 {
+        let asked = login.request.max_tries.max(1);
+        match (login.enrolled_data(), login.request.first_factor) {
+            (Some(d), FirstFactor::Proven | FirstFactor::Password) => asked
+                .min(
+                    self.rules
+                        .codes
+                        .failures_left(d.lock.codes, self.clock.now()),
+                )
+                .max(1),
+            _ => asked,
+        }
+    }
+
+    /// Start a login: look the user up and return the first prompt.
+    pub fn begin(&self, request: LoginRequest) -> Result<Begin, CoreError> {
+        let now = self.clock.now();
+        if validate_user_name(&request.user).is_err() {
+            let e = request.event(
+                &request.user,
+                now,
+                AuditResult::Reject,
+                None,
+                Some(Reject::InvalidUser.as_str().to_string()),
+            );
+            self.audit_only(&e);
+            return Ok(Begin::Rejected(Reject::InvalidUser));
+        }
+        let (key, data) = self.resolve(&request)?;
+        let enrolled = data
+            .as_ref()
+            .is_some_and(|d| d.factors.iter().any(is_usable));
+        let proven = request.first_factor == FirstFactor::Proven;
+        let (stage, prompt) = match &request.entry {
+            Entry::Code => (Stage::Code, prompts::neutral(PromptKind::Code)),
+            Entry::Password => (Stage::Password, prompts::neutral(PromptKind::Password)),
+            Entry::Combined { .. } => (
+                Stage::Combined,
+                prompts::neutral(PromptKind::PasswordAndCode),
+            ),
+        };
+        let mut login = Box::new(Login {
+            key,
+            data,
+            enrolled,
+            stage,
+            tries_left: 1,
+            sends_left: super::email::MAX_SENDS_PER_LOGIN,
+            prompt,
+            finished: false,
+            code_sent: false,
+            password: None,
+            failed_here: 0,
+            request,
+        });
+        login.tries_left = self.tries_for(&login);
+        if proven && stage == Stage::Code {
+            // Nothing left to prove first: this is the point the first factor was proven at.
+            if !enrolled && login.request.allow_unenrolled {
+                self.audit_ignore(&login);
+                return Ok(Begin::Ignore);
+            }
+            match self.after_first_factor(&mut login)? {
+                Outcome::Prompt(p) => return Ok(Begin::Prompt(login, p)),
+                Outcome::Rejected(r) => return Ok(Begin::Rejected(r)),
+                Outcome::Ignored => return Ok(Begin::Ignore),
+                Outcome::Accepted(_) | Outcome::LoginAgain(_) => {
+                    return Err(CoreError::Corrupt(
+                        "a login decided before any answer".into(),
+                    ));
+                }
+            }
+        }
+        let prompt = login.prompt.clone();
+        Ok(Begin::Prompt(login, prompt))
+    }
+
+    /// The prompt the login is currently at.
+    pub fn current_prompt<'a>(&self, login: &'a Login) -> &'a super::Prompt {
+        &login.prompt
+    }
+
+    /// Check one answer, as the user typed it: a code, the password, or a password followed by
+    /// a code, as the login's stage expects.
+    pub fn answer(&self, login: &mut Login, text: &str) -> Result<Outcome, CoreError> {
+        if login.finished {
+            return Ok(Outcome::Rejected(Reject::BadCode));
+        }
+        login.code_sent = false;
+        let outcome = match login.stage {
+            Stage::Password => self.answer_password(login, text),
+            Stage::Combined => self.answer_combined(login, text),
+            Stage::Code => {
+                let counting = self.counting(login);
+                self.answer_code(login, text, counting)
+            }
+        };
+        match outcome {
+            Ok(o) => {
+                match &o {
+                    Outcome::Prompt(p) => login.prompt = p.clone(),
+                    Outcome::Accepted(_)
+                    | Outcome::Rejected(_)
+                    | Outcome::Ignored
+                    | Outcome::LoginAgain(_) => login.finished = true,
+                }
+                Ok(o)
+            }
+            Err(e) => {
+                login.finished = true;
+                self.report_error(&login.request, &e);
+                Err(e)
+            }
+        }
+    }
+
+    fn counting(&self, login: &Login) -> Counting {
+        match login.request.first_factor {
+            FirstFactor::Unproven => Counting::Throttle,
+            FirstFactor::Proven | FirstFactor::Password => Counting::User,
+        }
+    }
+
+    fn audit_ignore(&self, login: &Login) {
+        let detail = if login.data.is_none() {
+            Reject::UnknownUser
+        } else {
+            Reject::NotEnrolled
+        };
+        let e = self.event(
+            login,
+            AuditResult::Ignore,
+            None,
+            Some(detail.as_str().to_string()),
+        );
+        self.audit_only(&e);
+    }
+
+    fn refuse(&self, login: &Login, r: Reject) -> Outcome {
+        let e = self.event(
+            login,
+            AuditResult::Reject,
+            None,
+            Some(r.as_str().to_string()),
+        );
+        self.audit_only(&e);
+        Outcome::Rejected(r)
+    }
+
+    /// The first factor is proven: an unenrolled user steps aside (when allowed), a locked user
+    /// is told, anyone else is asked for a code (mailed at once when e-mail is their preferred
+    /// or only factor).
+    fn after_first_factor(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+        if !login.enrolled && login.request.allow_unenrolled {
+            self.audit_ignore(login);
+            return Ok(Outcome::Ignored);
+        }
+        if let Some(d) = login.enrolled_data()
+            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
+        {
+            return Ok(self.refuse(login, r));
+        }
+        login.stage = Stage::Code;
+        login.tries_left = self.tries_for(login);
+        login.prompt = prompts::for_code(login.enrolled_data(), login.request.channel);
+        if login.request.auto_send
+            && let Some(o) = self.send_preferred(login)?
+        {
+            return Ok(o);
+        }
+        Ok(Outcome::Prompt(login.prompt.clone()))
+    }
+
+    /// Check the user's Tessera password against `candidates`, spending `evaluations` Argon2
+    /// evaluations whatever happens. `Err(outcome)`: the login ends there (throttled, or a wrong
+    /// password, counted).
+    fn first_factor(
+        &self,
+        login: &Login,
+        candidates: &[&str],
+        evaluations: usize,
+    ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
+        if let Some(until) = self.throttle_until(login)? {
+            return Ok(Err(self.refuse(login, Reject::Throttled { until })));
+        }
+        let phc = login
+            .data
+            .as_ref()
+            .and_then(|d| d.user.password_hash.as_ref())
+            .map(|p| p.expose().as_str());
+        let found = password::check(phc, candidates, evaluations, &self.config.argon2)?;
+        if found.is_none() {
+            let e = self.event(
+                login,
+                AuditResult::Reject,
+                Some("password"),
+                Some(Reject::BadPassword.as_str().to_string()),
+            );
+            self.record(&e);
+            let throttled = self.commit_first_factor_failure(login, &e)?;
+            return Ok(Err(Outcome::Rejected(match throttled {
+                // The failure that throttles is still refused as a wrong password.
+                Some(_) | None => Reject::BadPassword,
+            })));
+        }
+        self.clear_first_factor_failures(login)?;
+        Ok(Ok(found))
+    }
+
+    /// The password alone (RADIUS `challenge`): checked (unless proven elsewhere), then the code
+    /// is asked for.
+    fn answer_password(&self, login: &mut Login, text: &str) -> Result<Outcome, CoreError> {
+        if login.request.first_factor == FirstFactor::Password {
+            let pw = Zeroizing::new(text.to_string());
+            if let Err(o) = self.first_factor(login, &[pw.as_str()], 1)? {
+                return Ok(o);
+            }
+        }
+        self.after_first_factor(login)
+    }
+
+    /// A password followed by a code.
+    fn answer_combined(&self, login: &mut Login, text: &str) -> Result<Outcome, CoreError> {
+        let (separator, missing) = match &login.request.entry {
+            Entry::Combined {
+                separator,
+                missing_code,
+            } => (separator.clone(), *missing_code),
+            Entry::Code | Entry::Password => (None, MissingCode::Fail),
+        };
+        let whole = Zeroizing::new(text.to_string());
+        let scrv1 = parse_scrv1(text);
+        let lengths = code_lengths(&self.config, login.enrolled_data());
+        let split = match &scrv1 {
+            Some(_) => None,
+            None => split_combined(text, separator.as_deref(), &lengths),
+        };
+        let read = |s: &super::Split<'_>| {
+            (
+                Zeroizing::new(s.password.to_string()),
+                Zeroizing::new(s.code.to_string()),
+            )
+        };
+        let (password, code): (Zeroizing<String>, Option<Zeroizing<String>>) = match (scrv1, &split)
+        {
+            (Some((p, c)), _) => (p, Some(c)),
+            (None, Some(s)) => {
+                let (p, c) = read(s);
+                (p, Some(c))
+            }
+            (None, None) => (whole.clone(), None),
+        };
+        match login.request.first_factor {
+            FirstFactor::Password => {
+                // `auto`: decided without an oracle. Both readings of the input are checked as
+                // the password, always (two Argon2 evaluations, whatever the input and the
+                // user): the part before a code-shaped suffix, and the whole.
+                let auto = missing == MissingCode::Ask;
+                let (password, code) = if auto && split.is_some() {
+                    match self.first_factor(login, &[password.as_str(), whole.as_str()], 2)? {
+                        Err(o) => return Ok(o),
+                        Ok(Some(0)) => (password, code),
+                        Ok(_) => (whole, None),
+                    }
+                } else {
+                    let evaluations = if auto { 2 } else { 1 };
+                    if let Err(o) = self.first_factor(login, &[password.as_str()], evaluations)? {
+                        return Ok(o);
+                    }
+                    (password, code)
+                };
+                login.password = Some(password);
+                self.after_combined(login, code, missing)
+            }
+            FirstFactor::Proven => {
+                login.password = Some(password);
+                self.after_combined(login, code, missing)
+            }
+            FirstFactor::Unproven => {
+                if let Some(until) = self.throttle_until(login)? {
+                    return Ok(self.refuse(login, Reject::Throttled { until }));
+                }
+                if !login.enrolled && login.request.allow_unenrolled {
+                    // No factor, so no code to take off: all of it is the password.
+                    login.password = Some(whole);
+                    self.audit_ignore(login);
+                    return Ok(Outcome::Ignored);
+                }
+                match (code, missing) {
+                    (Some(code), missing) => {
+                        login.password = Some(password);
+                        if missing == MissingCode::Ask {
+                            // The password came with the first answer: ask again for the code
+                            // alone.
+                            login.stage = Stage::Code;
+                            login.prompt = prompts::neutral(PromptKind::Code);
+                        }
+                        self.answer_code(login, &code, Counting::Throttle)
+                    }
+                    // No code in it: the input is the password as it is (nothing to hand on).
+                    (None, MissingCode::Ask) => {
+                        login.stage = Stage::Code;
+                        login.prompt = prompts::neutral(PromptKind::Code);
+                        Ok(Outcome::Prompt(login.prompt.clone()))
+                    }
+                    (None, MissingCode::Fail) => self.answer_code(login, "", Counting::Throttle),
+                }
+            }
+        }
+    }
+
+    /// The first factor of a combined answer is proven: check its code, or deal with its
+    /// absence.
+    fn after_combined(
+        &self,
+        login: &mut Login,
+        code: Option<Zeroizing<String>>,
+        missing: MissingCode,
+    ) -> Result<Outcome, CoreError> {
+        let Some(code) = code else {
+            return match missing {
+                MissingCode::Ask => self.after_first_factor(login),
+                MissingCode::Fail => self.missing_code(login),
+            };
+        };
+        if !login.enrolled && login.request.allow_unenrolled {
+            self.audit_ignore(login);
+            return Ok(Outcome::Ignored);
+        }
+        if let Some(d) = login.enrolled_data()
+            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
+        {
+            return Ok(self.refuse(login, r));
+        }
+        login.stage = Stage::Code;
+        login.tries_left = self.tries_for(login);
+        self.answer_code(login, &code, Counting::User)
+    }
+
+    /// A proven password with no code where one was required (RADIUS `append`): an e-mail user
+    /// is mailed one to log in with again; for anyone else it is a failed try.
+    fn missing_code(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+        if !login.enrolled && login.request.allow_unenrolled {
+            self.audit_ignore(login);
+            return Ok(Outcome::Ignored);
+        }
+        if let Some(d) = login.enrolled_data()
+            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
+        {
+            return Ok(self.refuse(login, r));
+        }
+        login.stage = Stage::Code;
+        let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);
+        let Some(factor_id) = factor else {
+            return self.answer_code(login, "", Counting::User);
+        };
+        Ok(match self.mail_code(login, factor_id)? {
+            super::email::Mailed::Prompt(p) if p.after == Some(Reject::MailFailed) => {
+                Outcome::Rejected(Reject::MailFailed)
+            }
+            super::email::Mailed::Prompt(p) => {
+                if !login.code_sent {
+                    let e = self.event(
+                        login,
+                        AuditResult::Reject,
+                        Some("email"),
+                        Some("email_send_interval".to_string()),
+                    );
+                    self.audit_only(&e);
+                }
+                Outcome::LoginAgain(p)
+            }
+            super::email::Mailed::Failed => Outcome::Rejected(Reject::MailFailed),
+        })
+    }
+
+    /// A code (or a request for an e-mailed one), counted as `counting` says.
+    fn answer_code(
+        &self,
+        login: &mut Login,
+        text: &str,
+        counting: Counting,
+    ) -> Result<Outcome, CoreError> {
+        let answer = Zeroizing::new(text.trim().to_string());
+        let now = self.clock.now();
+        if counting == Counting::User && is_send_request(&answer) && login.sends_left > 0 {
+            let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);
+            if let Some(factor_id) = factor {
+                login.sends_left -= 1;
+                return Ok(match self.mail_code(login, factor_id)? {
+                    super::email::Mailed::Prompt(p) => Outcome::Prompt(p),
+                    super::email::Mailed::Failed => Outcome::Rejected(Reject::MailFailed),
+                });
+            }
+        }
+        login.tries_left = login.tries_left.saturating_sub(1);
+        let checked = Checker {
+            config: &self.config,
+            store: self.store.as_ref(),
+            key: &self.key,
+        }
+        .check_answer(login.enrolled_data(), &answer, now)?;
+        let unproven = counting == Counting::Throttle;
+        let event_for = |c: &Committed| {
+            let note = if unproven {
+                "; before_first_factor"
+            } else {
+                ""
+            };
+            let (result, method, detail) = match c {
+                Committed::Accepted { method, .. } => {
+                    (AuditResult::Accept, Some(method.as_str()), None)
+                }
+                Committed::Replayed => (
+                    AuditResult::Reject,
+                    None,
+                    Some(format!("{}{note}", Reject::Replayed.as_str())),
+                ),
+                Committed::Failed { miss, lock } => (
+                    AuditResult::Reject,
+                    None,
+                    Some(format!(
+                        "{}{}{note}",
+                        miss_reject(*miss, login).as_str(),
+                        match (lock, unproven) {
+                            (Lock::Open, _) => "",
+                            (_, false) => "; locked_out",
+                            (_, true) => "; throttled",
+                        }
+                    )),
+                ),
+                Committed::Locked(_) => {
+                    (AuditResult::Reject, None, Some(format!("locked_out{note}")))
+                }
+                Committed::Throttled(_) => (AuditResult::Reject, None, Some("throttled".into())),
+            };
+            self.event(login, result, method, detail)
+        };
+        let committed = self.commit_answer(login, &checked, counting, &event_for)?;
+        self.record(&event_for(&committed));
+        let (reject, shown) = match committed {
+            Committed::Accepted {
+                method,
+                since_login,
+            } => {
+                let Some(d) = login.enrolled_data() else {
+                    return Err(CoreError::Corrupt("accepted without a user".into()));
+                };
+                return Ok(Outcome::Accepted(Verified {
+                    user: d.user.name.clone(),
+                    user_id: d.user.id,
+                    method,
+                    // The user knows about their own slips in this conversation.
+                    wrong_codes_since_last_login: since_login.saturating_sub(login.failed_here),
+                }));
+            }
+            Committed::Replayed => (Reject::Replayed, Reject::Replayed),
+            Committed::Failed { miss, lock } => {
+                if counting == Counting::User {
+                    login.failed_here = login.failed_here.saturating_add(1);
+                }
+                // A lock is told at once; a throttle (which any source can earn) at the next
+                // attempt, as for a wrong password.
+                let r = match (lock, unproven) {
+                    (Lock::Open, _) | (_, true) => miss_reject(miss, login),
+                    (l, false) => lock_reject(l).unwrap_or(Reject::BadCode),
+                };
+                (r, miss_shown(miss))
+            }
+            // Before the first factor is proven a lock is not told.
+            Committed::Locked(_) if unproven => (Reject::BadCode, Reject::BadCode),
+            Committed::Locked(l) => {
+                let r = lock_reject(l).unwrap_or(Reject::BadCode);
+                (r, r)
+            }
+            Committed::Throttled(until) => {
+                let r = Reject::Throttled { until };
+                (r, r)
+            }
+        };
+        if retryable(reject) && login.tries_left > 0 {
+            let mut p = login.prompt.clone();
+            p.after = Some(reject);
+            p.info = Some(prompts::retry_info(shown, unproven).to_string());
+            return Ok(Outcome::Prompt(p));
+        }
+        Ok(Outcome::Rejected(reject))
+    }
+}

@@ -1,0 +1,533 @@
+//! The auth flow shared by every front-end: `begin` → prompt → `answer` → outcome.
+//!
+//! A front-end says who logs in, what the first answer will hold ([`Entry`]: a code, a password,
+//! or a password followed by a code) and how far the first factor is proven ([`FirstFactor`]),
+//! then hands every answer over as the user typed it. The core splits, checks, counts and
+//! decides; the front-end maps the typed [`Outcome`] to its protocol in one exhaustive match.
+//!
+//! A wrong code is a normal [`Outcome::Rejected`]; an `Err` means the core could not decide and
+//! the front-end must deny. Before the first factor is proven nothing is mailed, no address is
+//! shown, no failure counts against the user and every user sees the same prompts.
+
+mod attempt;
+mod batch;
+mod email;
+mod flow;
+mod prompts;
+mod split;
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+pub use email::MAIL_FAILED;
+pub(crate) use split::Split;
+
+use crate::audit::{AuditEvent, AuditResult, AuditSink, Severity};
+use crate::base::clock::{Clock, SystemClock};
+use crate::base::secret::MasterKey;
+use crate::config::Config;
+use crate::error::CoreError;
+pub use crate::factor::Method;
+use crate::mail::Mailer;
+use crate::policy::Rules;
+use crate::store::{LoginData, SqliteStore, Store, UserId};
+
+/// How far the first factor (the password) is proven when the second is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstFactor {
+    /// Proven before Tessera is asked: the PAM module after the password module (the documented
+    /// stacks), a RADIUS client in `otp-only` mode or with `first_factor = "none"`, the CLI.
+    Proven,
+    /// Not proven, and not provable here: the PAM module before the password module
+    /// (`forward_pass`, `try_first_pass`, `use_first_pass`). Nothing is mailed or revealed,
+    /// and wrong answers are throttled per name and source instead of counting against the user.
+    Unproven,
+    /// Tessera checks the user's own password (RADIUS `first_factor = "password"`).
+    Password,
+}
+
+/// What the first answer of a login holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A code (or a request for an e-mailed one).
+    Code,
+    /// The password alone; the code is asked for next (RADIUS `challenge`).
+    Password,
+    /// A password followed by a code, split by the core.
+    Combined {
+        /// Between password and code; `None`: the code is a suffix of a known shape.
+        separator: Option<String>,
+        /// What a password without a code leads to.
+        missing_code: MissingCode,
+    },
+}
+
+/// A combined answer that turns out to hold no code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingCode {
+    /// Ask for the code (RADIUS `auto` challenges; PAM `try_first_pass` prompts). With
+    /// [`FirstFactor::Password`] the split is then decided without an oracle: both readings of
+    /// the input are checked as the password, always.
+    Ask,
+    /// A failed try (RADIUS `append`, PAM `forward_pass` and `use_first_pass`); an e-mail user
+    /// whose password checked out is mailed a code to log in with again.
+    Fail,
+}
+
+/// Where prompts are shown, for their wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// A terminal or a PAM conversation: "press Enter" makes sense.
+    Terminal,
+    /// A RADIUS Reply-Message shown by a VPN client.
+    Radius,
+}
+
+/// Who is logging in, through what, from where.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// The name as presented.
+    pub user: String,
+    /// Another spelling of the same account (the PAM module: the name the passwd database
+    /// gives). The user is found under either.
+    pub also_known_as: Option<String>,
+    /// PAM service (`sshd`, `sudo`) or RADIUS client name.
+    pub service: String,
+    /// Remote host or calling station, when known (audit).
+    pub source: Option<String>,
+    /// Where attempts come from, for per-source throttling (an address); `None`: the service.
+    pub origin: Option<String>,
+    /// Let users with no active factor pass this module ([`Begin::Ignore`] / [`Outcome::Ignored`]).
+    pub allow_unenrolled: bool,
+    /// Wrong answers allowed in this conversation (at least 1; never more than the lockout
+    /// leaves).
+    pub max_tries: u32,
+    /// E-mail a code at once when e-mail is the user's preferred or only factor. `false` when the
+    /// front-end already holds the answer (a `--code` argument, an `otp-only` request): a new
+    /// send would replace the very code being checked.
+    pub auto_send: bool,
+    pub first_factor: FirstFactor,
+    pub entry: Entry,
+    pub channel: Channel,
+}
+
+impl LoginRequest {
+    /// A request for a code, with the first factor proven and the defaults of a terminal.
+    pub fn code(user: &str, service: &str) -> LoginRequest {
+        LoginRequest {
+            user: user.to_string(),
+            also_known_as: None,
+            service: service.to_string(),
+            source: None,
+            origin: None,
+            allow_unenrolled: false,
+            max_tries: 1,
+            auto_send: false,
+            first_factor: FirstFactor::Proven,
+            entry: Entry::Code,
+            channel: Channel::Terminal,
+        }
+    }
+
+    fn event(
+        &self,
+        user: &str,
+        at: u64,
+        result: AuditResult,
+        method: Option<&str>,
+        detail: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            at,
+            user: user.to_string(),
+            service: self.service.clone(),
+            source: self.source.clone(),
+            result,
+            method: method.map(str::to_string),
+            detail,
+        }
+    }
+}
+
+/// What a prompt asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// A code from one of the user's factors.
+    Code,
+    /// A code, or an empty answer (or `email`) for one by e-mail.
+    CodeOrEmail,
+    /// The code just e-mailed (or one e-mailed moments ago).
+    EmailedCode,
+    /// The password alone.
+    Password,
+    /// The password followed by a code.
+    PasswordAndCode,
+}
+
+/// Something to show the user and read an answer for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    /// Shown before the prompt (e.g. "Invalid code, try again."), if anything.
+    pub info: Option<String>,
+    pub text: String,
+    /// Whether the answer may be echoed (never for codes or passwords).
+    pub echo: bool,
+    /// The refusal of the previous answer, when this prompt asks again.
+    pub after: Option<Reject>,
+}
+
+/// Why a login was refused. Front-ends log the variant and show [`Reject::user_message`]; only
+/// a lock, a throttle, a replayed code and a failed mail say more than "Verification failed."
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// The name is not a valid user name.
+    InvalidUser,
+    UnknownUser,
+    NotEnrolled,
+    /// The first-factor password is wrong.
+    BadPassword,
+    BadCode,
+    /// Not a code of any accepted shape.
+    Malformed,
+    /// A valid code that was already used (here or elsewhere): not counted as a guess.
+    Replayed,
+    /// The e-mailed code expired.
+    Expired,
+    /// A code could not be e-mailed and the user has no other way in.
+    MailFailed,
+    /// Locked until this time (`None`: until an administrator unlocks).
+    LockedOut {
+        until: Option<u64>,
+    },
+    /// Too many first-factor failures for this name from this source (or from anywhere).
+    Throttled {
+        until: u64,
+    },
+}
+
+impl Reject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reject::InvalidUser => "invalid_user",
+            Reject::UnknownUser => "unknown_user",
+            Reject::NotEnrolled => "not_enrolled",
+            Reject::BadPassword => "bad_password",
+            Reject::BadCode => "bad_code",
+            Reject::Malformed => "malformed_code",
+            Reject::Replayed => "replayed",
+            Reject::Expired => "expired",
+            Reject::MailFailed => "mail_failed",
+            Reject::LockedOut { .. } => "locked_out",
+            Reject::Throttled { .. } => "throttled",
+        }
+    }
+
+    /// Whether the user must be told this refusal even where messages are otherwise suppressed
+    /// (PAM_SILENT): it explains why a right code fails, or what to do.
+    pub fn must_tell(self) -> bool {
+        match self {
+            Reject::LockedOut { .. }
+            | Reject::Throttled { .. }
+            | Reject::Replayed
+            | Reject::MailFailed => true,
+            Reject::InvalidUser
+            | Reject::UnknownUser
+            | Reject::NotEnrolled
+            | Reject::BadPassword
+            | Reject::BadCode
+            | Reject::Malformed
+            | Reject::Expired => false,
+        }
+    }
+
+    /// The message for the person logging in.
+    pub fn user_message(self, now: u64) -> String {
+        let minutes = |until: u64| {
+            let m = until.saturating_sub(now).div_ceil(60).max(1);
+            format!("{m} minute{}", if m == 1 { "" } else { "s" })
+        };
+        match self {
+            Reject::LockedOut { until: Some(until) } => format!(
+                "Too many failed attempts: the account is locked for {}.",
+                minutes(until)
+            ),
+            Reject::LockedOut { until: None } => {
+                "The account is locked; ask an administrator to unlock it.".to_string()
+            }
+            Reject::Throttled { until } => format!(
+                "Too many failed attempts from here: try again in {}.",
+                minutes(until)
+            ),
+            Reject::Replayed => "That code was already used; wait for the next one.".to_string(),
+            Reject::MailFailed => MAIL_FAILED.to_string(),
+            Reject::InvalidUser
+            | Reject::UnknownUser
+            | Reject::NotEnrolled
+            | Reject::BadPassword
+            | Reject::BadCode
+            | Reject::Malformed
+            | Reject::Expired => "Verification failed.".to_string(),
+        }
+    }
+}
+
+/// Proof of a passed second factor; only this crate can build one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    pub user: String,
+    pub user_id: UserId,
+    pub method: Method,
+    /// Wrong codes entered for this user since their previous successful login.
+    pub wrong_codes_since_last_login: u32,
+}
+
+impl Verified {
+    /// What the user should be told after logging in: wrong codes since the last login (none of
+    /// the peers tells this), recovery codes running out.
+    pub fn notice(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        match self.wrong_codes_since_last_login {
+            0 => {}
+            1 => parts.push(
+                "Warning: 1 wrong code was entered for your account since your last login."
+                    .to_string(),
+            ),
+            n => parts.push(format!(
+                "Warning: {n} wrong codes were entered for your account since your last login."
+            )),
+        }
+        if let Method::Recovery { remaining } = self.method
+            && remaining <= 3
+        {
+            parts.push(format!(
+                "{remaining} recovery code{} left.",
+                if remaining == 1 { "" } else { "s" }
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+#[derive(Debug)]
+pub enum Begin {
+    Prompt(Box<Login>, Prompt),
+    /// Unenrolled user under `allow_unenrolled`: this module steps aside.
+    Ignore,
+    Rejected(Reject),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted(Verified),
+    Rejected(Reject),
+    /// Ask again (after a wrong answer when tries remain, after the password, after a send).
+    Prompt(Prompt),
+    /// Unenrolled user under `allow_unenrolled`, once their first factor checked out.
+    Ignored,
+    /// The login ends here without a decision on a code: the prompt says what the user should
+    /// do (RADIUS `append`: a code was e-mailed, log in again with it).
+    LoginAgain(Prompt),
+}
+
+/// Where a login is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Password,
+    Combined,
+    Code,
+}
+
+/// One login in progress.
+pub struct Login {
+    request: LoginRequest,
+    /// The canonical key the user was found under (or of the name as presented).
+    key: String,
+    /// The user, when known.
+    data: Option<LoginData>,
+    /// The user has a usable factor.
+    enrolled: bool,
+    stage: Stage,
+    tries_left: u32,
+    /// Requests for an e-mailed code still honoured in this conversation.
+    sends_left: u32,
+    prompt: Prompt,
+    finished: bool,
+    /// The last step e-mailed a code.
+    code_sent: bool,
+    /// The password half of a combined answer, for the front-end to hand on (PAM).
+    password: Option<Zeroizing<String>>,
+    /// Wrong codes counted in this conversation (left out of the notice at its success).
+    failed_here: u32,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.request.user)
+            .field("service", &self.request.service)
+            .field("stage", &self.stage)
+            .field("tries_left", &self.tries_left)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Login {
+    pub fn request(&self) -> &LoginRequest {
+        &self.request
+    }
+
+    /// Whether the last step e-mailed a code (`false` when the send interval refused one).
+    pub fn code_sent(&self) -> bool {
+        self.code_sent
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The password typed before the code, for the next PAM module (taken once).
+    pub fn take_password(&mut self) -> Option<Zeroizing<String>> {
+        self.password.take()
+    }
+
+    /// The name for audit rows: the stored user's, else the one presented.
+    fn audit_name(&self) -> &str {
+        self.data
+            .as_ref()
+            .map_or(&self.request.user, |d| &d.user.name)
+    }
+
+    /// The enrolled user's data, for checks (`None` for unknown and unenrolled users).
+    fn enrolled_data(&self) -> Option<&LoginData> {
+        self.data.as_ref().filter(|_| self.enrolled)
+    }
+}
+
+/// The one verification API. Holds what a decision needs; cheap to share behind an `Arc`.
+pub struct Authenticator {
+    config: Arc<Config>,
+    rules: Rules,
+    store: Arc<dyn Store>,
+    key: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn AuditSink>,
+    mailer: Option<Arc<dyn Mailer>>,
+}
+
+impl Authenticator {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        key: Arc<MasterKey>,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn AuditSink>,
+    ) -> Authenticator {
+        Authenticator {
+            rules: config.policy.rules(),
+            config,
+            store,
+            key,
+            clock,
+            sink,
+            mailer: None,
+        }
+    }
+
+    /// Send e-mailed codes through `mailer` (without one, e-mail factors cannot get codes).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Authenticator {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Open the store and read the key named by `config`, with the system clock. Fails (and the
+    /// front-end must deny) when either is missing, unreadable or corrupt.
+    pub fn from_config(
+        config: Arc<Config>,
+        sink: Arc<dyn AuditSink>,
+    ) -> Result<Authenticator, CoreError> {
+        let store = Arc::new(SqliteStore::open(&config.store)?);
+        let key = Arc::new(MasterKey::load(&config.store.key_file)?);
+        let mailer = email::mailer_from_config(&config, sink.as_ref());
+        let mut auth = Authenticator::new(config, store, key, Arc::new(SystemClock), sink);
+        auth.mailer = mailer;
+        Ok(auth)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// For a long-running process (the RADIUS server): housekeeping moves out of the request
+    /// path; call [`Authenticator::maintain`] about once a second from a background task.
+    pub fn defer_maintenance(&self) {
+        self.store.defer_maintenance();
+    }
+
+    /// Periodic housekeeping (see [`Authenticator::defer_maintenance`]): the store's, and
+    /// throttle rows that carry nothing any more.
+    pub fn maintain(&self) -> Result<(), CoreError> {
+        self.store.maintain()?;
+        Ok(())
+    }
+
+    /// Forget throttle counters that expired (housekeeping, about once a minute).
+    pub fn prune(&self) -> Result<u64, CoreError> {
+        let now = self.clock.now();
+        let rules = self.rules;
+        Ok(self.store.prune_throttle(&|c| {
+            rules.per_source.is_spent(*c, now) && rules.per_user.is_spent(*c, now)
+        })?)
+    }
+
+    /// Write an audit row and a syslog line for a decision that changed no state.
+    fn audit_only(&self, event: &AuditEvent) {
+        if let Err(e) = self.store.append_audit(event) {
+            self.sink
+                .message(Severity::Error, &format!("cannot write audit row: {e}"));
+        }
+        self.record(event);
+    }
+
+    /// Log that the core could not decide for `request` (the front-end denies). Best effort: the
+    /// store may be what failed.
+    pub fn report_error(&self, request: &LoginRequest, error: &CoreError) {
+        let event = self.error_event(request, error);
+        let _ = self.store.append_audit(&event);
+        self.record(&event);
+    }
+
+    fn error_event(&self, request: &LoginRequest, error: &CoreError) -> AuditEvent {
+        request.event(
+            &request.user,
+            self.clock.now(),
+            AuditResult::Error,
+            None,
+            Some(error.to_string()),
+        )
+    }
+
+    /// Audit a refusal the front-end decided on its own, before any factor was checked (an
+    /// unusable request: CHAP, a missing password, an unknown or expired challenge State).
+    /// `detail` names why and must not carry anything secret. Nothing is counted.
+    pub fn report_refusal(&self, request: &LoginRequest, detail: &str) {
+        let event = request.event(
+            &request.user,
+            self.clock.now(),
+            AuditResult::Reject,
+            None,
+            Some(detail.to_string()),
+        );
+        self.audit_only(&event);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+//! One canonical name: every spelling of an enrolled user's name reaches that user.
+
+use super::*;
+
+/// Issue 9, defect 3: name variants were looked up byte-exact, found unenrolled, and passed.
+#[test]
+fn no_spelling_of_an_enrolled_name_is_ignored_as_unenrolled() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    for (i, variant) in [
+        "ALICE",
+        "alice ",
+        " alice",
+        "\u{ff41}lice",
+        "alice\u{200b}",
+        "Alice",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let req = LoginRequest {
+            allow_unenrolled: true,
+            ..request(variant)
+        };
+        match e.auth.begin(req).unwrap() {
+            Begin::Prompt(mut l, _) => {
+                let t = T0 + 30 * i as u64;
+                e.clock.set(t);
+                match e.auth.answer(&mut l, &code(&secret, t)).unwrap() {
+                    Outcome::Accepted(v) => assert_eq!(v.user, "alice"),
+                    o => panic!("{variant:?}: {o:?}"),
+                }
+            }
+            b => panic!("{variant:?} was not asked for a code: {b:?}"),
+        }
+    }
+    // Audited under the stored name.
+    let rows = e.store.audit(Some("alice"), 100).unwrap();
+    assert!(
+        rows.iter()
+            .filter(|r| r.result == AuditResult::Accept)
+            .count()
+            >= 6
+    );
+}
+
+#[test]
+fn the_passwd_name_reaches_the_enrolled_user() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    // PAM_USER as typed (`alice@corp`), and the name the passwd database gives for it.
+    let req = LoginRequest {
+        allow_unenrolled: true,
+        also_known_as: Some("alice".into()),
+        ..request("alice@corp")
+    };
+    let Begin::Prompt(mut l, _) = e.auth.begin(req).unwrap() else {
+        panic!("an enrolled account must be asked for a code")
+    };
+    assert!(matches!(
+        e.auth.answer(&mut l, &code(&secret, T0)).unwrap(),
+        Outcome::Accepted(_)
+    ));
+}
+
+#[test]
+fn a_name_that_collides_with_another_is_refused() {
+    let e = env();
+    e.admin.add_user("alice", None).unwrap();
+    for other in ["Alice", "ALICE", "\u{ff41}lice"] {
+        let err = e.admin.add_user(other, None).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::NameCollision { existing, .. } if existing == "alice"),
+            "{other:?}: {err}"
+        );
+        assert!(err.to_string().contains("\"alice\""), "{err}");
+    }
+    assert!(matches!(
+        e.admin.add_user("alice", None).unwrap_err(),
+        CoreError::UserExists { .. }
+    ));
+    for bad in [" bob", "bob ", "bo\u{200b}b"] {
+        assert!(e.admin.add_user(bad, None).is_err(), "{bad:?}");
+    }
+    // The administrator reaches the user under any spelling.
+    assert_eq!(e.admin.show_user("ALICE").unwrap().user.name, "alice");
+}

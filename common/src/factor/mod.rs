@@ -1,0 +1,195 @@
+//! One module per factor, each the only place its answers are checked: [`totp`] (authenticator
+//! apps), [`email`] (e-mailed codes), [`recovery`] (single-use recovery codes), and [`password`]
+//! (the RADIUS first factor). A login's answer, a code after a password, the CLI's `verify` and a
+//! pending factor's confirmation all reach the same check.
+//!
+//! [`check_answer`] runs an answer past every factor of a user and says what it would consume;
+//! the caller commits that (or the failure) in one store transaction.
+
+pub mod email;
+pub mod password;
+pub mod recovery;
+pub mod totp;
+
+use crate::base::kdf::Argon2Config;
+use crate::base::secret::MasterKey;
+use crate::config::Config;
+use crate::error::CoreError;
+use crate::store::{Claim, Factor, FactorId, FactorKind, FactorStatus, LoginData, Store};
+
+/// A factor that can answer a login today.
+pub fn is_usable(f: &Factor) -> bool {
+    f.status == FactorStatus::Active
+        && match f.kind {
+            FactorKind::Totp => f.totp.is_some(),
+            FactorKind::Email => f.address.is_some(),
+            FactorKind::Fido2 => false,
+        }
+}
+
+/// Which factor took the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Totp { factor_id: FactorId },
+    Email { factor_id: FactorId },
+    Recovery { remaining: u32 },
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp { .. } => "totp",
+            Method::Email { .. } => "email",
+            Method::Recovery { .. } => "recovery",
+        }
+    }
+}
+
+/// Why an answer did not check out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// Shaped like a code of one of the user's factors, and wrong.
+    Wrong,
+    /// Not shaped like any code the user could have.
+    Malformed,
+    /// The e-mailed code it matched expired.
+    Expired,
+}
+
+/// What an answer is, before anything is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// It matches: consume `claim`; `method` says which factor.
+    Matches { claim: Claim, method: Method },
+    /// It does not; `email_tried`: it was checked against a live e-mailed code (one of whose
+    /// tries it spends).
+    Misses { miss: Miss, email_tried: bool },
+}
+
+/// The code lengths a user's answer may have, preferred factor first; the configured lengths for
+/// a user with no usable factor (so unknown users are read like known ones).
+pub fn code_lengths(config: &Config, data: Option<&LoginData>) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::new();
+    if let Some(d) = data {
+        for f in d.factors.iter().filter(|f| is_usable(f)) {
+            let len = match (f.kind, &f.totp, &config.email) {
+                (FactorKind::Totp, Some(t), _) => Some(t.digits),
+                (FactorKind::Email, _, Some(e)) => Some(e.code_length),
+                _ => None,
+            };
+            if let Some(len) = len
+                && !out.contains(&len)
+            {
+                out.push(len);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(config.totp.digits);
+        if let Some(e) = &config.email
+            && e.code_length != config.totp.digits
+        {
+            out.push(e.code_length);
+        }
+    }
+    out
+}
+
+/// Everything a check needs.
+pub struct Checker<'a> {
+    pub config: &'a Config,
+    pub store: &'a dyn Store,
+    pub key: &'a MasterKey,
+}
+
+impl Checker<'_> {
+    fn argon2(&self) -> &Argon2Config {
+        &self.config.argon2
+    }
+
+    /// Run `answer` past every usable factor of the user (`None`: unknown or unenrolled) at
+    /// `now`. TOTP factors first, then the outstanding e-mailed code, then recovery codes. An
+    /// answer shaped like a recovery code always costs exactly one Argon2 evaluation, whoever
+    /// the user is and whatever they have left.
+    pub fn check_answer(
+        &self,
+        data: Option<&LoginData>,
+        answer: &str,
+        now: u64,
+    ) -> Result<Checked, CoreError> {
+        let mut shaped = false;
+        let mut email_tried = false;
+        let mut expired = false;
+        if let Some(d) = data {
+            for f in d.factors.iter().filter(|f| is_usable(f)) {
+                let Some(t) = &f.totp else { continue };
+                if !totp::is_shaped(t, answer) {
+                    continue;
+                }
+                shaped = true;
+                if let Some(step) = totp::check(
+                    self.key,
+                    self.config.totp.window,
+                    &d.user,
+                    f.id,
+                    t,
+                    answer,
+                    now,
+                )? {
+                    return Ok(Checked::Matches {
+                        claim: Claim::TotpStep {
+                            factor_id: f.id,
+                            step,
+                        },
+                        method: Method::Totp { factor_id: f.id },
+                    });
+                }
+            }
+            if let Some(cfg) = &self.config.email
+                && d.factors
+                    .iter()
+                    .any(|f| is_usable(f) && f.kind == FactorKind::Email)
+                && email::is_shaped(cfg, answer)
+            {
+                shaped = true;
+                match email::check(self.store, self.key, d.user.id, answer, now)? {
+                    email::Checked::Matches { hash, factor_id } => {
+                        return Ok(Checked::Matches {
+                            claim: Claim::EmailCode { hash },
+                            method: Method::Email { factor_id },
+                        });
+                    }
+                    email::Checked::Wrong => email_tried = true,
+                    email::Checked::Expired => expired = true,
+                    email::Checked::Nothing => {}
+                }
+            }
+        }
+        if data.is_none() {
+            // Read an unknown user's answer as a user with the configured factors would be.
+            shaped = code_lengths(self.config, None)
+                .iter()
+                .any(|&n| crate::base::otp::is_code_shaped(answer, n));
+        }
+        if let Some(norm) = recovery::normalize(answer) {
+            shaped = true;
+            let user = data.and_then(|d| d.recovery.as_ref().map(|b| (d.user.id, b)));
+            if let Some(m) = recovery::check(self.store, self.key, self.argon2(), user, &norm)? {
+                return Ok(Checked::Matches {
+                    claim: Claim::RecoveryCode { code_id: m.code_id },
+                    method: Method::Recovery {
+                        remaining: m.remaining,
+                    },
+                });
+            }
+        }
+        let miss = if expired {
+            Miss::Expired
+        } else if shaped {
+            Miss::Wrong
+        } else {
+            Miss::Malformed
+        };
+        Ok(Checked::Misses { miss, email_tried })
+    }
+}

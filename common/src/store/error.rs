@@ -1,0 +1,62 @@
+//! What can go wrong in a store; every variant names the database.
+
+use std::path::PathBuf;
+
+use crate::base::secret::KeyError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path} does not exist (run `tessera init`)")]
+    Missing { path: PathBuf },
+    #[error(
+        "database {path} is empty or holds no Tessera schema (run `tessera init` for a new store; if it held users, restore it from a backup)"
+    )]
+    Uninitialised { path: PathBuf },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create database {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {path} stayed locked by another writer longer than the busy timeout")]
+    Busy { path: PathBuf },
+    #[error("database {path} is read-only (check the file system and the file's permissions)")]
+    ReadOnly { path: PathBuf },
+    #[error("database {path}: the disk is full")]
+    DiskFull { path: PathBuf },
+    #[error("database {path}: disk I/O error (a failing disk or file system?): {source}")]
+    Io {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database {path} is corrupt or not a Tessera database: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database {path} has schema version {found}, newer than this Tessera ({supported})")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path}: an earlier failure aborted this group of decisions; nothing of it was kept"
+    )]
+    Aborted { path: PathBuf },
+    #[error("database {path}: invalid stored value in {what}")]
+    BadRow { path: PathBuf, what: String },
+    #[error("user {0:?} already exists")]
+    UserExists(String),
+    #[error(transparent)]
+    Seal(#[from] KeyError),
+}

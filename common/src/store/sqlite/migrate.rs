@@ -1,0 +1,95 @@
+//! Numbered migrations, each in one transaction with the version bump (`PRAGMA user_version`).
+//! A migration is SQL, optionally followed by a step in Rust for what SQL cannot compute.
+
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use crate::base::names::name_key;
+use crate::store::StoreError;
+
+pub(super) struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Connection) -> rusqlite::Result<()>>,
+}
+
+/// The index + 1 is the schema version.
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: include_str!("../migrations/0001_init.sql"),
+        then: None,
+    },
+    Migration {
+        sql: include_str!("../migrations/0002_email.sql"),
+        then: None,
+    },
+    Migration {
+        sql: include_str!("../migrations/0003_recovery_index.sql"),
+        then: None,
+    },
+    Migration {
+        sql: include_str!("../migrations/0004_canonical_names_and_throttle.sql"),
+        then: Some(fill_name_keys),
+    },
+];
+
+pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {
+    let latest = MIGRATIONS.len() as i64;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| store.err(e))?;
+    if version == latest {
+        return Ok(());
+    }
+    if version > latest {
+        return Err(StoreError::TooNew {
+            path: store.path().to_path_buf(),
+            found: version,
+            supported: latest,
+        });
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| store.err(e))?;
+    let result = (|| {
+        // Another process may have migrated while we waited for the lock.
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            conn.execute_batch(m.sql)?;
+            if let Some(then) = m.then {
+                then(conn)?;
+            }
+            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    if let Err(e) = result {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(store.err(e));
+    }
+    Ok(())
+}
+
+/// Give every user its canonical key. Where two stored names share one (`alice` and `Alice`,
+/// both added before names were canonical), the user with an active factor keeps it (the older
+/// one if both or neither have one); the other is left without a key: unreachable by logins,
+/// shown as shadowed by `tessera user list`, removable by its exact name.
+fn fill_name_keys(conn: &Connection) -> rusqlite::Result<()> {
+    let users: Vec<(i64, String)> = conn
+        .prepare(
+            "SELECT u.id, u.name FROM users u
+             ORDER BY EXISTS (SELECT 1 FROM factors f WHERE f.user_id = u.id AND f.status = 'active') DESC,
+                      u.id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut taken = std::collections::HashSet::new();
+    for (id, name) in users {
+        let key = name_key(&name);
+        if !key.is_empty() && taken.insert(key.clone()) {
+            conn.execute(
+                "UPDATE users SET name_key = ?2 WHERE id = ?1",
+                params![id, key],
+            )?;
+        }
+    }
+    conn.execute_batch("CREATE UNIQUE INDEX users_name_key ON users(name_key)")
+}

@@ -1,0 +1,133 @@
+//! Row mapping shared by the tables' files.
+
+use rusqlite::Row;
+
+use crate::base::otp::TotpAlgorithm;
+use crate::base::secret::Secret;
+use crate::store::{Factor, FactorKind, FactorStatus, TotpState, User};
+
+pub(super) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(super) fn opt_u64(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok())
+}
+
+pub(super) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(super) const USER_COLS: &str = "id, name, email, password_hash, created_at";
+
+pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        password_hash: r.get::<_, Option<String>>(3)?.map(Secret::new),
+        created_at: to_u64(r.get(4)?),
+    })
+}
+
+pub(super) const FACTOR_COLS: &str = "id, user_id, kind, label, status, preferred, created_at, algorithm, digits, period, window, secret, last_step, address";
+
+/// A factor row before its text fields are checked.
+pub(super) struct RawFactor {
+    id: i64,
+    user_id: i64,
+    kind: String,
+    label: String,
+    status: String,
+    preferred: bool,
+    created_at: i64,
+    algorithm: Option<String>,
+    digits: Option<i64>,
+    period: Option<i64>,
+    window: Option<i64>,
+    secret: Option<Vec<u8>>,
+    last_step: Option<i64>,
+    address: Option<String>,
+}
+
+pub(super) fn factor_row(r: &Row<'_>) -> rusqlite::Result<RawFactor> {
+    Ok(RawFactor {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        kind: r.get(2)?,
+        label: r.get(3)?,
+        status: r.get(4)?,
+        preferred: r.get(5)?,
+        created_at: r.get(6)?,
+        algorithm: r.get(7)?,
+        digits: r.get(8)?,
+        period: r.get(9)?,
+        window: r.get(10)?,
+        secret: r.get(11)?,
+        last_step: r.get(12)?,
+        address: r.get(13)?,
+    })
+}
+
+impl RawFactor {
+    pub(super) fn check(self) -> Result<Factor, String> {
+        let kind = match self.kind.as_str() {
+            "totp" => FactorKind::Totp,
+            "email" => FactorKind::Email,
+            "fido2" => FactorKind::Fido2,
+            _ => return Err(format!("factor {}: kind", self.id)),
+        };
+        let status = match self.status.as_str() {
+            "pending" => FactorStatus::Pending,
+            "active" => FactorStatus::Active,
+            _ => return Err(format!("factor {}: status", self.id)),
+        };
+        let totp = if kind == FactorKind::Totp {
+            let bad = |what: &str| format!("factor {}: {what}", self.id);
+            let algorithm = self
+                .algorithm
+                .as_deref()
+                .and_then(TotpAlgorithm::parse)
+                .ok_or_else(|| bad("algorithm"))?;
+            let digits = self
+                .digits
+                .and_then(|d| u8::try_from(d).ok())
+                .filter(|d| (6..=8).contains(d))
+                .ok_or_else(|| bad("digits"))?;
+            let period = self
+                .period
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad("period"))?;
+            let window = match self.window {
+                None => None,
+                Some(w) => Some(u8::try_from(w).map_err(|_| bad("window"))?),
+            };
+            let sealed_secret = self.secret.ok_or_else(|| bad("secret"))?;
+            Some(TotpState {
+                algorithm,
+                digits,
+                period,
+                window,
+                sealed_secret,
+                last_step: opt_u64(self.last_step),
+            })
+        } else {
+            None
+        };
+        if kind == FactorKind::Email && self.address.as_deref().is_none_or(str::is_empty) {
+            return Err(format!("factor {}: address", self.id));
+        }
+        Ok(Factor {
+            id: self.id,
+            user_id: self.user_id,
+            kind,
+            label: self.label,
+            status,
+            preferred: self.preferred,
+            created_at: to_u64(self.created_at),
+            totp,
+            address: self.address,
+        })
+    }
+}

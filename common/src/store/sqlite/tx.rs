@@ -1,0 +1,200 @@
+//! A decision's transaction: the lockout and throttle tables, consuming one-time values, and the
+//! audit row, all on the connection [`Store::write`](crate::store::Store::write) opened.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use super::audit::insert_audit;
+use super::email_codes::spend_email_try;
+use super::rows::{opt_u64, to_i64};
+use crate::audit::AuditEvent;
+use crate::policy::{Counter, LockState};
+use crate::store::{Claim, StoreError, Tx, UserId};
+
+pub(super) struct SqliteTx<'a> {
+    pub(super) conn: &'a Connection,
+    pub(super) store: &'a SqliteStore,
+}
+
+fn count(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(if v < 0 { 0 } else { u32::MAX })
+}
+
+/// The user's row of the lockout table (a user without one has a clear state).
+pub(super) fn lock_row(conn: &Connection, user_id: UserId) -> rusqlite::Result<LockState> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT failures, locks, locked_until, last_failure, admin_locked, since_login
+             FROM lockout WHERE user_id = ?1",
+        )?
+        .query_row([user_id], |r| {
+            Ok(LockState {
+                codes: Counter {
+                    failures: count(r.get(0)?),
+                    locks: count(r.get(1)?),
+                    locked_until: opt_u64(r.get(2)?),
+                    last_failure: opt_u64(r.get(3)?),
+                },
+                admin_locked: r.get(4)?,
+                since_login: count(r.get(5)?),
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+impl SqliteTx<'_> {
+    fn run<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        f(self.conn).map_err(|e| self.store.err(e))
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn lock_state(&self, user_id: UserId) -> Result<LockState, StoreError> {
+        self.run(|c| lock_row(c, user_id))
+    }
+
+    fn put_lock_state(&self, user_id: UserId, s: &LockState) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "INSERT INTO lockout (user_id, failures, locks, locked_until, last_failure, admin_locked, since_login)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                   failures = excluded.failures, locks = excluded.locks,
+                   locked_until = excluded.locked_until, last_failure = excluded.last_failure,
+                   admin_locked = excluded.admin_locked, since_login = excluded.since_login",
+            )?
+            .execute(params![
+                user_id,
+                s.codes.failures,
+                s.codes.locks,
+                s.codes.locked_until.map(to_i64),
+                s.codes.last_failure.map(to_i64),
+                s.admin_locked,
+                s.since_login
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn throttle(&self, key: &str, source: &str) -> Result<Counter, StoreError> {
+        self.run(|c| {
+            Ok(c.prepare_cached(
+                "SELECT failures, locks, locked_until, last_failure FROM throttle
+                 WHERE name_key = ?1 AND source = ?2",
+            )?
+            .query_row(params![key, source], |r| {
+                Ok(Counter {
+                    failures: count(r.get(0)?),
+                    locks: count(r.get(1)?),
+                    locked_until: opt_u64(r.get(2)?),
+                    last_failure: opt_u64(r.get(3)?),
+                })
+            })
+            .optional()?
+            .unwrap_or_default())
+        })
+    }
+
+    fn put_throttle(&self, key: &str, source: &str, t: &Counter) -> Result<(), StoreError> {
+        self.run(|c| {
+            if *t == Counter::default() {
+                c.prepare_cached("DELETE FROM throttle WHERE name_key = ?1 AND source = ?2")?
+                    .execute(params![key, source])?;
+                return Ok(());
+            }
+            c.prepare_cached(
+                "INSERT INTO throttle (name_key, source, failures, locks, locked_until, last_failure)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (name_key, source) DO UPDATE SET
+                   failures = excluded.failures, locks = excluded.locks,
+                   locked_until = excluded.locked_until, last_failure = excluded.last_failure",
+            )?
+            .execute(params![
+                key,
+                source,
+                t.failures,
+                t.locks,
+                t.locked_until.map(to_i64),
+                t.last_failure.map(to_i64)
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn claim(&self, user_id: UserId, claim: &Claim, now: u64) -> Result<bool, StoreError> {
+        self.run(|c| {
+            let changed = match *claim {
+                Claim::TotpStep { factor_id, step } => c
+                    .prepare_cached(
+                        "UPDATE factors SET last_step = ?3
+                         WHERE id = ?1 AND user_id = ?2 AND status = 'active'
+                           AND (last_step IS NULL OR last_step < ?3)",
+                    )?
+                    .execute(params![factor_id, user_id, to_i64(step)])?,
+                // Spent, not deleted: the row keeps `sent_at` for the send interval.
+                Claim::EmailCode { hash } => c
+                    .prepare_cached(
+                        "UPDATE email_codes SET tries_left = 0
+                         WHERE user_id = ?1 AND hash = ?2 AND expires_at > ?3 AND tries_left > 0
+                           AND factor_id IN (SELECT id FROM factors WHERE status = 'active')",
+                    )?
+                    .execute(params![user_id, &hash[..], to_i64(now)])?,
+                Claim::RecoveryCode { code_id } => c
+                    .prepare_cached(
+                        "UPDATE recovery_codes SET used_at = ?3
+                         WHERE id = ?1 AND user_id = ?2 AND used_at IS NULL",
+                    )?
+                    .execute(params![code_id, user_id, to_i64(now)])?,
+            };
+            Ok(changed == 1)
+        })
+    }
+
+    fn spend_email_try(&self, user_id: UserId) -> Result<(), StoreError> {
+        self.run(|c| spend_email_try(c, user_id))
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.run(|c| insert_audit(c, event))
+    }
+}
+
+/// Delete the throttle rows `is_spent` calls spent, in one transaction.
+pub(super) fn prune_throttle(
+    store: &SqliteStore,
+    is_spent: &dyn Fn(&Counter) -> bool,
+) -> Result<u64, StoreError> {
+    store.with(|c| {
+        let tx = super::BatchTx::begin(c, true)?;
+        let rows: Vec<(String, String, Counter)> = tx
+            .prepare_cached(
+                "SELECT name_key, source, failures, locks, locked_until, last_failure FROM throttle",
+            )?
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    Counter {
+                        failures: count(r.get(2)?),
+                        locks: count(r.get(3)?),
+                        locked_until: opt_u64(r.get(4)?),
+                        last_failure: opt_u64(r.get(5)?),
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut removed = 0u64;
+        {
+            let mut del =
+                tx.prepare_cached("DELETE FROM throttle WHERE name_key = ?1 AND source = ?2")?;
+            for (key, source, counter) in rows {
+                if is_spent(&counter) {
+                    removed += del.execute(params![key, source])? as u64;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(removed)
+    })
+}
