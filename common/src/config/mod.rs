@@ -1,0 +1,360 @@
+//! Configuration: one TOML file, parsed strictly.
+//!
+//! TOML is read into `Raw*` structs (`deny_unknown_fields`, everything optional), then validated
+//! into [`Config`] with defaults and range checks. Every error names the file, the line and the
+//! key. Relative paths inside the file are resolved against the file's directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+mod email;
+mod radius;
+mod validate;
+
+pub use crate::base::kdf::Argon2Config;
+pub use crate::base::otp::TotpAlgorithm;
+use validate::{RawDuration, Validator, key_at_line, line_of};
+
+use email::RawEmail;
+pub use email::{EmailConfig, SmtpSecurity};
+pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
+
+/// Where the configuration lives when neither `--config` nor `TESSERA_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tessera/tessera.toml";
+/// Environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "TESSERA_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        key: Option<String>,
+        message: String,
+    },
+    #[error("{path}:{line}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The dotted key the error is about, when one can be named.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Syntax { key, .. } => key.as_deref(),
+            ConfigError::Invalid { key, .. } => Some(key),
+        }
+    }
+}
+
+/// The validated configuration. Loaded once and passed down; never a global.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages).
+    pub source: PathBuf,
+    pub store: StoreConfig,
+    pub totp: TotpConfig,
+    pub recovery: RecoveryConfig,
+    pub argon2: Argon2Config,
+    pub policy: PolicyConfig,
+    /// `None` when the file has no `[email]` section: e-mailed codes are then unavailable.
+    pub email: Option<EmailConfig>,
+    pub radius: RadiusConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub key_file: PathBuf,
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TotpConfig {
+    pub issuer: String,
+    pub digits: u8,
+    pub period: u32,
+    pub algorithm: TotpAlgorithm,
+    /// Steps accepted before and after the current one.
+    pub window: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecoveryConfig {
+    pub count: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    /// Consecutive wrong codes that lock the user.
+    pub max_failures: u32,
+    /// How long the first lock lasts; each further one lasts twice as long.
+    pub lockout: Duration,
+    /// The longest lock: one that would last longer ends only with `tessera user unlock`.
+    pub max_lockout: Duration,
+    /// Wrong answers allowed within one conversation (one PAM call) before it ends.
+    pub max_tries: u32,
+    /// Consecutive first-factor failures of one user, from anywhere, that lock their first
+    /// factor for `first_factor_lockout` (never longer).
+    pub first_factor_max_failures: u32,
+    pub first_factor_lockout: Duration,
+}
+
+impl PolicyConfig {
+    /// The counting rules these settings make.
+    pub fn rules(&self) -> crate::policy::Rules {
+        crate::policy::Rules::new(
+            self.max_failures,
+            self.lockout.as_secs(),
+            self.max_lockout.as_secs(),
+            self.first_factor_max_failures,
+            self.first_factor_lockout.as_secs(),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw TOML shapes.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: Option<RawStore>,
+    totp: Option<RawTotp>,
+    recovery: Option<RawRecovery>,
+    argon2: Option<RawArgon2>,
+    policy: Option<RawPolicy>,
+    email: Option<RawEmail>,
+    radius: Option<radius::RawRadius>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    busy_timeout: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTotp {
+    issuer: Option<String>,
+    digits: Option<i64>,
+    period: Option<i64>,
+    algorithm: Option<String>,
+    window: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecovery {
+    count: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArgon2 {
+    memory_kib: Option<i64>,
+    iterations: Option<i64>,
+    parallelism: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    max_failures: Option<i64>,
+    lockout: Option<RawDuration>,
+    max_lockout: Option<RawDuration>,
+    max_tries: Option<i64>,
+    first_factor_max_failures: Option<i64>,
+    first_factor_lockout: Option<RawDuration>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+impl Config {
+    /// The path to use: an explicit one, else `TESSERA_CONFIG`, else the default.
+    pub fn resolve_path(explicit: Option<&Path>) -> PathBuf {
+        if let Some(p) = explicit {
+            return p.to_path_buf();
+        }
+        match std::env::var_os(CONFIG_ENV) {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parse `text` as if read from `path` (used for messages and relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            let key = key_at_line(text, line);
+            let mut message = e.message().trim().to_string();
+            if let Some(k) = &key
+                && !message.contains(k.rsplit('.').next().unwrap_or(k))
+            {
+                message = format!("key `{k}`: {message}");
+            }
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                key,
+                message,
+            }
+        })?;
+        Validator { path, text }.build(raw)
+    }
+}
+
+impl Validator<'_> {
+    fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let s = raw.store.unwrap_or_default();
+        let store = StoreConfig {
+            path: self.path(
+                s.path
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/tessera/tessera.db")),
+            ),
+            key_file: self.path(
+                s.key_file
+                    .unwrap_or_else(|| PathBuf::from("/etc/tessera/tessera.key")),
+            ),
+            busy_timeout: self.duration(
+                "store",
+                "busy_timeout",
+                s.busy_timeout,
+                Duration::from_secs(5),
+                Duration::from_millis(1),
+                Duration::from_secs(120),
+            )?,
+        };
+
+        let t = raw.totp.unwrap_or_default();
+        let algorithm = match t.algorithm {
+            None => TotpAlgorithm::Sha1,
+            Some(a) => TotpAlgorithm::parse(&a).ok_or_else(|| {
+                self.invalid(
+                    "totp",
+                    "algorithm",
+                    format!("{a:?} is not one of \"sha1\", \"sha256\", \"sha512\""),
+                )
+            })?,
+        };
+        let issuer = t.issuer.unwrap_or_else(|| "Tessera".to_string());
+        if issuer.is_empty() || issuer.contains(':') || issuer.chars().any(char::is_control) {
+            return Err(self.invalid(
+                "totp",
+                "issuer",
+                "must be non-empty text without ':' or control characters",
+            ));
+        }
+        let totp = TotpConfig {
+            issuer,
+            digits: self.int("totp", "digits", t.digits, 6, 6..=8)?,
+            period: self.int("totp", "period", t.period, 30, 10..=300)?,
+            algorithm,
+            window: self.int("totp", "window", t.window, 1, 0..=10)?,
+        };
+
+        let r = raw.recovery.unwrap_or_default();
+        let recovery = RecoveryConfig {
+            count: self.int("recovery", "count", r.count, 10, 1..=100)?,
+        };
+
+        let a = raw.argon2.unwrap_or_default();
+        let parallelism: u32 = self.int("argon2", "parallelism", a.parallelism, 1, 1..=16)?;
+        let argon2 = Argon2Config {
+            memory_kib: self.int(
+                "argon2",
+                "memory_kib",
+                a.memory_kib,
+                19_456,
+                8 * i64::from(parallelism)..=4 * 1024 * 1024,
+            )?,
+            iterations: self.int("argon2", "iterations", a.iterations, 2, 1..=100)?,
+            parallelism,
+        };
+
+        let p = raw.policy.unwrap_or_default();
+        let policy = PolicyConfig {
+            max_failures: self.int("policy", "max_failures", p.max_failures, 5, 1..=1000)?,
+            lockout: self.duration(
+                "policy",
+                "lockout",
+                p.lockout,
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(1),
+                Duration::from_secs(7 * 24 * 3600),
+            )?,
+            max_lockout: Duration::ZERO,
+            max_tries: self.int("policy", "max_tries", p.max_tries, 3, 1..=10)?,
+            first_factor_max_failures: self.int(
+                "policy",
+                "first_factor_max_failures",
+                p.first_factor_max_failures,
+                20,
+                1..=10_000,
+            )?,
+            first_factor_lockout: self.duration(
+                "policy",
+                "first_factor_lockout",
+                p.first_factor_lockout,
+                Duration::from_secs(5 * 60),
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            )?,
+        };
+        let policy = PolicyConfig {
+            max_lockout: self.duration(
+                "policy",
+                "max_lockout",
+                p.max_lockout,
+                Duration::from_secs(24 * 3600).max(policy.lockout),
+                policy.lockout,
+                Duration::from_secs(365 * 24 * 3600),
+            )?,
+            ..policy
+        };
+
+        let email = match raw.email {
+            None => None,
+            Some(e) => Some(self.email(e)?),
+        };
+        let radius = self.radius(raw.radius.unwrap_or_default())?;
+
+        Ok(Config {
+            source: self.path.to_path_buf(),
+            store,
+            totp,
+            recovery,
+            argon2,
+            policy,
+            email,
+            radius,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

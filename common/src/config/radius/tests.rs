@@ -1,0 +1,162 @@
+use std::path::Path;
+
+use super::*;
+use crate::config::Config;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/tessera/tessera.toml"), text)
+}
+
+#[test]
+fn defaults_without_a_radius_section() {
+    let c = parse("").unwrap();
+    let r = &c.radius;
+    assert_eq!(r.listen, vec!["0.0.0.0:1812".parse().unwrap()]);
+    assert_eq!(r.mode, RadiusMode::Auto);
+    assert_eq!(r.first_factor, FirstFactor::Password);
+    assert!(r.require_message_authenticator);
+    assert_eq!(r.state_lifetime, Duration::from_secs(60));
+    assert!(!r.allow_unenrolled);
+    assert!(r.clients.is_empty());
+    assert_eq!(r.separator, None);
+}
+
+#[test]
+fn design_example_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("vpn.secret");
+    std::fs::write(&secret, "s3cret-from-a-file-0123\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        r#"
+[radius]
+listen = ["0.0.0.0:1812", "[::1]:1813", "127.0.0.1"]
+first_factor = "password"
+mode = "auto"
+require_message_authenticator = true
+
+[[radius.clients]]
+name = "vpn-gw"
+address = "192.0.2.0/24"
+secret_file = "{}"
+mode = "append"
+require_message_authenticator = false
+
+[[radius.clients]]
+name = "asa"
+address = "198.51.100.7"
+secret = "inline-secret-0123456789"
+
+[[radius.reply]]
+user = "alice"
+class = "admins"
+filter_id = "vpn-admins"
+session_timeout = 3600
+"#,
+        secret.display()
+    );
+    let c = parse(&text).unwrap();
+    let r = &c.radius;
+    assert_eq!(r.listen.len(), 3);
+    assert_eq!(r.listen[2], "127.0.0.1:1812".parse().unwrap());
+    assert_eq!(r.clients[0].secret.expose(), b"s3cret-from-a-file-0123");
+    assert_eq!(r.clients[0].mode, Some(RadiusMode::Append));
+    assert_eq!(r.clients[0].require_message_authenticator, Some(false));
+    assert_eq!(r.clients[1].network.to_string(), "198.51.100.7/32");
+    assert!(r.warnings.iter().any(|w| w.contains("BlastRADIUS")));
+    let reply = r.reply_for("alice").unwrap();
+    assert_eq!(reply.class.as_deref(), Some("admins"));
+    assert_eq!(reply.session_timeout, Some(3600));
+    assert!(r.reply_for("bob").is_none());
+}
+
+#[test]
+fn secret_and_secret_file_together_are_refused_with_the_line() {
+    let e = parse(
+        "[radius]\n\n[[radius.clients]]\nname = \"a\"\naddress = \"10.0.0.1\"\n\n[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret = \"x\"\nsecret_file = \"/x\"\n",
+    )
+    .unwrap_err();
+    // The first client has no secret at all: it is the one reported.
+    assert!(
+        e.to_string().contains("radius.clients[0].secret_file"),
+        "{e}"
+    );
+    assert!(e.to_string().contains(":3:"), "{e}");
+    let e = parse(
+        "[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret = \"x\"\nsecret_file = \"/x\"\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+    assert!(e.to_string().contains(":4:"), "{e}");
+}
+
+#[test]
+fn empty_secret_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("empty.secret");
+    std::fs::write(&secret, "\n").unwrap();
+    let e = parse(&format!(
+        "[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("must be 1 to"), "{e}");
+}
+
+#[test]
+fn world_readable_secret_file_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("open.secret");
+    std::fs::write(&secret, "a-long-enough-shared-secret").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let c = parse(&format!(
+        "[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    ))
+    .unwrap();
+    assert!(
+        c.radius
+            .warnings
+            .iter()
+            .any(|w| w.contains("readable by other users")),
+        "{:?}",
+        c.radius.warnings
+    );
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let e = parse("[radius]\nmode = \"push\"\n").unwrap_err();
+    assert_eq!(e.key(), Some("radius.mode"));
+    let e = parse("[radius]\nfirst_factor = \"ldap\"\n").unwrap_err();
+    assert_eq!(e.key(), Some("radius.first_factor"));
+    let e = parse("[radius]\nlisten = [\"nowhere\"]\n").unwrap_err();
+    assert_eq!(e.key(), Some("radius.listen"));
+    let e = parse("[radius]\nseparator = \"1\"\n").unwrap_err();
+    assert_eq!(e.key(), Some("radius.separator"));
+    let e =
+        parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.0/33\"\nsecret = \"s\"\n")
+            .unwrap_err();
+    assert_eq!(e.key(), Some("radius.clients[0].address"));
+    let e = parse("[[radius.clients]]\nname = \"x\"\nadress = \"10.0.0.1\"\n").unwrap_err();
+    assert!(e.to_string().contains("adress"), "{e}");
+    assert!(e.to_string().contains(":3:"), "{e}");
+}
+
+#[test]
+fn duplicate_client_names_are_refused() {
+    let e = parse(
+        "[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.1\"\nsecret = \"s\"\n[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.2\"\nsecret = \"s\"\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("used by another client"), "{e}");
+    assert!(e.to_string().contains(":6:"), "{e}");
+}
+
+#[test]
+fn cidr_host_bits_are_cleared() {
+    let c =
+        parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.1.2.3/8\"\nsecret = \"s\"\n")
+            .unwrap();
+    assert_eq!(c.radius.clients[0].network.to_string(), "10.0.0.0/8");
+}
