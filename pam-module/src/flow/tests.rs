@@ -816,3 +816,66 @@ fn use_first_pass_without_a_code_mails_nothing() {
     }
     assert_eq!(m.messages().len(), before, "a code was mailed");
 }
+
+// ---- names, and the module before the password module -------------------------------------
+
+/// Issue 9, defect 3: spellings of an enrolled name passed `nullok` as "unenrolled".
+#[test]
+fn nullok_never_ignores_a_spelling_of_an_enrolled_name() {
+    let e = env();
+    let (secret, _) = enroll(&e, "alice");
+    for (i, user) in ["ALICE", "alice ", " alice", "\u{ff41}lice", "alice\u{200b}"]
+        .iter()
+        .enumerate()
+    {
+        let t = T0 + 30 * i as u64;
+        e.clock.set(t);
+        let mut s = script(vec![Step::Prompt(CODE, code_at(&secret, t))]);
+        let d = run(&e.auth, &args(&["nullok"]), &session(user), &mut s);
+        assert!(matches!(d, Decision::Accepted(_)), "{user:?}: {d:?}");
+    }
+    let mut s = script(vec![Step::Prompt(CODE, wrong(&secret))]);
+    let d = run(&e.auth, &args(&["nullok"]), &session("ALICE"), &mut s);
+    assert_eq!(pam_code(&d), PamError::AUTH_ERR);
+    // The passwd database's name for PAM_USER reaches the user too (`alice@corp` → `alice`).
+    e.clock.set(T0 + 300);
+    let mut s = script(vec![
+        Step::Prompt(CODE, code_at(&secret, T0 + 300)),
+        Step::Info("1 wrong code was entered"),
+    ]);
+    let who = Session {
+        passwd_name: Some("alice".into()),
+        ..session("alice@corp")
+    };
+    assert!(matches!(
+        run(&e.auth, &args(&["nullok"]), &who, &mut s),
+        Decision::Accepted(_)
+    ));
+}
+
+/// Issue 9, defect 4: with the module first (`forward_pass`), anyone could make Tessera mail a
+/// code, read the masked address and lock the user out.
+#[test]
+fn forward_pass_before_the_password_mails_shows_and_counts_nothing() {
+    let (e, m) = email_user(3);
+    let before = m.messages().len();
+    for user in ["alice", "nobody-here"] {
+        let mut s = script(vec![
+            Step::Prompt(FORWARD_PROMPT, "wrong-password".into()),
+            Step::Info("Invalid code"),
+            Step::Prompt(FORWARD_PROMPT, "wrong-password123456".into()),
+            Step::Info("Invalid code"),
+            Step::Prompt(FORWARD_PROMPT, String::new()),
+        ]);
+        let d = run(&e.auth, &args(&["forward_pass"]), &session(user), &mut s);
+        assert_eq!(pam_code(&d), PamError::AUTH_ERR, "{user}: {d:?}");
+        assert_eq!(s.set_authtok, None);
+    }
+    assert_eq!(m.messages().len(), before, "nothing mailed");
+    let lock = e.admin.show_user("alice").unwrap().lock;
+    assert_eq!(
+        lock,
+        tessera_common::LockState::default(),
+        "nothing counted"
+    );
+}

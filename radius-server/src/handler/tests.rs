@@ -590,3 +590,140 @@ fn a_batch_decides_each_request_as_alone() {
     assert_eq!(results.len(), 6);
     assert_eq!(results[5], ("alice".to_string(), AuditResult::Accept));
 }
+
+// ---- issue 9: every wrong code counts once, whatever the mode -------------------------------
+
+/// The wrong code of a valid-looking shape for alice now.
+fn wrong_code(e: &Env) -> String {
+    let good = e.code();
+    let near: Vec<String> = [30u64, 0]
+        .iter()
+        .map(|back| {
+            let p = TotpParams {
+                algorithm: TotpAlgorithm::Sha1,
+                digits: 6,
+                period: 30,
+                window: 0,
+            };
+            totp_code(&p, &e.secret, e.core.clock.now() - back).unwrap()
+        })
+        .collect();
+    (0..)
+        .map(|n| format!("{:06}", 111_111 * (n % 9 + 1) + n / 9))
+        .find(|c| *c != good && !near.contains(c))
+        .unwrap()
+}
+
+/// Defect 1: in `auto` (the default), the right password and a wrong code was taken for a wrong
+/// password and never counted.
+#[test]
+fn auto_right_password_and_wrong_codes_lock_the_user_and_the_right_code_is_refused() {
+    let e = env("[radius]\nmode = \"auto\"");
+    let wrong = wrong_code(&e);
+    for i in 1..=2 {
+        // Counted, and (max_tries = 2) challenged to try again.
+        let d = e.send("alice", &format!("hunter2{wrong}"));
+        assert_eq!(d.reason, "challenge", "attempt {i}");
+        let lock = e.core.admin.show_user("alice").unwrap().lock;
+        assert_eq!(lock.codes.failures, i, "attempt {i} counted once");
+    }
+    // max_failures = 3: the third locks, and says so.
+    let d = e.send("alice", &format!("hunter2{wrong}"));
+    assert_eq!(d.reason, "locked_out");
+    assert!(reject_message(&d).contains("locked for 15 minutes"));
+    let d = e.send("alice", &format!("hunter2{}", e.code()));
+    assert_eq!(d.reason, "locked_out");
+    // No "press Enter" in a text a VPN client shows.
+    assert!(!reject_message(&d).contains("Enter"));
+}
+
+#[test]
+fn auto_wrong_mailed_codes_lock_the_user_too() {
+    let (e, m) = env_mail("[radius]\nmode = \"auto\"");
+    // carol (e-mail only): the password alone mails a code and challenges for it.
+    let d = e.send("carol", "carolpass");
+    assert!(matches!(d.reply, Reply::Challenge { .. }), "{}", d.reason);
+    let sent = m.last_code("carol@example.com").unwrap();
+    let wrong = format!("{:06}", (sent.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for i in 1..=2 {
+        assert_eq!(
+            e.send("carol", &format!("carolpass{wrong}")).reason,
+            "challenge"
+        );
+        let lock = e.core.admin.show_user("carol").unwrap().lock;
+        assert_eq!(lock.codes.failures, i);
+    }
+    assert_eq!(
+        e.send("carol", &format!("carolpass{wrong}")).reason,
+        "locked_out"
+    );
+    assert_eq!(
+        e.send("carol", &format!("carolpass{sent}")).reason,
+        "locked_out"
+    );
+}
+
+/// A request refused on sight (CHAP, MS-CHAP, EAP) counts nothing, however often it comes.
+#[test]
+fn refused_credentials_count_nothing() {
+    let e = env("[radius]\nmode = \"append\"");
+    for _ in 0..10 {
+        e.decide_with("alice", Credential::Chap, None);
+        e.decide_with("alice", Credential::MsChap, None);
+    }
+    let d = e.send("alice", &format!("hunter2{}", e.code()));
+    assert!(is_accept(&d), "{}", d.reason);
+    let lock = e.core.admin.show_user("alice").unwrap().lock;
+    assert_eq!(lock.codes.failures, 0);
+}
+
+/// Defect 3 over RADIUS: `otp-only` with `allow_unenrolled` let spellings of an enrolled name
+/// through as "unenrolled".
+#[test]
+fn otp_only_allow_unenrolled_accepts_no_spelling_of_an_enrolled_name_without_its_code() {
+    let e = env("[radius]\nmode = \"otp-only\"\nfirst_factor = \"none\"\nallow_unenrolled = true");
+    for user in ["ALICE", "alice ", " alice", "\u{ff41}lice", "alice\u{200b}"] {
+        let d = e.send(user, "000000");
+        assert!(!is_accept(&d), "{user:?}: {}", d.reason);
+    }
+    e.core.admin.unlock_user("alice").unwrap();
+    let d = e.send("Alice", &e.code());
+    assert!(is_accept(&d), "{}", d.reason);
+    assert_eq!(d.reason, "method=totp");
+    assert_eq!(e.send("nobody", "000000").reason, "unenrolled_allowed");
+}
+
+#[test]
+fn the_accept_after_wrong_codes_tells_how_many() {
+    let e = env("[radius]\nmode = \"otp-only\"\nfirst_factor = \"none\"");
+    let wrong = wrong_code(&e);
+    e.send("alice", &wrong);
+    e.send("alice", &wrong);
+    let d = e.send("alice", &e.code());
+    match &d.reply {
+        Reply::Accept(attrs) => assert!(
+            attrs.iter().any(|a| matches!(a,
+                ReplyAttr::Text(codec::REPLY_MESSAGE, t) if t.contains("2 wrong codes were entered"))),
+            "{attrs:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Defect 5: the RADIUS password had no throttle.
+#[test]
+fn wrong_passwords_are_throttled_per_calling_station() {
+    let e = env("[radius]\nmode = \"challenge\"");
+    for _ in 0..3 {
+        assert_eq!(e.send("alice", "nope").reason, "bad_password");
+    }
+    assert_eq!(e.send("alice", "hunter2").reason, "throttled");
+    assert!(
+        reject_message(&e.send("alice", "hunter2")).contains("try again in 15 minutes"),
+        "told for how long"
+    );
+    // The second-factor lockout is untouched.
+    let lock = e.core.admin.show_user("alice").unwrap().lock;
+    assert_eq!(lock.codes.failures, 0);
+    assert!(!lock.lock_at(e.core.clock.now()).is_locked());
+}

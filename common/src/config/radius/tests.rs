@@ -134,9 +134,8 @@ fn bad_values_name_their_key() {
     assert_eq!(e.key(), Some("radius.listen"));
     let e = parse("[radius]\nseparator = \"1\"\n").unwrap_err();
     assert_eq!(e.key(), Some("radius.separator"));
-    let e =
-        parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.0/33\"\nsecret = \"s\"\n")
-            .unwrap_err();
+    let e = parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.0.0.0/33\"\nsecret = \"s\"\n")
+        .unwrap_err();
     assert_eq!(e.key(), Some("radius.clients[0].address"));
     let e = parse("[[radius.clients]]\nname = \"x\"\nadress = \"10.0.0.1\"\n").unwrap_err();
     assert!(e.to_string().contains("adress"), "{e}");
@@ -155,8 +154,7 @@ fn duplicate_client_names_are_refused() {
 
 #[test]
 fn cidr_host_bits_are_cleared() {
-    let c =
-        parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.1.2.3/8\"\nsecret = \"s\"\n")
-            .unwrap();
+    let c = parse("[[radius.clients]]\nname = \"x\"\naddress = \"10.1.2.3/8\"\nsecret = \"s\"\n")
+        .unwrap();
     assert_eq!(c.radius.clients[0].network.to_string(), "10.0.0.0/8");
 }

@@ -8,7 +8,7 @@ use crate::base::names::name_key;
 use crate::store::StoreError;
 
 pub(super) struct Migration {
-    sql: &'static str,
+    pub(super) sql: &'static str,
     then: Option<fn(&Connection) -> rusqlite::Result<()>>,
 }
 

@@ -965,3 +965,98 @@ fn a_batch_inside_another_stores_batch_runs_unbatched() {
     .unwrap();
     assert!(s1.user("bob").unwrap().is_some());
 }
+
+/// A version-3 database (before canonical names) holding two spellings of one name.
+#[test]
+fn migration_4_gives_every_user_a_key_and_one_spelling_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    std::fs::create_dir_all(c.path.parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&c.path).unwrap();
+        for m in &MIGRATIONS[..3] {
+            conn.execute_batch(m.sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO users (name, created_at) VALUES ('alice', 1);
+             INSERT INTO users (name, created_at) VALUES ('Alice', 2);
+             INSERT INTO users (name, created_at) VALUES ('BOB', 3);
+             INSERT INTO factors (user_id, kind, label, status, created_at, algorithm, digits, period, secret)
+               VALUES (2, 'totp', 'phone', 'active', 2, 'sha1', 6, 30, x'00');",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&c).unwrap();
+    // The spelling with an active factor keeps the name; the other is shadowed.
+    assert_eq!(s.user("alice").unwrap().unwrap().name, "Alice");
+    assert_eq!(s.login_data("alice").unwrap().unwrap().user.id, 2);
+    assert_eq!(s.user("bob").unwrap().unwrap().name, "BOB");
+    let users = s.users().unwrap();
+    let shadowed: Vec<&str> = users
+        .iter()
+        .filter(|u| u.shadowed)
+        .map(|u| u.user.name.as_str())
+        .collect();
+    assert_eq!(shadowed, ["alice"]);
+    // The shadowed one is reachable by its exact name, to be removed.
+    let lower = s.user_named("alice").unwrap().unwrap();
+    assert!(s.remove_user(lower.id).unwrap());
+    // And the key stays unique.
+    assert!(matches!(
+        s.add_user("ALICE", "alice", None, 5),
+        Err(StoreError::UserExists(_))
+    ));
+}
+
+#[test]
+fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
+    let (_d, s) = store();
+    let c = crate::policy::Counter {
+        failures: 2,
+        locks: 1,
+        locked_until: Some(900),
+        last_failure: Some(100),
+    };
+    s.write(&mut |tx: &dyn Tx| tx.put_throttle("alice", "vpn|203.0.113.9", &c))
+        .unwrap();
+    let mut read = crate::policy::Counter::default();
+    s.write(&mut |tx: &dyn Tx| {
+        read = tx.throttle("alice", "vpn|203.0.113.9")?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(read, c);
+    // Pruning keeps what the rule still needs, and drops what it calls spent.
+    assert_eq!(s.prune_throttle(&|c| c.locked_until.is_none()).unwrap(), 0);
+    assert_eq!(s.prune_throttle(&|_| true).unwrap(), 1);
+    s.write(&mut |tx: &dyn Tx| {
+        tx.put_throttle("alice", "", &c)?;
+        tx.put_throttle("alice", "", &crate::policy::Counter::default())
+    })
+    .unwrap();
+    let rows: i64 = s
+        .connect()
+        .unwrap()
+        .query_row("SELECT count(*) FROM throttle", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn a_failed_write_keeps_nothing() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", "alice", None, 10).unwrap();
+    let r = s.write(&mut |tx: &dyn Tx| {
+        tx.put_lock_state(
+            id,
+            &LockState {
+                admin_locked: true,
+                ..LockState::default()
+            },
+        )?;
+        Err(StoreError::Aborted { path: "x".into() })
+    });
+    assert!(r.is_err());
+    assert_eq!(s.lock_state(id).unwrap(), LockState::default());
+}
