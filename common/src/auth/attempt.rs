@@ -155,7 +155,11 @@ impl Authenticator {
                 match (checked, user_id) {
                     (Checked::Matches { claim, method }, Some(id)) => {
                         if tx.claim(id, claim, now)? {
-                            tx.put_lock_state(id, &lock.after_success(&rules))?;
+                            let next = lock.after_success(&rules);
+                            // Most logins change nothing here: no write (the RADIUS storm).
+                            if next != lock {
+                                tx.put_lock_state(id, &next)?;
+                            }
                             if per_source != Counter::default() {
                                 tx.put_throttle(&login.key, &source, &Counter::default())?;
                             }
