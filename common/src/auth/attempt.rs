@@ -38,6 +38,23 @@ pub(super) enum Committed {
     Throttled(u64),
 }
 
+/// A name's first-factor counters: from one source, and from anywhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Throttle {
+    pub(super) per_source: Counter,
+    pub(super) per_user: Counter,
+}
+
+impl Throttle {
+    pub(super) fn until(&self, now: u64) -> Option<u64> {
+        throttled(&self.per_source, &self.per_user, now)
+    }
+
+    fn is_clear(&self) -> bool {
+        *self == Throttle::default()
+    }
+}
+
 /// The later end of two throttle counters' locks, if either is locked.
 fn throttled(a: &Counter, b: &Counter, now: u64) -> Option<u64> {
     let end = |c: &Counter| match c.lock_at(now) {
@@ -60,19 +77,23 @@ impl Authenticator {
         }
     }
 
-    /// Whether the login's name is throttled now (read before the first factor is checked, so a
-    /// throttled attempt costs no Argon2): the end of the throttle.
-    pub(super) fn throttle_until(&self, login: &Login) -> Result<Option<u64>, StoreError> {
-        let now = self.clock.now();
+    /// The login's name's throttle counters now, from this source and overall (read before the
+    /// first factor is checked, so a throttled attempt costs no Argon2).
+    pub(super) fn throttle_state(&self, login: &Login) -> Result<Throttle, StoreError> {
         let source = Self::origin(login);
-        let mut until = None;
+        let mut out = Throttle::default();
         self.store.write(&mut |tx: &dyn Tx| {
-            let a = tx.throttle(&login.key, &source)?;
-            let b = tx.throttle(&login.key, "")?;
-            until = throttled(&a, &b, now);
+            out.per_source = tx.throttle(&login.key, &source)?;
+            out.per_user = tx.throttle(&login.key, "")?;
             Ok(())
         })?;
-        Ok(until)
+        Ok(out)
+    }
+
+    /// The end of the throttle, if the name is throttled now.
+    pub(super) fn throttle_until(&self, login: &Login) -> Result<Option<u64>, StoreError> {
+        let t = self.throttle_state(login)?;
+        Ok(t.until(self.clock.now()))
     }
 
     /// Count a first-factor failure (a wrong password, or a wrong answer taken before the
@@ -103,17 +124,19 @@ impl Authenticator {
     }
 
     /// Forget the name's first-factor failures from this source and overall (the first factor
-    /// checked out).
-    pub(super) fn clear_first_factor_failures(&self, login: &Login) -> Result<(), StoreError> {
+    /// checked out); `seen`: the counters read before the check (nothing to do when clear).
+    pub(super) fn clear_first_factor_failures(
+        &self,
+        login: &Login,
+        seen: &Throttle,
+    ) -> Result<(), StoreError> {
+        if seen.is_clear() {
+            return Ok(());
+        }
         let source = Self::origin(login);
         self.store.write(&mut |tx: &dyn Tx| {
-            if tx.throttle(&login.key, &source)? != Counter::default() {
-                tx.put_throttle(&login.key, &source, &Counter::default())?;
-            }
-            if tx.throttle(&login.key, "")? != Counter::default() {
-                tx.put_throttle(&login.key, "", &Counter::default())?;
-            }
-            Ok(())
+            tx.put_throttle(&login.key, &source, &Counter::default())?;
+            tx.put_throttle(&login.key, "", &Counter::default())
         })
     }
 

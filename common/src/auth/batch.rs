@@ -80,7 +80,8 @@ impl Authenticator {
     /// [`Authenticator::batch`]: not a request for an e-mailed code (a mail) and not shaped like
     /// a recovery code (an Argon2 evaluation, made even for users without recovery codes).
     pub fn answer_is_quick(&self, answer: &str) -> bool {
-        let answer = answer.trim();
+        let code = super::split::parse_scrv1(answer);
+        let answer = code.as_ref().map_or(answer, |(_, c)| c.as_str()).trim();
         !email::is_send_request(answer) && recovery::normalize(answer).is_none()
     }
 

@@ -198,7 +198,12 @@ impl Authenticator {
             Stage::Combined => self.answer_combined(login, text),
             Stage::Code => {
                 let counting = self.counting(login);
-                self.answer_code(login, text, counting)
+                // An OpenVPN static-challenge answer where a code alone is expected (RADIUS
+                // `otp-only`): the response is the code; the password was checked elsewhere.
+                match parse_scrv1(text) {
+                    Some((_, code)) => self.answer_code(login, &code, counting),
+                    None => self.answer_code(login, text, counting),
+                }
             }
         };
         match outcome {
@@ -286,7 +291,8 @@ impl Authenticator {
         candidates: &[&str],
         evaluations: usize,
     ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
-        if let Some(until) = self.throttle_until(login)? {
+        let throttle = self.throttle_state(login)?;
+        if let Some(until) = throttle.until(self.clock.now()) {
             return Ok(Err(self.refuse(login, Reject::Throttled { until })));
         }
         let phc = login
@@ -309,7 +315,7 @@ impl Authenticator {
                 Some(_) | None => Reject::BadPassword,
             })));
         }
-        self.clear_first_factor_failures(login)?;
+        self.clear_first_factor_failures(login, &throttle)?;
         Ok(Ok(found))
     }
 

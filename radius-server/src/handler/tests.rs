@@ -727,3 +727,23 @@ fn wrong_passwords_are_throttled_per_calling_station() {
     assert_eq!(lock.codes.failures, 0);
     assert!(!lock.lock_at(e.core.clock.now()).is_locked());
 }
+
+#[test]
+fn otp_only_takes_the_code_out_of_an_openvpn_static_challenge() {
+    let e = env("[radius]\nmode = \"otp-only\"\nfirst_factor = \"none\"");
+    let b64 = |s: &str| {
+        use base64ct::Encoding;
+        base64ct::Base64::encode_string(s.as_bytes())
+    };
+    let scrv1 = format!("SCRV1:{}:{}", b64("checked-by-the-vpn"), b64(&e.code()));
+    let req = e.request("127.0.0.1", "alice", &scrv1, None);
+    assert!(e.handler.is_quick(&req));
+    let d = e.handler.decide(req);
+    assert!(is_accept(&d), "{}", d.reason);
+    // A recovery code inside one is slow work (Argon2): not for the batch.
+    let rc = format!("SCRV1:{}:{}", b64("pw"), b64(&e.recovery[0]));
+    assert!(
+        !e.handler
+            .is_quick(&e.request("127.0.0.1", "alice", &rc, None))
+    );
+}
