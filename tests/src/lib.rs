@@ -115,6 +115,12 @@ impl Install {
         serde_json::from_slice(&out.stdout).expect("tessera --json printed JSON")
     }
 
+    /// The `lock` object of `tessera --json user show USER`: locked, admin_locked, locked_until,
+    /// until_unlocked, failures, locks, wrong_codes_since_last_login.
+    pub fn lock(&self, user: &str) -> serde_json::Value {
+        self.tessera_json(&["user", "show", user])["lock"].clone()
+    }
+
     /// Add a user with an active TOTP factor; returns (base32 secret, recovery codes).
     pub fn enroll_totp(&self, user: &str) -> (String, Vec<String>) {
         let out = self.tessera(&["user", "add", user]);

@@ -444,8 +444,10 @@ impl Authenticator {
         {
             return Ok(self.refuse(login, r));
         }
+        // Asked again, it is for the code alone: the password is proven.
         login.stage = Stage::Code;
         login.tries_left = self.tries_for(login);
+        login.prompt = prompts::for_code(login.enrolled_data(), login.request.channel);
         self.answer_code(login, &code, Counting::User)
     }
 

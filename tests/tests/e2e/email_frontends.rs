@@ -11,10 +11,11 @@ use radius::core::rfc2865;
 use tessera_tests::{Install, SmtpMode, SmtpServer, code_in_mail, oathtool_code};
 
 use crate::email::enroll_email;
-use crate::pam::{AUTH_ERR, POLICY, Service, last_audit};
+use crate::pam::{AUTH_ERR, POLICY, Service, SystemUser, last_audit};
 use crate::radius::{Client, SECRET, install_with, pap, set_password, start};
 
 const MAIL_FAILED: &str = "Could not send a code by email; try another method.";
+const FORWARD_PROMPT: &str = "Password & verification code: ";
 
 /// A user with an e-mail address and that address enrolled (confirmed through the CLI).
 /// Returns the recovery codes the enrollment brought.
@@ -455,4 +456,56 @@ fn radius_append_with_smtp_down_says_nothing_was_sent() {
         &pap("alice", &format!("hunter2{}", codes[0])),
     );
     assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+}
+
+/// The module first, handing the password on (`forward_pass`): the first factor is not proven
+/// when it runs, so an e-mail-only user is mailed nothing, a wrong answer costs them no lock,
+/// and they see the very prompt a name nobody enrolled sees.
+#[test]
+fn pam_forward_pass_wrong_password_mails_nothing_counts_nothing_and_prompts_like_anyone() {
+    let smtp = SmtpServer::start(SmtpMode::Plain);
+    let t = Install::new(&format!(
+        "{}\n{POLICY}",
+        smtp.config("min_interval = \"0s\"")
+    ));
+    let account = SystemUser::create("c0rrect-h0rse");
+    email_user(&t, &smtp, &account.name);
+    let svc = Service::new(&format!(
+        "auth requisite {{module}} config={} forward_pass\n\
+         auth required pam_unix.so use_first_pass nodelay\n",
+        t.config.display()
+    ));
+    let before = smtp.messages().len();
+
+    let mut shown = Vec::new();
+    for user in [account.name.as_str(), "nobody-enrolled-here"] {
+        let run = svc.pamtester_pty(
+            user,
+            &[(FORWARD_PROMPT, "not-the-password123456"), (AUTH_ERR, "")],
+        );
+        assert!(!run.ok(), "{user}: {}", run.out);
+        shown.push(shown_lines(&run.out));
+    }
+    assert_eq!(
+        shown[0].first().map(String::as_str),
+        Some(FORWARD_PROMPT),
+        "{shown:?}"
+    );
+    assert_eq!(shown[0], shown[1], "the same conversation for both");
+
+    // pamtester has ended: a mail sent during the login would be in the mailbox by now.
+    assert_eq!(smtp.messages().len(), before, "nothing mailed");
+    let lock = t.lock(&account.name);
+    assert_eq!(lock["failures"], 0, "{lock}");
+    assert_eq!(lock["locks"], 0, "{lock}");
+    assert_eq!(lock["wrong_codes_since_last_login"], 0, "{lock}");
+}
+
+/// The lines of a pamtester transcript (the answers are not echoed), pam_wrapper's own left out.
+fn shown_lines(transcript: &str) -> Vec<String> {
+    transcript
+        .split(['\r', '\n'])
+        .filter(|l| !l.is_empty() && !l.starts_with("PWRAP_ERROR"))
+        .map(str::to_string)
+        .collect()
 }

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod counting;
 mod email;
 mod email_frontends;
+mod names;
 mod pam;
 mod pam_sshd;
 mod radius;

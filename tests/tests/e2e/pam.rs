@@ -183,9 +183,14 @@ pub(crate) fn converse(steps: &[(&str, &str)], argv: &[String]) -> Run {
 
 /// A code that is certainly not `code`'s neighbour in time either.
 pub(crate) fn wrong_code(secret: &str) -> String {
-    let near: Vec<String> = [-30, 0, 30]
-        .iter()
-        .map(|&o| oathtool_code(secret, o))
+    wrong_code_within(secret, 1)
+}
+
+/// A code valid at none of the `steps` time steps either side of now (for an installation whose
+/// `[totp] window` is wider than the default).
+pub(crate) fn wrong_code_within(secret: &str, steps: i64) -> String {
+    let near: Vec<String> = (-steps..=steps)
+        .map(|k| oathtool_code(secret, k * 30))
         .collect();
     (0..1_000_000u32)
         .map(|n| format!("{:06}", (n * 7919 + 13) % 1_000_000))

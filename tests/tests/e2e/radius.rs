@@ -208,14 +208,15 @@ pub(crate) fn pap(user: &str, password: &str) -> String {
     )
 }
 
-fn wrong(code: &str) -> String {
+/// `code` with its last digit changed.
+pub(crate) fn wrong(code: &str) -> String {
     let mut c: Vec<u8> = code.bytes().collect();
     let last = c.len() - 1;
     c[last] = b'0' + (c[last] - b'0' + 1) % 10;
     String::from_utf8(c).unwrap()
 }
 
-fn user_with_password(t: &Install, user: &str, password: &str) -> (String, Vec<String>) {
+pub(crate) fn user_with_password(t: &Install, user: &str, password: &str) -> (String, Vec<String>) {
     let (secret, codes) = t.enroll_totp(user);
     set_password(t, user, password);
     (secret, codes)

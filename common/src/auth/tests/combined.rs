@@ -329,3 +329,25 @@ fn try_first_pass_without_a_code_asks_for_one_and_hands_nothing_on() {
         "PAM_AUTHTOK is the password already"
     );
 }
+
+#[test]
+fn auto_asks_again_for_the_code_alone_after_a_wrong_one() {
+    let (e, secret) = env_digits(6);
+    let wrong = crate::testing::wrong_code(&secret, 6, T0);
+    let req = LoginRequest {
+        max_tries: 3,
+        ..radius("alice", None, MissingCode::Ask)
+    };
+    let (o, mut l) = once(&e, req, &format!("hunter2{wrong}"));
+    match o {
+        Outcome::Prompt(p) => {
+            assert_eq!(p.kind, PromptKind::Code);
+            assert_eq!(p.text, "Verification code: ");
+        }
+        o => panic!("{o:?}"),
+    }
+    assert!(matches!(
+        e.auth.answer(&mut l, &code(&secret, T0)).unwrap(),
+        Outcome::Accepted(_)
+    ));
+}
