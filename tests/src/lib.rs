@@ -123,13 +123,20 @@ impl Install {
 
     /// Add a user with an active TOTP factor; returns (base32 secret, recovery codes).
     pub fn enroll_totp(&self, user: &str) -> (String, Vec<String>) {
+        self.enroll_totp_with(user, &[])
+    }
+
+    /// [`Install::enroll_totp`] with more `tessera enroll totp` options (`--digits 8`).
+    pub fn enroll_totp_with(&self, user: &str, options: &[&str]) -> (String, Vec<String>) {
         let out = self.tessera(&["user", "add", user]);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v = self.tessera_json(&["enroll", "totp", user, "--no-confirm"]);
+        let mut args = vec!["enroll", "totp", user, "--no-confirm"];
+        args.extend_from_slice(options);
+        let v = self.tessera_json(&args);
         let secret = v["secret"].as_str().expect("secret").to_string();
         let codes = v["recovery_codes"]
             .as_array()
@@ -146,13 +153,18 @@ impl Install {
 /// The TOTP code of `secret_b32` at now + `offset_secs`, computed by oathtool (an
 /// implementation nobody here wrote).
 pub fn oathtool_code(secret_b32: &str, offset_secs: i64) -> String {
+    oathtool_code_digits(secret_b32, offset_secs, 6)
+}
+
+/// [`oathtool_code`] for a factor of `digits` digits.
+pub fn oathtool_code_digits(secret_b32: &str, offset_secs: i64, digits: u8) -> String {
     let oathtool = require("oathtool");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let out = Command::new(oathtool)
-        .args(["--totp", "--base32", "-N"])
+        .args(["--totp", "--base32", &format!("--digits={digits}"), "-N"])
         .arg(format!("@{}", now + offset_secs))
         .arg(secret_b32)
         .output()

@@ -739,3 +739,43 @@ fn concurrent_logins_share_one_store_and_a_code_is_accepted_once() {
         r.assert_pam_error(AUTH_ERR);
     }
 }
+
+/// Issue 9, defect 2: `forward_pass` refused the right code of a user enrolled with `--digits 8`
+/// while the configuration's default is 6.
+#[test]
+fn forward_pass_takes_an_eight_digit_code_whatever_the_configured_length() {
+    let t = Install::new("[policy]\nmax_tries = 1\n");
+    let user = SystemUser::create("c0rrect-h0rse");
+    let (secret, _) = t.enroll_totp_with(&user.name, &["--digits", "8"]);
+    let svc = Service::new(&format!(
+        "auth required {{module}} config={} forward_pass\n\
+         auth required pam_unix.so use_first_pass nodelay\n",
+        t.config.display()
+    ));
+    let code = tessera_tests::oathtool_code_digits(&secret, 0, 8);
+    assert_eq!(code.len(), 8);
+    let run = svc.pamtester(&user.name, &format!("c0rrect-h0rse{code}\n"), &[]);
+    run.assert_ok();
+}
+
+/// The same through `try_first_pass`: PAM_AUTHTOK (here set by pam_unix, which prompted for it)
+/// holds the password followed by the 8-digit code.
+#[test]
+fn try_first_pass_takes_an_eight_digit_code_from_the_authtok() {
+    let t = Install::new("[policy]\nmax_tries = 1\n");
+    let user = SystemUser::create("c0rrect-h0rse");
+    let (secret, _) = t.enroll_totp_with(&user.name, &["--digits", "8"]);
+    let svc = Service::new(&format!(
+        "auth optional pam_unix.so nodelay\n\
+         auth required {{module}} config={} try_first_pass\n",
+        t.config.display()
+    ));
+    let code = tessera_tests::oathtool_code_digits(&secret, 0, 8);
+    let run = svc.pamtester(&user.name, &format!("c0rrect-h0rse{code}\n"), &[]);
+    run.assert_ok();
+    assert!(
+        !run.out.contains("Verification code"),
+        "the code came from PAM_AUTHTOK, nothing more was asked:\n{}",
+        run.out
+    );
+}
