@@ -114,7 +114,13 @@ pub enum UserCommand {
     /// Show one user in detail
     Show { name: String },
     /// Remove a user and all their factors, recovery codes and lock state
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Remove the user stored under exactly NAME that another spelling shadows (see
+        /// `user list`), not the one logins of NAME reach
+        #[arg(long)]
+        shadowed: bool,
+    },
     /// Lock a user until `user unlock` (every login is refused)
     Lock { name: String },
     /// Unlock a user: clears an administrative lock, a failure lock and the failure count

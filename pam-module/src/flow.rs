@@ -29,6 +29,8 @@ pub struct Session {
     /// The account's name as the passwd database gives it for PAM_USER (`ALICE` → `alice` under
     /// a case-insensitive directory, `alice@realm` → the mapped name), when it has one.
     pub passwd_name: Option<String>,
+    /// The passwd lookup failed (NSS error): the account may have another name.
+    pub passwd_failed: bool,
     /// PAM_SERVICE.
     pub service: String,
     /// PAM_RHOST.
@@ -187,6 +189,11 @@ pub fn run<C: Conversation>(
         // The core never sees a name it could not store; there is nothing to enumerate.
         return Decision::Rejected(Reject::InvalidUser);
     };
+    if session.passwd_failed && args.nullok {
+        // Under nullok an unknown spelling steps aside: without the passwd name it cannot be
+        // told from an enrolled account's other spelling. Fail closed.
+        return Decision::Unavailable;
+    }
     let combined = args.forward_pass || args.pass_mode != PassMode::Prompt;
     let request = LoginRequest {
         user: user.clone(),
@@ -292,10 +299,14 @@ fn ask<C: Conversation>(
     conv: &mut C,
     prompt: &Prompt,
 ) -> Result<Zeroizing<String>, ()> {
-    if let Some(info) = &prompt.info
-        && !session.silent
-    {
-        conv.info(info).map_err(drop)?;
+    if let Some(info) = &prompt.info {
+        match prompt.after {
+            // What the user must know (the mail failed: use another way) is told even under
+            // PAM_SILENT, as an error message.
+            Some(r) if r.must_tell() => conv.error(info).map_err(drop)?,
+            Some(_) | None if !session.silent => conv.info(info).map_err(drop)?,
+            Some(_) | None => {}
+        }
     }
     conv.prompt(&prompt.text, prompt.echo).map_err(drop)
 }

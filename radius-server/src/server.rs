@@ -49,6 +49,8 @@ pub struct Server {
     /// blocking pool.
     decider: OnceLock<Sender<Job>>,
     drop_lines: RateLimit,
+    /// Clients told about once for sending no Calling-Station-Id.
+    without_calling_station: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What answering a request needs once it is decided.
@@ -80,6 +82,7 @@ impl Server {
             log,
             decider: OnceLock::new(),
             drop_lines: RateLimit::new(Instant::now()),
+            without_calling_station: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -141,7 +144,7 @@ impl Server {
     /// Forget throttle counters that ran out (once a minute, on the maintenance thread).
     pub fn prune(&self) {
         if let Some(g) = self.current()
-            && let Err(e) = g.handler.auth().prune()
+            && let Err(e) = g.handler.auth().prune(10_000)
         {
             self.log.warn(&format!("pruning throttle rows failed: {e}"));
         }
@@ -189,6 +192,23 @@ impl Server {
             "dropped packet src={src} client={} reason={why}",
             printable(name)
         ));
+    }
+
+    /// Once per client: without a Calling-Station-Id every request of the client comes from
+    /// the same place, so wrong passwords throttle the name for everyone behind that NAS.
+    fn tell_no_calling_station(&self, client: &Client) {
+        let first = self
+            .without_calling_station
+            .lock()
+            .is_ok_and(|mut s| s.insert(client.name.clone()));
+        if first {
+            self.log.warn(&format!(
+                "client {} sends no Calling-Station-Id: wrong passwords are throttled per user \
+                 for everyone behind it, not per address (configure the NAS to send it; \
+                 see docs/radius.md)",
+                printable(&client.name)
+            ));
+        }
     }
 
     fn tell_suppressed(&self, suppressed: u64) {
@@ -286,6 +306,9 @@ impl Server {
             identifier: req.text(codec::NAS_IDENTIFIER),
             calling_station: req.text(codec::CALLING_STATION_ID),
         };
+        if nas.calling_station.is_none() {
+            self.tell_no_calling_station(&client);
+        }
         let access = AccessRequest {
             client: client.clone(),
             user: req.user_name(),

@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                     println!(
                         "warning: {} has the same name as another user but for case, width or \
                          invisible characters; logins reach the other one. Remove it with \
-                         `tessera user remove '{}'` once nothing of it is needed.",
+                         `tessera user remove --shadowed '{}'` once nothing of it is needed.",
                         s.user.name, s.user.name
                     );
                 }
@@ -112,8 +112,12 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                 },
             );
         }
-        UserCommand::Remove { name } => {
-            admin.remove_user(name)?;
+        UserCommand::Remove { name, shadowed } => {
+            if *shadowed {
+                admin.remove_shadowed_user(name)?;
+            } else {
+                admin.remove_user(name)?;
+            }
             ctx.emit(json!({"user": name, "removed": true}), || {
                 println!("removed user {name}")
             });

@@ -189,13 +189,11 @@ impl Admin {
         self.sink.record(&event);
     }
 
-    /// The user an administrator means by `name`: stored under exactly that name (which reaches
-    /// a user shadowed by another spelling too), else under its canonical key.
+    /// The user an administrator means by `name`: the one logins of that name reach (its
+    /// canonical key). A user shadowed by another spelling is reached only by
+    /// [`Admin::remove_shadowed_user`].
     pub(super) fn user(&self, name: &str) -> Result<User, CoreError> {
         validate_user_name(name)?;
-        if let Some(u) = self.store.user_named(name)? {
-            return Ok(u);
-        }
         self.store
             .user(&name_key(name))?
             .ok_or_else(|| CoreError::UnknownUser(name.to_string()))

@@ -2,7 +2,7 @@
 
 use super::{Admin, UserDetails};
 use crate::base::address::validate_email;
-use crate::base::names::{name_key, validate_new_user_name};
+use crate::base::names::{name_key, validate_new_user_name, validate_user_name};
 use crate::error::{CoreError, InputError};
 use crate::factor::password;
 use crate::policy::LockState;
@@ -57,12 +57,45 @@ impl Admin {
         })
     }
 
+    /// Remove the user logins of `name` reach, and everything that is theirs. A user shadowed
+    /// by it (another spelling stored before names were canonical) then takes the name over.
     pub fn remove_user(&self, name: &str) -> Result<(), CoreError> {
         let user = self.user(name)?;
         if !self.store.remove_user(user.id)? {
             return Err(CoreError::UnknownUser(name.to_string()));
         }
-        self.audit(name, "user remove".into());
+        self.audit(&user.name, "user remove".into());
+        let key = name_key(&user.name);
+        let heir = self
+            .store
+            .users()?
+            .into_iter()
+            .find(|s| s.shadowed && name_key(&s.user.name) == key);
+        if let Some(h) = heir
+            && self.store.claim_name_key(h.user.id, &key)?
+        {
+            self.audit(
+                &h.user.name,
+                format!("user name taken over from removed {:?}", user.name),
+            );
+        }
+        Ok(())
+    }
+
+    /// Remove a user that another spelling of its name shadows (stored under exactly `name`,
+    /// reached by no login).
+    pub fn remove_shadowed_user(&self, name: &str) -> Result<(), CoreError> {
+        validate_user_name(name)?;
+        let shadowed = self
+            .store
+            .users()?
+            .into_iter()
+            .find(|s| s.shadowed && s.user.name == name)
+            .ok_or_else(|| CoreError::UnknownUser(format!("{name} (shadowed)")))?;
+        if !self.store.remove_user(shadowed.user.id)? {
+            return Err(CoreError::UnknownUser(name.to_string()));
+        }
+        self.audit(name, "user remove (shadowed)".into());
         Ok(())
     }
 
@@ -83,14 +116,22 @@ impl Admin {
         Ok(())
     }
 
-    /// End every lock of the user (administrative, failures, escalation) and the failure count.
+    /// End every lock of the user (administrative, failures, escalation), the failure count,
+    /// and every first-factor throttle of their name (from every source).
     pub fn unlock_user(&self, name: &str) -> Result<(), CoreError> {
         let user = self.user(name)?;
+        let key = name_key(&user.name);
+        let mut throttles = 0;
         self.store.write(&mut |tx: &dyn Tx| {
             let s = tx.lock_state(user.id)?;
-            tx.put_lock_state(user.id, &s.unlocked())
+            tx.put_lock_state(user.id, &s.unlocked())?;
+            throttles = tx.clear_throttle(&key)?;
+            Ok(())
         })?;
-        self.audit(&user.name, "user unlock".into());
+        self.audit(
+            &user.name,
+            format!("user unlock (throttle rows cleared: {throttles})"),
+        );
         Ok(())
     }
 

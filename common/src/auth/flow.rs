@@ -1,4 +1,4 @@
-//! `begin` and `answer`: the login state machine.
+//! `begin` and `answer`: the login state machine (combined answers are in `combined.rs`).
 //!
 //! A login is at one of three stages: the password alone (RADIUS `challenge`), a password
 //! followed by a code (split here), or a code. Where the first factor is proven (the PAM module
@@ -11,15 +11,16 @@ use zeroize::Zeroizing;
 
 use super::attempt::{Committed, Counting};
 use super::email::{is_send_request, send_factor};
-use super::split::{parse_scrv1, split_combined};
+use super::split::parse_scrv1;
 use super::{
-    Authenticator, Begin, Entry, FirstFactor, Login, LoginRequest, MissingCode, Outcome,
-    PromptKind, Reject, Stage, Verified, prompts,
+    Authenticator, Begin, Entry, FirstFactor, Login, LoginRequest, Outcome, PromptKind, Reject,
+    Stage, Verified, prompts,
 };
 use crate::audit::AuditResult;
 use crate::base::names::{name_key, validate_user_name};
 use crate::error::CoreError;
-use crate::factor::{Checker, Miss, code_lengths, is_usable, password};
+use crate::factor::Stale;
+use crate::factor::{Checked, Checker, Miss, is_usable, password};
 use crate::policy::Lock;
 use crate::store::LoginData;
 
@@ -31,7 +32,6 @@ fn miss_reject(miss: Miss, login: &Login) -> Reject {
         (Some(_), false, _) => Reject::NotEnrolled,
         (Some(_), true, Miss::Wrong) => Reject::BadCode,
         (Some(_), true, Miss::Malformed) => Reject::Malformed,
-        (Some(_), true, Miss::Expired) => Reject::Expired,
     }
 }
 
@@ -41,7 +41,13 @@ fn miss_shown(miss: Miss) -> Reject {
     match miss {
         Miss::Wrong => Reject::BadCode,
         Miss::Malformed => Reject::Malformed,
-        Miss::Expired => Reject::Expired,
+    }
+}
+
+fn stale_reject(stale: Stale) -> Reject {
+    match stale {
+        Stale::Used => Reject::Replayed,
+        Stale::Expired => Reject::Expired,
     }
 }
 
@@ -61,7 +67,7 @@ fn retryable(r: Reject) -> bool {
     }
 }
 
-fn lock_reject(lock: Lock) -> Option<Reject> {
+pub(super) fn lock_reject(lock: Lock) -> Option<Reject> {
     match lock {
         Lock::Open => None,
         Lock::Until(t) => Some(Reject::LockedOut { until: Some(t) }),
@@ -104,7 +110,7 @@ impl Authenticator {
     }
 
     /// Tries left in a conversation: the request's, never more than the lockout leaves.
-    fn tries_for(&self, login: &Login) -> u32 {
+    pub(super) fn tries_for(&self, login: &Login) -> u32 {
         let asked = login.request.max_tries.max(1);
         match (login.enrolled_data(), login.request.first_factor) {
             (Some(d), FirstFactor::Proven | FirstFactor::Password) => asked
@@ -157,6 +163,7 @@ impl Authenticator {
             code_sent: false,
             password: None,
             failed_here: 0,
+            matched: None,
             request,
         });
         login.tries_left = self.tries_for(&login);
@@ -232,7 +239,7 @@ impl Authenticator {
         }
     }
 
-    fn audit_ignore(&self, login: &Login) {
+    pub(super) fn audit_ignore(&self, login: &Login) {
         let detail = if login.data.is_none() {
             Reject::UnknownUser
         } else {
@@ -247,7 +254,7 @@ impl Authenticator {
         self.audit_only(&e);
     }
 
-    fn refuse(&self, login: &Login, r: Reject) -> Outcome {
+    pub(super) fn refuse(&self, login: &Login, r: Reject) -> Outcome {
         let e = self.event(
             login,
             AuditResult::Reject,
@@ -261,7 +268,7 @@ impl Authenticator {
     /// The first factor is proven: an unenrolled user steps aside (when allowed), a locked user
     /// is told, anyone else is asked for a code (mailed at once when e-mail is their preferred
     /// or only factor).
-    fn after_first_factor(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+    pub(super) fn after_first_factor(&self, login: &mut Login) -> Result<Outcome, CoreError> {
         if !login.enrolled && login.request.allow_unenrolled {
             self.audit_ignore(login);
             return Ok(Outcome::Ignored);
@@ -285,16 +292,18 @@ impl Authenticator {
     /// Check the user's Tessera password against `candidates`, spending `evaluations` Argon2
     /// evaluations whatever happens. `Err(outcome)`: the login ends there (throttled, or a wrong
     /// password, counted).
-    fn first_factor(
+    pub(super) fn first_factor(
         &self,
         login: &Login,
         candidates: &[&str],
         evaluations: usize,
     ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
-        let throttle = self.throttle_state(login)?;
-        if let Some(until) = throttle.until(self.clock.now()) {
-            return Ok(Err(self.refuse(login, Reject::Throttled { until })));
-        }
+        // Counted as a failure before the check, in the transaction that found the name not
+        // throttled: checks running in parallel cannot get past the limit.
+        let pending = match self.begin_first_factor(login)? {
+            Ok(p) => p,
+            Err(until) => return Ok(Err(self.refuse(login, Reject::Throttled { until }))),
+        };
         let phc = login
             .data
             .as_ref()
@@ -302,20 +311,19 @@ impl Authenticator {
             .map(|p| p.expose().as_str());
         let found = password::check(phc, candidates, evaluations, &self.config.argon2)?;
         if found.is_none() {
+            // The failure that throttles is still refused as a wrong password; the throttle is
+            // told at the next attempt.
             let e = self.event(
                 login,
                 AuditResult::Reject,
                 Some("password"),
                 Some(Reject::BadPassword.as_str().to_string()),
             );
-            self.record(&e);
-            let throttled = self.commit_first_factor_failure(login, &e)?;
-            return Ok(Err(Outcome::Rejected(match throttled {
-                // The failure that throttles is still refused as a wrong password.
-                Some(_) | None => Reject::BadPassword,
-            })));
+            self.audit_only(&e);
+            self.prune_sometimes();
+            return Ok(Err(Outcome::Rejected(Reject::BadPassword)));
         }
-        self.clear_first_factor_failures(login, &throttle)?;
+        self.settle_first_factor(login, &pending)?;
         Ok(Ok(found))
     }
 
@@ -331,172 +339,14 @@ impl Authenticator {
         self.after_first_factor(login)
     }
 
-    /// A password followed by a code.
-    fn answer_combined(&self, login: &mut Login, text: &str) -> Result<Outcome, CoreError> {
-        let (separator, missing) = match &login.request.entry {
-            Entry::Combined {
-                separator,
-                missing_code,
-            } => (separator.clone(), *missing_code),
-            Entry::Code | Entry::Password => (None, MissingCode::Fail),
-        };
-        let whole = Zeroizing::new(text.to_string());
-        let scrv1 = parse_scrv1(text);
-        let lengths = code_lengths(&self.config, login.enrolled_data());
-        let split = match &scrv1 {
-            Some(_) => None,
-            None => split_combined(text, separator.as_deref(), &lengths),
-        };
-        let read = |s: &super::Split<'_>| {
-            (
-                Zeroizing::new(s.password.to_string()),
-                Zeroizing::new(s.code.to_string()),
-            )
-        };
-        let (password, code): (Zeroizing<String>, Option<Zeroizing<String>>) = match (scrv1, &split)
-        {
-            (Some((p, c)), _) => (p, Some(c)),
-            (None, Some(s)) => {
-                let (p, c) = read(s);
-                (p, Some(c))
-            }
-            (None, None) => (whole.clone(), None),
-        };
-        match login.request.first_factor {
-            FirstFactor::Password => {
-                // `auto`: decided without an oracle. Both readings of the input are checked as
-                // the password, always (two Argon2 evaluations, whatever the input and the
-                // user): the part before a code-shaped suffix, and the whole.
-                let auto = missing == MissingCode::Ask;
-                let (password, code) = if auto && split.is_some() {
-                    match self.first_factor(login, &[password.as_str(), whole.as_str()], 2)? {
-                        Err(o) => return Ok(o),
-                        Ok(Some(0)) => (password, code),
-                        Ok(_) => (whole, None),
-                    }
-                } else {
-                    let evaluations = if auto { 2 } else { 1 };
-                    if let Err(o) = self.first_factor(login, &[password.as_str()], evaluations)? {
-                        return Ok(o);
-                    }
-                    (password, code)
-                };
-                login.password = Some(password);
-                self.after_combined(login, code, missing)
-            }
-            FirstFactor::Proven => {
-                login.password = Some(password);
-                self.after_combined(login, code, missing)
-            }
-            FirstFactor::Unproven => {
-                if let Some(until) = self.throttle_until(login)? {
-                    return Ok(self.refuse(login, Reject::Throttled { until }));
-                }
-                if !login.enrolled && login.request.allow_unenrolled {
-                    // No factor, so no code to take off: all of it is the password.
-                    login.password = Some(whole);
-                    self.audit_ignore(login);
-                    return Ok(Outcome::Ignored);
-                }
-                match (code, missing) {
-                    (Some(code), missing) => {
-                        login.password = Some(password);
-                        if missing == MissingCode::Ask {
-                            // The password came with the first answer: ask again for the code
-                            // alone.
-                            login.stage = Stage::Code;
-                            login.prompt = prompts::neutral(PromptKind::Code);
-                        }
-                        self.answer_code(login, &code, Counting::Throttle)
-                    }
-                    // No code in it: the input is the password as it is (nothing to hand on).
-                    (None, MissingCode::Ask) => {
-                        login.stage = Stage::Code;
-                        login.prompt = prompts::neutral(PromptKind::Code);
-                        Ok(Outcome::Prompt(login.prompt.clone()))
-                    }
-                    (None, MissingCode::Fail) => self.answer_code(login, "", Counting::Throttle),
-                }
-            }
-        }
-    }
-
-    /// The first factor of a combined answer is proven: check its code, or deal with its
-    /// absence.
-    fn after_combined(
-        &self,
-        login: &mut Login,
-        code: Option<Zeroizing<String>>,
-        missing: MissingCode,
-    ) -> Result<Outcome, CoreError> {
-        let Some(code) = code else {
-            return match missing {
-                MissingCode::Ask => self.after_first_factor(login),
-                MissingCode::Fail => self.missing_code(login),
-            };
-        };
-        if !login.enrolled && login.request.allow_unenrolled {
-            self.audit_ignore(login);
-            return Ok(Outcome::Ignored);
-        }
-        if let Some(d) = login.enrolled_data()
-            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
-        {
-            return Ok(self.refuse(login, r));
-        }
-        // Asked again, it is for the code alone: the password is proven.
-        login.stage = Stage::Code;
-        login.tries_left = self.tries_for(login);
-        login.prompt = prompts::for_code(login.enrolled_data(), login.request.channel);
-        self.answer_code(login, &code, Counting::User)
-    }
-
-    /// A proven password with no code where one was required (RADIUS `append`): an e-mail user
-    /// is mailed one to log in with again; for anyone else it is a failed try.
-    fn missing_code(&self, login: &mut Login) -> Result<Outcome, CoreError> {
-        if !login.enrolled && login.request.allow_unenrolled {
-            self.audit_ignore(login);
-            return Ok(Outcome::Ignored);
-        }
-        if let Some(d) = login.enrolled_data()
-            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
-        {
-            return Ok(self.refuse(login, r));
-        }
-        login.stage = Stage::Code;
-        let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);
-        let Some(factor_id) = factor else {
-            return self.answer_code(login, "", Counting::User);
-        };
-        Ok(match self.mail_code(login, factor_id)? {
-            super::email::Mailed::Prompt(p) if p.after == Some(Reject::MailFailed) => {
-                Outcome::Rejected(Reject::MailFailed)
-            }
-            super::email::Mailed::Prompt(p) => {
-                if !login.code_sent {
-                    let e = self.event(
-                        login,
-                        AuditResult::Reject,
-                        Some("email"),
-                        Some("email_send_interval".to_string()),
-                    );
-                    self.audit_only(&e);
-                }
-                Outcome::LoginAgain(p)
-            }
-            super::email::Mailed::Failed => Outcome::Rejected(Reject::MailFailed),
-        })
-    }
-
     /// A code (or a request for an e-mailed one), counted as `counting` says.
-    fn answer_code(
+    pub(super) fn answer_code(
         &self,
         login: &mut Login,
         text: &str,
         counting: Counting,
     ) -> Result<Outcome, CoreError> {
         let answer = Zeroizing::new(text.trim().to_string());
-        let now = self.clock.now();
         if counting == Counting::User && is_send_request(&answer) && login.sends_left > 0 {
             let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);
             if let Some(factor_id) = factor {
@@ -507,13 +357,50 @@ impl Authenticator {
                 });
             }
         }
+        self.decide(login, &[answer], counting)
+    }
+
+    /// Decide an answer, read as each of `codes` (one, or every code a split before the
+    /// password could make): the first that matches, else one miss, counted as `counting` says.
+    pub(super) fn decide(
+        &self,
+        login: &mut Login,
+        codes: &[Zeroizing<String>],
+        counting: Counting,
+    ) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
         login.tries_left = login.tries_left.saturating_sub(1);
-        let checked = Checker {
+        login.matched = None;
+        let checker = Checker {
             config: &self.config,
             store: self.store.as_ref(),
             key: &self.key,
+        };
+        let mut checked = None;
+        let mut shaped = false;
+        for (i, code) in codes.iter().enumerate() {
+            let c = checker.check_answer(
+                login.enrolled_data(),
+                code.trim(),
+                now,
+                counting == Counting::User,
+            )?;
+            match c {
+                Checked::Misses { miss, .. } if codes.len() > 1 => shaped |= miss == Miss::Wrong,
+                Checked::Misses { .. } | Checked::Matches { .. } | Checked::Stale(_) => {
+                    login.matched = Some(i);
+                    checked = Some(c);
+                    break;
+                }
+            }
         }
-        .check_answer(login.enrolled_data(), &answer, now)?;
+        let checked = checked.unwrap_or(Checked::Misses {
+            miss: if shaped { Miss::Wrong } else { Miss::Malformed },
+            email_tried: false,
+        });
+        if !matches!(checked, Checked::Matches { .. }) {
+            login.matched = None;
+        }
         let unproven = counting == Counting::Throttle;
         let event_for = |c: &Committed| {
             let note = if unproven {
@@ -525,10 +412,10 @@ impl Authenticator {
                 Committed::Accepted { method, .. } => {
                     (AuditResult::Accept, Some(method.as_str()), None)
                 }
-                Committed::Replayed => (
+                Committed::Stale(stale) => (
                     AuditResult::Reject,
                     None,
-                    Some(format!("{}{note}", Reject::Replayed.as_str())),
+                    Some(format!("{}{note}", stale_reject(*stale).as_str())),
                 ),
                 Committed::Failed { miss, lock } => (
                     AuditResult::Reject,
@@ -552,6 +439,9 @@ impl Authenticator {
         };
         let committed = self.commit_answer(login, &checked, counting, &event_for)?;
         self.record(&event_for(&committed));
+        if unproven {
+            self.prune_sometimes();
+        }
         let (reject, shown) = match committed {
             Committed::Accepted {
                 method,
@@ -568,7 +458,7 @@ impl Authenticator {
                     wrong_codes_since_last_login: since_login.saturating_sub(login.failed_here),
                 }));
             }
-            Committed::Replayed => (Reject::Replayed, Reject::Replayed),
+            Committed::Stale(stale) => (stale_reject(stale), stale_reject(stale)),
             Committed::Failed { miss, lock } => {
                 if counting == Counting::User {
                     login.failed_here = login.failed_here.saturating_add(1);

@@ -11,6 +11,7 @@
 
 mod attempt;
 mod batch;
+mod combined;
 mod email;
 mod flow;
 mod prompts;
@@ -179,7 +180,8 @@ pub struct Prompt {
 }
 
 /// Why a login was refused. Front-ends log the variant and show [`Reject::user_message`]; only
-/// a lock, a throttle, a replayed code and a failed mail say more than "Verification failed."
+/// a lock, a throttle, a code used or expired (which only its holder can present) and a failed
+/// mail say more than "Verification failed."
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reject {
     /// The name is not a valid user name.
@@ -231,14 +233,14 @@ impl Reject {
             Reject::LockedOut { .. }
             | Reject::Throttled { .. }
             | Reject::Replayed
+            | Reject::Expired
             | Reject::MailFailed => true,
             Reject::InvalidUser
             | Reject::UnknownUser
             | Reject::NotEnrolled
             | Reject::BadPassword
             | Reject::BadCode
-            | Reject::Malformed
-            | Reject::Expired => false,
+            | Reject::Malformed => false,
         }
     }
 
@@ -261,14 +263,15 @@ impl Reject {
                 minutes(until)
             ),
             Reject::Replayed => "That code was already used; wait for the next one.".to_string(),
+            // Only someone who has the code gets this (a real code, late or spent).
+            Reject::Expired => "That code has expired; ask for a new one.".to_string(),
             Reject::MailFailed => MAIL_FAILED.to_string(),
             Reject::InvalidUser
             | Reject::UnknownUser
             | Reject::NotEnrolled
             | Reject::BadPassword
             | Reject::BadCode
-            | Reject::Malformed
-            | Reject::Expired => "Verification failed.".to_string(),
+            | Reject::Malformed => "Verification failed.".to_string(),
         }
     }
 }
@@ -361,6 +364,8 @@ pub struct Login {
     password: Option<Zeroizing<String>>,
     /// Wrong codes counted in this conversation (left out of the notice at its success).
     failed_here: u32,
+    /// Which of the readings of the last answer matched.
+    matched: Option<usize>,
 }
 
 impl std::fmt::Debug for Login {
@@ -478,13 +483,22 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Forget throttle counters that expired (housekeeping, about once a minute).
-    pub fn prune(&self) -> Result<u64, CoreError> {
-        let now = self.clock.now();
-        let rules = self.rules;
-        Ok(self.store.prune_throttle(&|c| {
-            rules.per_source.is_spent(*c, now) && rules.per_user.is_spent(*c, now)
-        })?)
+    /// Forget throttle counters that ran out (housekeeping): up to `limit` rows. The RADIUS
+    /// server calls it once a minute; short-lived processes that write throttle rows call it now
+    /// and then ([`Authenticator::prune_sometimes`]).
+    pub fn prune(&self, limit: u32) -> Result<u64, CoreError> {
+        let quiet = self.rules.per_source.forget_after_secs.unwrap_or(0);
+        Ok(self.store.prune_throttle(self.clock.now(), quiet, limit)?)
+    }
+
+    /// [`Authenticator::prune`] about once in 32 calls, a few rows at a time: a PAM host that
+    /// sees throttled logins (random names from SSH bots) keeps its throttle table small
+    /// without a daemon. Best effort.
+    pub(super) fn prune_sometimes(&self) {
+        let mut b = [0u8; 1];
+        if crate::base::secret::random_bytes(&mut b).is_ok() && b[0] < 8 {
+            let _ = self.prune(200);
+        }
     }
 
     /// Write an audit row and a syslog line for a decision that changed no state.

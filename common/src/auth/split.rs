@@ -60,6 +60,34 @@ pub fn split_combined<'a>(
     None
 }
 
+/// Every way `input` may end in a code, whoever types it: a printed recovery code, or the last
+/// 8, 7 or 6 digits (longest first). For answers taken before the first factor is proven, where
+/// the user's own code lengths must not decide (they would tell who is enrolled).
+pub fn split_candidates(input: &str) -> Vec<Split<'_>> {
+    let mut out = Vec::new();
+    if let Some(cut) = input.len().checked_sub(recovery::PRINTED_LEN)
+        && input.is_char_boundary(cut)
+        && recovery::is_printed(&input[cut..])
+    {
+        out.push(Split {
+            password: &input[..cut],
+            code: &input[cut..],
+        });
+    }
+    for n in [8usize, 7, 6] {
+        let Some(cut) = input.len().checked_sub(n) else {
+            continue;
+        };
+        if input.is_char_boundary(cut) && input[cut..].bytes().all(|b| b.is_ascii_digit()) {
+            out.push(Split {
+                password: &input[..cut],
+                code: &input[cut..],
+            });
+        }
+    }
+    out
+}
+
 /// OpenVPN's static-challenge password, `SCRV1:<base64 password>:<base64 response>`, decoded
 /// into (password, response). `None` when `input` is not in that form.
 pub fn parse_scrv1(input: &str) -> Option<(Zeroizing<String>, Zeroizing<String>)> {
@@ -164,6 +192,29 @@ mod tests {
         assert!(parse_scrv1("SCRV1:aHVudGVyMg==").is_none());
         assert!(parse_scrv1("SCRV1:!!!:MTIzNDU2").is_none());
         assert!(parse_scrv1("SCRV1:/w==:MTIzNDU2").is_none(), "not UTF-8");
+    }
+
+    #[test]
+    fn candidates_are_every_split_a_code_could_make() {
+        let c = |input: &str| -> Vec<(String, String)> {
+            split_candidates(input)
+                .iter()
+                .map(|s| (s.password.to_string(), s.code.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            c("pw12345678"),
+            [("pw", "12345678"), ("pw1", "2345678"), ("pw12", "345678")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(c("pw1234567").len(), 2);
+        assert_eq!(c("pw123456").len(), 1);
+        assert!(c("pw12345").is_empty());
+        assert_eq!(
+            c("pwk7qd-3mzp-x8tf"),
+            [("pw".to_string(), "k7qd-3mzp-x8tf".to_string())]
+        );
+        assert!(c("é").is_empty());
     }
 
     #[test]

@@ -111,11 +111,13 @@ pub struct RadiusConfig {
 }
 
 impl RadiusConfig {
-    /// Reply attributes for `user`: their own entry, else the `"*"` entry.
+    /// Reply attributes for `user`: their own entry (names compared by their canonical form,
+    /// as logins are), else the `"*"` entry.
     pub fn reply_for(&self, user: &str) -> Option<&ReplyAttributes> {
+        let key = crate::base::names::name_key(user);
         self.reply
             .iter()
-            .find(|r| r.user == user)
+            .find(|r| r.user != "*" && crate::base::names::name_key(&r.user) == key)
             .or_else(|| self.reply.iter().find(|r| r.user == "*"))
     }
 }
@@ -292,7 +294,10 @@ impl Validator<'_> {
             let user = e
                 .user
                 .ok_or_else(|| self.invalid_in("radius.reply", i, "user", "is required".into()))?;
-            if reply.iter().any(|o| o.user == user) {
+            let key = crate::base::names::name_key(&user);
+            if reply.iter().any(|o| {
+                o.user == user || (user != "*" && crate::base::names::name_key(&o.user) == key)
+            }) {
                 return Err(self.invalid_in(
                     "radius.reply",
                     i,

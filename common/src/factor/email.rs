@@ -67,9 +67,11 @@ pub enum Checked {
     },
     /// A wrong answer against a live code: it spends one of the code's tries.
     Wrong,
-    /// The code expired.
+    /// It is the code, and it expired.
     Expired,
-    /// No live code (never sent, spent, or out of tries).
+    /// It is the code, and it was used (or died of wrong tries).
+    Spent,
+    /// No live code (never sent), or a wrong answer against a dead one.
     Nothing,
 }
 
@@ -82,20 +84,23 @@ pub fn check(
     answer: &str,
     now: u64,
 ) -> Result<Checked, CoreError> {
-    let Some(outstanding) = store.email_code(user_id)?.filter(|c| c.tries_left > 0) else {
+    let Some(outstanding) = store.email_code(user_id)? else {
         return Ok(Checked::Nothing);
     };
-    if outstanding.expires_at <= now {
-        return Ok(Checked::Expired);
-    }
     let hash = hash_code(key.email_code_key(), user_id, answer);
-    Ok(if hashes_equal(&hash, &outstanding.hash) {
-        Checked::Matches {
+    let is_it = hashes_equal(&hash, &outstanding.hash);
+    let live = outstanding.tries_left > 0;
+    Ok(match (is_it, live, outstanding.expires_at <= now) {
+        // The code itself, but no longer usable: nobody guesses a real code, so it is told,
+        // never counted.
+        (true, false, _) => Checked::Spent,
+        (true, true, true) => Checked::Expired,
+        (true, true, false) => Checked::Matches {
             hash,
             factor_id: outstanding.factor_id,
-        }
-    } else {
-        Checked::Wrong
+        },
+        (false, true, false) => Checked::Wrong,
+        (false, _, _) => Checked::Nothing,
     })
 }
 

@@ -52,7 +52,15 @@ pub enum Miss {
     Wrong,
     /// Not shaped like any code the user could have.
     Malformed,
-    /// The e-mailed code it matched expired.
+}
+
+/// A valid code that can no longer be used: not a guess (nobody guesses a real code), so never
+/// counted; the user is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// Already used (a recovery code, an e-mailed code; a TOTP step is found used when claimed).
+    Used,
+    /// The e-mailed code expired.
     Expired,
 }
 
@@ -64,6 +72,8 @@ pub enum Checked {
     /// It does not; `email_tried`: it was checked against a live e-mailed code (one of whose
     /// tries it spends).
     Misses { miss: Miss, email_tried: bool },
+    /// It is a real code of the user's that can no longer be used.
+    Stale(Stale),
 }
 
 /// The code lengths a user's answer may have, preferred factor first; the configured lengths for
@@ -111,15 +121,19 @@ impl Checker<'_> {
     /// `now`. TOTP factors first, then the outstanding e-mailed code, then recovery codes. An
     /// answer shaped like a recovery code always costs exactly one Argon2 evaluation, whoever
     /// the user is and whatever they have left.
+    ///
+    /// `with_email`: check the outstanding e-mailed code too. Not before the first factor is
+    /// proven: nothing is mailed there, and a wrong answer must not spend the code the user was
+    /// mailed elsewhere.
     pub fn check_answer(
         &self,
         data: Option<&LoginData>,
         answer: &str,
         now: u64,
+        with_email: bool,
     ) -> Result<Checked, CoreError> {
         let mut shaped = false;
         let mut email_tried = false;
-        let mut expired = false;
         if let Some(d) = data {
             for f in d.factors.iter().filter(|f| is_usable(f)) {
                 let Some(t) = &f.totp else { continue };
@@ -146,6 +160,7 @@ impl Checker<'_> {
                 }
             }
             if let Some(cfg) = &self.config.email
+                && with_email
                 && d.factors
                     .iter()
                     .any(|f| is_usable(f) && f.kind == FactorKind::Email)
@@ -160,7 +175,9 @@ impl Checker<'_> {
                         });
                     }
                     email::Checked::Wrong => email_tried = true,
-                    email::Checked::Expired => expired = true,
+                    email::Checked::Expired => return Ok(Checked::Stale(Stale::Expired)),
+                    // Used, or dead of wrong tries: either way the user needs a new one.
+                    email::Checked::Spent => return Ok(Checked::Stale(Stale::Expired)),
                     email::Checked::Nothing => {}
                 }
             }
@@ -174,22 +191,20 @@ impl Checker<'_> {
         if let Some(norm) = recovery::normalize(answer) {
             shaped = true;
             let user = data.and_then(|d| d.recovery.as_ref().map(|b| (d.user.id, b)));
-            if let Some(m) = recovery::check(self.store, self.key, self.argon2(), user, &norm)? {
-                return Ok(Checked::Matches {
-                    claim: Claim::RecoveryCode { code_id: m.code_id },
-                    method: Method::Recovery {
-                        remaining: m.remaining,
-                    },
-                });
+            match recovery::check(self.store, self.key, self.argon2(), user, &norm)? {
+                Some(recovery::Checked::Unused(m)) => {
+                    return Ok(Checked::Matches {
+                        claim: Claim::RecoveryCode { code_id: m.code_id },
+                        method: Method::Recovery {
+                            remaining: m.remaining,
+                        },
+                    });
+                }
+                Some(recovery::Checked::Used) => return Ok(Checked::Stale(Stale::Used)),
+                None => {}
             }
         }
-        let miss = if expired {
-            Miss::Expired
-        } else if shaped {
-            Miss::Wrong
-        } else {
-            Miss::Malformed
-        };
+        let miss = if shaped { Miss::Wrong } else { Miss::Malformed };
         Ok(Checked::Misses { miss, email_tried })
     }
 }

@@ -101,9 +101,19 @@ pub struct Matched {
     pub remaining: u32,
 }
 
+/// What a recovery-shaped answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// One of the user's unused codes.
+    Unused(Matched),
+    /// One of the user's codes that was used already.
+    Used,
+}
+
 /// The one check of a recovery code. Costs exactly one Argon2 evaluation whatever the user's
 /// state (unknown, unenrolled, no codes left, codes left): with the batch's salt and parameters
-/// when the user has unused codes, otherwise a dummy one with the batch's (or the configured)
+/// when the user has a batch (compared with the unused codes, then the used ones, so a code
+/// used already is told and not counted), otherwise a dummy one with the configured
 /// parameters, so time tells nothing.
 pub fn check(
     store: &dyn RecoveryStore,
@@ -111,31 +121,31 @@ pub fn check(
     configured: &Argon2Config,
     user: Option<(UserId, &RecoveryBatch)>,
     normalized: &str,
-) -> Result<Option<Matched>, CoreError> {
+) -> Result<Option<Checked>, CoreError> {
     let params = |b: &RecoveryBatch| Argon2Config {
         memory_kib: b.m_cost,
         iterations: b.t_cost,
         parallelism: b.p_cost,
     };
     match user {
-        Some((user_id, batch)) if batch.unused > 0 => {
+        Some((user_id, batch)) => {
             let hash = hash_code(
                 normalized,
                 &batch.salt,
                 key.recovery_pepper(),
                 &params(batch),
             )?;
-            let stored = store.recovery_hashes(user_id)?;
-            Ok(find_match(hash.as_ref(), &stored).map(|code_id| Matched {
-                code_id,
-                remaining: u32::try_from(stored.len())
-                    .unwrap_or(u32::MAX)
-                    .saturating_sub(1),
-            }))
-        }
-        Some((_, batch)) => {
-            kdf::dummy(normalized.as_bytes(), &params(batch));
-            Ok(None)
+            let unused = store.recovery_hashes(user_id)?;
+            if let Some(code_id) = find_match(hash.as_ref(), &unused) {
+                return Ok(Some(Checked::Unused(Matched {
+                    code_id,
+                    remaining: u32::try_from(unused.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_sub(1),
+                })));
+            }
+            let used = store.used_recovery_hashes(user_id)?;
+            Ok(find_match(hash.as_ref(), &used).map(|_| Checked::Used))
         }
         None => {
             kdf::dummy(normalized.as_bytes(), configured);

@@ -37,11 +37,23 @@ pub struct Rule {
 pub struct Rules {
     /// Wrong second-factor codes of a user (proven first factor).
     pub codes: Rule,
-    /// First-factor failures of one user from one source.
+    /// First-factor failures of one name from one source.
     pub per_source: Rule,
-    /// First-factor failures of one user from anywhere.
-    pub per_user: Rule,
+    /// Wrong first-factor passwords (RADIUS) of one name from sources it has not logged in
+    /// from.
+    pub per_name: Rule,
+    /// Wrong answers the PAM module took before the password was proven, of one name from
+    /// sources it has not logged in from: they may be code guesses of someone who knows the
+    /// password, so they are counted as strictly as codes (but never need an administrator).
+    pub per_name_unproven: Rule,
 }
+
+/// The longest a first-factor throttle lasts, whatever `max_lockout` says: someone who knows
+/// nothing must never keep a user out for longer.
+pub const THROTTLE_CEILING_SECS: u64 = 24 * 3600;
+/// Earlier code locks are forgotten after this long without a wrong code (a success does not
+/// forget them: a guesser would get a fresh doubling after each of the user's logins).
+pub const CODE_LOCKS_FORGOTTEN_SECS: u64 = 90 * 24 * 3600;
 
 impl Rules {
     /// The rules for `[policy]`'s values.
@@ -53,6 +65,15 @@ impl Rules {
         first_factor_lockout_secs: u64,
     ) -> Rules {
         let max_lockout_secs = max_lockout_secs.max(lockout_secs);
+        let throttle_ceiling = max_lockout_secs.min(THROTTLE_CEILING_SECS);
+        let throttle = |max: u32, first: u64| Rule {
+            max_failures: max.max(1),
+            first_lock_secs: first.min(throttle_ceiling),
+            escalate: true,
+            ceiling_secs: throttle_ceiling,
+            past_ceiling: PastCeiling::Cap,
+            forget_after_secs: Some(throttle_ceiling),
+        };
         Rules {
             codes: Rule {
                 max_failures: max_failures.max(1),
@@ -60,24 +81,11 @@ impl Rules {
                 escalate: true,
                 ceiling_secs: max_lockout_secs,
                 past_ceiling: PastCeiling::Unlock,
-                forget_after_secs: None,
+                forget_after_secs: Some(CODE_LOCKS_FORGOTTEN_SECS),
             },
-            per_source: Rule {
-                max_failures: max_failures.max(1),
-                first_lock_secs: lockout_secs,
-                escalate: true,
-                ceiling_secs: max_lockout_secs,
-                past_ceiling: PastCeiling::Cap,
-                forget_after_secs: Some(max_lockout_secs),
-            },
-            per_user: Rule {
-                max_failures: first_factor_max_failures.max(1),
-                first_lock_secs: first_factor_lockout_secs,
-                escalate: false,
-                ceiling_secs: first_factor_lockout_secs,
-                past_ceiling: PastCeiling::Cap,
-                forget_after_secs: Some(first_factor_lockout_secs),
-            },
+            per_source: throttle(max_failures, lockout_secs),
+            per_name: throttle(first_factor_max_failures, first_factor_lockout_secs),
+            per_name_unproven: throttle(max_failures, lockout_secs),
         }
     }
 }
@@ -87,11 +95,14 @@ impl Rules {
 pub struct Counter {
     /// Failures since the last success or the last lock.
     pub failures: u32,
-    /// Locks since the last success (or since they were forgotten).
+    /// Locks since they were last forgotten (a quiet time, or `tessera user unlock`).
     pub locks: u32,
     /// End of the current lock; [`UNTIL_UNLOCKED`]: until an administrator unlocks.
     pub locked_until: Option<u64>,
     pub last_failure: Option<u64>,
+    /// A per-source counter: until then this source is one the name logged in from, and the
+    /// name's overall throttle does not apply to it.
+    pub good_until: Option<u64>,
 }
 
 /// Whether something is locked at a given time.
@@ -118,6 +129,11 @@ impl Counter {
             Some(until) if until > now => Lock::Until(until),
             Some(_) | None => Lock::Open,
         }
+    }
+
+    /// Whether the name logged in from this source recently (see [`Counter::good_until`]).
+    pub fn is_good_at(&self, now: u64) -> bool {
+        self.good_until.is_some_and(|t| t > now)
     }
 }
 
@@ -164,9 +180,11 @@ impl Rule {
         c
     }
 
-    /// The counter after a success: cleared.
-    pub fn after_success(&self, _c: Counter) -> Counter {
-        Counter::default()
+    /// The counter after a success: the run of failures ends. Earlier locks are kept, so the
+    /// next lock is still longer (a guesser gets no fresh doubling from the user's logins); they
+    /// are forgotten after a quiet time or by `tessera user unlock`.
+    pub fn after_success(&self, c: Counter) -> Counter {
+        Counter { failures: 0, ..c }
     }
 
     /// Failures still allowed before the next lock (0 while locked).
@@ -179,13 +197,23 @@ impl Rule {
     }
 
     /// Earlier locks and failures forgotten after a quiet time (see
-    /// [`Rule::forget_after_secs`]).
+    /// [`Rule::forget_after_secs`]), counted from the last failure or the end of the last lock,
+    /// whichever is later. A source's good standing is kept while it lasts.
     fn forget(&self, c: Counter, now: u64) -> Counter {
-        match (self.forget_after_secs, c.last_failure, c.lock_at(now)) {
-            (Some(quiet), Some(last), Lock::Open) if now.saturating_sub(last) >= quiet => {
-                Counter::default()
+        let Some(quiet) = self.forget_after_secs else {
+            return c;
+        };
+        if c.lock_at(now).is_locked() {
+            return c;
+        }
+        let since = c.last_failure.unwrap_or(0).max(c.locked_until.unwrap_or(0));
+        if now.saturating_sub(since) >= quiet {
+            Counter {
+                good_until: c.good_until.filter(|t| *t > now),
+                ..Counter::default()
             }
-            _ => c,
+        } else {
+            c
         }
     }
 
@@ -299,52 +327,98 @@ mod tests {
     }
 
     #[test]
-    fn a_success_clears_the_count_and_the_escalation() {
+    fn a_success_ends_the_run_of_failures_but_not_the_doubling() {
         let r = rules().codes;
         let c = fail(&r, Counter::default(), 5, T0);
         let c = fail(&r, c, 3, T0 + 15 * MIN);
-        assert_eq!(c.locks, 1);
+        assert_eq!((c.locks, c.failures), (1, 3));
         let c = r.after_success(c);
-        assert_eq!(c, Counter::default());
+        assert_eq!((c.locks, c.failures), (1, 0));
+        // The next lock is the second: twice as long.
         let c = fail(&r, c, 5, T0 + HOUR);
-        assert_eq!(c.lock_at(T0 + HOUR), Lock::Until(T0 + HOUR + 15 * MIN));
+        assert_eq!(c.lock_at(T0 + HOUR), Lock::Until(T0 + HOUR + 30 * MIN));
     }
 
     #[test]
-    fn per_source_locks_are_capped_and_forgotten_after_a_quiet_day() {
-        let r = rules().per_source;
-        let mut c = Counter::default();
-        let mut now = T0;
-        for _ in 0..12 {
-            c = fail(&r, c, 5, now);
-            match c.lock_at(now) {
-                Lock::Until(until) => {
-                    assert!(until - now <= 24 * HOUR);
-                    now = until;
-                }
-                other => panic!("a source is never locked until unlocked: {other:?}"),
-            }
-        }
-        assert_eq!(c.lock_at(now - 1), Lock::Until(now));
-        // A day without failures: the next lock is a first lock again.
-        let later = now + 24 * HOUR;
+    fn code_locks_are_forgotten_after_ninety_quiet_days() {
+        let r = rules().codes;
+        let c = fail(&r, Counter::default(), 5, T0);
+        let later = T0 + 15 * MIN + CODE_LOCKS_FORGOTTEN_SECS;
+        assert!(!r.is_spent(c, later - 1));
         assert!(r.is_spent(c, later));
         let c = fail(&r, c, 5, later);
         assert_eq!(c.lock_at(later), Lock::Until(later + 15 * MIN));
     }
 
+    /// A source's throttle doubles up to a day, never more, whatever `max_lockout` says, and
+    /// is forgotten a quiet day after its last lock ended.
     #[test]
-    fn per_user_first_factor_locks_are_short_and_never_grow() {
-        let r = rules().per_user;
+    fn per_source_throttle_is_capped_at_a_day_and_forgotten_a_day_after_it_ends() {
+        for max_lockout in [24 * HOUR, 30 * 24 * HOUR] {
+            let r = Rules::new(5, 15 * MIN, max_lockout, 20, 5 * MIN).per_source;
+            let mut c = Counter::default();
+            let mut now = T0;
+            let mut lengths = Vec::new();
+            for _ in 0..12 {
+                c = fail(&r, c, 5, now);
+                match c.lock_at(now) {
+                    Lock::Until(until) => {
+                        lengths.push((until - now) / MIN);
+                        now = until;
+                    }
+                    other => panic!("a source is never locked until unlocked: {other:?}"),
+                }
+            }
+            // Right after a day-long lock the doubling goes on (no fresh start).
+            assert_eq!(
+                lengths,
+                [15, 30, 60, 120, 240, 480, 960, 1440, 1440, 1440, 1440, 1440],
+                "max_lockout {max_lockout}"
+            );
+            // A quiet day after the last lock: the next one is a first lock again.
+            let later = now + 24 * HOUR;
+            assert!(!r.is_spent(c, later - 1));
+            assert!(r.is_spent(c, later));
+            let c = fail(&r, c, 5, later);
+            assert_eq!(c.lock_at(later), Lock::Until(later + 15 * MIN));
+        }
+    }
+
+    #[test]
+    fn a_names_password_throttle_doubles_from_five_minutes_up_to_a_day() {
+        let r = rules().per_name;
         let mut c = Counter::default();
         let mut now = T0;
-        for _ in 0..10 {
+        let mut lengths = Vec::new();
+        for _ in 0..11 {
             c = fail(&r, c, 19, now);
             assert_eq!(c.lock_at(now), Lock::Open);
             c = r.after_failure(c, now);
-            assert_eq!(c.lock_at(now), Lock::Until(now + 5 * MIN));
-            now += 5 * MIN;
+            let Lock::Until(until) = c.lock_at(now) else {
+                panic!("{c:?}")
+            };
+            lengths.push((until - now) / MIN);
+            now = until;
         }
+        assert_eq!(
+            lengths,
+            [5, 10, 20, 40, 80, 160, 320, 640, 1280, 1440, 1440]
+        );
+    }
+
+    #[test]
+    fn a_good_source_keeps_its_standing_through_a_quiet_time() {
+        let r = rules().per_source;
+        let c = Counter {
+            good_until: Some(T0 + 30 * 24 * HOUR),
+            ..fail(&r, Counter::default(), 2, T0)
+        };
+        let later = T0 + 2 * 24 * HOUR;
+        assert!(!r.is_spent(c, later), "still a good source");
+        let f = r.after_failure(c, later);
+        assert_eq!(f.failures, 1, "the old failures are forgotten");
+        assert!(f.is_good_at(later));
+        assert!(r.is_spent(c, T0 + 30 * 24 * HOUR));
     }
 
     #[test]
@@ -398,6 +472,28 @@ mod tests {
         // With the defaults: 8 locks of 5 (15 min doubling to 16 h), then locked until unlocked.
         assert_eq!(checked, 40);
         assert_eq!(s.lock_at(now), Lock::UntilUnlocked);
+    }
+
+    /// The same guesser while the user logs in every day: a success ends the run of failures,
+    /// not the doubling, so the user's logins give the guesser no fresh start.
+    #[test]
+    fn the_users_own_logins_give_a_guesser_no_fresh_start() {
+        let rules = rules();
+        let mut s = LockState::default();
+        let mut checked = 0u32;
+        let mut now = T0;
+        while now < T0 + 365 * 24 * HOUR {
+            if now % (24 * HOUR) < 10 && !s.lock_at(now).is_locked() {
+                s = s.after_success(&rules);
+            }
+            if !s.lock_at(now).is_locked() {
+                checked += 1;
+                s = s.after_failure(&rules, now);
+            }
+            now += 10;
+        }
+        assert!(checked < 500, "{checked} codes checked in a year");
+        assert_eq!(checked, 40);
     }
 
     /// Without the ceiling (a week, the largest `max_lockout`), the doubling alone bounds a year.

@@ -33,11 +33,11 @@ pub trait UserStore {
     ) -> Result<UserId, StoreError>;
     /// The user whose canonical name is `key`.
     fn user(&self, key: &str) -> Result<Option<User>, StoreError>;
-    /// The user stored under exactly this name (administration: reaches a shadowed user too).
-    fn user_named(&self, name: &str) -> Result<Option<User>, StoreError>;
     fn users(&self) -> Result<Vec<UserSummary>, StoreError>;
     /// Remove a user and everything that belongs to them. `false` if there was no such user.
     fn remove_user(&self, id: UserId) -> Result<bool, StoreError>;
+    /// Give a user without a key (shadowed) the canonical key `key`, if nobody holds it.
+    fn claim_name_key(&self, id: UserId, key: &str) -> Result<bool, StoreError>;
     fn set_password(&self, id: UserId, phc: Option<&str>) -> Result<(), StoreError>;
     fn set_email(&self, id: UserId, email: Option<&str>) -> Result<(), StoreError>;
     /// Everything a login needs about the user whose canonical name is `key`, in one read.
@@ -89,6 +89,8 @@ pub trait RecoveryStore {
     ) -> Result<(), StoreError>;
     /// Unused recovery-code hashes with their ids.
     fn recovery_hashes(&self, user_id: UserId) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
+    /// Used recovery-code hashes of the current batch, with their ids.
+    fn used_recovery_hashes(&self, user_id: UserId) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
 }
 
 /// E-mailed codes.
@@ -125,6 +127,8 @@ pub trait Tx {
     fn throttle(&self, key: &str, source: &str) -> Result<Counter, StoreError>;
     /// Store a throttle counter; a cleared one (`Counter::default()`) deletes the row.
     fn put_throttle(&self, key: &str, source: &str, counter: &Counter) -> Result<(), StoreError>;
+    /// Forget every throttle counter of the name whose key is `key` (`tessera user unlock`).
+    fn clear_throttle(&self, key: &str) -> Result<u64, StoreError>;
     /// Consume a one-time value: `true` when this transaction consumed it, `false` when it was
     /// already used (or, for an e-mailed code, spent, expired or replaced).
     fn claim(&self, user_id: UserId, claim: &Claim, now: u64) -> Result<bool, StoreError>;
@@ -141,8 +145,9 @@ pub trait Store:
     fn write(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>)
     -> Result<(), StoreError>;
 
-    /// Delete throttle rows that `is_spent` says carry nothing any more (housekeeping).
-    fn prune_throttle(&self, is_spent: &dyn Fn(&Counter) -> bool) -> Result<u64, StoreError>;
+    /// Delete up to `limit` throttle rows that carry nothing any more at `now`: unlocked, not a
+    /// good source any more, and without a failure for `quiet_secs` (housekeeping).
+    fn prune_throttle(&self, now: u64, quiet_secs: u64, limit: u32) -> Result<u64, StoreError>;
 
     /// A long-running process takes over housekeeping (for SQLite: WAL checkpoints, which
     /// otherwise run inside a commit, fsync included, and stall the request that triggered

@@ -128,6 +128,7 @@ fn session(user: &str) -> Session {
     Session {
         user: Some(user.to_string()),
         passwd_name: None,
+        passwd_failed: false,
         service: "sshd".into(),
         rhost: Some("192.0.2.7".into()),
         silent: false,
@@ -265,9 +266,56 @@ fn recovery_code_works_once() {
         matches!(d, Decision::Accepted(Method::Recovery { .. })),
         "{d:?}"
     );
-    let mut s = script(vec![Step::Prompt(CODE, rc)]);
+    // Used already: told, not counted.
+    let mut s = script(vec![Step::Prompt(CODE, rc), Step::Error("already used")]);
     let d = run(&e.auth, &args(&[]), &session("alice"), &mut s);
+    assert_eq!(d, Decision::Rejected(Reject::Replayed));
+    assert_eq!(e.admin.show_user("alice").unwrap().lock.codes.failures, 0);
+}
+
+/// Under PAM_SILENT a failed mail is still told when the user has another way in.
+#[test]
+fn silent_flag_still_tells_a_failed_mail() {
+    let (e, m) = email_user(1);
+    m.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let quiet = Session {
+        silent: true,
+        ..session("alice")
+    };
+    let mut s = script(vec![
+        Step::Error("Could not send a code by email"),
+        Step::Prompt(
+            "Verification code (press Enter to get one by email): ",
+            "123456".into(),
+        ),
+    ]);
+    let d = run(&e.auth, &args(&[]), &quiet, &mut s);
     assert_eq!(pam_code(&d), PamError::AUTH_ERR);
+}
+
+/// A directory service that fails the passwd lookup: under nullok, fail closed (a spelling of
+/// an enrolled name could otherwise step aside).
+#[test]
+fn a_failed_passwd_lookup_under_nullok_is_unavailable() {
+    let e = env();
+    let who = Session {
+        passwd_failed: true,
+        ..session("ALICE@corp")
+    };
+    let mut s = script(vec![]);
+    let d = run(&e.auth, &args(&["nullok"]), &who, &mut s);
+    assert_eq!(d, Decision::Unavailable);
+    // Without nullok the name as typed decides (nothing can step aside).
+    let (secret, _) = enroll(&e, "alice");
+    let who = Session {
+        passwd_failed: true,
+        ..session("alice")
+    };
+    let mut s = script(vec![Step::Prompt(CODE, code_at(&secret, T0))]);
+    assert!(matches!(
+        run(&e.auth, &args(&[]), &who, &mut s),
+        Decision::Accepted(_)
+    ));
 }
 
 #[test]
@@ -783,9 +831,10 @@ fn email_only_user_is_mailed_a_code_and_asked_for_it() {
 fn failed_mail_is_told_and_denied() {
     let (e, m) = email_user(1);
     m.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-    // alice still has recovery codes: she is told, and asked for one of those.
+    // alice still has recovery codes: she is told (an error message: even under PAM_SILENT),
+    // and asked for one of those.
     let mut s = script(vec![
-        Step::Info("Could not send a code by email"),
+        Step::Error("Could not send a code by email"),
         Step::Prompt(
             "Verification code (press Enter to get one by email): ",
             "123456".into(),

@@ -73,17 +73,27 @@ fn wrong_passwords_throttle_the_source_then_the_name() {
         password_outcome(&e, "alice", "198.51.100.1", "hunter2"),
         Outcome::Prompt(_)
     ));
-    // Twenty failures from anywhere throttle the name for five minutes, no longer.
+    // Twenty failures from anywhere throttle the name for five minutes (each further throttle
+    // twice as long, never past a day), but not for a source the name logged in from:
+    // someone who knows nothing keeps out only sources that never logged in as alice.
     for i in 0..20 {
         let _ = password_outcome(&e, "alice", &format!("10.0.0.{i}"), "nope");
     }
     assert_eq!(
-        password_outcome(&e, "alice", "198.51.100.1", "hunter2"),
-        Outcome::Rejected(Reject::Throttled { until: T0 + 300 })
+        password_outcome(&e, "alice", "192.0.2.200", "hunter2"),
+        Outcome::Rejected(Reject::Throttled { until: T0 + 300 }),
+        "a new source"
+    );
+    assert!(
+        matches!(
+            password_outcome(&e, "alice", "198.51.100.1", "hunter2"),
+            Outcome::Prompt(_)
+        ),
+        "alice's own source"
     );
     e.clock.advance(300);
     assert!(matches!(
-        password_outcome(&e, "alice", "198.51.100.1", "hunter2"),
+        password_outcome(&e, "alice", "192.0.2.200", "hunter2"),
         Outcome::Prompt(_)
     ));
     // The second-factor lockout was never touched.
@@ -124,6 +134,65 @@ fn a_lock_is_not_told_before_the_password_checks_out() {
         password_outcome(&e, "alice", "203.0.113.9", "hunter2"),
         Outcome::Rejected(Reject::LockedOut { .. })
     ));
+}
+
+/// Issue 9 review: twenty wrong passwords from anywhere every five minutes kept the user out
+/// forever, from her own address too.
+#[test]
+fn someone_who_knows_nothing_cannot_keep_the_user_out_of_her_own_source() {
+    let (e, _) = env_password();
+    assert!(matches!(
+        password_outcome(&e, "alice", "198.51.100.1", "hunter2"),
+        Outcome::Prompt(_)
+    ));
+    let mut kept_out = 0;
+    for round in 0..288u64 {
+        for i in 0..20 {
+            let _ = password_outcome(&e, "alice", &format!("10.{}.0.{i}", round % 200), "nope");
+        }
+        if !matches!(
+            password_outcome(&e, "alice", "198.51.100.1", "hunter2"),
+            Outcome::Prompt(_)
+        ) {
+            kept_out += 1;
+        }
+        e.clock.advance(300);
+    }
+    assert_eq!(kept_out, 0, "refused {kept_out} times of 288 in a day");
+}
+
+/// Parallel checks cannot get past the limit: each is counted before its Argon2.
+#[test]
+fn a_password_check_is_counted_before_it_runs() {
+    let (e, _) = env_password();
+    let logins: Vec<Box<Login>> = (0..8)
+        .map(
+            |_| match e.auth.begin(challenge("alice", "203.0.113.9")).unwrap() {
+                Begin::Prompt(l, _) => l,
+                b => panic!("{b:?}"),
+            },
+        )
+        .collect();
+    // Eight checks begun before any ends: only the first five get to Argon2.
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = logins
+            .into_iter()
+            .map(|mut l| {
+                let auth = &e.auth;
+                s.spawn(move || auth.answer(&mut l, "nope").unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = outcomes
+        .iter()
+        .filter(|o| **o == Outcome::Rejected(Reject::BadPassword))
+        .count();
+    let throttled = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Rejected(Reject::Throttled { .. })))
+        .count();
+    assert_eq!((checked, throttled), (5, 3), "{outcomes:?}");
 }
 
 /// PAM before the password module (`forward_pass`): the request an attacker who knows nothing

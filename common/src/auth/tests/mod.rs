@@ -16,6 +16,7 @@ use crate::testing::TestCore;
 mod combined;
 mod first_factor;
 mod names;
+mod unproven;
 
 const T0: u64 = 1_700_000_010;
 
@@ -136,10 +137,12 @@ fn recovery_code_works_once_in_any_typing() {
         Outcome::Accepted(v) => assert_eq!(v.method, Method::Recovery { remaining: 9 }),
         o => panic!("{o:?}"),
     }
+    // Used already: told, and not counted as a guess.
     assert_eq!(
         login(&e, request("alice"), &codes[3]),
-        Outcome::Rejected(Reject::BadCode)
+        Outcome::Rejected(Reject::Replayed)
     );
+    assert_eq!(lock_of(&e, "alice").codes.failures, 0);
     assert!(matches!(
         login(&e, request("alice"), &codes[4]),
         Outcome::Accepted(_)
@@ -424,9 +427,10 @@ fn email_only_user_is_sent_a_code_at_once_and_it_works_once() {
             .contains("A new code can be e-mailed in"),
         "{p:?}"
     );
+    // Used already: the user needs a new one; not counted as a guess.
     assert_eq!(
         e.auth.answer(&mut l, &code).unwrap(),
-        Outcome::Rejected(Reject::BadCode)
+        Outcome::Rejected(Reject::Expired)
     );
     // Nothing in the audit log carries the code.
     for ev in e.store.audit(None, 100).unwrap() {
@@ -498,8 +502,8 @@ fn email_code_dies_after_max_tries_and_expires() {
     };
     assert_eq!(
         e.auth.answer(&mut l, &code).unwrap(),
-        Outcome::Rejected(Reject::BadCode),
-        "max_tries spent"
+        Outcome::Rejected(Reject::Expired),
+        "max_tries spent: the code is dead, the user needs a new one"
     );
 
     e.admin.unlock_user("alice").unwrap();

@@ -85,3 +85,52 @@ fn a_name_that_collides_with_another_is_refused() {
     // The administrator reaches the user under any spelling.
     assert_eq!(e.admin.show_user("ALICE").unwrap().user.name, "alice");
 }
+
+/// Review finding 10: after migration 4, `tessera user lock alice` hit the shadowed `alice`
+/// while logins of `alice` reached `Alice`.
+#[test]
+fn administration_reaches_the_user_logins_reach_and_a_shadowed_one_only_on_purpose() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    // A second spelling stored before names were canonical: no key, shadowed.
+    rusqlite::Connection::open(e.store.path())
+        .unwrap()
+        .execute(
+            "INSERT INTO users (name, name_key, created_at) VALUES ('ALICE', NULL, 1)",
+            [],
+        )
+        .unwrap();
+    e.admin.lock_user("ALICE").unwrap();
+    assert!(matches!(
+        login(&e, request("alice"), &code(&secret, T0)),
+        Outcome::Rejected(Reject::LockedOut { until: None })
+    ));
+    e.admin.unlock_user("ALICE").unwrap();
+    let shadowed: Vec<String> = e
+        .admin
+        .users()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.shadowed)
+        .map(|s| s.user.name)
+        .collect();
+    assert_eq!(shadowed, ["ALICE"]);
+    // Removing the user logins reach hands the name to the shadowed one.
+    e.admin.remove_user("alice").unwrap();
+    assert_eq!(e.admin.show_user("alice").unwrap().user.name, "ALICE");
+    assert!(e.admin.users().unwrap().iter().all(|s| !s.shadowed));
+    // And a shadowed user is removed only when asked for by that flag.
+    rusqlite::Connection::open(e.store.path())
+        .unwrap()
+        .execute(
+            "INSERT INTO users (name, name_key, created_at) VALUES ('Alice', NULL, 2)",
+            [],
+        )
+        .unwrap();
+    e.admin.remove_shadowed_user("Alice").unwrap();
+    assert_eq!(e.admin.show_user("alice").unwrap().user.name, "ALICE");
+    assert!(
+        e.admin.remove_shadowed_user("ALICE").is_err(),
+        "not shadowed"
+    );
+}

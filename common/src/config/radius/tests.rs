@@ -158,3 +158,29 @@ fn cidr_host_bits_are_cleared() {
         .unwrap();
     assert_eq!(c.radius.clients[0].network.to_string(), "10.0.0.0/8");
 }
+
+/// Review finding 12: reply attributes followed the typed spelling.
+#[test]
+fn reply_attributes_are_found_under_any_spelling_and_spellings_may_not_repeat() {
+    let c = parse(
+        "[[radius.reply]]\nuser = \"contractor\"\nfilter_id = \"restricted\"\n\
+         [[radius.reply]]\nuser = \"*\"\nfilter_id = \"everyone\"\n",
+    )
+    .unwrap();
+    for user in ["contractor", "CONTRACTOR", "contractor "] {
+        assert_eq!(
+            c.radius.reply_for(user).unwrap().filter_id.as_deref(),
+            Some("restricted"),
+            "{user:?}"
+        );
+    }
+    assert_eq!(
+        c.radius.reply_for("other").unwrap().filter_id.as_deref(),
+        Some("everyone")
+    );
+    let e = parse(
+        "[[radius.reply]]\nuser = \"bob\"\nclass = \"a\"\n[[radius.reply]]\nuser = \"BOB\"\nclass = \"b\"\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("another entry"), "{e}");
+}

@@ -16,7 +16,6 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::{Store, StoreError, Tx};
 use crate::base::secret::create_private_dir;
 use crate::config::StoreConfig;
-use crate::policy::Counter;
 
 mod audit;
 mod batch;
@@ -343,8 +342,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn prune_throttle(&self, is_spent: &dyn Fn(&Counter) -> bool) -> Result<u64, StoreError> {
-        tx::prune_throttle(self, is_spent)
+    fn prune_throttle(&self, now: u64, quiet_secs: u64, limit: u32) -> Result<u64, StoreError> {
+        tx::prune_throttle(self, now, quiet_secs, limit)
     }
 
     fn defer_maintenance(&self) {

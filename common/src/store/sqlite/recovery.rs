@@ -49,4 +49,14 @@ impl RecoveryStore for SqliteStore {
             .collect()
         })
     }
+
+    fn used_recovery_hashes(&self, user_id: UserId) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id, hash FROM recovery_codes WHERE user_id = ?1 AND used_at IS NOT NULL ORDER BY id",
+            )?
+            .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+        })
+    }
 }

@@ -1000,8 +1000,8 @@ fn migration_4_gives_every_user_a_key_and_one_spelling_the_name() {
         .collect();
     assert_eq!(shadowed, ["alice"]);
     // The shadowed one is reachable by its exact name, to be removed.
-    let lower = s.user_named("alice").unwrap().unwrap();
-    assert!(s.remove_user(lower.id).unwrap());
+    let lower = users.iter().find(|u| u.user.name == "alice").unwrap();
+    assert!(s.remove_user(lower.user.id).unwrap());
     // And the key stays unique.
     assert!(matches!(
         s.add_user("ALICE", "alice", None, 5),
@@ -1017,6 +1017,7 @@ fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
         locks: 1,
         locked_until: Some(900),
         last_failure: Some(100),
+        good_until: Some(5000),
     };
     s.write(&mut |tx: &dyn Tx| tx.put_throttle("alice", "vpn|203.0.113.9", &c))
         .unwrap();
@@ -1027,9 +1028,14 @@ fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
     })
     .unwrap();
     assert_eq!(read, c);
-    // Pruning keeps what the rule still needs, and drops what it calls spent.
-    assert_eq!(s.prune_throttle(&|c| c.locked_until.is_none()).unwrap(), 0);
-    assert_eq!(s.prune_throttle(&|_| true).unwrap(), 1);
+    // Pruning keeps a row while it is locked, a good source, or not quiet long enough.
+    assert_eq!(s.prune_throttle(1000, 100, 10).unwrap(), 0, "a good source");
+    assert_eq!(
+        s.prune_throttle(5000, 5000, 10).unwrap(),
+        0,
+        "not quiet long enough"
+    );
+    assert_eq!(s.prune_throttle(6000, 5000, 10).unwrap(), 1);
     s.write(&mut |tx: &dyn Tx| {
         tx.put_throttle("alice", "", &c)?;
         tx.put_throttle("alice", "", &crate::policy::Counter::default())

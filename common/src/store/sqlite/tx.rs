@@ -34,6 +34,7 @@ pub(super) fn lock_row(conn: &Connection, user_id: UserId) -> rusqlite::Result<L
                     locks: count(r.get(1)?),
                     locked_until: opt_u64(r.get(2)?),
                     last_failure: opt_u64(r.get(3)?),
+                    good_until: None,
                 },
                 admin_locked: r.get(4)?,
                 since_login: count(r.get(5)?),
@@ -80,7 +81,7 @@ impl Tx for SqliteTx<'_> {
     fn throttle(&self, key: &str, source: &str) -> Result<Counter, StoreError> {
         self.run(|c| {
             Ok(c.prepare_cached(
-                "SELECT failures, locks, locked_until, last_failure FROM throttle
+                "SELECT failures, locks, locked_until, last_failure, good_until FROM throttle
                  WHERE name_key = ?1 AND source = ?2",
             )?
             .query_row(params![key, source], |r| {
@@ -89,6 +90,7 @@ impl Tx for SqliteTx<'_> {
                     locks: count(r.get(1)?),
                     locked_until: opt_u64(r.get(2)?),
                     last_failure: opt_u64(r.get(3)?),
+                    good_until: opt_u64(r.get(4)?),
                 })
             })
             .optional()?
@@ -104,11 +106,12 @@ impl Tx for SqliteTx<'_> {
                 return Ok(());
             }
             c.prepare_cached(
-                "INSERT INTO throttle (name_key, source, failures, locks, locked_until, last_failure)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO throttle (name_key, source, failures, locks, locked_until, last_failure, good_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (name_key, source) DO UPDATE SET
                    failures = excluded.failures, locks = excluded.locks,
-                   locked_until = excluded.locked_until, last_failure = excluded.last_failure",
+                   locked_until = excluded.locked_until, last_failure = excluded.last_failure,
+                   good_until = excluded.good_until",
             )?
             .execute(params![
                 key,
@@ -116,9 +119,19 @@ impl Tx for SqliteTx<'_> {
                 t.failures,
                 t.locks,
                 t.locked_until.map(to_i64),
-                t.last_failure.map(to_i64)
+                t.last_failure.map(to_i64),
+                t.good_until.map(to_i64)
             ])?;
             Ok(())
+        })
+    }
+
+    fn clear_throttle(&self, key: &str) -> Result<u64, StoreError> {
+        self.run(|c| {
+            Ok(
+                c.prepare_cached("DELETE FROM throttle WHERE name_key = ?1")?
+                    .execute([key])? as u64,
+            )
         })
     }
 
@@ -160,41 +173,26 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-/// Delete the throttle rows `is_spent` calls spent, in one transaction.
+/// Delete up to `limit` throttle rows that carry nothing at `now` (see
+/// [`Store::prune_throttle`](crate::store::Store::prune_throttle)), in one short transaction.
 pub(super) fn prune_throttle(
     store: &SqliteStore,
-    is_spent: &dyn Fn(&Counter) -> bool,
+    now: u64,
+    quiet_secs: u64,
+    limit: u32,
 ) -> Result<u64, StoreError> {
+    let (now, quiet) = (to_i64(now), to_i64(quiet_secs));
     store.with(|c| {
-        let tx = super::BatchTx::begin(c, true)?;
-        let rows: Vec<(String, String, Counter)> = tx
+        let removed = c
             .prepare_cached(
-                "SELECT name_key, source, failures, locks, locked_until, last_failure FROM throttle",
+                "DELETE FROM throttle WHERE (name_key, source) IN (
+                   SELECT name_key, source FROM throttle
+                   WHERE coalesce(last_failure, 0) <= ?1 - ?2
+                     AND coalesce(locked_until, 0) <= ?1 - ?2
+                     AND coalesce(good_until, 0) <= ?1
+                   LIMIT ?3)",
             )?
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    Counter {
-                        failures: count(r.get(2)?),
-                        locks: count(r.get(3)?),
-                        locked_until: opt_u64(r.get(4)?),
-                        last_failure: opt_u64(r.get(5)?),
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut removed = 0u64;
-        {
-            let mut del =
-                tx.prepare_cached("DELETE FROM throttle WHERE name_key = ?1 AND source = ?2")?;
-            for (key, source, counter) in rows {
-                if is_spent(&counter) {
-                    removed += del.execute(params![key, source])? as u64;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(removed)
+            .execute(params![now, quiet, limit])?;
+        Ok(removed as u64)
     })
 }

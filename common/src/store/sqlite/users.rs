@@ -74,14 +74,6 @@ impl UserStore for SqliteStore {
         })
     }
 
-    fn user_named(&self, name: &str) -> Result<Option<User>, StoreError> {
-        self.with(|c| {
-            c.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"))?
-                .query_row([name], user_row)
-                .optional()
-        })
-    }
-
     fn users(&self) -> Result<Vec<UserSummary>, StoreError> {
         let rows = self.with(|c| {
             let mut st = c.prepare_cached(&format!(
@@ -120,6 +112,16 @@ impl UserStore for SqliteStore {
             Ok(out)
         })?;
         Ok(rows)
+    }
+
+    fn claim_name_key(&self, id: UserId, key: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE users SET name_key = ?2 WHERE id = ?1 AND name_key IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM users WHERE name_key = ?2)",
+                params![id, key],
+            )? == 1)
+        })
     }
 
     fn remove_user(&self, id: UserId) -> Result<bool, StoreError> {
@@ -184,6 +186,7 @@ impl SqliteStore {
                             locks: n(16)?,
                             locked_until: opt_u64(r.get(6)?),
                             last_failure: opt_u64(r.get(17)?),
+                            good_until: None,
                         },
                         admin_locked: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
                         since_login: n(18)?,

@@ -1,0 +1,221 @@
+//! Before the password is proven (the PAM module before the password module): what someone who
+//! knows nothing, and someone who knows only the password, can get.
+
+use super::*;
+use crate::base::kdf;
+
+fn unproven(user: &str, origin: &str, missing: MissingCode) -> LoginRequest {
+    LoginRequest {
+        first_factor: FirstFactor::Unproven,
+        entry: Entry::Combined {
+            separator: None,
+            missing_code: missing,
+        },
+        max_tries: 1,
+        auto_send: true,
+        origin: Some(origin.into()),
+        ..LoginRequest::code(user, "sshd")
+    }
+}
+
+fn attempt(e: &Env, user: &str, origin: &str, input: &str) -> Outcome {
+    match e
+        .auth
+        .begin(unproven(user, origin, MissingCode::Fail))
+        .unwrap()
+    {
+        Begin::Prompt(mut l, _) => e.auth.answer(&mut l, input).unwrap(),
+        b => panic!("{b:?}"),
+    }
+}
+
+/// Someone who knows alice's password guesses codes from a new address every time, without
+/// end, for a year. Each throttle makes them wait; the codes that reach a check are counted.
+#[test]
+fn a_guesser_with_the_password_and_endless_addresses_gets_few_codes_a_year() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let wrong = crate::testing::wrong_code(&secret, 6, T0);
+    let (mut checked, mut n, mut now) = (0u32, 0u64, T0);
+    while now < T0 + 365 * 24 * 3600 {
+        n += 1;
+        match attempt(
+            &e,
+            "alice",
+            &format!("2001:db8::{n:x}"),
+            &format!("pw{wrong}"),
+        ) {
+            Outcome::Rejected(Reject::BadCode) => checked += 1,
+            Outcome::Rejected(Reject::Throttled { until }) => now = until,
+            o => panic!("{o:?}"),
+        }
+        e.clock.set(now);
+    }
+    // 5 per lock; locks of 15 min doubling to a day: 7 locks in the first 32 hours, then one a
+    // day. (The documented stacks, with the module after the password module, allow 40.)
+    assert!(checked < 2000, "{checked} codes checked in a year");
+    assert_eq!(checked, 1855);
+    assert_eq!(
+        lock_of(&e, "alice"),
+        LockState::default(),
+        "nothing counted against alice"
+    );
+}
+
+/// Review finding 4: wrong answers before the password spent the code alice was mailed
+/// elsewhere, and her right code then counted as a wrong one.
+#[test]
+fn before_the_password_the_mailed_code_is_neither_checked_nor_spent() {
+    let m = Arc::new(RecordingMailer::default());
+    let e = env_with(super::EMAIL, Some(m.clone()));
+    super::enroll_email(&e, &m);
+    let Begin::Prompt(mut proven, _) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    let code = m.last_code("alice@example.com").unwrap();
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for i in 0..3 {
+        attempt(&e, "alice", &format!("192.0.2.{i}"), &format!("pw{wrong}"));
+    }
+    // Not even the right code is taken there (nothing is mailed before the password).
+    attempt(&e, "alice", "192.0.2.9", &format!("pw{code}"));
+    assert!(matches!(
+        e.auth.answer(&mut proven, &code).unwrap(),
+        Outcome::Accepted(_)
+    ));
+    assert_eq!(lock_of(&e, "alice").codes.failures, 0);
+}
+
+/// Review finding 5: a locked user answered "wrong code" forever where anyone else got
+/// "throttled" on the sixth try.
+#[test]
+fn before_the_password_a_locked_user_is_throttled_like_anyone() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    for _ in 0..5 {
+        login(&e, request("alice"), "000000");
+    }
+    assert!(lock_of(&e, "alice").lock_at(T0).is_locked());
+    e.admin.add_user("bob", None).unwrap();
+    let wrong = crate::testing::wrong_code(&secret, 6, T0);
+    let sixth: Vec<Outcome> = ["alice", "bob", "nobody"]
+        .iter()
+        .map(|user| {
+            for _ in 0..5 {
+                assert_eq!(
+                    attempt(&e, user, "198.51.100.7", &format!("pw{wrong}")),
+                    Outcome::Rejected(if *user == "alice" {
+                        Reject::BadCode
+                    } else if *user == "bob" {
+                        Reject::NotEnrolled
+                    } else {
+                        Reject::UnknownUser
+                    }),
+                    "{user}"
+                );
+            }
+            attempt(&e, user, "198.51.100.7", &format!("pw{wrong}"))
+        })
+        .collect();
+    for o in &sixth {
+        assert!(
+            matches!(o, Outcome::Rejected(Reject::Throttled { .. })),
+            "{sixth:?}"
+        );
+    }
+    // And the refusals told the user the same: nothing.
+    for r in [Reject::BadCode, Reject::NotEnrolled, Reject::UnknownUser] {
+        assert_eq!(r.user_message(T0), "Verification failed.");
+    }
+}
+
+/// Review finding 6: the split followed the user's code length, so prompts and work told who
+/// is enrolled (and with what).
+#[test]
+fn before_the_password_the_split_tells_nothing_about_the_user() {
+    let e = env();
+    e.enroll_totp(
+        "carol",
+        &TotpOptions {
+            digits: Some(8),
+            ..TotpOptions::activated()
+        },
+    );
+    enroll(&e);
+    for input in [
+        "password123456",
+        "pw12345678",
+        "pw1234567",
+        "pw",
+        "pwk7qd-3mzp-x8tf",
+    ] {
+        let mut seen = Vec::new();
+        for user in ["carol", "alice", "nobody"] {
+            for missing in [MissingCode::Fail, MissingCode::Ask] {
+                let before = kdf::evaluations();
+                let Begin::Prompt(mut l, _) = e
+                    .auth
+                    .begin(unproven(user, &format!("src-{user}-{input}"), missing))
+                    .unwrap()
+                else {
+                    panic!()
+                };
+                let o = e.auth.answer(&mut l, input).unwrap();
+                let shown = match o {
+                    Outcome::Prompt(p) => format!("prompt {} {:?}", p.text, p.info),
+                    Outcome::Rejected(r) => format!("rejected {}", r.user_message(T0)),
+                    o => panic!("{o:?}"),
+                };
+                seen.push((missing, shown, kdf::evaluations() - before));
+            }
+        }
+        for pair in seen.chunks(2).collect::<Vec<_>>().windows(2) {
+            assert_eq!(pair[0], pair[1], "{input:?}: {seen:?}");
+        }
+    }
+}
+
+#[test]
+fn an_eight_digit_user_logs_in_before_the_password_whatever_the_configured_length() {
+    let e = env();
+    let en = e.enroll_totp(
+        "carol",
+        &TotpOptions {
+            digits: Some(8),
+            ..TotpOptions::activated()
+        },
+    );
+    let c = crate::testing::code(&en.secret, 8, T0);
+    let Begin::Prompt(mut l, _) = e
+        .auth
+        .begin(unproven("carol", "192.0.2.1", MissingCode::Fail))
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        e.auth.answer(&mut l, &format!("pw99{c}")).unwrap(),
+        Outcome::Accepted(_)
+    ));
+    assert_eq!(l.take_password().unwrap().as_str(), "pw99");
+}
+
+/// Review finding 7: `tessera user unlock` left the throttles in place.
+#[test]
+fn unlock_ends_the_throttles_of_the_name_too() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    for _ in 0..5 {
+        attempt(&e, "alice", "198.51.100.7", "pw000000");
+    }
+    let c = code(&secret, T0);
+    assert!(matches!(
+        attempt(&e, "alice", "198.51.100.7", &format!("pw{c}")),
+        Outcome::Rejected(Reject::Throttled { .. })
+    ));
+    e.admin.unlock_user("alice").unwrap();
+    assert!(matches!(
+        attempt(&e, "alice", "198.51.100.7", &format!("pw{c}")),
+        Outcome::Accepted(_)
+    ));
+}
