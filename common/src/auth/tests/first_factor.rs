@@ -249,11 +249,24 @@ fn before_the_password_nothing_is_mailed_shown_or_counted_against_the_user() {
 }
 
 #[test]
-fn before_the_password_wrong_answers_throttle_only_that_source() {
+fn before_the_password_wrong_answers_throttle_the_source_and_new_sources_not_hers() {
     let (e, secret) = env_password();
     let wrong = crate::testing::wrong_code(&secret, 6, T0);
+    let from = |origin: &str| LoginRequest {
+        origin: Some(origin.into()),
+        ..unproven("alice", 1)
+    };
+    // alice logs in from her usual address first.
+    let c = code(&secret, T0 - 30);
+    let Begin::Prompt(mut l, _) = e.auth.begin(from("198.51.100.5")).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        e.auth.answer(&mut l, &format!("pw{c}")).unwrap(),
+        Outcome::Accepted(_)
+    ));
     for _ in 0..5 {
-        let Begin::Prompt(mut l, _) = e.auth.begin(unproven("alice", 1)).unwrap() else {
+        let Begin::Prompt(mut l, _) = e.auth.begin(from("192.0.2.66")).unwrap() else {
             panic!()
         };
         assert_eq!(
@@ -261,21 +274,36 @@ fn before_the_password_wrong_answers_throttle_only_that_source() {
             Outcome::Rejected(Reject::BadCode)
         );
     }
-    let Begin::Prompt(mut l, _) = e.auth.begin(unproven("alice", 1)).unwrap() else {
+    let c = code(&secret, T0);
+    let Begin::Prompt(mut l, _) = e.auth.begin(from("192.0.2.66")).unwrap() else {
         panic!()
     };
     assert!(matches!(
-        e.auth
-            .answer(&mut l, &format!("pw{}", code(&secret, T0)))
-            .unwrap(),
+        e.auth.answer(&mut l, &format!("pw{c}")).unwrap(),
         Outcome::Rejected(Reject::Throttled { .. })
     ));
-    // The user, from where the password is proven, is not locked.
-    assert_eq!(lock_of(&e, "alice"), LockState::default());
+    // Another new source is throttled too (the name's limit: someone with the password might
+    // be guessing from many addresses)...
+    let Begin::Prompt(mut l, _) = e.auth.begin(from("203.0.113.77")).unwrap() else {
+        panic!()
+    };
     assert!(matches!(
-        login(&e, request("alice"), &code(&secret, T0)),
+        e.auth.answer(&mut l, &format!("pw{c}")).unwrap(),
+        Outcome::Rejected(Reject::Throttled { .. })
+    ));
+    // ...but not the address alice logged in from: the right code logs her in.
+    let Begin::Prompt(mut l, _) = e.auth.begin(from("198.51.100.5")).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        e.auth.answer(&mut l, &format!("pw{c}")).unwrap(),
         Outcome::Accepted(_)
     ));
+    // And nothing was counted against alice.
+    assert_eq!(
+        lock_of(&e, "alice").codes,
+        crate::policy::Counter::default()
+    );
 }
 
 #[test]
