@@ -120,6 +120,10 @@ pub enum UserCommand {
         /// `user list`), not the one logins of NAME reach
         #[arg(long)]
         shadowed: bool,
+        /// When another spelling of NAME is stored too (shadowed), let it take the name over:
+        /// logins of NAME then reach it, with its own factors
+        #[arg(long, conflicts_with = "shadowed")]
+        hand_over: bool,
     },
     /// Lock a user until `user unlock` (every login is refused)
     Lock { name: String },

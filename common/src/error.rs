@@ -47,6 +47,10 @@ pub enum CoreError {
         "user {user:?} would be the same user as {existing:?}: names are compared without case, width or invisible characters"
     )]
     NameCollision { user: String, existing: String },
+    #[error(
+        "another spelling of {user:?} is stored too ({heir:?}, shadowed): removing {user:?} would let logins of the name reach {heir:?} and its factors; remove {heir:?} first (tessera user remove --shadowed), or pass --hand-over"
+    )]
+    WouldHandOver { user: String, heir: String },
     #[error("user {user:?} has no factor with id {id}")]
     UnknownFactor { user: String, id: i64 },
     #[error("factor {id} of user {user:?} is already active")]

@@ -112,15 +112,24 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                 },
             );
         }
-        UserCommand::Remove { name, shadowed } => {
-            if *shadowed {
+        UserCommand::Remove {
+            name,
+            shadowed,
+            hand_over,
+        } => {
+            let heir = if *shadowed {
                 admin.remove_shadowed_user(name)?;
+                None
             } else {
-                admin.remove_user(name)?;
+                admin.remove_user(name, *hand_over)?
+            };
+            if let Some(h) = &heir {
+                eprintln!("{h} takes the name over: logins of {name} now reach it");
             }
-            ctx.emit(json!({"user": name, "removed": true}), || {
-                println!("removed user {name}")
-            });
+            ctx.emit(
+                json!({"user": name, "removed": true, "name_taken_over_by": heir}),
+                || println!("removed user {name}"),
+            );
         }
         UserCommand::Lock { name } => {
             admin.lock_user(name)?;

@@ -57,20 +57,30 @@ impl Admin {
         })
     }
 
-    /// Remove the user logins of `name` reach, and everything that is theirs. A user shadowed
-    /// by it (another spelling stored before names were canonical) then takes the name over.
-    pub fn remove_user(&self, name: &str) -> Result<(), CoreError> {
+    /// Remove the user logins of `name` reach, and everything that is theirs. When another
+    /// spelling of the name is stored too (shadowed, from before names were canonical), logins
+    /// would then reach it, with its own factors: refused unless `hand_over` says so. Returns
+    /// the name of the user that took the name over, if one did.
+    pub fn remove_user(&self, name: &str, hand_over: bool) -> Result<Option<String>, CoreError> {
         let user = self.user(name)?;
-        if !self.store.remove_user(user.id)? {
-            return Err(CoreError::UnknownUser(name.to_string()));
-        }
-        self.audit(&user.name, "user remove".into());
         let key = name_key(&user.name);
         let heir = self
             .store
             .users()?
             .into_iter()
             .find(|s| s.shadowed && name_key(&s.user.name) == key);
+        if let Some(h) = &heir
+            && !hand_over
+        {
+            return Err(CoreError::WouldHandOver {
+                user: user.name,
+                heir: h.user.name.clone(),
+            });
+        }
+        if !self.store.remove_user(user.id)? {
+            return Err(CoreError::UnknownUser(name.to_string()));
+        }
+        self.audit(&user.name, "user remove".into());
         if let Some(h) = heir
             && self.store.claim_name_key(h.user.id, &key)?
         {
@@ -78,8 +88,9 @@ impl Admin {
                 &h.user.name,
                 format!("user name taken over from removed {:?}", user.name),
             );
+            return Ok(Some(h.user.name));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Remove a user that another spelling of its name shadows (stored under exactly `name`,

@@ -13,7 +13,7 @@
 use super::{Authenticator, Login};
 use crate::audit::{AuditEvent, AuditResult};
 use crate::factor::{Checked, Method, Miss, Stale};
-use crate::policy::{Counter, Lock, LockState, Rule, UNTIL_UNLOCKED};
+use crate::policy::{Counter, Lock, LockState, PENDING_SECS, Rule, UNTIL_UNLOCKED};
 use crate::store::{StoreError, Tx};
 
 /// A source the name logged in from stays exempt from the name's overall throttle this long.
@@ -70,75 +70,108 @@ impl NameRow {
 }
 
 /// A name's first-factor counters: from one source, and from every source it has not logged
-/// in from.
+/// in from. A source with no address (a console, a RADIUS client that sends no
+/// Calling-Station-Id) has no share in the name's counter: what comes from the network never
+/// keeps it out, and it never keeps the network out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Throttle {
     pub(super) per_source: Counter,
-    pub(super) per_name: Counter,
-    /// The source is identified (an address), so it may earn a good standing.
-    pub(super) identified: bool,
+    pub(super) per_name: Option<Counter>,
+}
+
+/// The rules a throttle is counted by.
+#[derive(Debug, Clone, Copy)]
+struct ThrottleRules {
+    source: Rule,
+    name: Rule,
+}
+
+fn lock_end(c: &Counter, rule: &Rule, now: u64) -> Option<u64> {
+    match c.lock_at(now) {
+        Lock::Until(t) => Some(t),
+        Lock::UntilUnlocked => Some(UNTIL_UNLOCKED),
+        // Full with checks in flight: wait for them.
+        Lock::Open if rule.failures_left(*c, now) == 0 => {
+            Some(c.pending_at.unwrap_or(now).saturating_add(PENDING_SECS))
+        }
+        Lock::Open => None,
+    }
 }
 
 impl Throttle {
-    /// The end of the throttle that applies to this source now, if any: its own, and the
-    /// name's unless the name logged in from here recently.
-    pub(super) fn until(&self, now: u64) -> Option<u64> {
-        let end = |c: &Counter| match c.lock_at(now) {
-            Lock::Open => None,
-            Lock::Until(t) => Some(t),
-            Lock::UntilUnlocked => Some(UNTIL_UNLOCKED),
+    /// Whether the name's counter applies to this source now.
+    fn name_applies(&self, now: u64) -> bool {
+        self.per_name.is_some() && !self.per_source.is_good_at(now)
+    }
+
+    /// The end of the throttle that applies to this source now, if any.
+    fn until(&self, r: &ThrottleRules, now: u64) -> Option<u64> {
+        let name = match (&self.per_name, self.name_applies(now)) {
+            (Some(c), true) => lock_end(c, &r.name, now),
+            (Some(_) | None, _) => None,
         };
-        let exempt = self.identified && self.per_source.is_good_at(now);
-        let name = if exempt { None } else { end(&self.per_name) };
-        match (end(&self.per_source), name) {
+        match (lock_end(&self.per_source, &r.source, now), name) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0).max(b.unwrap_or(0))),
         }
     }
 
-    /// After one more failure.
-    fn failed(&self, source: &Rule, name: &Rule, now: u64) -> Throttle {
-        let exempt = self.identified && self.per_source.is_good_at(now);
+    fn map(&self, now: u64, f: impl Fn(Counter) -> Counter) -> Throttle {
         Throttle {
-            per_source: source.after_failure(self.per_source, now),
-            // A source the name logged in from does not feed the name's throttle either: the
-            // user's own slips never keep the user out elsewhere.
-            per_name: if exempt {
-                self.per_name
-            } else {
-                name.after_failure(self.per_name, now)
+            per_source: f(self.per_source),
+            per_name: match (self.per_name, self.name_applies(now)) {
+                (Some(c), true) => Some(f(c)),
+                (other, _) => other,
             },
-            identified: self.identified,
         }
     }
 
-    /// After the name's first factor (or whole login) succeeded from this source.
-    fn succeeded(&self, source: &Rule, name: &Rule, now: u64) -> Throttle {
-        let mut per_source = source.after_success(self.per_source);
-        if self.identified {
-            per_source.good_until = Some(now.saturating_add(GOOD_SOURCE_SECS));
-        }
+    /// After one more failure (a good source does not feed the name's counter either: the
+    /// user's own slips never keep her out elsewhere).
+    fn failed(&self, r: &ThrottleRules, now: u64) -> Throttle {
         Throttle {
-            per_source,
-            per_name: name.after_success(self.per_name),
-            identified: self.identified,
+            per_source: r.source.after_failure(self.per_source, now),
+            per_name: match (self.per_name, self.name_applies(now)) {
+                (Some(c), true) => Some(r.name.after_failure(c, now)),
+                (other, _) => other,
+            },
         }
+    }
+
+    /// The name logged in (a whole login: both factors) from this source.
+    fn logged_in(&self, now: u64) -> Throttle {
+        let mut t = *self;
+        if t.per_name.is_some() {
+            t.per_source.good_until = Some(now.saturating_add(GOOD_SOURCE_SECS));
+        }
+        t
     }
 }
 
 impl Authenticator {
-    /// The throttle source of a login: where its attempts come from.
+    /// The throttle source of a login: the front-end, the service or client, and the address,
+    /// unambiguously (`radius:3:vpn:203.0.113.9`, `pam:4:sshd:` for no address).
     fn origin(login: &Login) -> String {
-        match &login.request.origin {
-            Some(o) => format!("{}|{o}", login.request.service),
-            None => login.request.service.clone(),
-        }
+        let r = &login.request;
+        let tag = match r.channel {
+            super::Channel::Terminal => "pam",
+            super::Channel::Radius => "radius",
+        };
+        format!(
+            "{tag}:{}:{}:{}",
+            r.service.len(),
+            r.service,
+            r.origin.as_deref().unwrap_or("")
+        )
     }
 
-    fn name_rule(&self, row: NameRow) -> Rule {
-        match row {
-            NameRow::Password => self.rules.per_name,
-            NameRow::Unproven => self.rules.per_name_unproven,
+    fn throttle_rules(&self, row: NameRow) -> ThrottleRules {
+        ThrottleRules {
+            source: self.rules.per_source,
+            name: match row {
+                NameRow::Password => self.rules.per_name,
+                NameRow::Unproven => self.rules.per_name_unproven,
+            },
         }
     }
 
@@ -149,9 +182,11 @@ impl Authenticator {
         row: NameRow,
     ) -> Result<Throttle, StoreError> {
         Ok(Throttle {
-            per_source: tx.throttle(&login.key, &Self::origin(login))?,
-            per_name: tx.throttle(&login.key, row.source())?,
-            identified: login.request.origin.is_some(),
+            per_source: tx.throttle(&login.throttle_key, &Self::origin(login))?,
+            per_name: match login.request.origin {
+                Some(_) => Some(tx.throttle(&login.throttle_key, row.source())?),
+                None => None,
+            },
         })
     }
 
@@ -164,69 +199,64 @@ impl Authenticator {
         after: &Throttle,
     ) -> Result<(), StoreError> {
         if after.per_source != before.per_source {
-            tx.put_throttle(&login.key, &Self::origin(login), &after.per_source)?;
+            tx.put_throttle(&login.throttle_key, &Self::origin(login), &after.per_source)?;
         }
-        if after.per_name != before.per_name {
-            tx.put_throttle(&login.key, row.source(), &after.per_name)?;
+        if let Some(c) = after.per_name
+            && after.per_name != before.per_name
+        {
+            tx.put_throttle(&login.throttle_key, row.source(), &c)?;
         }
         Ok(())
     }
 
-    /// The login's name's throttle now (read before an answer is checked, so a throttled
-    /// attempt costs no Argon2).
-    pub(super) fn throttle_state(
+    /// The end of the login's name's throttle now, if any (read before an answer is checked,
+    /// so a throttled attempt costs no Argon2).
+    pub(super) fn throttled_until(
         &self,
         login: &Login,
         row: NameRow,
-    ) -> Result<Throttle, StoreError> {
-        let mut out = Throttle::default();
+    ) -> Result<Option<u64>, StoreError> {
+        let now = self.clock.now();
+        let r = self.throttle_rules(row);
+        let mut out = None;
         self.store.write(&mut |tx: &dyn Tx| {
-            out = self.read_throttle(tx, login, row)?;
+            out = self.read_throttle(tx, login, row)?.until(&r, now);
             Ok(())
         })?;
         Ok(out)
     }
 
-    /// Before a password is checked: refuse when throttled, else count the check as a failure
-    /// at once, in the same transaction, so that requests checked in parallel cannot get past
-    /// the limit. `Ok(Err(until))`: throttled. `Ok(Ok(pending))`: checked, to settle with
-    /// [`Authenticator::settle_first_factor`].
-    pub(super) fn begin_first_factor(
-        &self,
-        login: &Login,
-    ) -> Result<Result<Pending, u64>, StoreError> {
+    /// Before a password is checked: refuse when throttled, else count the check as in flight,
+    /// in the same transaction, so that checks running in parallel cannot get past the limit.
+    /// `Err(until)`: throttled. Settle with [`Authenticator::settle_first_factor`].
+    pub(super) fn begin_first_factor(&self, login: &Login) -> Result<Result<(), u64>, StoreError> {
         let now = self.clock.now();
-        let (source, name) = (self.rules.per_source, self.rules.per_name);
-        let mut out = Err(0);
+        let r = self.throttle_rules(NameRow::Password);
+        let mut out = Ok(());
         self.store.write(&mut |tx: &dyn Tx| {
             let before = self.read_throttle(tx, login, NameRow::Password)?;
-            if let Some(until) = before.until(now) {
+            if let Some(until) = before.until(&r, now) {
                 out = Err(until);
                 return Ok(());
             }
-            let after = before.failed(&source, &name, now);
+            let after = before.map(now, |c| c.begin_pending(now));
             self.write_throttle(tx, login, NameRow::Password, &before, &after)?;
-            out = Ok(Pending { before, after });
+            out = Ok(());
             Ok(())
         })?;
         Ok(out)
     }
 
-    /// The password checked out: take back the failure [`Authenticator::begin_first_factor`]
-    /// counted, and mark the source as one the name logs in from. A wrong password leaves the
-    /// failure counted and needs nothing more.
-    pub(super) fn settle_first_factor(&self, login: &Login, p: &Pending) -> Result<(), StoreError> {
+    /// The password check begun with [`Authenticator::begin_first_factor`] is done: a wrong
+    /// password is counted, a right one only ends the check in flight.
+    pub(super) fn settle_first_factor(&self, login: &Login, right: bool) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let (source, name) = (self.rules.per_source, self.rules.per_name);
+        let r = self.throttle_rules(NameRow::Password);
         self.store.write(&mut |tx: &dyn Tx| {
-            let current = self.read_throttle(tx, login, NameRow::Password)?;
-            let undone = Throttle {
-                per_source: undo(current.per_source, p.before.per_source, p.after.per_source),
-                per_name: undo(current.per_name, p.before.per_name, p.after.per_name),
-                identified: current.identified,
-            };
-            let next = undone.succeeded(&source, &name, now);
-            self.write_throttle(tx, login, NameRow::Password, &current, &next)
+            let before = self.read_throttle(tx, login, NameRow::Password)?;
+            let done = before.map(now, |c| c.end_pending(now));
+            let after = if right { done } else { done.failed(&r, now) };
+            self.write_throttle(tx, login, NameRow::Password, &before, &after)
         })
     }
 
@@ -242,10 +272,14 @@ impl Authenticator {
         let now = self.clock.now();
         let rules = self.rules;
         let user_id = login.enrolled_data().map(|d| d.user.id);
-        let (source_rule, name_rule) = (rules.per_source, self.name_rule(NameRow::Unproven));
+        let tr = self.throttle_rules(NameRow::Unproven);
+        // After a checked password, a whole login marks its source good (for the name's
+        // password throttle).
+        let marks_password_source = counting == Counting::User
+            && login.request.first_factor == super::FirstFactor::Password;
         let mut out = None;
         self.store.write(&mut |tx: &dyn Tx| {
-            // Only answers taken before the first factor is proven touch the throttle (the
+            // Only answers taken before the first factor is proven read the throttle (the
             // quick, proven path of a RADIUS storm reads nothing it does not need).
             let throttle = match counting {
                 Counting::Throttle => Some(self.read_throttle(tx, login, NameRow::Unproven)?),
@@ -255,32 +289,42 @@ impl Authenticator {
                 Some(id) => tx.lock_state(id)?,
                 None => LockState::default(),
             };
-            let committed = if let Some(until) = throttle.and_then(|t| t.until(now)) {
+            let committed = if let Some(until) = throttle.and_then(|t| t.until(&tr, now)) {
                 Committed::Throttled(until)
             } else if lock.lock_at(now).is_locked() {
                 if let Some(t) = &throttle {
                     // Before the first factor a lock must not show: counted like a miss.
-                    self.write_throttle(
-                        tx,
-                        login,
-                        NameRow::Unproven,
-                        t,
-                        &t.failed(&source_rule, &name_rule, now),
-                    )?;
+                    self.write_throttle(tx, login, NameRow::Unproven, t, &t.failed(&tr, now))?;
                 }
                 Committed::Locked(lock.lock_at(now))
             } else {
                 match (checked, user_id) {
                     (Checked::Matches { claim, method }, Some(id)) => {
                         if tx.claim(id, claim, now)? {
-                            let next = lock.after_success(&rules);
+                            let next = lock.after_success(login.failed_here);
                             // Most logins change nothing here: no write (the RADIUS storm).
                             if next != lock {
                                 tx.put_lock_state(id, &next)?;
                             }
                             if let Some(t) = &throttle {
-                                let done = t.succeeded(&source_rule, &name_rule, now);
-                                self.write_throttle(tx, login, NameRow::Unproven, t, &done)?;
+                                self.write_throttle(
+                                    tx,
+                                    login,
+                                    NameRow::Unproven,
+                                    t,
+                                    &t.logged_in(now),
+                                )?;
+                            }
+                            if marks_password_source {
+                                let t = self.read_throttle(tx, login, NameRow::Password)?;
+                                // Refreshed at most once a day.
+                                let fresh = t.per_source.good_until.is_some_and(|g| {
+                                    g > now.saturating_add(GOOD_SOURCE_SECS - 24 * 3600)
+                                });
+                                if !fresh {
+                                    let done = t.logged_in(now);
+                                    self.write_throttle(tx, login, NameRow::Password, &t, &done)?;
+                                }
                             }
                             Committed::Accepted {
                                 method: *method,
@@ -299,9 +343,9 @@ impl Authenticator {
                     (Checked::Misses { miss, email_tried }, _) => {
                         let lock = match (&throttle, user_id) {
                             (Some(t), _) => {
-                                let next = t.failed(&source_rule, &name_rule, now);
+                                let next = t.failed(&tr, now);
                                 self.write_throttle(tx, login, NameRow::Unproven, t, &next)?;
-                                match next.until(now) {
+                                match next.until(&tr, now) {
                                     Some(t) => Lock::Until(t),
                                     None => Lock::Open,
                                 }
@@ -342,27 +386,4 @@ impl Authenticator {
             .request
             .event(login.audit_name(), self.clock.now(), result, method, detail)
     }
-}
-
-/// A first-factor check counted in advance.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Pending {
-    before: Throttle,
-    after: Throttle,
-}
-
-/// Take back one failure counted in advance: exactly, when nothing else changed the counter
-/// since; otherwise one failure less, and the lock it made (if it made one) lifted.
-fn undo(current: Counter, before: Counter, after: Counter) -> Counter {
-    if current == after {
-        return before;
-    }
-    let mut c = current;
-    c.failures = c.failures.saturating_sub(1);
-    if after.locks > before.locks && c.locks == after.locks && c.locked_until == after.locked_until
-    {
-        c.locks = before.locks;
-        c.locked_until = before.locked_until;
-    }
-    c
 }

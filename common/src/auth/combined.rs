@@ -83,8 +83,7 @@ impl Authenticator {
                 self.after_combined(login, code, missing)
             }
             FirstFactor::Unproven => {
-                let throttle = self.throttle_state(login, NameRow::Unproven)?;
-                if let Some(until) = throttle.until(self.clock.now()) {
+                if let Some(until) = self.throttled_until(login, NameRow::Unproven)? {
                     return Ok(self.refuse(login, Reject::Throttled { until }));
                 }
                 if !login.enrolled && login.request.allow_unenrolled {
@@ -121,8 +120,16 @@ impl Authenticator {
                 }
                 let (passwords, codes): (Vec<_>, Vec<_>) = candidates.into_iter().unzip();
                 let outcome = self.decide(login, &codes, Counting::Throttle)?;
-                if let (Outcome::Accepted(_), Some(i)) = (&outcome, login.matched) {
-                    login.password = passwords.into_iter().nth(i);
+                match (&outcome, login.matched) {
+                    (Outcome::Accepted(_), Some(i)) => {
+                        login.password = passwords.into_iter().nth(i);
+                    }
+                    // Asked again for the code alone: which password to hand on then depends on
+                    // the code that is accepted (its length picks the split).
+                    (Outcome::Prompt(_), _) => {
+                        login.candidates = codes.iter().map(|c| c.len()).zip(passwords).collect();
+                    }
+                    (_, _) => {}
                 }
                 Ok(outcome)
             }

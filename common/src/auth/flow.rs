@@ -13,8 +13,8 @@ use super::attempt::{Committed, Counting};
 use super::email::{is_send_request, send_factor};
 use super::split::parse_scrv1;
 use super::{
-    Authenticator, Begin, Entry, FirstFactor, Login, LoginRequest, Outcome, PromptKind, Reject,
-    Stage, Verified, prompts,
+    Authenticator, Begin, Entry, FirstFactor, Login, LoginRequest, Method, Outcome, PromptKind,
+    Reject, Stage, Verified, prompts,
 };
 use crate::audit::AuditResult;
 use crate::base::names::{name_key, validate_user_name};
@@ -77,9 +77,9 @@ pub(super) fn lock_reject(lock: Lock) -> Option<Reject> {
 
 impl Authenticator {
     /// Find the user under each spelling the request carries (the passwd name first): the first
-    /// that is enrolled, else the first that is known. Returns the canonical key and the data.
-    fn resolve(&self, request: &LoginRequest) -> Result<(String, Option<LoginData>), CoreError> {
-        let mut known: Option<(String, LoginData)> = None;
+    /// that is enrolled, else the first that is known.
+    fn resolve(&self, request: &LoginRequest) -> Result<Option<LoginData>, CoreError> {
+        let mut known: Option<LoginData> = None;
         let mut seen: Vec<String> = Vec::new();
         for name in [
             request.also_known_as.as_deref(),
@@ -98,15 +98,12 @@ impl Authenticator {
             seen.push(key.clone());
             if let Some(d) = self.store.login_data(&key)? {
                 if d.factors.iter().any(is_usable) {
-                    return Ok((key, Some(d)));
+                    return Ok(Some(d));
                 }
-                known.get_or_insert((key, d));
+                known.get_or_insert(d);
             }
         }
-        Ok(match known {
-            Some((key, d)) => (key, Some(d)),
-            None => (name_key(&request.user), None),
-        })
+        Ok(known)
     }
 
     /// Tries left in a conversation: the request's, never more than the lockout leaves.
@@ -138,7 +135,10 @@ impl Authenticator {
             self.audit_only(&e);
             return Ok(Begin::Rejected(Reject::InvalidUser));
         }
-        let (key, data) = self.resolve(&request)?;
+        let data = self.resolve(&request)?;
+        // Throttled under the name as presented (the passwd spelling first), whatever the store
+        // knows of it: the key tells nothing about enrollment.
+        let throttle_key = name_key(request.also_known_as.as_deref().unwrap_or(&request.user));
         let enrolled = data
             .as_ref()
             .is_some_and(|d| d.factors.iter().any(is_usable));
@@ -152,7 +152,8 @@ impl Authenticator {
             ),
         };
         let mut login = Box::new(Login {
-            key,
+            throttle_key,
+            candidates: Vec::new(),
             data,
             enrolled,
             stage,
@@ -298,18 +299,25 @@ impl Authenticator {
         candidates: &[&str],
         evaluations: usize,
     ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
-        // Counted as a failure before the check, in the transaction that found the name not
+        // Counted as in flight before the check, in the transaction that found the name not
         // throttled: checks running in parallel cannot get past the limit.
-        let pending = match self.begin_first_factor(login)? {
-            Ok(p) => p,
-            Err(until) => return Ok(Err(self.refuse(login, Reject::Throttled { until }))),
-        };
+        if let Err(until) = self.begin_first_factor(login)? {
+            return Ok(Err(self.refuse(login, Reject::Throttled { until })));
+        }
         let phc = login
             .data
             .as_ref()
             .and_then(|d| d.user.password_hash.as_ref())
             .map(|p| p.expose().as_str());
-        let found = password::check(phc, candidates, evaluations, &self.config.argon2)?;
+        let found = match password::check(phc, candidates, evaluations, &self.config.argon2) {
+            Ok(f) => f,
+            Err(e) => {
+                // Could not decide: the check counts as a failure (fail closed).
+                let _ = self.settle_first_factor(login, false);
+                return Err(e);
+            }
+        };
+        self.settle_first_factor(login, found.is_some())?;
         if found.is_none() {
             // The failure that throttles is still refused as a wrong password; the throttle is
             // told at the next attempt.
@@ -323,7 +331,6 @@ impl Authenticator {
             self.prune_sometimes();
             return Ok(Err(Outcome::Rejected(Reject::BadPassword)));
         }
-        self.settle_first_factor(login, &pending)?;
         Ok(Ok(found))
     }
 
@@ -450,6 +457,28 @@ impl Authenticator {
                 let Some(d) = login.enrolled_data() else {
                     return Err(CoreError::Corrupt("accepted without a user".into()));
                 };
+                // A retry after a first answer whose code was wrong (`try_first_pass`): hand on
+                // the password of the split whose code has the accepted factor's length.
+                if login.password.is_none() && !login.candidates.is_empty() {
+                    let want = match method {
+                        Method::Totp { factor_id } => d
+                            .factors
+                            .iter()
+                            .find(|f| f.id == factor_id)
+                            .and_then(|f| f.totp.as_ref())
+                            .map(|t| usize::from(t.digits)),
+                        Method::Recovery { .. } => Some(crate::factor::recovery::PRINTED_LEN),
+                        Method::Email { .. } => None,
+                    };
+                    let candidates = std::mem::take(&mut login.candidates);
+                    login.password = candidates
+                        .into_iter()
+                        .find(|(n, _)| Some(*n) == want)
+                        .map(|(_, p)| p);
+                }
+                let d = login
+                    .enrolled_data()
+                    .ok_or_else(|| CoreError::Corrupt("accepted without a user".into()))?;
                 return Ok(Outcome::Accepted(Verified {
                     user: d.user.name.clone(),
                     user_id: d.user.id,

@@ -346,8 +346,12 @@ enum Stage {
 /// One login in progress.
 pub struct Login {
     request: LoginRequest,
-    /// The canonical key the user was found under (or of the name as presented).
-    key: String,
+    /// The key first-factor failures are throttled under: the name as presented (its passwd
+    /// spelling first), whatever the store knows of it.
+    throttle_key: String,
+    /// Before the password, the passwords each split of the first answer would hand on, with
+    /// the length of the code after them (to hand the right one on after a retry).
+    candidates: Vec<(usize, Zeroizing<String>)>,
     /// The user, when known.
     data: Option<LoginData>,
     /// The user has a usable factor.
@@ -487,7 +491,7 @@ impl Authenticator {
     /// server calls it once a minute; short-lived processes that write throttle rows call it now
     /// and then ([`Authenticator::prune_sometimes`]).
     pub fn prune(&self, limit: u32) -> Result<u64, CoreError> {
-        let quiet = self.rules.per_source.forget_after_secs.unwrap_or(0);
+        let quiet = self.rules.per_source.quiet_secs;
         Ok(self.store.prune_throttle(self.clock.now(), quiet, limit)?)
     }
 

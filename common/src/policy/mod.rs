@@ -9,4 +9,4 @@
 
 mod lockout;
 
-pub use lockout::{Counter, Lock, LockState, Rule, Rules, UNTIL_UNLOCKED};
+pub use lockout::{Counter, Lock, LockState, PENDING_SECS, Rule, Rules, UNTIL_UNLOCKED};

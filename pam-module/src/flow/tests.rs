@@ -222,6 +222,7 @@ fn wrong_answers_are_retried_up_to_max_tries() {
     let d = run(&e.auth, &args(&[]), &session("alice"), &mut s);
     assert!(matches!(d, Decision::Accepted(_)), "{d:?}");
 
+    // The success took its own conversation's wrong codes out of the bucket.
     e.clock.advance(60);
     let mut s = script(vec![
         Step::Prompt(CODE, wrong(&secret)),

@@ -236,7 +236,9 @@ fn pamtester_login_after_two_wrong_codes_warns_of_them() {
         run.out
     );
     let lock = t.lock("alice");
-    assert_eq!(lock["failures"], 0, "{lock}");
+    // The two wrong codes came in other conversations: they stay in the lockout's bucket (and
+    // leak out a day at a time), so someone pacing guesses between her logins still locks.
+    assert_eq!(lock["failures"], 2, "{lock}");
     assert_eq!(lock["wrong_codes_since_last_login"], 0, "{lock}");
     // Told once: the login after it has nothing to warn of.
     let run = svc.pamtester("alice", &format!("{}\n", codes[0]), &[]);

@@ -115,8 +115,15 @@ fn administration_reaches_the_user_logins_reach_and_a_shadowed_one_only_on_purpo
         .map(|s| s.user.name)
         .collect();
     assert_eq!(shadowed, ["ALICE"]);
-    // Removing the user logins reach hands the name to the shadowed one.
-    e.admin.remove_user("alice").unwrap();
+    // Removing the user logins reach would hand the name to the shadowed one (and its
+    // factors): refused, unless asked for.
+    let err = e.admin.remove_user("alice", false).unwrap_err();
+    assert!(matches!(err, CoreError::WouldHandOver { .. }), "{err}");
+    assert_eq!(e.admin.show_user("alice").unwrap().user.name, "alice");
+    assert_eq!(
+        e.admin.remove_user("alice", true).unwrap().as_deref(),
+        Some("ALICE")
+    );
     assert_eq!(e.admin.show_user("alice").unwrap().user.name, "ALICE");
     assert!(e.admin.users().unwrap().iter().all(|s| !s.shadowed));
     // And a shadowed user is removed only when asked for by that flag.

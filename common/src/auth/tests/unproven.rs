@@ -219,3 +219,132 @@ fn unlock_ends_the_throttles_of_the_name_too() {
         Outcome::Accepted(_)
     ));
 }
+
+/// Second review, finding 4: a RADIUS password alone marked its source good, and RADIUS and PAM
+/// sources with the same name shared rows.
+#[test]
+fn a_radius_login_never_exempts_a_pam_source_nor_does_a_password_alone() {
+    let e = env();
+    e.admin.add_user("alice", None).unwrap();
+    e.admin.set_password("alice", Some("hunter2")).unwrap();
+    let en = e.enroll_totp("alice", &TotpOptions::activated());
+    // A whole RADIUS login from 192.0.2.5, through a client named like the PAM service.
+    let radius = LoginRequest {
+        first_factor: FirstFactor::Password,
+        entry: Entry::Password,
+        channel: Channel::Radius,
+        origin: Some("192.0.2.5".into()),
+        ..LoginRequest::code("alice", "sshd")
+    };
+    let Begin::Prompt(mut l, _) = e.auth.begin(radius).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        e.auth.answer(&mut l, "hunter2").unwrap(),
+        Outcome::Prompt(_)
+    ));
+    assert!(matches!(
+        e.auth.answer(&mut l, &code(&en.secret, T0)).unwrap(),
+        Outcome::Accepted(_)
+    ));
+    // Before the password in PAM, from other addresses: the name is throttled...
+    let wrong = crate::testing::wrong_code(&en.secret, 6, T0);
+    for i in 0..5 {
+        attempt(&e, "alice", &format!("10.0.0.{i}"), &format!("pw{wrong}"));
+    }
+    // ...and the RADIUS login gave 192.0.2.5 no standing in PAM.
+    assert!(matches!(
+        attempt(&e, "alice", "192.0.2.5", &format!("pw{wrong}")),
+        Outcome::Rejected(Reject::Throttled { .. })
+    ));
+}
+
+/// Second review, finding 6: the throttle followed what the store knew of a name.
+#[test]
+fn the_throttle_follows_the_name_as_presented_known_or_not() {
+    let e = env();
+    enroll(&e);
+    let with_passwd = |user: &str, passwd: &str| LoginRequest {
+        also_known_as: Some(passwd.into()),
+        ..unproven(user, "198.51.100.9", MissingCode::Fail)
+    };
+    let mut sixth = Vec::new();
+    for (typed, passwd) in [("alice@corp", "alice"), ("bob@corp", "bob")] {
+        for _ in 0..5 {
+            let Begin::Prompt(mut l, _) = e.auth.begin(with_passwd(passwd, passwd)).unwrap() else {
+                panic!()
+            };
+            e.auth.answer(&mut l, "pw000000").unwrap();
+        }
+        let Begin::Prompt(mut l, _) = e.auth.begin(with_passwd(typed, passwd)).unwrap() else {
+            panic!()
+        };
+        sixth.push(e.auth.answer(&mut l, "pw000000").unwrap());
+    }
+    for o in &sixth {
+        assert!(
+            matches!(o, Outcome::Rejected(Reject::Throttled { .. })),
+            "{sixth:?}"
+        );
+    }
+}
+
+/// Second review, finding 7: without an address (a console, `su`), a network attacker kept the
+/// user out indefinitely.
+#[test]
+fn the_network_never_throttles_a_login_without_an_address() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let wrong = crate::testing::wrong_code(&secret, 6, T0);
+    for i in 0..50 {
+        attempt(&e, "alice", &format!("10.0.1.{i}"), &format!("pw{wrong}"));
+    }
+    let console = LoginRequest {
+        origin: None,
+        ..unproven("alice", "unused", MissingCode::Fail)
+    };
+    let Begin::Prompt(mut l, _) = e.auth.begin(console).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        e.auth
+            .answer(&mut l, &format!("pw{}", code(&secret, T0)))
+            .unwrap(),
+        Outcome::Accepted(_)
+    ));
+}
+
+/// Second review, finding 9: after a wrong code in PAM_AUTHTOK, the retry's right code was
+/// accepted but nothing was handed on (the next module got the token with the wrong code).
+#[test]
+fn try_first_pass_hands_on_the_password_after_a_retry() {
+    let e = env();
+    let en = e.enroll_totp(
+        "carol",
+        &TotpOptions {
+            digits: Some(8),
+            ..TotpOptions::activated()
+        },
+    );
+    let req = LoginRequest {
+        max_tries: 3,
+        ..unproven("carol", "192.0.2.1", MissingCode::Ask)
+    };
+    let Begin::Prompt(mut l, _) = e.auth.begin(req).unwrap() else {
+        panic!()
+    };
+    let wrong = crate::testing::wrong_code(&en.secret, 8, T0);
+    match e.auth.answer(&mut l, &format!("unix-pw{wrong}")).unwrap() {
+        Outcome::Prompt(p) => assert_eq!(p.text, "Verification code: "),
+        o => panic!("{o:?}"),
+    }
+    let c = crate::testing::code(&en.secret, 8, T0);
+    assert!(matches!(
+        e.auth.answer(&mut l, &c).unwrap(),
+        Outcome::Accepted(_)
+    ));
+    assert_eq!(
+        l.take_password().map(|p| p.to_string()).as_deref(),
+        Some("unix-pw")
+    );
+}

@@ -11,8 +11,7 @@ ALTER TABLE lockout ADD COLUMN locks INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE lockout ADD COLUMN since_login INTEGER NOT NULL DEFAULT 0;
 
 -- First-factor failures (RADIUS passwords, answers taken before the password is proven), per
--- canonical name (known or not) and source; source '' counts wrong passwords from every source,
--- '*' wrong answers taken before the password was proven.
+-- canonical name (known or not) and source; source '' counts every source.
 CREATE TABLE throttle (
     name_key     TEXT    NOT NULL,
     source       TEXT    NOT NULL,
@@ -20,7 +19,5 @@ CREATE TABLE throttle (
     locks        INTEGER NOT NULL DEFAULT 0,
     locked_until INTEGER,
     last_failure INTEGER,
-    good_until   INTEGER,  -- a source the name logged in from: exempt from the name's throttle
     PRIMARY KEY (name_key, source)
 ) WITHOUT ROWID;
-CREATE INDEX throttle_last_failure ON throttle(last_failure);

@@ -30,6 +30,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_canonical_names_and_throttle.sql"),
         then: Some(fill_name_keys),
     },
+    Migration {
+        sql: include_str!("../migrations/0005_throttle_sources.sql"),
+        then: None,
+    },
 ];
 
 pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {

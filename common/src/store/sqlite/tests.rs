@@ -63,7 +63,7 @@ impl Commit for SqliteStore {
                 Lock::UntilUnlocked => AttemptOutcome::Locked { until: None },
                 Lock::Open => match a.claim {
                     Some(c) if tx.claim(a.user_id, &c, a.now)? => {
-                        tx.put_lock_state(a.user_id, &lock.after_success(&rules))?;
+                        tx.put_lock_state(a.user_id, &lock.after_success(0))?;
                         AttemptOutcome::Accepted
                     }
                     Some(_) => AttemptOutcome::Replayed,
@@ -1018,6 +1018,8 @@ fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
         locked_until: Some(900),
         last_failure: Some(100),
         good_until: Some(5000),
+        pending: 0,
+        pending_at: None,
     };
     s.write(&mut |tx: &dyn Tx| tx.put_throttle("alice", "vpn|203.0.113.9", &c))
         .unwrap();
@@ -1028,14 +1030,21 @@ fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
     })
     .unwrap();
     assert_eq!(read, c);
-    // Pruning keeps a row while it is locked, a good source, or not quiet long enough.
+    // Pruning keeps a row while it is locked, a good source, or not quiet long enough (one
+    // failure leaks, one lock is forgotten, per quiet span after the later of the last failure
+    // and the lock's end: here 900 + 2 spans).
     assert_eq!(s.prune_throttle(1000, 100, 10).unwrap(), 0, "a good source");
     assert_eq!(
-        s.prune_throttle(5000, 5000, 10).unwrap(),
+        s.prune_throttle(4999, 1000, 10).unwrap(),
         0,
-        "not quiet long enough"
+        "good till 5000"
     );
-    assert_eq!(s.prune_throttle(6000, 5000, 10).unwrap(), 1);
+    assert_eq!(
+        s.prune_throttle(5001, 2100, 10).unwrap(),
+        0,
+        "900 + 2 × 2100 > 5001"
+    );
+    assert_eq!(s.prune_throttle(5001, 2000, 10).unwrap(), 1);
     s.write(&mut |tx: &dyn Tx| {
         tx.put_throttle("alice", "", &c)?;
         tx.put_throttle("alice", "", &crate::policy::Counter::default())

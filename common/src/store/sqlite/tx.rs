@@ -35,6 +35,8 @@ pub(super) fn lock_row(conn: &Connection, user_id: UserId) -> rusqlite::Result<L
                     locked_until: opt_u64(r.get(2)?),
                     last_failure: opt_u64(r.get(3)?),
                     good_until: None,
+                    pending: 0,
+                    pending_at: None,
                 },
                 admin_locked: r.get(4)?,
                 since_login: count(r.get(5)?),
@@ -81,8 +83,8 @@ impl Tx for SqliteTx<'_> {
     fn throttle(&self, key: &str, source: &str) -> Result<Counter, StoreError> {
         self.run(|c| {
             Ok(c.prepare_cached(
-                "SELECT failures, locks, locked_until, last_failure, good_until FROM throttle
-                 WHERE name_key = ?1 AND source = ?2",
+                "SELECT failures, locks, locked_until, last_failure, good_until, pending, pending_at
+                 FROM throttle WHERE name_key = ?1 AND source = ?2",
             )?
             .query_row(params![key, source], |r| {
                 Ok(Counter {
@@ -91,6 +93,8 @@ impl Tx for SqliteTx<'_> {
                     locked_until: opt_u64(r.get(2)?),
                     last_failure: opt_u64(r.get(3)?),
                     good_until: opt_u64(r.get(4)?),
+                    pending: count(r.get(5)?),
+                    pending_at: opt_u64(r.get(6)?),
                 })
             })
             .optional()?
@@ -106,12 +110,14 @@ impl Tx for SqliteTx<'_> {
                 return Ok(());
             }
             c.prepare_cached(
-                "INSERT INTO throttle (name_key, source, failures, locks, locked_until, last_failure, good_until)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO throttle (name_key, source, failures, locks, locked_until, last_failure,
+                                       good_until, pending, pending_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (name_key, source) DO UPDATE SET
                    failures = excluded.failures, locks = excluded.locks,
                    locked_until = excluded.locked_until, last_failure = excluded.last_failure,
-                   good_until = excluded.good_until",
+                   good_until = excluded.good_until, pending = excluded.pending,
+                   pending_at = excluded.pending_at",
             )?
             .execute(params![
                 key,
@@ -120,7 +126,9 @@ impl Tx for SqliteTx<'_> {
                 t.locks,
                 t.locked_until.map(to_i64),
                 t.last_failure.map(to_i64),
-                t.good_until.map(to_i64)
+                t.good_until.map(to_i64),
+                t.pending,
+                t.pending_at.map(to_i64)
             ])?;
             Ok(())
         })
@@ -174,7 +182,10 @@ impl Tx for SqliteTx<'_> {
 }
 
 /// Delete up to `limit` throttle rows that carry nothing at `now` (see
-/// [`Store::prune_throttle`](crate::store::Store::prune_throttle)), in one short transaction.
+/// [`Store::prune_throttle`](crate::store::Store::prune_throttle)), in one short transaction:
+/// one failure leaks, and one lock is forgotten, per `quiet_secs` after the later of the last
+/// failure and the end of the last lock, so a row is spent once that span times the larger of
+/// the two counts has passed.
 pub(super) fn prune_throttle(
     store: &SqliteStore,
     now: u64,
@@ -187,12 +198,19 @@ pub(super) fn prune_throttle(
             .prepare_cached(
                 "DELETE FROM throttle WHERE (name_key, source) IN (
                    SELECT name_key, source FROM throttle
-                   WHERE coalesce(last_failure, 0) <= ?1 - ?2
-                     AND coalesce(locked_until, 0) <= ?1 - ?2
+                   WHERE max(coalesce(last_failure, 0), coalesce(locked_until, 0))
+                         + max(failures, locks) * ?2 <= ?1
+                     AND coalesce(locked_until, 0) <= ?1
                      AND coalesce(good_until, 0) <= ?1
+                     AND coalesce(pending_at, 0) <= ?1 - ?4
                    LIMIT ?3)",
             )?
-            .execute(params![now, quiet, limit])?;
+            .execute(params![
+                now,
+                quiet,
+                limit,
+                to_i64(crate::policy::PENDING_SECS)
+            ])?;
         Ok(removed as u64)
     })
 }

@@ -187,6 +187,8 @@ impl SqliteStore {
                             locked_until: opt_u64(r.get(6)?),
                             last_failure: opt_u64(r.get(17)?),
                             good_until: None,
+                            pending: 0,
+                            pending_at: None,
                         },
                         admin_locked: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
                         since_login: n(18)?,
