@@ -80,6 +80,11 @@ impl Admin {
         if !self.store.remove_user(user.id)? {
             return Err(CoreError::UnknownUser(name.to_string()));
         }
+        // A new user of the name must not inherit its sources' standing or throttles.
+        if heir.is_none() {
+            self.store
+                .write(&mut |tx: &dyn Tx| tx.clear_throttle(&key).map(drop))?;
+        }
         self.audit(&user.name, "user remove".into());
         if let Some(h) = heir
             && self.store.claim_name_key(h.user.id, &key)?

@@ -1,15 +1,14 @@
 //! Counting failures and locking, as pure functions.
 //!
-//! A [`Counter`] is a leaky bucket of failures: each failure adds one, and one leaks out
-//! [`Rule::decay_secs`] after the last failure (and each such span after it). A success does not
-//! empty it (only the wrong codes of its own conversation go): someone who knows the password
-//! and paces their guesses between the user's logins must still reach a lock. When the bucket holds [`Rule::max_failures`] it locks and empties.
+//! A [`Counter`] is a leaky bucket of failures: each failure adds one, and one leaks out every
+//! [`Rule::decay_secs`] while it is not empty (a failure does not restart the leak). A success
+//! does not empty it (only the wrong codes of its own conversation go): someone who knows the
+//! password and paces their guesses between the user's logins must still reach a lock. When the bucket holds [`Rule::max_failures`] it locks and empties.
 //! The first lock lasts [`Rule::first_lock_secs`]; with [`Rule::escalate`] each further lock lasts
 //! twice as long as the one before. A lock that would last longer than [`Rule::ceiling_secs`] is
 //! either capped there ([`PastCeiling::Cap`]) or lasts until an administrator ends it
-//! ([`PastCeiling::Unlock`]). One earlier lock is forgotten per [`Rule::quiet_secs`] without a
-//! failure (counted from the later of the last failure and the end of the last lock), so waiting
-//! buys a guesser one step back, never a fresh start.
+//! ([`PastCeiling::Unlock`]). One earlier lock is forgotten per [`Rule::quiet_secs`] after the end
+//! of the last one, so waiting buys a guesser one step back, never a fresh start.
 //!
 //! A counter also holds checks in flight ([`Counter::pending`]: counted before a slow check,
 //! settled after it) and, for a source, its good standing ([`Counter::good_until`]).
@@ -108,18 +107,21 @@ impl Rules {
 /// A bucket of failures of one kind, and the lock it led to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counter {
-    /// Failures in the bucket (as of `last_failure`; see [`Rule::decay_secs`]).
+    /// Failures in the bucket, as of `last_failure`.
     pub failures: u32,
     /// Locks not forgotten yet.
     pub locks: u32,
     /// End of the current lock; [`UNTIL_UNLOCKED`]: until an administrator unlocks.
     pub locked_until: Option<u64>,
+    /// The leak's reference time: one failure leaks out per [`Rule::decay_secs`] after it (it
+    /// moves on by whole spans as they leak; `None` when the bucket is empty).
     pub last_failure: Option<u64>,
     /// A per-source counter: until then this source is one the name logged in from, and the
     /// name's overall throttle does not apply to it.
     pub good_until: Option<u64>,
     /// Checks counted in advance and not settled yet (see [`PENDING_SECS`]).
     pub pending: u32,
+    /// When the oldest of them began: they stop counting [`PENDING_SECS`] after it.
     pub pending_at: Option<u64>,
 }
 
@@ -164,9 +166,15 @@ impl Counter {
 
     /// One more check in flight.
     pub fn begin_pending(&self, now: u64) -> Counter {
+        let pending = self.pending_at(now);
         Counter {
-            pending: self.pending_at(now).saturating_add(1),
-            pending_at: Some(now),
+            pending: pending.saturating_add(1),
+            // The oldest check's start: traffic cannot keep a lost one alive.
+            pending_at: if pending == 0 {
+                Some(now)
+            } else {
+                self.pending_at
+            },
             ..*self
         }
     }
@@ -209,22 +217,35 @@ impl Rule {
             return c;
         }
         let mut c = c;
-        if let Some(last) = c.last_failure {
-            let leaked = now.saturating_sub(last) / self.decay_secs.max(1);
-            c.failures = c
-                .failures
-                .saturating_sub(u32::try_from(leaked).unwrap_or(u32::MAX));
+        let decay = self.decay_secs.max(1);
+        if let Some(since) = c.last_failure {
+            let spans = now.saturating_sub(since) / decay;
+            let leaked = u32::try_from(spans).unwrap_or(u32::MAX);
+            if leaked >= c.failures {
+                c.failures = 0;
+                c.last_failure = None;
+            } else {
+                c.failures -= leaked;
+                // Keep the part of a span already waited.
+                c.last_failure = Some(since.saturating_add(spans.saturating_mul(decay)));
+            }
         }
-        let since = c.last_failure.unwrap_or(0).max(c.locked_until.unwrap_or(0));
-        if c.locks > 0 && since > 0 {
-            let forgotten = now.saturating_sub(since) / self.quiet_secs.max(1);
+        if c.locks > 0
+            && let Some(end) = c.locked_until
+        {
+            let forgotten = now.saturating_sub(end) / self.quiet_secs.max(1);
             c.locks = c
                 .locks
                 .saturating_sub(u32::try_from(forgotten).unwrap_or(u32::MAX));
-        }
-        c.locked_until = None;
-        if c.failures == 0 && c.locks == 0 {
-            c.last_failure = None;
+            // The next span counts from where this one left off.
+            if c.locks > 0 {
+                c.locked_until =
+                    Some(end.saturating_add(forgotten.saturating_mul(self.quiet_secs.max(1))));
+            } else {
+                c.locked_until = None;
+            }
+        } else {
+            c.locked_until = None;
         }
         c.good_until = c.good_until.filter(|t| *t > now);
         c.pending = c.pending_at(now);
@@ -242,10 +263,12 @@ impl Rule {
         }
         let mut c = self.settled(c, now);
         c.failures = c.failures.saturating_add(1);
-        c.last_failure = Some(now);
+        // A failure into an empty bucket starts the leak; into a full one it does not restart it.
+        c.last_failure = c.last_failure.or(Some(now));
         if c.failures >= self.max_failures {
             c.locks = c.locks.saturating_add(1);
             c.failures = 0;
+            c.last_failure = None;
             c.locked_until = Some(match self.lock_secs(c.locks) {
                 Some(secs) => now.saturating_add(secs).min(UNTIL_UNLOCKED - 1),
                 None => UNTIL_UNLOCKED,
@@ -620,6 +643,57 @@ mod tests {
             }
         }
         assert!(best > 300, "the leak still lets a little through: {best}");
+    }
+
+    /// Third review: a guesser who first burns through the locks, then paces to the leak.
+    #[test]
+    fn burning_the_locks_then_pacing_stays_under_500_a_year() {
+        let r = rules().codes;
+        for pace_secs in [23 * HOUR, DAY - 1, DAY, DAY + 1, 25 * HOUR, 47 * HOUR] {
+            let (mut c, mut now, mut checked) = (Counter::default(), T0, 0u32);
+            // Seven locks back to back (35 codes)...
+            for _ in 0..7 {
+                c = fail(&r, c, 5, now);
+                checked += 5;
+                let Lock::Until(until) = c.lock_at(now) else {
+                    panic!()
+                };
+                now = until;
+            }
+            // ...then one code per `pace_secs` for the rest of the year.
+            while now < T0 + YEAR {
+                if !c.lock_at(now).is_locked() {
+                    c = r.after_failure(c, now);
+                    checked += 1;
+                }
+                now += pace_secs;
+            }
+            assert!(checked < 500, "pace {pace_secs} s: {checked}");
+        }
+    }
+
+    /// Third review: an honest user who mistypes a code once a day, on separate logins, at a
+    /// slightly different time each day, drifted into a lock within a week (the leak restarted
+    /// at every failure). She is never locked in a year.
+    #[test]
+    fn one_slip_a_day_never_locks_an_honest_user() {
+        let rules = rules();
+        for jitter in [0, 5 * MIN, HOUR, 2 * HOUR] {
+            let mut s = LockState::default();
+            for day in 0..365u64 {
+                // 09:00, give or take the jitter (alternating early and late).
+                let offset = if day % 2 == 0 { 0 } else { jitter };
+                let now = T0 + day * DAY + 9 * HOUR + offset;
+                assert!(
+                    !s.lock_at(now).is_locked(),
+                    "jitter {jitter}: locked on day {day}"
+                );
+                s = s.after_failure(&rules, now);
+                // A later login succeeds (the slip was in a conversation of its own).
+                s = s.after_success(0);
+            }
+            assert_eq!(s.codes.locks, 0, "jitter {jitter}");
+        }
     }
 
     /// Before the password (the name's throttle, 5 a throttle): non-stop is the best strategy;

@@ -79,7 +79,7 @@ impl Commit for SqliteStore {
                             } else {
                                 next.codes.failures
                             },
-                            locked_until: next.codes.locked_until,
+                            locked_until: next.codes.locked_until.filter(|t| *t > a.now),
                         }
                     }
                 },
@@ -1031,8 +1031,8 @@ fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
     .unwrap();
     assert_eq!(read, c);
     // Pruning keeps a row while it is locked, a good source, or not quiet long enough (one
-    // failure leaks, one lock is forgotten, per quiet span after the later of the last failure
-    // and the lock's end: here 900 + 2 spans).
+    // failure leaks per span after the leak's start, 100; one lock is forgotten per span after
+    // the lock's end, 900).
     assert_eq!(s.prune_throttle(1000, 100, 10).unwrap(), 0, "a good source");
     assert_eq!(
         s.prune_throttle(4999, 1000, 10).unwrap(),
@@ -1040,11 +1040,11 @@ fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
         "good till 5000"
     );
     assert_eq!(
-        s.prune_throttle(5001, 2100, 10).unwrap(),
+        s.prune_throttle(5001, 2500, 10).unwrap(),
         0,
-        "900 + 2 × 2100 > 5001"
+        "100 + 2 × 2500 > 5001"
     );
-    assert_eq!(s.prune_throttle(5001, 2000, 10).unwrap(), 1);
+    assert_eq!(s.prune_throttle(5100, 2500, 10).unwrap(), 1);
     s.write(&mut |tx: &dyn Tx| {
         tx.put_throttle("alice", "", &c)?;
         tx.put_throttle("alice", "", &crate::policy::Counter::default())

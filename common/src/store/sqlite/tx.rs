@@ -183,9 +183,9 @@ impl Tx for SqliteTx<'_> {
 
 /// Delete up to `limit` throttle rows that carry nothing at `now` (see
 /// [`Store::prune_throttle`](crate::store::Store::prune_throttle)), in one short transaction:
-/// one failure leaks, and one lock is forgotten, per `quiet_secs` after the later of the last
-/// failure and the end of the last lock, so a row is spent once that span times the larger of
-/// the two counts has passed.
+/// one failure leaks per `quiet_secs` after the leak's reference time, and one lock is
+/// forgotten per `quiet_secs` after the end of the last lock, so a row is spent once both
+/// counts have run out.
 pub(super) fn prune_throttle(
     store: &SqliteStore,
     now: u64,
@@ -198,8 +198,8 @@ pub(super) fn prune_throttle(
             .prepare_cached(
                 "DELETE FROM throttle WHERE (name_key, source) IN (
                    SELECT name_key, source FROM throttle
-                   WHERE max(coalesce(last_failure, 0), coalesce(locked_until, 0))
-                         + max(failures, locks) * ?2 <= ?1
+                   WHERE coalesce(last_failure, 0) + failures * ?2 <= ?1
+                     AND coalesce(locked_until, 0) + locks * ?2 <= ?1
                      AND coalesce(locked_until, 0) <= ?1
                      AND coalesce(good_until, 0) <= ?1
                      AND coalesce(pending_at, 0) <= ?1 - ?4
