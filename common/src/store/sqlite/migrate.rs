@@ -32,7 +32,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         sql: include_str!("../migrations/0005_throttle_sources.sql"),
-        then: None,
+        then: Some(add_throttle_sources),
     },
 ];
 
@@ -96,4 +96,23 @@ fn fill_name_keys(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     conn.execute_batch("CREATE UNIQUE INDEX users_name_key ON users(name_key)")
+}
+
+/// Version 5's columns, each added only where it is missing: stores made by development builds
+/// between the two versions may already have `good_until` (and an index since dropped).
+fn add_throttle_sources(conn: &Connection) -> rusqlite::Result<()> {
+    let have: std::collections::HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('throttle')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (column, decl) in [
+        ("good_until", "INTEGER"),
+        ("pending", "INTEGER NOT NULL DEFAULT 0"),
+        ("pending_at", "INTEGER"),
+    ] {
+        if !have.contains(column) {
+            conn.execute_batch(&format!("ALTER TABLE throttle ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    conn.execute_batch("DROP INDEX IF EXISTS throttle_last_failure")
 }

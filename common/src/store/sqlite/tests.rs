@@ -1009,6 +1009,53 @@ fn migration_4_gives_every_user_a_key_and_one_spelling_the_name() {
     ));
 }
 
+/// A version-4 store from a development build that already had `good_until` and an index on
+/// `last_failure`: migration 5 adds only what is missing and drops the index.
+#[test]
+fn migration_5_adds_only_the_missing_throttle_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    std::fs::create_dir_all(c.path.parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&c.path).unwrap();
+        for m in &MIGRATIONS[..3] {
+            conn.execute_batch(m.sql).unwrap();
+        }
+        conn.execute_batch(MIGRATIONS[3].sql).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE throttle ADD COLUMN good_until INTEGER;
+             CREATE INDEX throttle_last_failure ON throttle(last_failure);
+             INSERT INTO throttle (name_key, source, failures, good_until) VALUES ('alice', 'x', 2, 77);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&c).unwrap();
+    let mut read = crate::policy::Counter::default();
+    s.write(&mut |tx: &dyn Tx| {
+        read = tx.throttle("alice", "x")?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        (read.failures, read.good_until, read.pending),
+        (2, Some(77), 0)
+    );
+    let conn = rusqlite::Connection::open(&c.path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    let index: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'throttle_last_failure'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 0);
+}
+
 #[test]
 fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
     let (_d, s) = store();
