@@ -194,8 +194,9 @@ impl Server {
         ));
     }
 
-    /// Once per client: without a Calling-Station-Id every request of the client comes from
-    /// the same place, so wrong passwords throttle the name for everyone behind that NAS.
+    /// Once per client: without a Calling-Station-Id (or with an empty one) every request of
+    /// the client comes from the same place, so wrong passwords throttle the name for everyone
+    /// behind that NAS (and behind every other client that sends none).
     fn tell_no_calling_station(&self, client: &Client) {
         let first = self
             .without_calling_station
@@ -204,8 +205,8 @@ impl Server {
         if first {
             self.log.warn(&format!(
                 "client {} sends no Calling-Station-Id: wrong passwords are throttled per user \
-                 for everyone behind it, not per address (configure the NAS to send it; \
-                 see docs/radius.md)",
+                 for everyone behind it (and behind any client that sends none), not per \
+                 address (configure the NAS to send it; see docs/radius.md)",
                 printable(&client.name)
             ));
         }
@@ -306,7 +307,11 @@ impl Server {
             identifier: req.text(codec::NAS_IDENTIFIER),
             calling_station: req.text(codec::CALLING_STATION_ID),
         };
-        if nas.calling_station.is_none() {
+        if nas
+            .calling_station
+            .as_deref()
+            .is_none_or(|s| s.trim().is_empty())
+        {
             self.tell_no_calling_station(&client);
         }
         let access = AccessRequest {

@@ -12,6 +12,7 @@
 
 use super::{Authenticator, Login};
 use crate::audit::{AuditEvent, AuditResult};
+use crate::base::origin::origin_key;
 use crate::factor::{Checked, Method, Miss, Stale};
 use crate::policy::{Counter, Lock, LockState, PENDING_SECS, Rule, UNTIL_UNLOCKED};
 use crate::store::{StoreError, Tx};
@@ -61,22 +62,36 @@ pub(super) enum NameRow {
 }
 
 impl NameRow {
-    fn source(self) -> &'static str {
-        match self {
-            NameRow::Password => "",
-            NameRow::Unproven => "*",
+    /// The row's source key. Logins with no address (a console, `su`, a RADIUS client that
+    /// sends no Calling-Station-Id) share a row of their own: what comes from the network never
+    /// keeps them out, they never keep the network out, and every local service (`su`, `login`,
+    /// `sudo`, ...) counts in the one row instead of each in its own.
+    fn source(self, addressless: bool) -> &'static str {
+        match (self, addressless) {
+            (NameRow::Password, false) => "",
+            (NameRow::Password, true) => "~",
+            (NameRow::Unproven, false) => "*",
+            (NameRow::Unproven, true) => "*~",
         }
     }
 }
 
-/// A name's first-factor counters: from one source, and from every source it has not logged
-/// in from. A source with no address (a console, a RADIUS client that sends no
-/// Calling-Station-Id) has no share in the name's counter: what comes from the network never
-/// keeps it out, and it never keeps the network out.
+/// A name's first-factor counters: from one source, and from every source of its kind (with
+/// an address, or without) that it has not logged in from.
+///
+/// A source without an address is never marked good: everyone at the console, or behind a
+/// NAS that sends no Calling-Station-Id, shares it, so its standing would be theirs too.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Throttle {
     pub(super) per_source: Counter,
-    pub(super) per_name: Option<Counter>,
+    pub(super) per_name: Counter,
+    pub(super) addressless: bool,
+}
+
+/// A password check counted as in flight: in which counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct InFlight {
+    name: bool,
 }
 
 /// The rules a throttle is counted by.
@@ -101,14 +116,14 @@ fn lock_end(c: &Counter, rule: &Rule, now: u64) -> Option<u64> {
 impl Throttle {
     /// Whether the name's counter applies to this source now.
     fn name_applies(&self, now: u64) -> bool {
-        self.per_name.is_some() && !self.per_source.is_good_at(now)
+        self.addressless || !self.per_source.is_good_at(now)
     }
 
     /// The end of the throttle that applies to this source now, if any.
     fn until(&self, r: &ThrottleRules, now: u64) -> Option<u64> {
-        let name = match (&self.per_name, self.name_applies(now)) {
-            (Some(c), true) => lock_end(c, &r.name, now),
-            (Some(_) | None, _) => None,
+        let name = match self.name_applies(now) {
+            true => lock_end(&self.per_name, &r.name, now),
+            false => None,
         };
         match (lock_end(&self.per_source, &r.source, now), name) {
             (None, None) => None,
@@ -118,10 +133,11 @@ impl Throttle {
 
     fn map(&self, now: u64, f: impl Fn(Counter) -> Counter) -> Throttle {
         Throttle {
+            addressless: self.addressless,
             per_source: f(self.per_source),
-            per_name: match (self.per_name, self.name_applies(now)) {
-                (Some(c), true) => Some(f(c)),
-                (other, _) => other,
+            per_name: match self.name_applies(now) {
+                true => f(self.per_name),
+                false => self.per_name,
             },
         }
     }
@@ -130,10 +146,11 @@ impl Throttle {
     /// user's own slips never keep her out elsewhere).
     fn failed(&self, r: &ThrottleRules, now: u64) -> Throttle {
         Throttle {
+            addressless: self.addressless,
             per_source: r.source.after_failure(self.per_source, now),
-            per_name: match (self.per_name, self.name_applies(now)) {
-                (Some(c), true) => Some(r.name.after_failure(c, now)),
-                (other, _) => other,
+            per_name: match self.name_applies(now) {
+                true => r.name.after_failure(self.per_name, now),
+                false => self.per_name,
             },
         }
     }
@@ -141,7 +158,7 @@ impl Throttle {
     /// The name logged in (a whole login: both factors) from this source.
     fn logged_in(&self, now: u64) -> Throttle {
         let mut t = *self;
-        if t.per_name.is_some() {
+        if !t.addressless {
             t.per_source.good_until = Some(now.saturating_add(GOOD_SOURCE_SECS));
         }
         t
@@ -149,8 +166,9 @@ impl Throttle {
 }
 
 impl Authenticator {
-    /// The throttle source of a login: the front-end, the service or client, and the address,
-    /// unambiguously (`radius:3:vpn:203.0.113.9`, `pam:4:sshd:` for no address).
+    /// The throttle source of a login: the front-end, the service or client, and the address
+    /// in its one spelling ([`origin_key`]), unambiguously (`radius:3:vpn:203.0.113.9`,
+    /// `pam:5:login:` for no address).
     fn origin(login: &Login) -> String {
         let r = &login.request;
         let tag = match r.channel {
@@ -161,8 +179,16 @@ impl Authenticator {
             "{tag}:{}:{}:{}",
             r.service.len(),
             r.service,
-            r.origin.as_deref().unwrap_or("")
+            Self::origin_key(login).unwrap_or_default()
         )
+    }
+
+    fn origin_key(login: &Login) -> Option<String> {
+        login.request.origin.as_deref().and_then(origin_key)
+    }
+
+    fn name_source(login: &Login, row: NameRow) -> &'static str {
+        row.source(Self::origin_key(login).is_none())
     }
 
     fn throttle_rules(&self, row: NameRow) -> ThrottleRules {
@@ -182,11 +208,9 @@ impl Authenticator {
         row: NameRow,
     ) -> Result<Throttle, StoreError> {
         Ok(Throttle {
+            addressless: Self::origin_key(login).is_none(),
             per_source: tx.throttle(&login.throttle_key, &Self::origin(login))?,
-            per_name: match login.request.origin {
-                Some(_) => Some(tx.throttle(&login.throttle_key, row.source())?),
-                None => None,
-            },
+            per_name: tx.throttle(&login.throttle_key, Self::name_source(login, row))?,
         })
     }
 
@@ -201,10 +225,12 @@ impl Authenticator {
         if after.per_source != before.per_source {
             tx.put_throttle(&login.throttle_key, &Self::origin(login), &after.per_source)?;
         }
-        if let Some(c) = after.per_name
-            && after.per_name != before.per_name
-        {
-            tx.put_throttle(&login.throttle_key, row.source(), &c)?;
+        if after.per_name != before.per_name {
+            tx.put_throttle(
+                &login.throttle_key,
+                Self::name_source(login, row),
+                &after.per_name,
+            )?;
         }
         Ok(())
     }
@@ -229,10 +255,13 @@ impl Authenticator {
     /// Before a password is checked: refuse when throttled, else count the check as in flight,
     /// in the same transaction, so that checks running in parallel cannot get past the limit.
     /// `Err(until)`: throttled. Settle with [`Authenticator::settle_first_factor`].
-    pub(super) fn begin_first_factor(&self, login: &Login) -> Result<Result<(), u64>, StoreError> {
+    pub(super) fn begin_first_factor(
+        &self,
+        login: &Login,
+    ) -> Result<Result<InFlight, u64>, StoreError> {
         let now = self.clock.now();
         let r = self.throttle_rules(NameRow::Password);
-        let mut out = Ok(());
+        let mut out = Err(0);
         self.store.write(&mut |tx: &dyn Tx| {
             let before = self.read_throttle(tx, login, NameRow::Password)?;
             if let Some(until) = before.until(&r, now) {
@@ -241,20 +270,35 @@ impl Authenticator {
             }
             let after = before.map(now, |c| c.begin_pending(now));
             self.write_throttle(tx, login, NameRow::Password, &before, &after)?;
-            out = Ok(());
+            out = Ok(InFlight {
+                name: before.name_applies(now),
+            });
             Ok(())
         })?;
         Ok(out)
     }
 
     /// The password check begun with [`Authenticator::begin_first_factor`] is done: a wrong
-    /// password is counted, a right one only ends the check in flight.
-    pub(super) fn settle_first_factor(&self, login: &Login, right: bool) -> Result<(), StoreError> {
+    /// password is counted, a right one only ends the check in flight (in the counters it was
+    /// begun in, even if the source became good meanwhile).
+    pub(super) fn settle_first_factor(
+        &self,
+        login: &Login,
+        begun: InFlight,
+        right: bool,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let r = self.throttle_rules(NameRow::Password);
         self.store.write(&mut |tx: &dyn Tx| {
             let before = self.read_throttle(tx, login, NameRow::Password)?;
-            let done = before.map(now, |c| c.end_pending(now));
+            let done = Throttle {
+                addressless: before.addressless,
+                per_source: before.per_source.end_pending(now),
+                per_name: match begun.name {
+                    true => before.per_name.end_pending(now),
+                    false => before.per_name,
+                },
+            };
             let after = if right { done } else { done.failed(&r, now) };
             self.write_throttle(tx, login, NameRow::Password, &before, &after)
         })

@@ -301,9 +301,10 @@ impl Authenticator {
     ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
         // Counted as in flight before the check, in the transaction that found the name not
         // throttled: checks running in parallel cannot get past the limit.
-        if let Err(until) = self.begin_first_factor(login)? {
-            return Ok(Err(self.refuse(login, Reject::Throttled { until })));
-        }
+        let begun = match self.begin_first_factor(login)? {
+            Ok(begun) => begun,
+            Err(until) => return Ok(Err(self.refuse(login, Reject::Throttled { until }))),
+        };
         let phc = login
             .data
             .as_ref()
@@ -313,11 +314,11 @@ impl Authenticator {
             Ok(f) => f,
             Err(e) => {
                 // Could not decide: the check counts as a failure (fail closed).
-                let _ = self.settle_first_factor(login, false);
+                let _ = self.settle_first_factor(login, begun, false);
                 return Err(e);
             }
         };
-        self.settle_first_factor(login, found.is_some())?;
+        self.settle_first_factor(login, begun, found.is_some())?;
         if found.is_none() {
             // The failure that throttles is still refused as a wrong password; the throttle is
             // told at the next attempt.

@@ -7,12 +7,14 @@
 //! - [`kdf`]: Argon2id, counted (`KdfError`);
 //! - [`names`]: user names and their canonical key (`NameError`);
 //! - [`address`]: e-mail addresses (`AddressError`);
+//! - [`origin`]: where a login comes from, one key per place;
 //! - [`text`]: untrusted text made printable.
 
 pub mod address;
 pub mod clock;
 pub mod kdf;
 pub mod names;
+pub mod origin;
 pub mod otp;
 pub mod secret;
 pub mod text;

@@ -499,6 +499,34 @@ fn radius_status_server_is_answered() {
     assert!(r.attr("Message-Authenticator").is_some(), "{}", r.out);
 }
 
+/// A NAS that sends a blank Calling-Station-Id is as good as one that sends none: the operator
+/// is told, once, and logins still work.
+#[test]
+fn radius_a_blank_calling_station_id_is_warned_about_once() {
+    let t = install("mode = \"append\"", "");
+    let (secret, _) = user_with_password(&t, "alice", "hunter2");
+    let s = start(t);
+    let blank = |password: &str| {
+        pap("alice", password).replace(
+            "Calling-Station-Id = \"203.0.113.9\"",
+            "Calling-Station-Id = \" \"",
+        )
+    };
+    let r = s.radclient(
+        "auth",
+        SECRET,
+        &blank(&format!("hunter2{}", oathtool_code(&secret, 0))),
+    );
+    assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+    let r = s.radclient("auth", SECRET, &blank("hunter3"));
+    assert!(r.is("Access-Reject"), "{}", r.out);
+    let log = s.log_containing("reason=bad_password");
+    let warned = log
+        .matches("client local sends no Calling-Station-Id")
+        .count();
+    assert_eq!(warned, 1, "{log}");
+}
+
 #[test]
 fn radius_lockout_after_repeated_failures() {
     let t = install("mode = \"append\"", "");

@@ -314,6 +314,114 @@ fn the_network_never_throttles_a_login_without_an_address() {
     ));
 }
 
+/// Third review, finding C: without an address, each service (`su`, `su-l`, `login`, ...) had
+/// a bucket of its own, 1 855 codes a year each. They now share one, and a login through one
+/// of them exempts none.
+#[test]
+fn logins_without_an_address_share_one_bucket_whatever_the_service() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let wrong = crate::testing::wrong_code(&secret, 6, T0);
+    let local = |service: &str| LoginRequest {
+        origin: None,
+        ..LoginRequest {
+            service: service.into(),
+            ..unproven("alice", "unused", MissingCode::Fail)
+        }
+    };
+    // alice's own `su` earlier gives that service no standing: every local user shares it.
+    let Begin::Prompt(mut l, _) = e.auth.begin(local("runuser")).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        e.auth
+            .answer(&mut l, &format!("pw{}", code(&secret, T0)))
+            .unwrap(),
+        Outcome::Accepted(_)
+    ));
+    let services = ["su", "su-l", "login", "sudo", "sudo-i", "runuser"];
+    let mut outcomes = Vec::new();
+    for service in services {
+        let Begin::Prompt(mut l, _) = e.auth.begin(local(service)).unwrap() else {
+            panic!()
+        };
+        outcomes.push(e.auth.answer(&mut l, &format!("pw{wrong}")).unwrap());
+    }
+    assert!(
+        outcomes[..5]
+            .iter()
+            .all(|o| matches!(o, Outcome::Rejected(Reject::BadCode))),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[5], Outcome::Rejected(Reject::Throttled { .. })),
+        "the sixth service is throttled too: {outcomes:?}"
+    );
+    // And the network is not: it has its own.
+    e.clock.set(T0 + 30);
+    assert!(matches!(
+        attempt(
+            &e,
+            "alice",
+            "192.0.2.80",
+            &format!("pw{}", code(&secret, T0 + 30))
+        ),
+        Outcome::Accepted(_)
+    ));
+}
+
+/// Third review, findings D and E: one place written several ways (a port, IPv4-mapped IPv6,
+/// another address of the same /64, upper case) counted as several sources.
+#[test]
+fn one_place_spelt_many_ways_is_one_source() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    // alice logs in from her /64: her source is good, exempt from the name's throttle.
+    assert!(matches!(
+        attempt(
+            &e,
+            "alice",
+            "2001:db8:5:6::1",
+            &format!("pw{}", code(&secret, T0))
+        ),
+        Outcome::Accepted(_)
+    ));
+    let wrong = crate::testing::wrong_code(&secret, 6, T0 + 30);
+    e.clock.set(T0 + 30);
+    // Five wrong codes from the same /64, spelt five ways: counted in her source's bucket.
+    for spelling in [
+        "2001:db8:5:6::2",
+        "[2001:db8:5:6::3]:22",
+        "2001:DB8:5:6:0:0:0:4",
+        "2001:db8:5:6::5%eth0",
+        " 2001:db8:5:6::6 ",
+    ] {
+        assert!(matches!(
+            attempt(&e, "alice", spelling, &format!("pw{wrong}")),
+            Outcome::Rejected(Reject::BadCode)
+        ));
+    }
+    assert!(matches!(
+        attempt(
+            &e,
+            "alice",
+            "2001:db8:5:6::1",
+            &format!("pw{}", code(&secret, T0 + 30))
+        ),
+        Outcome::Rejected(Reject::Throttled { .. })
+    ));
+    // The name's bucket, which every other source shares, was never touched.
+    assert!(matches!(
+        attempt(
+            &e,
+            "alice",
+            "::ffff:192.0.2.81",
+            &format!("pw{}", code(&secret, T0 + 60))
+        ),
+        Outcome::Accepted(_)
+    ));
+}
+
 /// Second review, finding 9: after a wrong code in PAM_AUTHTOK, the retry's right code was
 /// accepted but nothing was handed on (the next module got the token with the wrong code).
 #[test]
