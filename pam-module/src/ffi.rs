@@ -123,6 +123,7 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         passwd_failed,
         service: item(pamh.get_service()).unwrap_or_else(|| "unknown".to_string()),
         rhost: item(pamh.get_rhost()),
+        caller_uid: nix::unistd::getuid().as_raw(),
         silent: flags.contains(PamFlags::SILENT),
     };
     let mut conv = PamConversation { pamh };

@@ -35,6 +35,9 @@ pub struct Session {
     pub service: String,
     /// PAM_RHOST.
     pub rhost: Option<String>,
+    /// The real user id of the process the module runs in (who ran `su` or `sudo`; 0 for
+    /// `login` and daemons).
+    pub caller_uid: u32,
     /// PAM_SILENT: show no informational or error messages (prompts still appear).
     pub silent: bool,
 }
@@ -201,6 +204,7 @@ pub fn run<C: Conversation>(
         service: session.service.clone(),
         source: session.rhost.clone(),
         origin: session.rhost.clone(),
+        caller: Some(session.caller_uid),
         allow_unenrolled: args.nullok,
         // use_first_pass never asks. Under PAM_SILENT the module cannot say why it asks again,
         // so the application's own retry ("Sorry, try again.") does it: one try per call.

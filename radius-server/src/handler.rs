@@ -158,6 +158,7 @@ impl Handler {
             source: req.nas.source(),
             // Per-source throttling: the VPN client's address when the NAS says it, else the NAS.
             origin: req.nas.calling_station.clone(),
+            caller: None,
             allow_unenrolled: r.allow_unenrolled,
             max_tries: match mode {
                 RadiusMode::Challenge | RadiusMode::Auto => self.auth.config().policy.max_tries,

@@ -61,31 +61,44 @@ pub(super) enum NameRow {
     Unproven,
 }
 
+/// What a login's source is, for the throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// An address (PAM_RHOST, Calling-Station-Id), in its one spelling.
+    Address,
+    /// No address, asked by a process running as an account other than root (`su`, `sudo`):
+    /// the source is that account's, so it can earn good standing.
+    Account(u32),
+    /// No address and no account: the console's `login`, a daemon, a RADIUS client without
+    /// Calling-Station-Id. Everyone there shares the source, so it never earns standing.
+    Shared,
+}
+
 impl NameRow {
-    /// The row's source key. Logins with no address (a console, `su`, a RADIUS client that
-    /// sends no Calling-Station-Id) share a row of their own: what comes from the network never
-    /// keeps them out, they never keep the network out, and every local service (`su`, `login`,
-    /// `sudo`, ...) counts in the one row instead of each in its own.
-    fn source(self, addressless: bool) -> &'static str {
-        match (self, addressless) {
-            (NameRow::Password, false) => "",
-            (NameRow::Password, true) => "~",
-            (NameRow::Unproven, false) => "*",
-            (NameRow::Unproven, true) => "*~",
+    /// The row's source key. Each kind of place has a name row of its own: what comes from the
+    /// network never keeps local logins out, another account's `su alice` never keeps alice's
+    /// console out, and every local service (`su`, `login`, `sudo`, ...) counts in the one
+    /// row of its kind instead of each in its own.
+    fn source(self, place: Place) -> &'static str {
+        match (self, place) {
+            (NameRow::Password, Place::Address) => "",
+            (NameRow::Password, Place::Account(_)) => "~",
+            (NameRow::Password, Place::Shared) => "~0",
+            (NameRow::Unproven, Place::Address) => "*",
+            (NameRow::Unproven, Place::Account(_)) => "*~",
+            (NameRow::Unproven, Place::Shared) => "*~0",
         }
     }
 }
 
-/// A name's first-factor counters: from one source, and from every source of its kind (with
-/// an address, or without) that it has not logged in from.
-///
-/// A source without an address is never marked good: everyone at the console, or behind a
-/// NAS that sends no Calling-Station-Id, shares it, so its standing would be theirs too.
+/// A name's first-factor counters: from one source, and from every source of its kind (see
+/// [`Place`]) that it has not logged in from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Throttle {
     pub(super) per_source: Counter,
     pub(super) per_name: Counter,
-    pub(super) addressless: bool,
+    /// The source never earns good standing ([`Place::Shared`]).
+    pub(super) shared: bool,
 }
 
 /// A password check counted as in flight: in which counters.
@@ -116,7 +129,7 @@ fn lock_end(c: &Counter, rule: &Rule, now: u64) -> Option<u64> {
 impl Throttle {
     /// Whether the name's counter applies to this source now.
     fn name_applies(&self, now: u64) -> bool {
-        self.addressless || !self.per_source.is_good_at(now)
+        self.shared || !self.per_source.is_good_at(now)
     }
 
     /// The end of the throttle that applies to this source now, if any.
@@ -133,7 +146,7 @@ impl Throttle {
 
     fn map(&self, now: u64, f: impl Fn(Counter) -> Counter) -> Throttle {
         Throttle {
-            addressless: self.addressless,
+            shared: self.shared,
             per_source: f(self.per_source),
             per_name: match self.name_applies(now) {
                 true => f(self.per_name),
@@ -146,7 +159,7 @@ impl Throttle {
     /// user's own slips never keep her out elsewhere).
     fn failed(&self, r: &ThrottleRules, now: u64) -> Throttle {
         Throttle {
-            addressless: self.addressless,
+            shared: self.shared,
             per_source: r.source.after_failure(self.per_source, now),
             per_name: match self.name_applies(now) {
                 true => r.name.after_failure(self.per_name, now),
@@ -158,7 +171,7 @@ impl Throttle {
     /// The name logged in (a whole login: both factors) from this source.
     fn logged_in(&self, now: u64) -> Throttle {
         let mut t = *self;
-        if !t.addressless {
+        if !t.shared {
             t.per_source.good_until = Some(now.saturating_add(GOOD_SOURCE_SECS));
         }
         t
@@ -167,28 +180,37 @@ impl Throttle {
 
 impl Authenticator {
     /// The throttle source of a login: the front-end, the service or client, and the address
-    /// in its one spelling ([`origin_key`]), unambiguously (`radius:3:vpn:203.0.113.9`,
-    /// `pam:5:login:` for no address).
+    /// in its one spelling ([`origin_key`]) or the calling account, unambiguously
+    /// (`radius:3:vpn:203.0.113.9`, `pam:4:sudo!1000` for account 1000, `pam:5:login:` for
+    /// neither).
     fn origin(login: &Login) -> String {
         let r = &login.request;
         let tag = match r.channel {
             super::Channel::Terminal => "pam",
             super::Channel::Radius => "radius",
         };
-        format!(
-            "{tag}:{}:{}:{}",
-            r.service.len(),
-            r.service,
-            Self::origin_key(login).unwrap_or_default()
-        )
+        let (service, len) = (&r.service, r.service.len());
+        match (Self::origin_key(login), Self::place(login)) {
+            (Some(addr), _) => format!("{tag}:{len}:{service}:{addr}"),
+            (None, Place::Account(uid)) => format!("{tag}:{len}:{service}!{uid}"),
+            (None, Place::Address | Place::Shared) => format!("{tag}:{len}:{service}:"),
+        }
     }
 
     fn origin_key(login: &Login) -> Option<String> {
         login.request.origin.as_deref().and_then(origin_key)
     }
 
+    fn place(login: &Login) -> Place {
+        match (Self::origin_key(login), login.request.caller) {
+            (Some(_), _) => Place::Address,
+            (None, Some(uid)) if uid != 0 => Place::Account(uid),
+            (None, _) => Place::Shared,
+        }
+    }
+
     fn name_source(login: &Login, row: NameRow) -> &'static str {
-        row.source(Self::origin_key(login).is_none())
+        row.source(Self::place(login))
     }
 
     fn throttle_rules(&self, row: NameRow) -> ThrottleRules {
@@ -208,7 +230,7 @@ impl Authenticator {
         row: NameRow,
     ) -> Result<Throttle, StoreError> {
         Ok(Throttle {
-            addressless: Self::origin_key(login).is_none(),
+            shared: Self::place(login) == Place::Shared,
             per_source: tx.throttle(&login.throttle_key, &Self::origin(login))?,
             per_name: tx.throttle(&login.throttle_key, Self::name_source(login, row))?,
         })
@@ -292,7 +314,7 @@ impl Authenticator {
         self.store.write(&mut |tx: &dyn Tx| {
             let before = self.read_throttle(tx, login, NameRow::Password)?;
             let done = Throttle {
-                addressless: before.addressless,
+                shared: before.shared,
                 per_source: before.per_source.end_pending(now),
                 per_name: match begun.name {
                     true => before.per_name.end_pending(now),

@@ -99,6 +99,10 @@ pub struct LoginRequest {
     pub source: Option<String>,
     /// Where attempts come from, for per-source throttling (an address); `None`: the service.
     pub origin: Option<String>,
+    /// The real user id of the process asking (the PAM module: `getuid()`), when known. It tells
+    /// apart logins without an address: an account's own `sudo` from another account's
+    /// `su alice`, and both from the console's `login` (run as root).
+    pub caller: Option<u32>,
     /// Let users with no active factor pass this module ([`Begin::Ignore`] / [`Outcome::Ignored`]).
     pub allow_unenrolled: bool,
     /// Wrong answers allowed in this conversation (at least 1; never more than the lockout
@@ -122,6 +126,7 @@ impl LoginRequest {
             service: service.to_string(),
             source: None,
             origin: None,
+            caller: None,
             allow_unenrolled: false,
             max_tries: 1,
             auto_send: false,
@@ -491,8 +496,11 @@ impl Authenticator {
     /// server calls it once a minute; short-lived processes that write throttle rows call it now
     /// and then ([`Authenticator::prune_sometimes`]).
     pub fn prune(&self, limit: u32) -> Result<u64, CoreError> {
-        let quiet = self.rules.per_source.quiet_secs;
-        Ok(self.store.prune_throttle(self.clock.now(), quiet, limit)?)
+        // Every throttle rule leaks and forgets alike (`Rules::new`).
+        let r = self.rules.per_source;
+        Ok(self
+            .store
+            .prune_throttle(self.clock.now(), r.decay_secs, r.quiet_secs, limit)?)
     }
 
     /// [`Authenticator::prune`] about once in 32 calls, a few rows at a time: a PAM host that

@@ -7,8 +7,10 @@
 //! The first lock lasts [`Rule::first_lock_secs`]; with [`Rule::escalate`] each further lock lasts
 //! twice as long as the one before. A lock that would last longer than [`Rule::ceiling_secs`] is
 //! either capped there ([`PastCeiling::Cap`]) or lasts until an administrator ends it
-//! ([`PastCeiling::Unlock`]). One earlier lock is forgotten per [`Rule::quiet_secs`] after the end
-//! of the last one, so waiting buys a guesser one step back, never a fresh start.
+//! ([`PastCeiling::Unlock`]). One earlier lock is forgotten per [`Rule::quiet_secs`] of quiet,
+//! counted from the end of the last lock or from when the bucket last emptied, whichever is
+//! later (nothing is forgotten while the bucket holds failures): waiting buys a guesser one step
+//! back, never a fresh start, and riding the leak buys nothing.
 //!
 //! A counter also holds checks in flight ([`Counter::pending`]: counted before a slow check,
 //! settled after it) and, for a source, its good standing ([`Counter::good_until`]).
@@ -218,6 +220,10 @@ impl Rule {
         }
         let mut c = c;
         let decay = self.decay_secs.max(1);
+        // When the bucket is (or will be) empty, as of the failures it holds.
+        let emptied_at = c
+            .last_failure
+            .map(|t| t.saturating_add(u64::from(c.failures).saturating_mul(decay)));
         if let Some(since) = c.last_failure {
             let spans = now.saturating_sub(since) / decay;
             let leaked = u32::try_from(spans).unwrap_or(u32::MAX);
@@ -230,22 +236,25 @@ impl Rule {
                 c.last_failure = Some(since.saturating_add(spans.saturating_mul(decay)));
             }
         }
-        if c.locks > 0
-            && let Some(end) = c.locked_until
-        {
-            let forgotten = now.saturating_sub(end) / self.quiet_secs.max(1);
-            c.locks = c
-                .locks
-                .saturating_sub(u32::try_from(forgotten).unwrap_or(u32::MAX));
-            // The next span counts from where this one left off.
-            if c.locks > 0 {
-                c.locked_until =
-                    Some(end.saturating_add(forgotten.saturating_mul(self.quiet_secs.max(1))));
-            } else {
-                c.locked_until = None;
-            }
-        } else {
+        if c.locks == 0 {
             c.locked_until = None;
+        } else {
+            // Quiet since the later of the last lock's end and the bucket emptying (a row
+            // with locks but no lock end, from before lock ends were kept, counts from then).
+            let quiet = self.quiet_secs.max(1);
+            let from = c.locked_until.unwrap_or(0).max(emptied_at.unwrap_or(0));
+            if from <= now {
+                let forgotten = (now - from) / quiet;
+                c.locks = c
+                    .locks
+                    .saturating_sub(u32::try_from(forgotten).unwrap_or(u32::MAX));
+                // The reference (never in the future, so never a lock): the next span counts
+                // from where this one left off.
+                c.locked_until = match c.locks {
+                    0 => None,
+                    _ => Some(from.saturating_add(forgotten.saturating_mul(quiet))),
+                };
+            }
         }
         c.good_until = c.good_until.filter(|t| *t > now);
         c.pending = c.pending_at(now);
@@ -709,6 +718,67 @@ mod tests {
                 assert!(n <= non_stop, "rest {rest} s, pace {pace:?}: {n}");
             }
         }
+    }
+
+    /// A guesser who guesses whenever not locked, but takes a lock only while fewer than `k`
+    /// locks are remembered; otherwise keeps the bucket one short of full, riding the leak.
+    fn thrifty_year(rule: &Rule, k: u32) -> u32 {
+        let (mut c, mut now, mut n) = (Counter::default(), T0, 0u32);
+        while now < T0 + YEAR {
+            if !c.lock_at(now).is_locked()
+                && (rule.failures_left(c, now) > 1 || rule.settled(c, now).locks < k)
+            {
+                c = rule.after_failure(c, now);
+                n += 1;
+            } else {
+                now += 60;
+            }
+        }
+        n
+    }
+
+    /// Fourth review: while locks were forgotten with failures in the bucket, keeping it one
+    /// short of full and taking one cheap lock whenever one was forgotten beat non-stop
+    /// guessing before the password (2 175 a year against 1 855). Nothing is forgotten now
+    /// while the bucket holds failures.
+    #[test]
+    fn riding_the_leak_between_cheap_locks_beats_no_bound() {
+        let r = rules();
+        let non_stop = |rule: &Rule| year_of_guessing(rule, None, 0, false);
+        for (what, rule, bound) in [
+            ("codes", r.codes, 410),
+            (
+                "before the password",
+                r.per_name_unproven,
+                non_stop(&r.per_name_unproven),
+            ),
+            ("passwords", r.per_name, non_stop(&r.per_name)),
+        ] {
+            for k in 0..=9 {
+                let n = thrifty_year(&rule, k);
+                assert!(n <= bound, "{what}, {k} locks kept: {n} > {bound}");
+            }
+        }
+    }
+
+    /// A row with locks but no lock end (written before lock ends were kept) forgets them from
+    /// when its bucket empties.
+    #[test]
+    fn locks_without_a_lock_end_are_forgotten_too() {
+        let r = rules();
+        let legacy = Counter {
+            failures: 1,
+            locks: 3,
+            locked_until: None,
+            last_failure: Some(T0),
+            ..Counter::default()
+        };
+        for rule in [r.codes, r.per_name_unproven] {
+            let later = T0 + 2 * YEAR;
+            assert_eq!(rule.settled(legacy, later).locks, 0);
+            assert!(rule.is_spent(legacy, later));
+        }
+        assert_eq!(r.per_name_unproven.settled(legacy, T0 + 2 * DAY).locks, 2);
     }
 
     /// Without the ceiling (a week, the largest `max_lockout`), the doubling alone bounds a year.

@@ -145,9 +145,17 @@ pub trait Store:
     fn write(&self, f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>)
     -> Result<(), StoreError>;
 
-    /// Delete up to `limit` throttle rows that carry nothing any more at `now`: unlocked, not a
-    /// good source any more, and without a failure for `quiet_secs` (housekeeping).
-    fn prune_throttle(&self, now: u64, quiet_secs: u64, limit: u32) -> Result<u64, StoreError>;
+    /// Delete up to `limit` throttle rows that carry nothing any more at `now` (housekeeping):
+    /// unlocked, not a good source any more, no check in flight, every failure leaked (one per
+    /// `decay_secs`) and every lock forgotten (one per `quiet_secs` after the later of the last
+    /// lock's end and the bucket emptying), as [`crate::policy::Rule::settled`] counts.
+    fn prune_throttle(
+        &self,
+        now: u64,
+        decay_secs: u64,
+        quiet_secs: u64,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     /// A long-running process takes over housekeeping (for SQLite: WAL checkpoints, which
     /// otherwise run inside a commit, fsync included, and stall the request that triggered

@@ -131,6 +131,7 @@ fn session(user: &str) -> Session {
         passwd_failed: false,
         service: "sshd".into(),
         rhost: Some("192.0.2.7".into()),
+        caller_uid: 0,
         silent: false,
     }
 }

@@ -42,7 +42,8 @@ fn a_guesser_with_the_password_and_endless_addresses_gets_few_codes_a_year() {
         match attempt(
             &e,
             "alice",
-            &format!("2001:db8::{n:x}"),
+            // A new /64 every time (addresses within one /64 are one source).
+            &format!("2001:db8:{:x}:{:x}::1", n >> 16, n & 0xffff),
             &format!("pw{wrong}"),
         ) {
             Outcome::Rejected(Reject::BadCode) => checked += 1,
@@ -370,6 +371,64 @@ fn logins_without_an_address_share_one_bucket_whatever_the_service() {
     ));
 }
 
+/// Fourth review: every login without an address shared one bucket, so any local account
+/// running `su alice` with garbage kept alice out of her console and her own `sudo`. Callers
+/// running as an account now count apart from root's (the console's `login`), and a source of
+/// alice's own account that she logged in from is exempt.
+#[test]
+fn another_account_never_keeps_a_user_out_of_her_console_or_her_sudo() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let local = |service: &str, caller: u32| LoginRequest {
+        origin: None,
+        caller: Some(caller),
+        ..LoginRequest {
+            service: service.into(),
+            ..unproven("alice", "unused", MissingCode::Fail)
+        }
+    };
+    let try_local = |service: &str, caller: u32, answer: &str| {
+        let Begin::Prompt(mut l, _) = e.auth.begin(local(service, caller)).unwrap() else {
+            panic!()
+        };
+        e.auth.answer(&mut l, answer).unwrap()
+    };
+    // alice (uid 1000) used sudo yesterday.
+    assert!(matches!(
+        try_local("sudo", 1000, &format!("pw{}", code(&secret, T0))),
+        Outcome::Accepted(_)
+    ));
+    let mut now = T0 + 24 * 3600;
+    for day in 0..5u64 {
+        e.clock.set(now);
+        // Mallory (uid 1001) runs `su alice` with garbage until throttled.
+        let mut throttled = false;
+        for _ in 0..12 {
+            if let Outcome::Rejected(Reject::Throttled { .. }) = try_local("su", 1001, "pw000000") {
+                throttled = true;
+                break;
+            }
+        }
+        assert!(throttled, "day {day}: Mallory is throttled");
+        // Eve (uid 1002), another account, shares the accounts' bucket.
+        assert!(matches!(
+            try_local("su", 1002, &format!("pw{}", code(&secret, now))),
+            Outcome::Rejected(Reject::Throttled { .. })
+        ));
+        // alice at the console (login runs as root) and in her own sudo gets in.
+        for (service, caller) in [("login", 0), ("sudo", 1000)] {
+            let o = try_local(service, caller, &format!("pw{}", code(&secret, now)));
+            assert!(
+                matches!(o, Outcome::Accepted(_)),
+                "day {day}, {service}: {o:?}"
+            );
+            now += 30;
+            e.clock.set(now);
+        }
+        now += 24 * 3600;
+    }
+}
+
 /// Third review, findings D and E: one place written several ways (a port, IPv4-mapped IPv6,
 /// another address of the same /64, upper case) counted as several sources.
 #[test]
@@ -417,6 +476,38 @@ fn one_place_spelt_many_ways_is_one_source() {
             "alice",
             "::ffff:192.0.2.81",
             &format!("pw{}", code(&secret, T0 + 60))
+        ),
+        Outcome::Accepted(_)
+    ));
+}
+
+/// Fourth review: behind a NAT64 every IPv4 client was one "/64", so a stranger's wrong
+/// answers throttled the source alice had logged in from.
+#[test]
+fn behind_nat64_every_ipv4_client_is_its_own_source() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    // alice, 192.0.2.1 through the translator.
+    assert!(matches!(
+        attempt(
+            &e,
+            "alice",
+            "64:ff9b::c000:201",
+            &format!("pw{}", code(&secret, T0))
+        ),
+        Outcome::Accepted(_)
+    ));
+    e.clock.set(T0 + 30);
+    // 203.0.113.9 through the same translator.
+    for _ in 0..5 {
+        attempt(&e, "alice", "64:ff9b::cb00:7109", "pw000000");
+    }
+    assert!(matches!(
+        attempt(
+            &e,
+            "alice",
+            "64:ff9b::c000:201",
+            &format!("pw{}", code(&secret, T0 + 30))
         ),
         Outcome::Accepted(_)
     ));

@@ -342,8 +342,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn prune_throttle(&self, now: u64, quiet_secs: u64, limit: u32) -> Result<u64, StoreError> {
-        tx::prune_throttle(self, now, quiet_secs, limit)
+    fn prune_throttle(
+        &self,
+        now: u64,
+        decay_secs: u64,
+        quiet_secs: u64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        tx::prune_throttle(self, now, decay_secs, quiet_secs, limit)
     }
 
     fn defer_maintenance(&self) {

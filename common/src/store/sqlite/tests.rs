@@ -1078,20 +1078,29 @@ fn throttle_rows_round_trip_and_a_cleared_one_is_deleted() {
     .unwrap();
     assert_eq!(read, c);
     // Pruning keeps a row while it is locked, a good source, or not quiet long enough (one
-    // failure leaks per span after the leak's start, 100; one lock is forgotten per span after
-    // the lock's end, 900).
-    assert_eq!(s.prune_throttle(1000, 100, 10).unwrap(), 0, "a good source");
+    // failure leaks per `decay` after the leak's start, 100; one lock is forgotten per `quiet`
+    // after the later of the lock's end, 900, and the bucket emptying, 100 + 2 × decay).
     assert_eq!(
-        s.prune_throttle(4999, 1000, 10).unwrap(),
+        s.prune_throttle(1000, 100, 100, 10).unwrap(),
+        0,
+        "a good source"
+    );
+    assert_eq!(
+        s.prune_throttle(4999, 1000, 1000, 10).unwrap(),
         0,
         "good till 5000"
     );
     assert_eq!(
-        s.prune_throttle(5001, 2500, 10).unwrap(),
+        s.prune_throttle(5001, 2500, 2500, 10).unwrap(),
         0,
-        "100 + 2 × 2500 > 5001"
+        "the failures leak till 5100"
     );
-    assert_eq!(s.prune_throttle(5100, 2500, 10).unwrap(), 1);
+    assert_eq!(
+        s.prune_throttle(5001, 1000, 3000, 10).unwrap(),
+        0,
+        "the lock is forgotten 3000 after the bucket emptied at 2100, not after 900"
+    );
+    assert_eq!(s.prune_throttle(5100, 1000, 3000, 10).unwrap(), 1);
     s.write(&mut |tx: &dyn Tx| {
         tx.put_throttle("alice", "", &c)?;
         tx.put_throttle("alice", "", &crate::policy::Counter::default())
@@ -1121,4 +1130,63 @@ fn a_failed_write_keeps_nothing() {
     });
     assert!(r.is_err());
     assert_eq!(s.lock_state(id).unwrap(), LockState::default());
+}
+
+/// Pruning deletes exactly the rows the policy says carry nothing: random histories of
+/// failures, checks in flight and good standing (and rows with locks but no lock end, as
+/// written before lock ends were kept), each pruned at a random later time.
+#[test]
+fn prune_agrees_with_the_policy_on_random_histories() {
+    let (_d, s) = store();
+    let rule = crate::policy::Rules::new(5, 900, 86400, 20, 300).per_source;
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut disagree = Vec::new();
+    for i in 0..3000 {
+        let mut c = crate::policy::Counter::default();
+        let mut now = 1_700_000_000u64;
+        for _ in 0..rnd(40) {
+            now += match rnd(4) {
+                0 => rnd(60),
+                1 => rnd(3600),
+                2 => rnd(86400),
+                _ => rnd(3 * 86400),
+            };
+            match rnd(10) {
+                0 => c = c.begin_pending(now),
+                1 => c = c.end_pending(now),
+                2 => c.good_until = Some(now + rnd(3 * 86400)),
+                _ => c = rule.after_failure(c, now),
+            }
+        }
+        if i % 10 == 0 && c.locks > 0 && !c.lock_at(now).is_locked() {
+            c.locked_until = None;
+        }
+        if c == crate::policy::Counter::default() {
+            continue;
+        }
+        let at = now + rnd(10 * 86400);
+        s.write(&mut |tx: &dyn Tx| tx.put_throttle("n", "x", &c))
+            .unwrap();
+        let pruned = s
+            .prune_throttle(at, rule.decay_secs, rule.quiet_secs, 10)
+            .unwrap()
+            == 1;
+        s.write(&mut |tx: &dyn Tx| tx.clear_throttle("n").map(drop))
+            .unwrap();
+        if pruned != rule.is_spent(c, at) {
+            disagree.push((c, at, pruned));
+        }
+    }
+    assert!(
+        disagree.is_empty(),
+        "{} disagreements, e.g. {:?}",
+        disagree.len(),
+        &disagree[..disagree.len().min(3)]
+    );
 }

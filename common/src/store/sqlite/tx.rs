@@ -183,23 +183,25 @@ impl Tx for SqliteTx<'_> {
 
 /// Delete up to `limit` throttle rows that carry nothing at `now` (see
 /// [`Store::prune_throttle`](crate::store::Store::prune_throttle)), in one short transaction:
-/// one failure leaks per `quiet_secs` after the leak's reference time, and one lock is
-/// forgotten per `quiet_secs` after the end of the last lock, so a row is spent once both
-/// counts have run out.
+/// one failure leaks per `decay_secs` after the leak's reference time, and one lock is
+/// forgotten per `quiet_secs` after the later of the last lock's end and the bucket emptying
+/// (as [`crate::policy::Rule::settled`] counts), so a row is spent once both counts have run out.
 pub(super) fn prune_throttle(
     store: &SqliteStore,
     now: u64,
+    decay_secs: u64,
     quiet_secs: u64,
     limit: u32,
 ) -> Result<u64, StoreError> {
-    let (now, quiet) = (to_i64(now), to_i64(quiet_secs));
+    let (now, decay, quiet) = (to_i64(now), to_i64(decay_secs), to_i64(quiet_secs));
     store.with(|c| {
         let removed = c
             .prepare_cached(
                 "DELETE FROM throttle WHERE (name_key, source) IN (
                    SELECT name_key, source FROM throttle
-                   WHERE coalesce(last_failure, 0) + failures * ?2 <= ?1
-                     AND coalesce(locked_until, 0) + locks * ?2 <= ?1
+                   WHERE coalesce(last_failure, 0) + failures * ?5 <= ?1
+                     AND max(coalesce(locked_until, 0),
+                             coalesce(last_failure, 0) + failures * ?5) + locks * ?2 <= ?1
                      AND coalesce(locked_until, 0) <= ?1
                      AND coalesce(good_until, 0) <= ?1
                      AND coalesce(pending_at, 0) <= ?1 - ?4
@@ -209,7 +211,8 @@ pub(super) fn prune_throttle(
                 now,
                 quiet,
                 limit,
-                to_i64(crate::policy::PENDING_SECS)
+                to_i64(crate::policy::PENDING_SECS),
+                decay
             ])?;
         Ok(removed as u64)
     })
