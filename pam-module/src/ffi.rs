@@ -106,20 +106,21 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
             .map(|s| String::from_utf8_lossy(s.to_bytes()).into_owned())
             .filter(|s| !s.is_empty())
     };
-    let (passwd_name, passwd_failed) = match user.as_deref().map(crate::passwd::canonical_name) {
-        Some(Ok(name)) => (name, false),
+    let (account, passwd_failed) = match user.as_deref().map(crate::passwd::lookup) {
+        Some(Ok(account)) => (account, false),
         Some(Err(e)) => {
             sink.message(
                 Severity::Warning,
                 &format!("cannot look the user up in the passwd database: {e}"),
             );
-            (None, true)
+            (crate::passwd::Account::default(), true)
         }
-        None => (None, false),
+        None => (crate::passwd::Account::default(), false),
     };
     let session = Session {
         user,
-        passwd_name,
+        passwd_name: account.other_name,
+        user_uid: account.uid,
         passwd_failed,
         service: item(pamh.get_service()).unwrap_or_else(|| "unknown".to_string()),
         rhost: item(pamh.get_rhost()),

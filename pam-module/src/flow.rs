@@ -29,6 +29,8 @@ pub struct Session {
     /// The account's name as the passwd database gives it for PAM_USER (`ALICE` → `alice` under
     /// a case-insensitive directory, `alice@realm` → the mapped name), when it has one.
     pub passwd_name: Option<String>,
+    /// The account's uid in the passwd database, when it has one.
+    pub user_uid: Option<u32>,
     /// The passwd lookup failed (NSS error): the account may have another name.
     pub passwd_failed: bool,
     /// PAM_SERVICE.
@@ -205,6 +207,7 @@ pub fn run<C: Conversation>(
         source: session.rhost.clone(),
         origin: session.rhost.clone(),
         caller: Some(session.caller_uid),
+        user_uid: session.user_uid,
         allow_unenrolled: args.nullok,
         // use_first_pass never asks. Under PAM_SILENT the module cannot say why it asks again,
         // so the application's own retry ("Sorry, try again.") does it: one try per call.

@@ -5,12 +5,25 @@
 //! account. The module looks the user up under that name too, so no spelling of an enrolled
 //! user's name reads as "not enrolled".
 
-/// The passwd name of `user`, when the database knows it and it differs from `user`. `Err`: the
-/// lookup itself failed (a directory service down), so whether the account has another name is
-/// not known.
-pub fn canonical_name(user: &str) -> Result<Option<String>, nix::Error> {
-    let entry = nix::unistd::User::from_name(user)?;
-    Ok(entry.map(|e| e.name).filter(|n| n != user))
+/// What the passwd database says of a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// The account's name, when it differs from the one looked up.
+    pub other_name: Option<String>,
+    /// The account's uid, when the database knows the name.
+    pub uid: Option<u32>,
+}
+
+/// Look `user` up. `Err`: the lookup itself failed (a directory service down), so whether the
+/// account has another name is not known.
+pub fn lookup(user: &str) -> Result<Account, nix::Error> {
+    Ok(match nix::unistd::User::from_name(user)? {
+        Some(e) => Account {
+            uid: Some(e.uid.as_raw()),
+            other_name: Some(e.name).filter(|n| n != user),
+        },
+        None => Account::default(),
+    })
 }
 
 #[cfg(test)]
@@ -19,7 +32,13 @@ mod tests {
 
     #[test]
     fn a_name_the_database_has_under_its_own_spelling_needs_no_other() {
-        assert_eq!(canonical_name("root"), Ok(None));
-        assert_eq!(canonical_name("no-such-user-tessera-test"), Ok(None));
+        assert_eq!(
+            lookup("root"),
+            Ok(Account {
+                other_name: None,
+                uid: Some(0)
+            })
+        );
+        assert_eq!(lookup("no-such-user-tessera-test"), Ok(Account::default()));
     }
 }

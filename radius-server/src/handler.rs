@@ -159,6 +159,7 @@ impl Handler {
             // Per-source throttling: the VPN client's address when the NAS says it, else the NAS.
             origin: req.nas.calling_station.clone(),
             caller: None,
+            user_uid: None,
             allow_unenrolled: r.allow_unenrolled,
             max_tries: match mode {
                 RadiusMode::Challenge | RadiusMode::Auto => self.auth.config().policy.max_tries,

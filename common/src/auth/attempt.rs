@@ -66,8 +66,11 @@ pub(super) enum NameRow {
 enum Place {
     /// An address (PAM_RHOST, Calling-Station-Id), in its one spelling.
     Address,
-    /// No address, asked by a process running as an account other than root (`su`, `sudo`):
-    /// the source is that account's, so it can earn good standing.
+    /// No address, asked by the account itself (its own `sudo`, `su` to itself): only it (or
+    /// root) can ask from here.
+    Own(u32),
+    /// No address, asked by a process running as another account than root (`su alice`):
+    /// the source is that account's, whatever the service, so it can earn good standing.
     Account(u32),
     /// No address and no account: the console's `login`, a daemon, a RADIUS client without
     /// Calling-Station-Id. Everyone there shares the source, so it never earns standing.
@@ -77,14 +80,16 @@ enum Place {
 impl NameRow {
     /// The row's source key. Each kind of place has a name row of its own: what comes from the
     /// network never keeps local logins out, another account's `su alice` never keeps alice's
-    /// console out, and every local service (`su`, `login`, `sudo`, ...) counts in the one
-    /// row of its kind instead of each in its own.
+    /// console or her own `sudo` out, and every local service (`su`, `login`, `sudo`, ...)
+    /// counts in the one row of its kind instead of each in its own.
     fn source(self, place: Place) -> &'static str {
         match (self, place) {
             (NameRow::Password, Place::Address) => "",
+            (NameRow::Password, Place::Own(_)) => "~=",
             (NameRow::Password, Place::Account(_)) => "~",
             (NameRow::Password, Place::Shared) => "~0",
             (NameRow::Unproven, Place::Address) => "*",
+            (NameRow::Unproven, Place::Own(_)) => "*~=",
             (NameRow::Unproven, Place::Account(_)) => "*~",
             (NameRow::Unproven, Place::Shared) => "*~0",
         }
@@ -180,9 +185,9 @@ impl Throttle {
 
 impl Authenticator {
     /// The throttle source of a login: the front-end, the service or client, and the address
-    /// in its one spelling ([`origin_key`]) or the calling account, unambiguously
-    /// (`radius:3:vpn:203.0.113.9`, `pam:4:sudo!1000` for account 1000, `pam:5:login:` for
-    /// neither).
+    /// in its one spelling ([`origin_key`]), or the calling account alone (the service says
+    /// nothing about where a local caller is: one account, one budget), unambiguously
+    /// (`radius:3:vpn:203.0.113.9`, `pam:!1000` for account 1000, `pam:5:login:` for neither).
     fn origin(login: &Login) -> String {
         let r = &login.request;
         let tag = match r.channel {
@@ -192,7 +197,7 @@ impl Authenticator {
         let (service, len) = (&r.service, r.service.len());
         match (Self::origin_key(login), Self::place(login)) {
             (Some(addr), _) => format!("{tag}:{len}:{service}:{addr}"),
-            (None, Place::Account(uid)) => format!("{tag}:{len}:{service}!{uid}"),
+            (None, Place::Own(uid) | Place::Account(uid)) => format!("{tag}:!{uid}"),
             (None, Place::Address | Place::Shared) => format!("{tag}:{len}:{service}:"),
         }
     }
@@ -202,8 +207,10 @@ impl Authenticator {
     }
 
     fn place(login: &Login) -> Place {
-        match (Self::origin_key(login), login.request.caller) {
+        let r = &login.request;
+        match (Self::origin_key(login), r.caller) {
             (Some(_), _) => Place::Address,
+            (None, Some(uid)) if uid != 0 && r.user_uid == Some(uid) => Place::Own(uid),
             (None, Some(uid)) if uid != 0 => Place::Account(uid),
             (None, _) => Place::Shared,
         }

@@ -103,6 +103,9 @@ pub struct LoginRequest {
     /// apart logins without an address: an account's own `sudo` from another account's
     /// `su alice`, and both from the console's `login` (run as root).
     pub caller: Option<u32>,
+    /// The account's uid (the PAM module: from the passwd database), when known: with
+    /// `caller`, tells the account asking for itself (its own `sudo`) from another.
+    pub user_uid: Option<u32>,
     /// Let users with no active factor pass this module ([`Begin::Ignore`] / [`Outcome::Ignored`]).
     pub allow_unenrolled: bool,
     /// Wrong answers allowed in this conversation (at least 1; never more than the lockout
@@ -127,6 +130,7 @@ impl LoginRequest {
             source: None,
             origin: None,
             caller: None,
+            user_uid: None,
             allow_unenrolled: false,
             max_tries: 1,
             auto_send: false,

@@ -761,6 +761,18 @@ mod tests {
         }
     }
 
+    /// Pruning counts every throttle row by one rule's spans (`Authenticator::prune`).
+    #[test]
+    fn every_throttle_rule_leaks_and_forgets_alike() {
+        let r = Rules::new(7, 600, 3600, 30, 60);
+        for t in [r.per_name, r.per_name_unproven] {
+            assert_eq!(
+                (t.decay_secs, t.quiet_secs),
+                (r.per_source.decay_secs, r.per_source.quiet_secs)
+            );
+        }
+    }
+
     /// A row with locks but no lock end (written before lock ends were kept) forgets them from
     /// when its bucket empties.
     #[test]

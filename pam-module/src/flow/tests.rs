@@ -128,6 +128,7 @@ fn session(user: &str) -> Session {
     Session {
         user: Some(user.to_string()),
         passwd_name: None,
+        user_uid: None,
         passwd_failed: false,
         service: "sshd".into(),
         rhost: Some("192.0.2.7".into()),

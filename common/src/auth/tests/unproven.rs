@@ -372,16 +372,18 @@ fn logins_without_an_address_share_one_bucket_whatever_the_service() {
 }
 
 /// Fourth review: every login without an address shared one bucket, so any local account
-/// running `su alice` with garbage kept alice out of her console and her own `sudo`. Callers
-/// running as an account now count apart from root's (the console's `login`), and a source of
-/// alice's own account that she logged in from is exempt.
+/// running `su alice` with garbage kept alice out of her console and her own `sudo`; then
+/// (fifth review) standing was earned per service, so it kept her out of every service she
+/// had not used lately. Callers are now told apart: alice's own account, other accounts, and
+/// root (the console's `login`), each with a name bucket of its own.
 #[test]
-fn another_account_never_keeps_a_user_out_of_her_console_or_her_sudo() {
+fn another_account_never_keeps_a_user_out_of_her_console_or_her_own_services() {
     let e = env();
     let (secret, _) = enroll(&e);
     let local = |service: &str, caller: u32| LoginRequest {
         origin: None,
         caller: Some(caller),
+        user_uid: Some(1000),
         ..LoginRequest {
             service: service.into(),
             ..unproven("alice", "unused", MissingCode::Fail)
@@ -393,12 +395,7 @@ fn another_account_never_keeps_a_user_out_of_her_console_or_her_sudo() {
         };
         e.auth.answer(&mut l, answer).unwrap()
     };
-    // alice (uid 1000) used sudo yesterday.
-    assert!(matches!(
-        try_local("sudo", 1000, &format!("pw{}", code(&secret, T0))),
-        Outcome::Accepted(_)
-    ));
-    let mut now = T0 + 24 * 3600;
+    let mut now = T0;
     for day in 0..5u64 {
         e.clock.set(now);
         // Mallory (uid 1001) runs `su alice` with garbage until throttled.
@@ -410,13 +407,19 @@ fn another_account_never_keeps_a_user_out_of_her_console_or_her_sudo() {
             }
         }
         assert!(throttled, "day {day}: Mallory is throttled");
-        // Eve (uid 1002), another account, shares the accounts' bucket.
+        // Eve (uid 1002), another account, shares the other accounts' bucket.
         assert!(matches!(
             try_local("su", 1002, &format!("pw{}", code(&secret, now))),
             Outcome::Rejected(Reject::Throttled { .. })
         ));
-        // alice at the console (login runs as root) and in her own sudo gets in.
-        for (service, caller) in [("login", 0), ("sudo", 1000)] {
+        // alice at the console (login runs as root), and as herself through any service (none
+        // used before), gets in.
+        for (service, caller) in [
+            ("login", 0),
+            ("sudo", 1000),
+            ("polkit-1", 1000),
+            ("su", 1000),
+        ] {
             let o = try_local(service, caller, &format!("pw{}", code(&secret, now)));
             assert!(
                 matches!(o, Outcome::Accepted(_)),
@@ -427,6 +430,48 @@ fn another_account_never_keeps_a_user_out_of_her_console_or_her_sudo() {
         }
         now += 24 * 3600;
     }
+}
+
+/// Fifth review: someone running as alice (malware in her session, with her password) got a
+/// budget per service she had used. One account is one budget, whatever the service.
+#[test]
+fn one_account_is_one_budget_whatever_the_service() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    let services = ["sudo", "su", "polkit-1", "sudo-i", "su-l", "chsh", "chfn"];
+    let own = |service: &str| LoginRequest {
+        origin: None,
+        caller: Some(1000),
+        user_uid: Some(1000),
+        ..LoginRequest {
+            service: service.into(),
+            ..unproven("alice", "unused", MissingCode::Fail)
+        }
+    };
+    // alice has used every one of them.
+    for (i, service) in services.iter().enumerate() {
+        let now = T0 + 30 * i as u64;
+        e.clock.set(now);
+        let Begin::Prompt(mut l, _) = e.auth.begin(own(service)).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(
+            e.auth
+                .answer(&mut l, &format!("pw{}", code(&secret, now)))
+                .unwrap(),
+            Outcome::Accepted(_)
+        ));
+    }
+    let mut checked = 0;
+    for service in services.iter().cycle().take(35) {
+        let Begin::Prompt(mut l, _) = e.auth.begin(own(service)).unwrap() else {
+            panic!()
+        };
+        if let Outcome::Rejected(Reject::BadCode) = e.auth.answer(&mut l, "pw000000").unwrap() {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5);
 }
 
 /// Third review, findings D and E: one place written several ways (a port, IPv4-mapped IPv6,
