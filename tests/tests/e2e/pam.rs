@@ -58,10 +58,24 @@ impl Service {
     }
 
     /// Run `pamtester SERVICE USER authenticate` with `input` piped to it.
+    ///
+    /// pam_wrapper 1.1.4 picks its scratch directory (`/tmp/pam.X`) racily: of several
+    /// pamtesters started at once, one may fail in `pam_start`, before any module is loaded.
+    /// Such a run is started again (it did nothing: the module never ran).
     pub fn pamtester(&self, user: &str, input: &str, items: &[&str]) -> Run {
-        let mut cmd = Command::new("/usr/bin/timeout");
-        cmd.arg("60").args(self.pamtester_argv(user, items));
-        Run::of(run_with_input(cmd, input))
+        let mut attempts = 0;
+        loop {
+            let mut cmd = Command::new("/usr/bin/timeout");
+            cmd.arg("60").args(self.pamtester_argv(user, items));
+            let run = Run::of(run_with_input(cmd, input));
+            attempts += 1;
+            let wrapper_failed = run.out.contains("Failed to create pam_wrapper config dir")
+                && run.out.contains("pamtester: Initialization failure");
+            if !wrapper_failed || attempts == 5 {
+                return run;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
+        }
     }
 
     /// Run pamtester with its stdin a pipe that `talk` writes to while it runs: for answers

@@ -271,6 +271,11 @@ impl Client {
         self.receive(wait)
     }
 
+    /// Throw away what is waiting (late copies of an answer already read).
+    pub fn drain(&self) {
+        while self.receive(Duration::from_millis(200)).is_some() {}
+    }
+
     fn receive(&self, wait: Duration) -> Option<Vec<u8>> {
         self.sock.set_read_timeout(Some(wait)).unwrap();
         let mut buf = [0u8; 4096];
