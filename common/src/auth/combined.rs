@@ -10,7 +10,6 @@ use zeroize::Zeroizing;
 
 use super::attempt::{Counting, NameRow};
 use super::email::send_factor;
-use super::flow::lock_reject;
 use super::split::{parse_scrv1, split_candidates, split_combined};
 use super::{
     Authenticator, Entry, FirstFactor, Login, MissingCode, Outcome, PromptKind, Reject, Stage,
@@ -150,33 +149,19 @@ impl Authenticator {
                 MissingCode::Fail => self.missing_code(login),
             };
         };
-        if !login.enrolled && login.request.allow_unenrolled {
-            self.audit_ignore(login);
-            return Ok(Outcome::Ignored);
-        }
-        if let Some(d) = login.enrolled_data()
-            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
-        {
-            return Ok(self.refuse(login, r));
+        if let Some(o) = self.stop_after_first_factor(login) {
+            return Ok(o);
         }
         // Asked again, it is for the code alone: the password is proven.
-        login.stage = Stage::Code;
-        login.tries_left = self.tries_for(login);
-        login.prompt = prompts::for_code(login.enrolled_data(), login.request.channel);
+        self.ask_for_code(login);
         self.answer_code(login, &code, Counting::User)
     }
 
     /// A proven password with no code where one was required (RADIUS `append`): an e-mail user
     /// is mailed one to log in with again; for anyone else it is a failed try.
     fn missing_code(&self, login: &mut Login) -> Result<Outcome, CoreError> {
-        if !login.enrolled && login.request.allow_unenrolled {
-            self.audit_ignore(login);
-            return Ok(Outcome::Ignored);
-        }
-        if let Some(d) = login.enrolled_data()
-            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
-        {
-            return Ok(self.refuse(login, r));
+        if let Some(o) = self.stop_after_first_factor(login) {
+            return Ok(o);
         }
         login.stage = Stage::Code;
         let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);

@@ -153,6 +153,7 @@ impl Authenticator {
         };
         let mut login = Box::new(Login {
             throttle_key,
+            throttle_source: super::attempt::Source::of(&request),
             candidates: Vec::new(),
             data,
             enrolled,
@@ -170,10 +171,6 @@ impl Authenticator {
         login.tries_left = self.tries_for(&login);
         if proven && stage == Stage::Code {
             // Nothing left to prove first: this is the point the first factor was proven at.
-            if !enrolled && login.request.allow_unenrolled {
-                self.audit_ignore(&login);
-                return Ok(Begin::Ignore);
-            }
             match self.after_first_factor(&mut login)? {
                 Outcome::Prompt(p) => return Ok(Begin::Prompt(login, p)),
                 Outcome::Rejected(r) => return Ok(Begin::Rejected(r)),
@@ -266,22 +263,33 @@ impl Authenticator {
         Outcome::Rejected(r)
     }
 
+    /// Where a login with its first factor proven ends before any code: an unenrolled user
+    /// steps aside (when allowed), a locked user is told.
+    pub(super) fn stop_after_first_factor(&self, login: &Login) -> Option<Outcome> {
+        if !login.enrolled && login.request.allow_unenrolled {
+            self.audit_ignore(login);
+            return Some(Outcome::Ignored);
+        }
+        let d = login.enrolled_data()?;
+        let r = lock_reject(d.lock.lock_at(self.clock.now()))?;
+        Some(self.refuse(login, r))
+    }
+
+    /// From here the login asks for a code: the user's prompt, and the tries the lockout leaves.
+    pub(super) fn ask_for_code(&self, login: &mut Login) {
+        login.stage = Stage::Code;
+        login.tries_left = self.tries_for(login);
+        login.prompt = prompts::for_code(login.enrolled_data(), login.request.channel);
+    }
+
     /// The first factor is proven: an unenrolled user steps aside (when allowed), a locked user
     /// is told, anyone else is asked for a code (mailed at once when e-mail is their preferred
     /// or only factor).
     pub(super) fn after_first_factor(&self, login: &mut Login) -> Result<Outcome, CoreError> {
-        if !login.enrolled && login.request.allow_unenrolled {
-            self.audit_ignore(login);
-            return Ok(Outcome::Ignored);
+        if let Some(o) = self.stop_after_first_factor(login) {
+            return Ok(o);
         }
-        if let Some(d) = login.enrolled_data()
-            && let Some(r) = lock_reject(d.lock.lock_at(self.clock.now()))
-        {
-            return Ok(self.refuse(login, r));
-        }
-        login.stage = Stage::Code;
-        login.tries_left = self.tries_for(login);
-        login.prompt = prompts::for_code(login.enrolled_data(), login.request.channel);
+        self.ask_for_code(login);
         if login.request.auto_send
             && let Some(o) = self.send_preferred(login)?
         {
