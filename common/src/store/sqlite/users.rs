@@ -8,29 +8,29 @@ use super::{BatchTx, SqliteStore};
 use crate::policy::{Counter, LockState};
 use crate::store::{LoginData, RecoveryBatch, StoreError, User, UserId, UserStore, UserSummary};
 
-pub(super) const LOGIN_USER_SQL: &str =
-    "SELECT u.id, u.name, u.email, u.password_hash, u.created_at,
-        l.failures, l.locked_until, l.admin_locked,
-        b.salt, b.m_cost, b.t_cost, b.p_cost, b.created_at, b.origin,
-        (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id),
-        (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id AND c.used_at IS NULL),
-        l.locks, l.last_failure, l.since_login
-    FROM users u
-    LEFT JOIN lockout l ON l.user_id = u.id
-    LEFT JOIN recovery_batches b ON b.user_id = u.id
-    WHERE u.name_key = ?1";
+/// A login's read of one user, its lockout and its recovery batch, selected by `$by`.
+macro_rules! user_data_sql {
+    ($by:literal) => {
+        concat!(
+            "SELECT u.id, u.name, u.email, u.password_hash, u.created_at,
+                l.failures, l.locked_until, l.admin_locked,
+                b.salt, b.m_cost, b.t_cost, b.p_cost, b.created_at, b.origin,
+                (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id),
+                (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id AND c.used_at IS NULL),
+                l.locks, l.last_failure, l.since_login
+            FROM users u
+            LEFT JOIN lockout l ON l.user_id = u.id
+            LEFT JOIN recovery_batches b ON b.user_id = u.id
+            WHERE ",
+            $by
+        )
+    };
+}
+
+pub(super) const LOGIN_USER_SQL: &str = user_data_sql!("u.name_key = ?1");
 
 /// [`LOGIN_USER_SQL`] by user id.
-const USER_DATA_SQL: &str = "SELECT u.id, u.name, u.email, u.password_hash, u.created_at,
-        l.failures, l.locked_until, l.admin_locked,
-        b.salt, b.m_cost, b.t_cost, b.p_cost, b.created_at, b.origin,
-        (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id),
-        (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id AND c.used_at IS NULL),
-        l.locks, l.last_failure, l.since_login
-    FROM users u
-    LEFT JOIN lockout l ON l.user_id = u.id
-    LEFT JOIN recovery_batches b ON b.user_id = u.id
-    WHERE u.id = ?1";
+const USER_DATA_SQL: &str = user_data_sql!("u.id = ?1");
 
 /// A login's factors (columns as [`FACTOR_COLS`]); `login_data` puts the preferred one first
 /// (a sort here would cost SQLite a sorter per login for one or two rows).
