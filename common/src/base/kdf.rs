@@ -94,6 +94,14 @@ pub fn phc_verify(password: &str, phc: &str) -> Result<bool, KdfError> {
     }
 }
 
+/// Parameters cheap enough for unit tests.
+#[cfg(test)]
+pub(crate) const FAST: Argon2Config = Argon2Config {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+
 /// One evaluation that decides nothing, with the parameters a real check would use: for the
 /// user without a password, the answer with no recovery code to match.
 pub fn dummy(input: &[u8], p: &Argon2Config) {
@@ -104,11 +112,7 @@ pub fn dummy(input: &[u8], p: &Argon2Config) {
 mod tests {
     use super::*;
 
-    const FAST: Argon2Config = Argon2Config {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    use super::FAST;
 
     #[test]
     fn password_round_trip() {

@@ -43,12 +43,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const FAST: Argon2Config = Argon2Config {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    use crate::base::kdf::FAST;
 
     #[test]
     fn finds_the_candidate_that_is_the_password() {

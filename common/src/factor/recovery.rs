@@ -170,12 +170,7 @@ pub fn find_match(candidate: &[u8], stored: &[(i64, Vec<u8>)]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const FAST: Argon2Config = Argon2Config {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    use crate::base::kdf::FAST;
 
     #[test]
     fn generated_codes_have_60_bits_in_three_groups() {
