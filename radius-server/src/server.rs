@@ -307,10 +307,12 @@ impl Server {
             identifier: req.text(codec::NAS_IDENTIFIER),
             calling_station: req.text(codec::CALLING_STATION_ID),
         };
+        // Whether the core can key it to a place (an empty or blank one it cannot).
         if nas
             .calling_station
             .as_deref()
-            .is_none_or(|s| s.trim().is_empty())
+            .and_then(tessera_common::origin_key)
+            .is_none()
         {
             self.tell_no_calling_station(&client);
         }
