@@ -96,6 +96,40 @@ impl NameRow {
     }
 }
 
+/// Where a login's first-factor failures are counted from: worked out once, when it begins.
+#[derive(Debug, Clone)]
+pub(super) struct Source {
+    /// The per-source row's key: the front-end, the service or client, and the address in its
+    /// one spelling ([`origin_key`]), or the calling account alone (the service says nothing
+    /// about where a local caller is: one account, one budget), unambiguously
+    /// (`radius:3:vpn:203.0.113.9`, `pam:!1000` for account 1000, `pam:5:login:` for neither).
+    key: String,
+    place: Place,
+}
+
+impl Source {
+    pub(super) fn of(r: &super::LoginRequest) -> Source {
+        let addr = r.origin.as_deref().and_then(origin_key);
+        let place = match (&addr, r.caller) {
+            (Some(_), _) => Place::Address,
+            (None, Some(uid)) if uid != 0 && r.user_uid == Some(uid) => Place::Own(uid),
+            (None, Some(uid)) if uid != 0 => Place::Account(uid),
+            (None, _) => Place::Shared,
+        };
+        let tag = match r.channel {
+            super::Channel::Terminal => "pam",
+            super::Channel::Radius => "radius",
+        };
+        let (service, len) = (&r.service, r.service.len());
+        let key = match (addr, place) {
+            (Some(addr), _) => format!("{tag}:{len}:{service}:{addr}"),
+            (None, Place::Own(uid) | Place::Account(uid)) => format!("{tag}:!{uid}"),
+            (None, Place::Address | Place::Shared) => format!("{tag}:{len}:{service}:"),
+        };
+        Source { key, place }
+    }
+}
+
 /// A name's first-factor counters: from one source, and from every source of its kind (see
 /// [`Place`]) that it has not logged in from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -184,40 +218,8 @@ impl Throttle {
 }
 
 impl Authenticator {
-    /// The throttle source of a login: the front-end, the service or client, and the address
-    /// in its one spelling ([`origin_key`]), or the calling account alone (the service says
-    /// nothing about where a local caller is: one account, one budget), unambiguously
-    /// (`radius:3:vpn:203.0.113.9`, `pam:!1000` for account 1000, `pam:5:login:` for neither).
-    fn origin(login: &Login) -> String {
-        let r = &login.request;
-        let tag = match r.channel {
-            super::Channel::Terminal => "pam",
-            super::Channel::Radius => "radius",
-        };
-        let (service, len) = (&r.service, r.service.len());
-        match (Self::origin_key(login), Self::place(login)) {
-            (Some(addr), _) => format!("{tag}:{len}:{service}:{addr}"),
-            (None, Place::Own(uid) | Place::Account(uid)) => format!("{tag}:!{uid}"),
-            (None, Place::Address | Place::Shared) => format!("{tag}:{len}:{service}:"),
-        }
-    }
-
-    fn origin_key(login: &Login) -> Option<String> {
-        login.request.origin.as_deref().and_then(origin_key)
-    }
-
-    fn place(login: &Login) -> Place {
-        let r = &login.request;
-        match (Self::origin_key(login), r.caller) {
-            (Some(_), _) => Place::Address,
-            (None, Some(uid)) if uid != 0 && r.user_uid == Some(uid) => Place::Own(uid),
-            (None, Some(uid)) if uid != 0 => Place::Account(uid),
-            (None, _) => Place::Shared,
-        }
-    }
-
     fn name_source(login: &Login, row: NameRow) -> &'static str {
-        row.source(Self::place(login))
+        row.source(login.throttle_source.place)
     }
 
     fn throttle_rules(&self, row: NameRow) -> ThrottleRules {
@@ -237,8 +239,8 @@ impl Authenticator {
         row: NameRow,
     ) -> Result<Throttle, StoreError> {
         Ok(Throttle {
-            shared: Self::place(login) == Place::Shared,
-            per_source: tx.throttle(&login.throttle_key, &Self::origin(login))?,
+            shared: login.throttle_source.place == Place::Shared,
+            per_source: tx.throttle(&login.throttle_key, &login.throttle_source.key)?,
             per_name: tx.throttle(&login.throttle_key, Self::name_source(login, row))?,
         })
     }
@@ -252,7 +254,11 @@ impl Authenticator {
         after: &Throttle,
     ) -> Result<(), StoreError> {
         if after.per_source != before.per_source {
-            tx.put_throttle(&login.throttle_key, &Self::origin(login), &after.per_source)?;
+            tx.put_throttle(
+                &login.throttle_key,
+                &login.throttle_source.key,
+                &after.per_source,
+            )?;
         }
         if after.per_name != before.per_name {
             tx.put_throttle(

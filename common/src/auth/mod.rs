@@ -358,6 +358,8 @@ pub struct Login {
     /// The key first-factor failures are throttled under: the name as presented (its passwd
     /// spelling first), whatever the store knows of it.
     throttle_key: String,
+    /// The source they are throttled from.
+    throttle_source: attempt::Source,
     /// Before the password, the passwords each split of the first answer would hand on, with
     /// the length of the code after them (to hand the right one on after a retry).
     candidates: Vec<(usize, Zeroizing<String>)>,
