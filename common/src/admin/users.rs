@@ -2,7 +2,7 @@
 
 use super::{Admin, UserDetails};
 use crate::base::address::validate_email;
-use crate::base::names::{name_key, validate_new_user_name, validate_user_name};
+use crate::base::names::{account_key, name_key, validate_new_user_name, validate_user_name};
 use crate::error::{CoreError, InputError};
 use crate::factor::password;
 use crate::policy::LockState;
@@ -82,8 +82,11 @@ impl Admin {
         }
         // A new user of the name must not inherit its sources' standing or throttles.
         if heir.is_none() {
-            self.store
-                .write(&mut |tx: &dyn Tx| tx.clear_throttle(&key).map(drop))?;
+            let account = account_key(&user.name);
+            self.store.write(&mut |tx: &dyn Tx| {
+                tx.clear_throttle(&key)?;
+                tx.clear_throttle(&account).map(drop)
+            })?;
         }
         self.audit(&user.name, "user remove".into());
         if let Some(h) = heir
@@ -136,12 +139,14 @@ impl Admin {
     /// and every first-factor throttle of their name (from every source).
     pub fn unlock_user(&self, name: &str) -> Result<(), CoreError> {
         let user = self.user(name)?;
-        let key = name_key(&user.name);
+        // Logins throttle under the account part of the name (see `account_key`).
+        let keys = [name_key(&user.name), account_key(&user.name)];
         let mut throttles = 0;
         self.store.write(&mut |tx: &dyn Tx| {
             let s = tx.lock_state(user.id)?;
             tx.put_lock_state(user.id, &s.unlocked())?;
-            throttles = tx.clear_throttle(&key)?;
+            // (The same key twice finds nothing the second time.)
+            throttles = tx.clear_throttle(&keys[0])? + tx.clear_throttle(&keys[1])?;
             Ok(())
         })?;
         self.audit(

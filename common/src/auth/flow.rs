@@ -17,7 +17,7 @@ use super::{
     Reject, Stage, Verified, prompts,
 };
 use crate::audit::AuditResult;
-use crate::base::names::{name_key, validate_user_name};
+use crate::base::names::{account_key, name_key, validate_user_name};
 use crate::error::CoreError;
 use crate::factor::Stale;
 use crate::factor::{Checked, Checker, Miss, is_usable, password};
@@ -76,22 +76,22 @@ pub(super) fn lock_reject(lock: Lock) -> Option<Reject> {
 }
 
 impl Authenticator {
-    /// Find the user under each spelling the request carries (the passwd name first): the first
-    /// that is enrolled, else the first that is known.
+    /// Find the user under each spelling the request carries (the passwd name first), each as
+    /// it is and as the account of its realm form (`alice@REALM`, `REALM\alice`: `alice`): the
+    /// first that is enrolled, else the first that is known.
     fn resolve(&self, request: &LoginRequest) -> Result<Option<LoginData>, CoreError> {
         let mut known: Option<LoginData> = None;
         let mut seen: Vec<String> = Vec::new();
-        for name in [
+        let names = [
             request.also_known_as.as_deref(),
             Some(request.user.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if validate_user_name(name).is_err() {
-                continue;
-            }
-            let key = name_key(name);
+        ];
+        let keys = names
+            .into_iter()
+            .flatten()
+            .filter(|n| validate_user_name(n).is_ok())
+            .flat_map(|n| [name_key(n), account_key(n)]);
+        for key in keys {
             if seen.contains(&key) {
                 continue;
             }
@@ -136,9 +136,10 @@ impl Authenticator {
             return Ok(Begin::Rejected(Reject::InvalidUser));
         }
         let data = self.resolve(&request)?;
-        // Throttled under the name as presented (the passwd spelling first), whatever the store
-        // knows of it: the key tells nothing about enrollment.
-        let throttle_key = name_key(request.also_known_as.as_deref().unwrap_or(&request.user));
+        // Throttled under the account the name names (the passwd spelling first, without a
+        // realm: `alice@a` and `alice@b` must not be fresh buckets for alice), whatever the
+        // store knows of it: the key tells nothing about enrollment.
+        let throttle_key = account_key(request.also_known_as.as_deref().unwrap_or(&request.user));
         let enrolled = data
             .as_ref()
             .is_some_and(|d| d.factors.iter().any(is_usable));

@@ -71,6 +71,24 @@ pub fn name_key(name: &str) -> String {
     key.trim().to_string()
 }
 
+/// The canonical key of the account a realm-qualified name names: `alice@EXAMPLE.COM`,
+/// `EXAMPLE\alice` (and their full-width spellings) → `alice`; other names, their key. Active
+/// Directory and winbind take these forms for the account `alice`, so they must find her (and
+/// count against her) too.
+pub fn account_key(name: &str) -> String {
+    let key = name_key(name);
+    let after_domain = key.rsplit_once('\\').map_or(key.as_str(), |(_, l)| l);
+    let local = after_domain
+        .split_once('@')
+        .map_or(after_domain, |(l, _)| l)
+        .trim();
+    if local.is_empty() {
+        key.clone()
+    } else {
+        local.to_string()
+    }
+}
+
 /// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): characters that render as
 /// nothing (zero-width spaces and joiners, bidirectional controls, variation selectors, tags).
 pub fn is_default_ignorable(c: char) -> bool {
@@ -98,6 +116,22 @@ pub fn is_default_ignorable(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_realm_form_names_its_account() {
+        for (name, account) in [
+            ("alice@EXAMPLE.COM", "alice"),
+            ("EXAMPLE\\alice", "alice"),
+            ("example\\ALICE@corp", "alice"),
+            ("ａlice＠example.com", "alice"),
+            ("alice", "alice"),
+            ("@example.com", "@example.com"),
+            ("EXAMPLE\\", "example\\"),
+        ] {
+            assert_eq!(account_key(name), account, "{name:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

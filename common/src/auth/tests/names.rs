@@ -141,3 +141,43 @@ fn administration_reaches_the_user_logins_reach_and_a_shadowed_one_only_on_purpo
         "not shadowed"
     );
 }
+
+/// Final review: with no passwd to map it (RADIUS), a realm form of an enrolled name
+/// (`alice@EXAMPLE.COM`, `EXAMPLE\alice`, which Active Directory takes for alice) was unknown,
+/// so `allow_unenrolled` let it in without a code.
+#[test]
+fn a_realm_form_of_an_enrolled_name_is_that_user() {
+    let e = env();
+    let (secret, _) = enroll(&e);
+    for (i, variant) in ["alice@EXAMPLE.COM", "EXAMPLE\\alice", "alice@example"]
+        .iter()
+        .enumerate()
+    {
+        let req = LoginRequest {
+            allow_unenrolled: true,
+            channel: Channel::Radius,
+            ..request(variant)
+        };
+        match e.auth.begin(req).unwrap() {
+            Begin::Prompt(mut l, _) => {
+                let t = T0 + 30 * i as u64;
+                e.clock.set(t);
+                match e.auth.answer(&mut l, &code(&secret, t)).unwrap() {
+                    Outcome::Accepted(v) => assert_eq!(v.user, "alice"),
+                    o => panic!("{variant:?}: {o:?}"),
+                }
+            }
+            b => panic!("{variant:?} was not asked for a code: {b:?}"),
+        }
+    }
+    // A realm-qualified user enrolled as such is still found as itself.
+    let en = e.enroll_totp("bob@corp", &TotpOptions::activated());
+    let Begin::Prompt(mut l, _) = e.auth.begin(request("BOB@corp")).unwrap() else {
+        panic!()
+    };
+    e.clock.set(T0 + 300);
+    match e.auth.answer(&mut l, &code(&en.secret, T0 + 300)).unwrap() {
+        Outcome::Accepted(v) => assert_eq!(v.user, "bob@corp"),
+        o => panic!("{o:?}"),
+    }
+}

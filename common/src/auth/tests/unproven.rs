@@ -592,3 +592,29 @@ fn try_first_pass_hands_on_the_password_after_a_retry() {
         Some("unix-pw")
     );
 }
+
+/// Final review: realm forms of one name must not be fresh throttle buckets for it.
+#[test]
+fn realm_spellings_share_the_accounts_throttle() {
+    let e = env();
+    enroll(&e);
+    let mut outcomes = Vec::new();
+    for realm in ["A", "B", "C", "D", "E", "F"] {
+        outcomes.push(attempt(
+            &e,
+            &format!("alice@{realm}"),
+            "192.0.2.90",
+            "pw000000",
+        ));
+    }
+    assert!(
+        matches!(outcomes[5], Outcome::Rejected(Reject::Throttled { .. })),
+        "{outcomes:?}"
+    );
+    // And unlock ends it.
+    e.admin.unlock_user("alice").unwrap();
+    assert!(matches!(
+        attempt(&e, "alice@G", "192.0.2.90", "pw000000"),
+        Outcome::Rejected(Reject::BadCode)
+    ));
+}
