@@ -9,7 +9,7 @@
 
 use zeroize::Zeroizing;
 
-use super::attempt::{Committed, Counting};
+use super::attempt::{Committed, Counting, NameRow};
 use super::email::{is_send_request, send_factor};
 use super::split::parse_scrv1;
 use super::{
@@ -202,15 +202,7 @@ impl Authenticator {
         let outcome = match login.stage {
             Stage::Password => self.answer_password(login, text),
             Stage::Combined => self.answer_combined(login, text),
-            Stage::Code => {
-                let counting = self.counting(login);
-                // An OpenVPN static-challenge answer where a code alone is expected (RADIUS
-                // `otp-only`): the response is the code; the password was checked elsewhere.
-                match parse_scrv1(text) {
-                    Some((_, code)) => self.answer_code(login, &code, counting),
-                    None => self.answer_code(login, text, counting),
-                }
-            }
+            Stage::Code => self.answer_code_stage(login, text),
         };
         match outcome {
             Ok(o) => {
@@ -228,6 +220,23 @@ impl Authenticator {
                 self.report_error(&login.request, &e);
                 Err(e)
             }
+        }
+    }
+
+    /// An answer where a code alone is expected.
+    fn answer_code_stage(&self, login: &mut Login, text: &str) -> Result<Outcome, CoreError> {
+        let counting = self.counting(login);
+        // Before the password, a throttled name costs no check (as in a combined answer).
+        if counting == Counting::Throttle
+            && let Some(until) = self.throttled_until(login, NameRow::Unproven)?
+        {
+            return Ok(self.refuse(login, Reject::Throttled { until }));
+        }
+        // An OpenVPN static-challenge answer where a code alone is expected (RADIUS `otp-only`):
+        // the response is the code; the password was checked elsewhere.
+        match parse_scrv1(text) {
+            Some((_, code)) => self.answer_code(login, &code, counting),
+            None => self.answer_code(login, text, counting),
         }
     }
 

@@ -618,3 +618,37 @@ fn realm_spellings_share_the_accounts_throttle() {
         Outcome::Rejected(Reject::BadCode)
     ));
 }
+
+/// Final review: at the code-alone prompt (`try_first_pass` after a token without a code), a
+/// throttled name still had its answer checked (an Argon2 for a recovery-shaped one).
+#[test]
+fn a_throttled_name_costs_no_check_at_the_code_prompt_either() {
+    let e = env();
+    let (_, recovery) = enroll(&e);
+    let Begin::Prompt(mut l, _) = e
+        .auth
+        .begin(unproven("alice", "192.0.2.91", MissingCode::Ask))
+        .unwrap()
+    else {
+        panic!()
+    };
+    match e.auth.answer(&mut l, "unix-pw").unwrap() {
+        Outcome::Prompt(p) => assert_eq!(p.text, "Verification code: "),
+        o => panic!("{o:?}"),
+    }
+    // Meanwhile the name is throttled from this address.
+    for _ in 0..5 {
+        attempt(&e, "alice", "192.0.2.91", "pw000000");
+    }
+    let before = kdf::evaluations();
+    let o = e.auth.answer(&mut l, &recovery[0]).unwrap();
+    assert!(
+        matches!(o, Outcome::Rejected(Reject::Throttled { .. })),
+        "{o:?}"
+    );
+    assert_eq!(
+        kdf::evaluations(),
+        before,
+        "no Argon2 for a throttled answer"
+    );
+}
