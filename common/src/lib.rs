@@ -43,9 +43,11 @@ pub use base::origin::origin_key;
 pub use base::otp::TotpAlgorithm;
 pub use base::secret::{Secret, random_bytes};
 pub use base::text::{Printable, printable};
+pub use base::trust::{Access, Owners, Rule as TrustRule, TrustError};
 pub use config::{
     Argon2Config, CONFIG_ENV, Config, ConfigError, DEFAULT_CONFIG_PATH,
     FirstFactor as RadiusFirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes,
+    Sections, Trust,
 };
 pub use error::{CoreError, InputError};
 pub use mail::{MailError, Mailer, SmtpMailer};

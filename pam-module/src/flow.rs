@@ -7,14 +7,14 @@
 //! socket) is created per call and dropped before the call returns: nothing outlives a
 //! conversation, nothing is shared across fork, no lock is held while the user types.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pamsm::PamError;
 use tessera_common::{
     AuditSink, Authenticator, Begin, Channel, Config, DEFAULT_CONFIG_PATH, Entry, FirstFactor,
-    LoginRequest, Method, MissingCode, Outcome, Prompt, Reject, Severity, printable,
+    LoginRequest, Method, MissingCode, Outcome, Prompt, Reject, Sections, Severity, Trust,
+    printable,
 };
 use zeroize::Zeroizing;
 
@@ -147,35 +147,12 @@ pub fn authenticate<C: Conversation>(
     decision
 }
 
-/// Load the configuration, refusing a file that someone other than root could have written:
-/// it names the store and the key that decide who gets in.
+/// Load the configuration as root's: it, the store, the key and every file it names must be
+/// root's and unchangeable by anyone else, or the module refuses (a compromised RADIUS server
+/// must not be able to rewrite who gets into sshd and sudo). Only the sections the module uses
+/// are read, so a mistake in `[radius]` cannot fail SSH and sudo logins.
 fn load_config(path: &Path) -> Result<Config, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-    check_trusted(path, &meta)?;
-    Config::load(path).map_err(|e| e.to_string())
-}
-
-fn check_trusted(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
-    if !meta.is_file() {
-        return Err(format!("config file {} is not a file", path.display()));
-    }
-    if meta.uid() != 0 {
-        return Err(format!(
-            "config file {} is owned by uid {}, not root",
-            path.display(),
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "config file {} is writable by group or others (mode {:04o}); run `chmod go-w {}`",
-            path.display(),
-            meta.mode() & 0o7777,
-            path.display()
-        ));
-    }
-    Ok(())
+    Config::load_with(path, Sections::WithoutRadius, Trust::Everything).map_err(|e| e.to_string())
 }
 
 /// Run one login on an open authenticator.

@@ -8,7 +8,8 @@
 //! - [`names`]: user names and their canonical key (`NameError`);
 //! - [`address`]: e-mail addresses (`AddressError`);
 //! - [`origin`]: where a login comes from, one key per place;
-//! - [`text`]: untrusted text made printable.
+//! - [`text`]: untrusted text made printable;
+//! - [`trust`]: files only root could have written, checked before they are believed.
 
 pub mod address;
 pub mod clock;
@@ -18,3 +19,4 @@ pub mod origin;
 pub mod otp;
 pub mod secret;
 pub mod text;
+pub mod trust;

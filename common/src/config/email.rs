@@ -134,11 +134,11 @@ impl Validator<'_> {
             None => None,
             Some(p) => {
                 let p = self.path(p);
-                let text = std::fs::read_to_string(&p).map_err(|err| {
+                let text = self.read_secret_file(&p).map_err(|why| {
                     self.invalid(
                         S,
                         "password_file",
-                        format!("cannot read {}: {err}", p.display()),
+                        format!("cannot read {}: {why}", p.display()),
                     )
                 })?;
                 let pw = text.trim_end_matches(['\n', '\r']).to_string();
@@ -155,7 +155,12 @@ impl Validator<'_> {
         if password.is_some() && e.username.is_none() {
             return Err(self.invalid(S, "password_file", "needs `username` too"));
         }
-        let ca_file = e.ca_file.map(|p| self.path(p));
+        let mut ca_file = e.ca_file.map(|p| self.path(p));
+        if let Some(p) = &mut ca_file
+            && self.trust_files
+        {
+            *p = super::trusted::CA_RULE.check(p)?;
+        }
         if let Some(p) = &ca_file
             && !p.is_file()
         {

@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 mod email;
 mod radius;
+mod sections;
+mod trusted;
 mod validate;
 
 pub use crate::base::kdf::Argon2Config;
@@ -20,6 +22,7 @@ use validate::{RawDuration, Validator, key_at_line, line_of};
 use email::RawEmail;
 pub use email::{EmailConfig, SmtpSecurity};
 pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
+pub use trusted::{Sections, Trust};
 
 /// Where the configuration lives when neither `--config` nor `TESSERA_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tessera/tessera.toml";
@@ -47,13 +50,16 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// A file that decides who gets in could have been written by someone other than root.
+    #[error(transparent)]
+    Untrusted(#[from] crate::base::trust::TrustError),
 }
 
 impl ConfigError {
     /// The dotted key the error is about, when one can be named.
     pub fn key(&self) -> Option<&str> {
         match self {
-            ConfigError::Read { .. } => None,
+            ConfigError::Read { .. } | ConfigError::Untrusted(_) => None,
             ConfigError::Syntax { key, .. } => key.as_deref(),
             ConfigError::Invalid { key, .. } => Some(key),
         }
@@ -198,16 +204,25 @@ impl Config {
         }
     }
 
+    /// Load every section, reading the files as they are (see [`Config::load_with`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Config::parse(path, &text)
+        Config::load_with(path, Sections::All, Trust::AsGiven)
     }
 
     /// Parse `text` as if read from `path` (used for messages and relative paths).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        Validator {
+            path,
+            text,
+            trust_files: false,
+        }
+        .parse_and_build()
+    }
+}
+
+impl Validator<'_> {
+    fn parse_and_build(&self) -> Result<Config, ConfigError> {
+        let (path, text) = (self.path, self.text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
             let key = key_at_line(text, line);
@@ -224,11 +239,9 @@ impl Config {
                 message,
             }
         })?;
-        Validator { path, text }.build(raw)
+        self.build(raw)
     }
-}
 
-impl Validator<'_> {
     fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let s = raw.store.unwrap_or_default();
         let store = StoreConfig {

@@ -19,6 +19,8 @@ pub(super) enum RawDuration {
 pub(super) struct Validator<'a> {
     pub(super) path: &'a Path,
     pub(super) text: &'a str,
+    /// Read the files the configuration names through the trust rules (the PAM module).
+    pub(super) trust_files: bool,
 }
 
 impl Validator<'_> {

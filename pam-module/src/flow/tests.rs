@@ -663,6 +663,130 @@ fn unknown_argument_fails_closed_without_prompt() {
     assert_eq!(pam_code(&d), PamError::AUTHINFO_UNAVAIL);
 }
 
+/// The whole call with a sink to read: the decision and the lines it logged.
+fn call_logged(raw: &[String], user: &str, steps: Vec<Step>) -> (Decision, Vec<String>) {
+    let mut s = script(steps);
+    let sink = Arc::new(MemorySink::default());
+    let d = authenticate(raw, &session(user), &mut s, sink.clone());
+    let lines = sink
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, m)| m.clone())
+        .collect();
+    (d, lines)
+}
+
+fn chown(p: &std::path::Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), None).unwrap();
+}
+
+fn chmod(p: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A store, key or directory that another account could write decides nothing: the RADIUS
+/// server's account (or anyone) must not be able to rewrite who gets into sshd and sudo.
+#[test]
+fn a_store_key_or_directory_another_account_could_change_is_unavailable() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let e = env();
+    let (secret, _) = enroll(&e, "alice");
+    let now = tessera_common::Clock::now(&tessera_common::SystemClock);
+    let dir = e.dir.path().to_path_buf();
+    let db = e.config.store.path.clone();
+    let key = e.config.store.key_file.clone();
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    type Breaker<'a> = Box<dyn Fn(bool) + 'a>;
+    let cases: Vec<(&str, Breaker)> = vec![
+        (
+            "is owned by uid 1234, not root",
+            Box::new(|bad| chown(&db, if bad { 1234 } else { 0 })),
+        ),
+        (
+            "is writable by group or others (mode 0620)",
+            Box::new(|bad| chmod(&db, if bad { 0o620 } else { 0o600 })),
+        ),
+        (
+            "is owned by uid 1234, not root",
+            Box::new(|bad| chown(&wal, if bad { 1234 } else { 0 })),
+        ),
+        (
+            "is readable by group or others (mode 0640)",
+            Box::new(|bad| chmod(&key, if bad { 0o640 } else { 0o600 })),
+        ),
+        (
+            "is owned by uid 1234",
+            Box::new(|bad| chown(&key, if bad { 1234 } else { 0 })),
+        ),
+        (
+            "above it is writable by group or others",
+            Box::new(|bad| chmod(&dir, if bad { 0o770 } else { 0o700 })),
+        ),
+        (
+            "above it is owned by uid 1234",
+            Box::new(|bad| chown(&dir, if bad { 1234 } else { 0 })),
+        ),
+    ];
+    assert!(wal.exists(), "the store has a WAL to check");
+    for (why, make) in &cases {
+        make(true);
+        for args in [vec![config_arg(&e)], vec![config_arg(&e), "nullok".into()]] {
+            let (d, lines) = call_logged(&args, "alice", vec![]);
+            assert_eq!(pam_code(&d), PamError::AUTHINFO_UNAVAIL, "{why}");
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains(why) && l.ends_with("; denying")),
+                "{why}: {lines:?}"
+            );
+        }
+        make(false);
+    }
+    // Put back, the same store lets alice in: nothing above was a lasting change.
+    let d = call(
+        &[config_arg(&e)],
+        "alice",
+        vec![Step::Prompt(CODE, code_at(&secret, now))],
+    );
+    assert!(matches!(d, Decision::Accepted(_)), "{d:?}");
+}
+
+/// A configuration reached through a link into a directory someone else controls is theirs:
+/// the module resolves the path once and checks every directory of what it opens.
+#[test]
+fn a_config_linked_from_a_directory_others_control_is_unavailable() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let e = env();
+    let theirs = e.dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    chown(&theirs, 1234);
+    let evil = theirs.join("tessera.toml");
+    std::fs::copy(e.dir.path().join("tessera.toml"), &evil).unwrap();
+    let link = e.dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&evil, &link).unwrap();
+    let (d, lines) = call_logged(
+        &[format!("config={}", link.display()), "nullok".into()],
+        "alice",
+        vec![],
+    );
+    assert_eq!(pam_code(&d), PamError::AUTHINFO_UNAVAIL);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("config file") && l.contains("owned by uid 1234")),
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn missing_store_fails_closed_even_with_nullok() {
     let e = env();

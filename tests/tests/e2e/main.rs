@@ -10,3 +10,4 @@ mod names;
 mod pam;
 mod pam_sshd;
 mod radius;
+mod trust;

@@ -1,0 +1,112 @@
+//! Loading the configuration in a process that decides who gets in as root.
+//!
+//! The PAM module runs inside sshd, sudo and login. Whoever can write its configuration, the
+//! store or key it names, or a certificate or password it reads, can log in as anyone, so each
+//! of them must be root's and unchangeable by anyone else ([`crate::base::trust`]). The
+//! configuration is read once, from the descriptor that was checked. The CLI run as root applies
+//! the rule to the configuration file only: a configuration of the user's own choosing could make
+//! root read and send any file (`password_file`).
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use super::{Config, ConfigError, Validator, sections};
+use crate::base::trust::{Access, Rule};
+
+/// The longest configuration file read (the packaged one, every key commented, is ~10 KiB).
+const MAX_CONFIG_LEN: u64 = 1 << 20;
+
+/// Which sections a front-end reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sections {
+    All,
+    /// Everything but `[radius]`: what the PAM module uses. A mistake in the RADIUS server's
+    /// part of a shared file then cannot break SSH and sudo.
+    WithoutRadius,
+}
+
+/// How far the files are trusted before they are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The files are read as they are (the RADIUS server, the CLI of an ordinary user).
+    AsGiven,
+    /// The configuration file must be root's ([`Rule`]); what it names is the root's choice.
+    ConfigFile,
+    /// The configuration and every file it names must be root's: the store (with its `-wal`,
+    /// `-shm` and directory), the key (readable by root alone), `ca_file` and `password_file`.
+    Everything,
+}
+
+pub(super) const CONFIG_RULE: Rule = Rule::root("config file", Access::OwnerWrites);
+pub(super) const PASSWORD_RULE: Rule = Rule::root("[email] password_file", Access::OwnerOnly);
+pub(super) const CA_RULE: Rule = Rule::root("[email] ca_file", Access::OwnerWrites);
+const STORE_RULE: Rule = Rule::root("store", Access::OwnerWrites);
+const KEY_RULE: Rule = Rule::root("key file", Access::OwnerOnly);
+
+impl Config {
+    /// Load `path` with the given sections and trust. Paths in the result are the resolved
+    /// ones that were checked, so what is opened later is what was checked.
+    pub fn load_with(path: &Path, sections: Sections, trust: Trust) -> Result<Config, ConfigError> {
+        let text = match trust {
+            Trust::AsGiven => {
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
+            Trust::ConfigFile | Trust::Everything => {
+                let (_, bytes) = CONFIG_RULE.read(path, MAX_CONFIG_LEN)?;
+                String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    key: None,
+                    message: "the file is not UTF-8 text".into(),
+                })?
+            }
+        };
+        let text = select(path, &text, sections)?;
+        let validator = Validator {
+            path,
+            text: &text,
+            trust_files: trust == Trust::Everything,
+        };
+        let mut config = validator.parse_and_build()?;
+        if trust == Trust::Everything {
+            config.store.path = STORE_RULE.check_database(&config.store.path)?;
+            config.store.key_file = KEY_RULE.check(&config.store.key_file)?;
+        }
+        Ok(config)
+    }
+}
+
+fn select<'t>(path: &Path, text: &'t str, sections: Sections) -> Result<Cow<'t, str>, ConfigError> {
+    match sections {
+        Sections::All => Ok(Cow::Borrowed(text)),
+        Sections::WithoutRadius => sections::without_table(text, "radius")
+            .map(Cow::Owned)
+            .map_err(|u| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line: u.line,
+                key: None,
+                message: "a multi-line string in [radius] is never closed".into(),
+            }),
+    }
+}
+
+impl Validator<'_> {
+    /// Read a file holding a secret (`password_file`): through [`PASSWORD_RULE`] when the
+    /// files are trusted, else as it is. The error says why without quoting the content.
+    pub(super) fn read_secret_file(
+        &self,
+        path: &Path,
+    ) -> Result<zeroize::Zeroizing<String>, String> {
+        let bytes = if self.trust_files {
+            PASSWORD_RULE.read(path, 64 * 1024).map_err(|e| e.reason)?.1
+        } else {
+            zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| e.to_string())?)
+        };
+        String::from_utf8(bytes.to_vec())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| "the file is not UTF-8 text".to_string())
+    }
+}
