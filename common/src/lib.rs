@@ -30,7 +30,7 @@ pub mod testing;
 // The public interface is:
 pub use admin::{
     Admin, Confirmation, EmailEnrollment, ImportReport, InitReport, TotpEnrollment, TotpOptions,
-    UserDetails, init,
+    UserDetails, init, read_google_authenticator_file,
 };
 pub use audit::{AuditEvent, AuditResult, AuditSink, MemorySink, Severity, SyslogSink, TeeSink};
 pub use auth::{

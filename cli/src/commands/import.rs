@@ -1,16 +1,20 @@
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
+use tessera_common::read_google_authenticator_file;
 
 use super::Ctx;
 use crate::args::ImportCommand;
 
 pub fn run(ctx: &Ctx<'_>, cmd: &ImportCommand) -> Result<ExitCode> {
     let ImportCommand::GoogleAuthenticator { file, user } = cmd;
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
-    );
+    // The file belongs to the account of the same name, when the system has one.
+    let owner = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let text = read_google_authenticator_file(file, owner)?;
     let r = ctx
         .admin()?
         .import_google_authenticator(user, file, &text)?;

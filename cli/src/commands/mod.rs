@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use tessera_common::{Admin, Clock, Config, SyslogSink, SystemClock};
+use tessera_common::{Admin, Clock, Config, Sections, SyslogSink, SystemClock, Trust};
 
 use crate::args::{Cli, Command};
 
@@ -46,8 +46,15 @@ impl Ctx<'_> {
 
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     let path = Config::resolve_path(cli.config.as_deref());
-    let config = Arc::new(Config::load(&path).with_context(|| {
-        if path.exists() {
+    // As root, a configuration someone else could write would make root read and send any
+    // file it names (`password_file`): refused, as the PAM module refuses it.
+    let loaded = Config::load_with(&path, Sections::All, Trust::for_cli());
+    let untrusted = matches!(loaded, Err(tessera_common::ConfigError::Untrusted(_)));
+    let config = Arc::new(loaded.with_context(|| {
+        if untrusted {
+            "running as root, tessera reads only a configuration that root alone can change"
+                .to_string()
+        } else if path.exists() {
             "the configuration is invalid".to_string()
         } else {
             format!(

@@ -7,7 +7,37 @@ use super::{Admin, ImportReport};
 use crate::audit::AuditEvent;
 use crate::base::names::validate_new_user_name;
 use crate::base::otp::{TotpAlgorithm, TotpParams};
+use crate::base::trust::{Access, Owners, Rule};
 use crate::error::{CoreError, InputError};
+
+/// The largest google-authenticator file read: a secret, a few options and scratch codes fit in
+/// well under a kilobyte.
+const MAX_GOOGLE_AUTH_LEN: u64 = 64 * 1024;
+
+/// Read a `~/.google_authenticator` file for import, as root may: a regular file (no FIFO to hang
+/// on, no device to read forever), reached without a link into someone else's directory, owned
+/// by root or `owner` (the account it is imported for, when the system has one), at most 64 KiB.
+/// A link planted by one user cannot make root import another user's secret.
+pub fn read_google_authenticator_file(
+    path: &Path,
+    owner: Option<u32>,
+) -> Result<zeroize::Zeroizing<String>, CoreError> {
+    let rule = Rule {
+        what: "google-authenticator file",
+        access: Access::OwnerWrites,
+        owners: owner.map_or(Owners::ROOT, Owners::root_or),
+    };
+    let invalid = |why: String| InputError::GoogleAuth {
+        path: path.display().to_string(),
+        why,
+    };
+    let (_, bytes) = rule
+        .read(path, MAX_GOOGLE_AUTH_LEN)
+        .map_err(|e| invalid(e.reason))?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| invalid("the file is not UTF-8 text".into()))?;
+    Ok(zeroize::Zeroizing::new(text))
+}
 
 impl Admin {
     pub fn audit_log(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>, CoreError> {

@@ -10,6 +10,8 @@ mod import;
 mod recovery;
 mod users;
 
+pub use import::read_google_authenticator_file;
+
 use std::sync::{Arc, OnceLock};
 
 use crate::audit::{AuditEvent, AuditResult, AuditSink};

@@ -37,6 +37,18 @@ pub enum Trust {
     Everything,
 }
 
+impl Trust {
+    /// For the CLI: [`Trust::ConfigFile`] when running as root, else [`Trust::AsGiven`] (an
+    /// ordinary user reads only what they may read anyway).
+    pub fn for_cli() -> Trust {
+        if rustix::process::geteuid().is_root() {
+            Trust::ConfigFile
+        } else {
+            Trust::AsGiven
+        }
+    }
+}
+
 pub(super) const CONFIG_RULE: Rule = Rule::root("config file", Access::OwnerWrites);
 pub(super) const PASSWORD_RULE: Rule = Rule::root("[email] password_file", Access::OwnerOnly);
 pub(super) const CA_RULE: Rule = Rule::root("[email] ca_file", Access::OwnerWrites);

@@ -58,3 +58,90 @@ fn a_broken_radius_section_does_not_break_pam_logins() {
     svc.pamtester("alice", &format!("{}\n", oathtool_code(&secret, 30)), &[])
         .assert_ok();
 }
+
+/// Run as root, the CLI refuses a configuration another account wrote: one that names a root
+/// file as `password_file` and the writer's SMTP server would make root send that file.
+#[test]
+fn the_cli_as_root_refuses_a_config_another_account_could_change() {
+    let t = Install::new(POLICY);
+    let theirs = t.dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    let evil = theirs.join("tessera.toml");
+    let text = std::fs::read_to_string(&t.config).unwrap()
+        + "[email]\nsmtp_host = \"127.0.0.1\"\nfrom = \"x@example.com\"\nusername = \"x\"\npassword_file = \"/etc/shadow\"\n";
+    std::fs::write(&evil, text).unwrap();
+    for (path, uid) in [(&evil, 1234), (&theirs, 1234)] {
+        chown(path, uid);
+        let out = std::process::Command::new(tessera_tests::bin("tessera"))
+            .arg("--config")
+            .arg(&evil)
+            .args(["user", "list"])
+            .env_remove("TESSERA_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(
+            err.contains("root alone can change") && err.contains("owned by uid 1234"),
+            "{err}"
+        );
+        chown(path, 0);
+    }
+}
+
+/// `tessera import google-authenticator` reads a path a user may have prepared, as root: a link
+/// to another user's file, a FIFO, a device and a huge file are refused with a reason, quickly,
+/// and nothing is imported.
+#[test]
+fn import_refuses_links_fifos_devices_and_huge_files() {
+    let t = Install::new("");
+    let home = t.dir.path().join("home-mallory");
+    std::fs::create_dir(&home).unwrap();
+    // Someone else's secret file, and mallory's link to it.
+    let victim = t.dir.path().join("victim_google_authenticator");
+    std::fs::write(&victim, "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n").unwrap();
+    chown(&victim, 4321);
+    let link = home.join(".google_authenticator");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let fifo = home.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = home.join("huge");
+    std::fs::write(&huge, vec![b'A'; 1 << 20]).unwrap();
+    let cases = [
+        (link.clone(), "owned by uid 4321, not root"),
+        (fifo.clone(), "is not a regular file"),
+        (
+            std::path::PathBuf::from("/dev/zero"),
+            "is not a regular file",
+        ),
+        (huge.clone(), "is longer than 65536 bytes"),
+    ];
+    for (path, why) in cases {
+        let started = std::time::Instant::now();
+        let out = t.tessera(&[
+            "import",
+            "google-authenticator",
+            path.to_str().unwrap(),
+            "--user",
+            "mallory-import",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{path:?}: {err}");
+        assert!(err.contains(why), "{path:?}: {err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{path:?} hung"
+        );
+    }
+    assert_eq!(
+        t.tessera(&["user", "show", "mallory-import"]).status.code(),
+        Some(3),
+        "nothing was imported"
+    );
+}
