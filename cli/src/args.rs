@@ -22,7 +22,8 @@ EXAMPLES:
     tessera enroll totp alice
     tessera verify alice
     tessera --json enroll totp alice --no-confirm
-    tessera import google-authenticator /home/alice/.google_authenticator --user alice";
+    tessera import google-authenticator /home/alice/.google_authenticator --user alice
+    tessera backup /root/tessera-$(date +%F).db";
 
 /// Tessera: second-factor authentication for SSH, sudo, console logins and VPNs.
 ///
@@ -51,8 +52,20 @@ pub enum Command {
     ///
     /// Writes a 32-byte random key (mode 0600) to [store] key_file unless that file exists, and
     /// creates the SQLite database at [store] path (mode 0600, in a 0700 directory when Tessera
-    /// creates it) or migrates an existing one to the current schema.
-    Init,
+    /// creates it) or migrates an existing one to the current schema. The database records
+    /// which key it belongs to; the PAM module and the RADIUS server refuse a database made for
+    /// another key.
+    ///
+    /// A key without its database, or the reverse, is what a lost file leaves: put the lost
+    /// one back from a backup (`tessera restore`). `init` refuses to create a new empty
+    /// database beside an existing key unless --new-store is given (under nullok an empty
+    /// store lets every user in on the password alone), and never creates a new key beside a
+    /// database that holds users.
+    Init {
+        /// Create an empty database beside the existing key file (a deliberate fresh start)
+        #[arg(long)]
+        new_store: bool,
+    },
 
     /// Add, list, show, remove, lock and unlock users; set RADIUS passwords
     #[command(subcommand)]
@@ -98,6 +111,32 @@ pub enum Command {
     /// Import second factors from another tool
     #[command(subcommand)]
     Import(ImportCommand),
+
+    /// Copy the database to a new file, online (the key file is not included)
+    ///
+    /// Uses SQLite's backup API, so logins go on meanwhile. FILE is created with mode 0600 and
+    /// never overwritten; the copy is integrity-checked before the command succeeds. The key
+    /// file is not in the backup and the backup is useless without it: keep a copy of the key
+    /// somewhere else (a backup and its key together unseal every TOTP secret).
+    Backup {
+        /// The backup file to create
+        file: PathBuf,
+    },
+
+    /// Put a backup in place of the database (created if it was lost)
+    ///
+    /// The backup must pass SQLite's integrity check and belong to the key file in place; its
+    /// schema is brought up to date. Other processes (the RADIUS server, logins) see the
+    /// database change in one step. A database that holds users is replaced only with
+    /// --replace: everything since the backup is forgotten, and recovery codes used since then
+    /// become usable again (`tessera audit` shows who used one; give them new codes).
+    Restore {
+        /// The backup file to restore
+        file: PathBuf,
+        /// Replace a database that holds users
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,7 +38,7 @@ fn setup() -> Setup {
     // Default Argon2 parameters: the figures are what production pays.
     let text = "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[policy]\nmax_failures = 1000\n";
     let config = Arc::new(Config::parse(&dir.path().join("t.toml"), text).unwrap());
-    tessera_common::init(&config).unwrap();
+    tessera_common::init(&config, false).unwrap();
     let store = Arc::new(SqliteStore::open(&config.store).unwrap());
     // A sink that keeps nothing: the bench measures the check, not a growing Vec.
     struct Null;

@@ -61,6 +61,14 @@ pub enum CoreError {
         "stored secret of factor {id} of user {user:?} cannot be decrypted (wrong key file, or the row was altered or moved)"
     )]
     SecretUnsealFailed { user: String, id: i64 },
+    #[error(
+        "the store {store} belongs to another key than {key}: its secrets cannot be unsealed and it was not made for this installation; put back the key (or the store) that belongs with it, e.g. from a backup"
+    )]
+    WrongKey { store: PathBuf, key: PathBuf },
+    #[error("tessera init: {0}")]
+    InitRefused(String),
+    #[error("tessera restore: {0}")]
+    RestoreRefused(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]

@@ -32,6 +32,7 @@ pub use admin::{
     Admin, Confirmation, EmailEnrollment, ImportReport, InitReport, TotpEnrollment, TotpOptions,
     UserDetails, init, read_google_authenticator_file,
 };
+pub use admin::{BackupReport, RestoreReport, backup, restore};
 pub use audit::{AuditEvent, AuditResult, AuditSink, MemorySink, Severity, SyslogSink, TeeSink};
 pub use auth::{
     Authenticator, Begin, Channel, Entry, FirstFactor, Login, LoginRequest, MAIL_FAILED, Method,

@@ -49,7 +49,7 @@ impl TestCore {
         let config_path = dir.path().join("tessera.toml");
         std::fs::write(&config_path, config_text).unwrap();
         let config = Arc::new(Config::load(&config_path).unwrap());
-        crate::admin::init(&config).unwrap();
+        crate::admin::init(&config, false).unwrap();
         let store = Arc::new(SqliteStore::open(&config.store).unwrap());
         let key = Arc::new(MasterKey::load(&config.store.key_file).unwrap());
         let clock = Arc::new(FixedClock::new(now));

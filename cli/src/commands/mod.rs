@@ -65,7 +65,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     })?);
     let ctx = Ctx { cli, config };
     match &cli.command {
-        Command::Init => init(&ctx),
+        Command::Init { new_store } => init(&ctx, *new_store),
         Command::User(c) => user::run(&ctx, c),
         Command::Enroll(c) => enroll::run(&ctx, c),
         Command::Factor(c) => factor::run(&ctx, c),
@@ -77,11 +77,13 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         } => verify::run(&ctx, name, code.as_deref(), service),
         Command::Audit { user, limit } => audit::run(&ctx, user.as_deref(), *limit),
         Command::Import(c) => import::run(&ctx, c),
+        Command::Backup { file } => backup(&ctx, file),
+        Command::Restore { file, replace } => restore(&ctx, file, *replace),
     }
 }
 
-fn init(ctx: &Ctx<'_>) -> Result<ExitCode> {
-    let report = tessera_common::init(&ctx.config)?;
+fn init(ctx: &Ctx<'_>, new_store: bool) -> Result<ExitCode> {
+    let report = tessera_common::init(&ctx.config, new_store)?;
     let store = &ctx.config.store;
     ctx.emit(
         json!({
@@ -104,6 +106,58 @@ fn init(ctx: &Ctx<'_>) -> Result<ExitCode> {
                     "created"
                 } else {
                     "existing, schema up to date"
+                }
+            );
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backup(ctx: &Ctx<'_>, file: &std::path::Path) -> Result<ExitCode> {
+    let r = tessera_common::backup(&ctx.config, file)?;
+    ctx.emit(
+        json!({
+            "backup": r.path,
+            "users": r.users,
+            "schema_version": r.schema_version,
+            "key_file": r.key_file,
+        }),
+        || {
+            println!(
+                "backup: {} ({} user(s), schema version {}, integrity ok, mode 0600)",
+                r.path.display(),
+                r.users,
+                r.schema_version
+            );
+            println!(
+                "the key file is not in the backup: keep a copy of {} apart from it",
+                r.key_file.display()
+            );
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restore(ctx: &Ctx<'_>, file: &std::path::Path, replace: bool) -> Result<ExitCode> {
+    let r = tessera_common::restore(&ctx.config, file, replace)?;
+    ctx.emit(
+        json!({
+            "database": r.database,
+            "database_created": r.database_created,
+            "users_before": r.users_before,
+            "users": r.users,
+            "schema_version": r.schema_version,
+        }),
+        || {
+            println!(
+                "restored {} into {} ({} user(s); {})",
+                file.display(),
+                r.database.display(),
+                r.users,
+                if r.database_created {
+                    "the database was created".to_string()
+                } else {
+                    format!("it held {} user(s) before", r.users_before)
                 }
             );
         },

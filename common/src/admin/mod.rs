@@ -3,6 +3,7 @@
 //! [`recovery`] (codes), [`import`] (google-authenticator files). The CLI only parses arguments
 //! and formats results.
 
+mod backup;
 mod enroll;
 mod factors;
 mod google_auth;
@@ -10,6 +11,7 @@ mod import;
 mod recovery;
 mod users;
 
+pub use backup::{BackupReport, RestoreReport, backup, restore};
 pub use import::read_google_authenticator_file;
 
 use std::sync::{Arc, OnceLock};
@@ -32,12 +34,48 @@ pub struct InitReport {
     pub database_created: bool,
 }
 
-/// Create the key file (never overwritten) and the database (migrated if it exists).
-pub fn init(config: &Config) -> Result<InitReport, CoreError> {
-    let key_created = MasterKey::create(&config.store.key_file)?;
+/// Create the key file (never overwritten) and the database (migrated if it exists), and bind
+/// the two together.
+///
+/// A key without its database, or a database without its key, is what a lost file leaves, not
+/// a new installation: the lost one should come back from a backup. So `init` refuses to make a
+/// new empty database beside an existing key unless `new_store` says so (an empty store lets
+/// every unenrolled user in under `nullok`), and never makes a new key beside a database that
+/// holds users (their secrets are sealed with the old one).
+pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
+    let cfg = &config.store;
+    let present = |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok();
+    let (key_present, db_present) = (present(&cfg.key_file), present(&cfg.path));
+    if key_present && !db_present && !new_store {
+        return Err(CoreError::InitRefused(format!(
+            "the key file {} exists but the database {} does not. If the database was lost, \
+             put it back (`tessera restore BACKUP`); a new empty one would let every user in on \
+             the password alone where the PAM module runs with nullok. To start an empty \
+             database for this key all the same, run `tessera init --new-store`",
+            cfg.key_file.display(),
+            cfg.path.display()
+        )));
+    }
+    if !key_present && db_present && SqliteStore::open(cfg)?.user_count()? > 0 {
+        return Err(CoreError::InitRefused(format!(
+            "the database {} holds users but the key file {} does not exist: their secrets are \
+             sealed with the key that was there. Put that key back (from a backup); a new key \
+             would make every enrolled factor unusable",
+            cfg.path.display(),
+            cfg.key_file.display()
+        )));
+    }
+    let key_created = MasterKey::create(&cfg.key_file)?;
     // Check the key is usable before creating anything else.
-    MasterKey::load(&config.store.key_file)?;
-    let (_, database_created) = SqliteStore::create(&config.store)?;
+    let key = MasterKey::load(&cfg.key_file)?;
+    let (store, database_created) = SqliteStore::create(cfg)?;
+    if let Err(e) = crate::auth::check_key_binding(&store, &key, cfg) {
+        if key_created {
+            // A new key beside an empty database made for another: leave things as they were.
+            let _ = std::fs::remove_file(&cfg.key_file);
+        }
+        return Err(e);
+    }
     Ok(InitReport {
         key_created,
         database_created,
@@ -174,6 +212,7 @@ impl Admin {
             return Ok(k.clone());
         }
         let k = Arc::new(MasterKey::load(&self.config.store.key_file)?);
+        crate::auth::check_key_binding(self.store.as_ref(), &k, &self.config.store)?;
         Ok(self.key.get_or_init(|| k).clone())
     }
 

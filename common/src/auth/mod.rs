@@ -438,6 +438,28 @@ pub struct Authenticator {
     mailer: Option<Arc<dyn Mailer>>,
 }
 
+/// Refuse a store that was made with another key (one made elsewhere, or replaced by an empty
+/// one: under nullok that would let every user in on the password alone). A store from before
+/// bindings existed takes this key's binding now.
+pub(crate) fn check_key_binding(
+    store: &dyn Store,
+    key: &MasterKey,
+    cfg: &crate::config::StoreConfig,
+) -> Result<(), CoreError> {
+    let stored = store.bind_key(key.binding())?;
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        stored.as_slice(),
+        key.binding(),
+    )) {
+        Ok(())
+    } else {
+        Err(CoreError::WrongKey {
+            store: cfg.path.clone(),
+            key: cfg.key_file.clone(),
+        })
+    }
+}
+
 impl Authenticator {
     pub fn new(
         config: Arc<Config>,
@@ -471,6 +493,7 @@ impl Authenticator {
     ) -> Result<Authenticator, CoreError> {
         let store = Arc::new(SqliteStore::open(&config.store)?);
         let key = Arc::new(MasterKey::load(&config.store.key_file)?);
+        check_key_binding(store.as_ref(), &key, &config.store)?;
         let mailer = email::mailer_from_config(&config, sink.as_ref());
         let mut auth = Authenticator::new(config, store, key, Arc::new(SystemClock), sink);
         auth.mailer = mailer;

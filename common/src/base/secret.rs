@@ -89,6 +89,7 @@ pub struct MasterKey {
     seal: [u8; KEY_LEN],
     pepper: [u8; KEY_LEN],
     email: [u8; KEY_LEN],
+    binding: [u8; KEY_LEN],
 }
 
 impl fmt::Debug for MasterKey {
@@ -97,6 +98,7 @@ impl fmt::Debug for MasterKey {
             seal: _,
             pepper: _,
             email: _,
+            binding: _,
         } = self;
         f.write_str("MasterKey(<redacted>)")
     }
@@ -128,6 +130,7 @@ impl MasterKey {
             seal: derive(root, b"tessera seal v1"),
             pepper: derive(root, b"tessera recovery pepper v1"),
             email: derive(root, b"tessera email code v1"),
+            binding: derive(root, b"tessera store binding v1"),
         }
     }
 
@@ -241,6 +244,12 @@ impl MasterKey {
 
     /// The pepper mixed into recovery-code hashes (Argon2's secret input), so the database alone
     /// cannot be brute-forced.
+    /// A value that names this key without revealing it (one-way), kept in the store whose
+    /// secrets it seals: a store and a key that do not belong together are told apart.
+    pub fn binding(&self) -> &[u8] {
+        &self.binding
+    }
+
     pub fn recovery_pepper(&self) -> &[u8] {
         &self.pepper
     }

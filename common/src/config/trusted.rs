@@ -67,6 +67,12 @@ impl Config {
                 })?
             }
             Trust::ConfigFile | Trust::Everything => {
+                if let Err(source) = std::fs::symlink_metadata(path) {
+                    return Err(ConfigError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
                 let (_, bytes) = CONFIG_RULE.read(path, MAX_CONFIG_LEN)?;
                 String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Syntax {
                     path: path.to_path_buf(),

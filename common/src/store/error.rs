@@ -6,7 +6,9 @@ use crate::base::secret::KeyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database {path} does not exist (run `tessera init`)")]
+    #[error(
+        "database {path} does not exist (if it was lost, put it back with `tessera restore BACKUP`; for a new installation run `tessera init`)"
+    )]
     Missing { path: PathBuf },
     #[error(
         "database {path} is empty or holds no Tessera schema (run `tessera init` for a new store; if it held users, restore it from a backup)"

@@ -13,7 +13,7 @@ pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, inspect_backup};
 pub use types::*;
 
 use crate::audit::AuditEvent;
@@ -156,6 +156,15 @@ pub trait Store:
         quiet_secs: u64,
         limit: u32,
     ) -> Result<u64, StoreError>;
+
+    /// The store's key binding ([`crate::base::secret::MasterKey::binding`]): `binding` is
+    /// written when the store has none yet; returns the one now stored, which the caller
+    /// compares.
+    fn bind_key(&self, binding: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// How many users are stored (`tessera init` never puts a new key beside a store that
+    /// holds any).
+    fn user_count(&self) -> Result<u64, StoreError>;
 
     /// A long-running process takes over housekeeping (for SQLite: WAL checkpoints, which
     /// otherwise run inside a commit, fsync included, and stall the request that triggered

@@ -384,7 +384,7 @@ fn cli_missing_key_or_database_fails_closed() {
     let out = t.tessera(&["verify", "alice", "--code", &oathtool_code(&secret, 0)]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        stderr(&out).contains("does not exist (run `tessera init`)"),
+        stderr(&out).contains("does not exist (if it was lost, put it back with `tessera restore"),
         "{}",
         stderr(&out)
     );

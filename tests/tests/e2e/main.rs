@@ -2,6 +2,7 @@
 // Test code, helpers included: a failed step must stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backup;
 mod cli;
 mod counting;
 mod email;

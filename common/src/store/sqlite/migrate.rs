@@ -34,6 +34,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0005_throttle_sources.sql"),
         then: Some(add_throttle_sources),
     },
+    Migration {
+        sql: include_str!("../migrations/0006_store_meta.sql"),
+        then: None,
+    },
 ];
 
 pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {

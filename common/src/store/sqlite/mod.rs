@@ -18,10 +18,13 @@ use crate::base::secret::create_private_dir;
 use crate::config::StoreConfig;
 
 mod audit;
+mod backup;
 mod batch;
 mod email_codes;
 mod factors;
 mod migrate;
+
+pub use backup::inspect as inspect_backup;
 mod recovery;
 mod rows;
 mod tx;
@@ -265,7 +268,7 @@ impl SqliteStore {
     }
 }
 
-fn map_error(path: &Path, e: rusqlite::Error) -> StoreError {
+pub(super) fn map_error(path: &Path, e: rusqlite::Error) -> StoreError {
     let code = e.sqlite_error_code();
     if matches!(
         code,
@@ -312,6 +315,23 @@ fn diagnose_file_system(path: &Path) -> Option<StoreError> {
 }
 
 impl Store for SqliteStore {
+    fn bind_key(&self, binding: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO store_meta (name, value) VALUES ('key_binding', ?1)
+                 ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute([binding])?;
+            c.prepare_cached("SELECT value FROM store_meta WHERE name = 'key_binding'")?
+                .query_row([], |r| r.get(0))
+        })
+    }
+
+    fn user_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.with(|c| c.query_row("SELECT count(*) FROM users", [], |r| r.get(0)))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn write(
         &self,
         f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
