@@ -145,3 +145,32 @@ fn import_refuses_links_fifos_devices_and_huge_files() {
         "nothing was imported"
     );
 }
+
+/// The config path swapped for a link to an attacker's config (with their store and key, so a
+/// code of theirs would pass): the module resolves the link, finds a directory root does not
+/// own on the way, and refuses. The same link pointed back at root's file works.
+#[test]
+fn pamtester_refuses_a_config_path_swapped_for_a_link_to_another_accounts_file() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+    // mallory's own installation, in a directory mallory owns, where she knows the secret.
+    let theirs = Install::new(POLICY);
+    let (their_secret, _) = theirs.enroll_totp("alice");
+    chown(theirs.dir.path(), 1234);
+    let link = t.dir.path().join("pam.toml");
+    std::os::unix::fs::symlink(&theirs.config, &link).unwrap();
+    let svc = crate::pam::Service::new(&format!(
+        "auth required {{module}} config={}\n",
+        link.display()
+    ));
+    svc.pamtester(
+        "alice",
+        &format!("{}\n", oathtool_code(&their_secret, 0)),
+        &[],
+    )
+    .assert_pam_error(AUTHINFO_UNAVAIL);
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&t.config, &link).unwrap();
+    svc.pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[])
+        .assert_ok();
+}
