@@ -4,6 +4,11 @@
 //! runs once per request, so a retransmit can never burn a one-time code, turn an Accept into a
 //! Reject, count twice toward lockout or send a second email.
 //!
+//! A retransmission is the same bytes: each entry keeps a SHA-256 digest of the whole request,
+//! and another packet under a cached key (another user, another password, the same Identifier
+//! and Request Authenticator) is never answered from the cache: it is a [`Lookup::Conflict`],
+//! dropped by the caller, while the retransmissions of the first still get their answer.
+//!
 //! Only requests whose Message-Authenticator verified (or that legitimately lack one) reach the
 //! cache. Entries in progress never expire; finished ones expire after the window, and the
 //! oldest finished ones go first when the cache is full.
@@ -12,6 +17,16 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+/// SHA-256 of a request's bytes (as far as its header's length).
+pub type Digest = [u8; 32];
+
+/// The digest of `request`, to tell a retransmission from another packet under the same key.
+pub fn digest(request: &[u8]) -> Digest {
+    Sha256::digest(request).into()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -28,6 +43,9 @@ pub enum Lookup {
     InProgress,
     /// Already answered: send this again.
     Done(Arc<[u8]>),
+    /// Another packet under the key of one in the cache (being decided or answered): not a
+    /// retransmission. Drop it; the cached entry stays for the first packet's retransmissions.
+    Conflict,
 }
 
 enum State {
@@ -37,6 +55,8 @@ enum State {
 
 struct Entry {
     state: State,
+    /// What the request's bytes hash to: only the same bytes are its retransmission.
+    digest: Digest,
     seq: u64,
 }
 
@@ -60,9 +80,11 @@ impl DedupCache {
         }
     }
 
-    pub fn begin(&mut self, key: Key, now: Instant) -> Lookup {
+    /// Look up the request `digest` hashes to under `key`.
+    pub fn begin(&mut self, key: Key, digest: Digest, now: Instant) -> Lookup {
         self.expire(now);
         match self.map.get(&key) {
+            Some(e) if e.digest != digest => Lookup::Conflict,
             Some(Entry {
                 state: State::InProgress,
                 ..
@@ -78,6 +100,7 @@ impl DedupCache {
                     key,
                     Entry {
                         state: State::InProgress,
+                        digest,
                         seq: self.seq,
                     },
                 );
@@ -86,17 +109,17 @@ impl DedupCache {
         }
     }
 
-    /// Record the response sent for `key`.
+    /// Record the response sent for `key` (begun with [`DedupCache::begin`]).
     pub fn finish(&mut self, key: Key, response: Arc<[u8]>, now: Instant) {
         self.seq += 1;
-        self.map.insert(
-            key,
-            Entry {
-                state: State::Done(response),
-                seq: self.seq,
-            },
-        );
-        self.order.push_back((now, key, self.seq));
+        let seq = self.seq;
+        // An entry that was never begun is not invented: without the request's digest it
+        // would answer any packet under the key.
+        if let Some(e) = self.map.get_mut(&key) {
+            e.state = State::Done(response);
+            e.seq = seq;
+            self.order.push_back((now, key, seq));
+        }
     }
 
     /// Forget a request that was not answered (load shed), so a retransmit is decided afresh.
@@ -148,6 +171,11 @@ mod tests {
         }
     }
 
+    /// The digest of request number `n`.
+    fn dg(n: u8) -> Digest {
+        digest(&[n; 20])
+    }
+
     fn resp(b: &[u8]) -> Arc<[u8]> {
         Arc::from(b)
     }
@@ -156,11 +184,11 @@ mod tests {
     fn retransmission_gets_the_same_response() {
         let t0 = Instant::now();
         let mut c = DedupCache::new(Duration::from_secs(30), 100);
-        assert_eq!(c.begin(key(1000, 1), t0), Lookup::New);
-        assert_eq!(c.begin(key(1000, 1), t0), Lookup::InProgress);
+        assert_eq!(c.begin(key(1000, 1), dg(1), t0), Lookup::New);
+        assert_eq!(c.begin(key(1000, 1), dg(1), t0), Lookup::InProgress);
         c.finish(key(1000, 1), resp(b"accept"), t0);
         assert_eq!(
-            c.begin(key(1000, 1), t0 + Duration::from_secs(29)),
+            c.begin(key(1000, 1), dg(1), t0 + Duration::from_secs(29)),
             Lookup::Done(resp(b"accept"))
         );
     }
@@ -169,23 +197,23 @@ mod tests {
     fn other_port_identifier_or_authenticator_is_a_new_request() {
         let t0 = Instant::now();
         let mut c = DedupCache::new(Duration::from_secs(30), 100);
-        assert_eq!(c.begin(key(1000, 1), t0), Lookup::New);
+        assert_eq!(c.begin(key(1000, 1), dg(1), t0), Lookup::New);
         c.finish(key(1000, 1), resp(b"a"), t0);
-        assert_eq!(c.begin(key(1001, 1), t0), Lookup::New);
-        assert_eq!(c.begin(key(1000, 2), t0), Lookup::New);
+        assert_eq!(c.begin(key(1001, 1), dg(1), t0), Lookup::New);
+        assert_eq!(c.begin(key(1000, 2), dg(2), t0), Lookup::New);
         let mut k = key(1000, 1);
         k.authenticator[0] ^= 1;
-        assert_eq!(c.begin(k, t0), Lookup::New);
+        assert_eq!(c.begin(k, dg(1), t0), Lookup::New);
     }
 
     #[test]
     fn finished_entries_expire_after_the_window() {
         let t0 = Instant::now();
         let mut c = DedupCache::new(Duration::from_secs(30), 100);
-        c.begin(key(1000, 1), t0);
+        c.begin(key(1000, 1), dg(1), t0);
         c.finish(key(1000, 1), resp(b"a"), t0);
         assert_eq!(
-            c.begin(key(1000, 1), t0 + Duration::from_secs(30)),
+            c.begin(key(1000, 1), dg(1), t0 + Duration::from_secs(30)),
             Lookup::New
         );
     }
@@ -194,11 +222,11 @@ mod tests {
     fn in_progress_entries_never_expire() {
         let t0 = Instant::now();
         let mut c = DedupCache::new(Duration::from_secs(1), 100);
-        c.begin(key(1000, 1), t0);
-        c.begin(key(1000, 2), t0);
+        c.begin(key(1000, 1), dg(1), t0);
+        c.begin(key(1000, 2), dg(2), t0);
         c.finish(key(1000, 2), resp(b"a"), t0);
         assert_eq!(
-            c.begin(key(1000, 1), t0 + Duration::from_secs(3600)),
+            c.begin(key(1000, 1), dg(1), t0 + Duration::from_secs(3600)),
             Lookup::InProgress
         );
         assert_eq!(c.len(), 1, "the finished one expired, the other stays");
@@ -208,21 +236,47 @@ mod tests {
     fn abandoned_request_is_decided_afresh() {
         let t0 = Instant::now();
         let mut c = DedupCache::new(Duration::from_secs(30), 100);
-        c.begin(key(1000, 1), t0);
+        c.begin(key(1000, 1), dg(1), t0);
         c.abandon(&key(1000, 1));
-        assert_eq!(c.begin(key(1000, 1), t0), Lookup::New);
+        assert_eq!(c.begin(key(1000, 1), dg(1), t0), Lookup::New);
     }
 
     #[test]
     fn full_cache_evicts_the_oldest_finished_entry() {
         let t0 = Instant::now();
         let mut c = DedupCache::new(Duration::from_secs(30), 2);
-        c.begin(key(1, 1), t0);
+        c.begin(key(1, 1), dg(1), t0);
         c.finish(key(1, 1), resp(b"1"), t0);
-        c.begin(key(2, 2), t0);
+        c.begin(key(2, 2), dg(2), t0);
         c.finish(key(2, 2), resp(b"2"), t0);
-        assert_eq!(c.begin(key(3, 3), t0), Lookup::New);
+        assert_eq!(c.begin(key(3, 3), dg(3), t0), Lookup::New);
         assert_eq!(c.len(), 2);
-        assert_eq!(c.begin(key(2, 2), t0), Lookup::Done(resp(b"2")));
+        assert_eq!(c.begin(key(2, 2), dg(2), t0), Lookup::Done(resp(b"2")));
+    }
+
+    #[test]
+    fn another_packet_under_a_cached_key_is_never_answered_from_the_cache() {
+        let t0 = Instant::now();
+        let mut c = DedupCache::new(Duration::from_secs(30), 100);
+        let alice = digest(b"id 1, authenticator A, User-Name alice");
+        let bob = digest(b"id 1, authenticator A, User-Name bob");
+        assert_eq!(c.begin(key(1000, 1), alice, t0), Lookup::New);
+        assert_eq!(c.begin(key(1000, 1), bob, t0), Lookup::Conflict);
+        c.finish(key(1000, 1), resp(b"accept for alice"), t0);
+        assert_eq!(c.begin(key(1000, 1), bob, t0), Lookup::Conflict);
+        // The first packet's retransmissions still get its answer.
+        assert_eq!(
+            c.begin(key(1000, 1), alice, t0),
+            Lookup::Done(resp(b"accept for alice"))
+        );
+    }
+
+    #[test]
+    fn finishing_a_request_never_begun_caches_nothing() {
+        let t0 = Instant::now();
+        let mut c = DedupCache::new(Duration::from_secs(30), 100);
+        c.finish(key(1000, 1), resp(b"accept"), t0);
+        assert_eq!(c.len(), 0);
+        assert_eq!(c.begin(key(1000, 1), dg(1), t0), Lookup::New);
     }
 }

@@ -133,6 +133,11 @@ impl Request {
         a
     }
 
+    /// The request's bytes, as far as its header's length (padding dropped).
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     pub fn has_message_authenticator(&self) -> bool {
         self.ma_value_at.is_some()
     }

@@ -18,7 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::batch::Job;
-use crate::cache::{DedupCache, Key, Lookup};
+use crate::cache::{self, DedupCache, Key, Lookup};
 use crate::challenge::Challenges;
 use crate::clients::{Client, Clients};
 use crate::codec::{self, ReplyAttr};
@@ -266,13 +266,23 @@ impl Server {
             identifier: req.identifier(),
             authenticator: req.authenticator(),
         };
+        let digest = cache::digest(req.raw());
         let lookup = match self.cache.lock() {
-            Ok(mut c) => c.begin(key, Instant::now()),
+            Ok(mut c) => c.begin(key, digest, Instant::now()),
             Err(_) => return,
         };
         match lookup {
             Lookup::New => {}
             Lookup::InProgress => return,
+            // Same source, Identifier and Request Authenticator as a request in the cache, other
+            // bytes: not a retransmission, and never given that request's answer.
+            Lookup::Conflict => {
+                return self.drop_packet(
+                    src,
+                    Some(&client),
+                    "another_request_under_a_cached_identifier_and_authenticator",
+                );
+            }
             Lookup::Done(response) => {
                 self.log.info(&format!(
                     "retransmission answered from cache src={src} client={} id={}",

@@ -48,11 +48,26 @@ impl Signer {
     pub fn sign(&self, mut p: Packet) -> Vec<u8> {
         p.add(AVP::from_bytes(80, &[0u8; 16]));
         let mut bytes = p.encode().expect("an encodable packet");
+        self.resign(&mut bytes);
+        bytes
+    }
+
+    /// A signed request (from [`Signer::sign`]) given another Request Authenticator, and signed
+    /// again: a packet that shares another's cache key (its User-Password no longer decodes to
+    /// what it was hidden from).
+    pub fn with_authenticator(&self, mut request: Vec<u8>, authenticator: &[u8]) -> Vec<u8> {
+        request[4..20].copy_from_slice(authenticator);
+        self.resign(&mut request);
+        request
+    }
+
+    /// Recompute the Message-Authenticator, the last attribute.
+    fn resign(&self, bytes: &mut [u8]) {
         let at = bytes.len() - 16;
+        bytes[at..].fill(0);
         let mut mac = HmacMd5::new_from_slice(&self.secret).expect("any key length");
-        mac.update(&bytes);
+        mac.update(bytes);
         let tag = mac.finalize().into_bytes();
         bytes[at..].copy_from_slice(&tag);
-        bytes
     }
 }

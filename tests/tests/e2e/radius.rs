@@ -257,6 +257,10 @@ impl Client {
         self.signer.access_packet(id, user, password)
     }
 
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
     fn status_server(&self) -> Vec<u8> {
         self.signer.status_server(0)
     }
@@ -598,6 +602,37 @@ fn radius_retransmission_gets_the_identical_cached_response() {
     assert_eq!(audit.matches("\"accept\"").count(), 1, "{audit}");
     assert!(!audit.contains("replayed"), "{audit}");
     s.log_containing("retransmission answered from cache");
+}
+
+#[test]
+fn radius_another_request_under_a_cached_key_never_gets_its_answer() {
+    let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", "");
+    let (secret, _) = t.enroll_totp("lena");
+    t.enroll_totp("mallory");
+    let s = start(t);
+    let c = Client::new(SECRET);
+    let lena = c.access_request(11, "lena", &oathtool_code(&secret, 0));
+    let accept = c.exchange(&lena, s.addr(), Duration::from_secs(5)).unwrap();
+    assert_eq!(c.decode(&accept, &lena).get_code(), Code::AccessAccept);
+    // Same source, Identifier and Request Authenticator, validly signed: another user's request
+    // with no valid code. It must not receive lena's Accept.
+    let other = c
+        .signer()
+        .with_authenticator(c.access_request(11, "mallory", "000000"), &lena[4..20]);
+    assert_eq!((other[1], &other[4..20]), (lena[1], &lena[4..20]));
+    let reply = c.exchange(&other, s.addr(), Duration::from_secs(2));
+    assert!(
+        reply.as_deref() != Some(&accept[..]),
+        "another request was answered with the cached Accept\n{}",
+        s.log()
+    );
+    if let Some(r) = &reply {
+        assert_ne!(c.decode(r, &other).get_code(), Code::AccessAccept);
+    }
+    s.log_containing("reason=another_request_under_a_cached_identifier_and_authenticator");
+    // lena's own retransmission is still answered from the cache.
+    let again = c.exchange(&lena, s.addr(), Duration::from_secs(5)).unwrap();
+    assert_eq!(again, accept);
 }
 
 #[test]
