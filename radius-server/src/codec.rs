@@ -17,6 +17,9 @@ type HmacMd5 = hmac::Hmac<Md5>;
 /// Largest RADIUS packet (RFC 2865 §3; RFC 7930 raises it only for TCP/TLS).
 pub const MAX_PACKET: usize = 4096;
 pub const HEADER_LEN: usize = 20;
+/// Room a reply keeps for its own attributes (Message-Authenticator, Reply-Message, State,
+/// Class, Filter-Id, timeouts): what is echoed (Proxy-State) may use the rest of a packet.
+pub const REPLY_ROOM: usize = 1024;
 pub const AUTHENTICATOR_LEN: usize = 16;
 
 pub const USER_NAME: u8 = 1;
@@ -213,6 +216,18 @@ impl Request {
                 (b.len() >= 4).then(|| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
             })
             .collect()
+    }
+
+    /// Bytes the response must echo (its Proxy-State attributes, headers included).
+    pub fn echoed_len(&self) -> usize {
+        self.proxy_states().iter().map(|p| 2 + p.len()).sum()
+    }
+
+    /// Whether every reply to this request fits in a packet: the echoed Proxy-State leaves
+    /// [`REPLY_ROOM`] for the reply's own attributes. Checked before anything is decided, so a
+    /// request whose answer could not be sent never spends a code.
+    pub fn reply_fits(&self) -> bool {
+        HEADER_LEN + REPLY_ROOM + self.echoed_len() <= MAX_PACKET
     }
 
     /// Proxy-State attributes, copied unmodified into the response (RFC 2865 §5.33).

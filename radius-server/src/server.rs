@@ -261,6 +261,19 @@ impl Server {
             return self.drop_packet(src, Some(&client), "eap_without_message_authenticator");
         }
 
+        // Decided only if its answer can be sent: a reply that cannot echo the Proxy-State
+        // would be lost after the code was spent, and the NAS's retransmission be a replay.
+        if !req.reply_fits() {
+            return self.drop_packet(
+                src,
+                Some(&client),
+                &format!(
+                    "reply_would_not_fit ({} bytes of Proxy-State to echo)",
+                    req.echoed_len()
+                ),
+            );
+        }
+
         let key = Key {
             source: src,
             identifier: req.identifier(),

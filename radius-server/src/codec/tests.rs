@@ -124,6 +124,47 @@ fn proxy_state_is_copied_into_the_response() {
     assert_eq!(states, vec![b"hop-1".to_vec(), b"hop-2".to_vec()]);
 }
 
+/// An Access-Request carrying `n` Proxy-State attributes of `len` bytes each.
+fn with_proxy_states(n: usize, len: usize) -> Request {
+    let mut p = Packet::new_with_identifier(Code::AccessRequest, RFC_SECRET, 7);
+    for i in 0..n {
+        p.add(AVP::from_bytes(PROXY_STATE, &vec![b'a' + i as u8; len]));
+    }
+    parse(&p.encode().unwrap(), RFC_SECRET).unwrap()
+}
+
+#[test]
+fn a_reply_that_cannot_echo_its_proxy_state_is_known_before_deciding() {
+    // 15 × 255 = 3825 bytes to echo: a request of 3845 bytes, whose reply cannot fit.
+    let big = with_proxy_states(15, 253);
+    assert_eq!(big.echoed_len(), 15 * 255);
+    assert!(!big.reply_fits());
+    // Encoding it anyway with a few attributes of our own fails (the codec's own limit): the
+    // answer could never have been sent.
+    let attrs = [
+        ReplyAttr::Text(CLASS, "c".repeat(253)),
+        ReplyAttr::Text(FILTER_ID, "f".repeat(253)),
+    ];
+    let err = encode_response(&big, Code::AccessAccept, &attrs, RFC_SECRET).unwrap_err();
+    assert!(matches!(err, CodecError::Encode(_)), "{err}");
+    // At the limit: REPLY_ROOM left for the reply's own attributes.
+    let n = (MAX_PACKET - HEADER_LEN - REPLY_ROOM) / 255;
+    let edge = with_proxy_states(n, 253);
+    assert!(edge.reply_fits());
+    let longest = [
+        ReplyAttr::Text(
+            REPLY_MESSAGE,
+            "m".repeat(REPLY_ROOM - 2 * 255 - 18 - 12 - 10),
+        ),
+        ReplyAttr::Text(CLASS, "c".repeat(253)),
+        ReplyAttr::Text(FILTER_ID, "f".repeat(253)),
+        ReplyAttr::U32(SESSION_TIMEOUT, 1),
+        ReplyAttr::U32(IDLE_TIMEOUT, 1),
+    ];
+    let resp = encode_response(&edge, Code::AccessAccept, &longest, RFC_SECRET).unwrap();
+    assert!(resp.len() <= MAX_PACKET, "{}", resp.len());
+}
+
 #[test]
 fn long_reply_message_is_split() {
     let req = parse(&RFC2865_7_1_REQUEST, RFC_SECRET).unwrap();

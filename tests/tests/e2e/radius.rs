@@ -567,6 +567,39 @@ fn radius_lockout_after_repeated_failures() {
 }
 
 #[test]
+fn radius_a_reply_that_cannot_echo_its_proxy_state_spends_no_code() {
+    // Accept attributes of about 500 bytes: with 15 × 253 bytes of Proxy-State to echo, the
+    // Accept would be over 4096 bytes.
+    let reply = format!(
+        "[[radius.reply]]\nuser = \"*\"\nclass = \"{}\"\nfilter_id = \"{}\"\n",
+        "c".repeat(253),
+        "f".repeat(253)
+    );
+    let t = install_with("mode = \"otp-only\"\nfirst_factor = \"none\"", "", &reply);
+    let (secret, _) = t.enroll_totp("olga");
+    let s = start(t);
+    let code = oathtool_code(&secret, 0);
+    let mut attrs = pap("olga", &code);
+    for i in 0..15u8 {
+        attrs.push_str(&format!(
+            "Proxy-State = 0x{}\n",
+            format!("{:02x}", 0x41 + i).repeat(253)
+        ));
+    }
+    let r = s.radclient("auth", SECRET, &attrs);
+    assert!(r.reply.is_none(), "{}\n{}", r.out, s.log());
+    // The code was never checked: the same code in a request whose answer fits is accepted.
+    let r = s.radclient("auth", SECRET, &pap("olga", &code));
+    assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+    s.log_containing("reason=reply_would_not_fit (3825 bytes of Proxy-State to echo)");
+    let audit = s
+        .install
+        .tessera_json(&["audit", "--user", "olga"])
+        .to_string();
+    assert!(!audit.contains("replayed"), "{audit}");
+}
+
+#[test]
 fn radius_chap_is_refused_with_a_reason() {
     let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", "");
     t.enroll_totp("kim");
