@@ -215,6 +215,7 @@ impl Config {
             path,
             text,
             trust_files: false,
+            mode: None,
         }
         .parse_and_build()
     }

@@ -405,7 +405,20 @@ impl Validator<'_> {
                     "a shared secret is required: `secret_file = \"/etc/tessera/NAME.secret\"` or `secret = \"...\"`".into(),
                 ));
             }
-            (Some(s), None) => Zeroizing::new(s.into_bytes()),
+            (Some(s), None) => {
+                // As for a secret file: a secret others can read is no secret.
+                if let Some(mode) = self.mode.filter(|m| m & 0o044 != 0) {
+                    warnings.push(format!(
+                        "client {name:?}: the shared secret is written inline in {}, which is \
+                         readable by other users (mode {:04o}); move it to a `secret_file` of \
+                         mode 0600, or run `chmod 600 {}`",
+                        self.path.display(),
+                        mode & 0o7777,
+                        self.path.display()
+                    ));
+                }
+                Zeroizing::new(s.into_bytes())
+            }
             (None, Some(file)) => {
                 let file = self.path(file);
                 let meta = std::fs::metadata(&file).map_err(|e| {

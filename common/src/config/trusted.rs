@@ -87,6 +87,10 @@ impl Config {
             path,
             text: &text,
             trust_files: trust == Trust::Everything,
+            // Its mode decides whether an inline secret in it is warned about.
+            mode: std::fs::metadata(path)
+                .ok()
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions())),
         };
         let mut config = validator.parse_and_build()?;
         if trust == Trust::Everything {

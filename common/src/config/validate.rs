@@ -21,6 +21,8 @@ pub(super) struct Validator<'a> {
     pub(super) text: &'a str,
     /// Read the files the configuration names through the trust rules (the PAM module).
     pub(super) trust_files: bool,
+    /// The file's permission bits, when it was read from disk.
+    pub(super) mode: Option<u32>,
 }
 
 impl Validator<'_> {

@@ -184,3 +184,41 @@ fn reply_attributes_are_found_under_any_spelling_and_spellings_may_not_repeat() 
     .unwrap_err();
     assert!(e.to_string().contains("another entry"), "{e}");
 }
+
+#[test]
+fn an_inline_secret_in_a_config_others_can_read_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("gw.secret");
+    std::fs::write(&secret_file, "from-a-file-0123456789").unwrap();
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = dir.path().join("tessera.toml");
+    let text = format!(
+        "[[radius.clients]]\nname = \"inline\"\naddress = \"192.0.2.1\"\nsecret = \"inline-secret-0123456789\"\n\
+         [[radius.clients]]\nname = \"file\"\naddress = \"192.0.2.2\"\nsecret_file = \"{}\"\n",
+        secret_file.display()
+    );
+    std::fs::write(&config, &text).unwrap();
+    let warned = |mode: u32| {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        let c = Config::load(&config).unwrap();
+        c.radius
+            .warnings
+            .iter()
+            .filter(|w| w.contains("written inline"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for mode in [0o644, 0o640, 0o604] {
+        let w = warned(mode);
+        assert_eq!(w.len(), 1, "mode {mode:o}: {w:?}");
+        assert!(w[0].contains("client \"inline\""), "{}", w[0]);
+        assert!(w[0].contains(&format!("mode {mode:04o}")), "{}", w[0]);
+        assert!(w[0].contains(&config.display().to_string()), "{}", w[0]);
+        assert!(
+            !w[0].contains("inline-secret-0123456789"),
+            "the secret itself: {}",
+            w[0]
+        );
+    }
+    assert!(warned(0o600).is_empty());
+}
