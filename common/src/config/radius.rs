@@ -286,6 +286,15 @@ impl Validator<'_> {
                     format!("{:?} is used by another client", other.name),
                 ));
             }
+            // Sorted by prefix length, stably: of two clients with one network, the first
+            // listed takes every request.
+            if let Some(other) = clients.iter().find(|o| o.network == client.network) {
+                warnings.push(format!(
+                    "client {:?}: address {} is also the address of client {:?}, listed \
+                     before it, which takes every request from there: {:?} never matches",
+                    client.name, client.network, other.name, client.name
+                ));
+            }
             clients.push(client);
         }
 
@@ -388,6 +397,16 @@ impl Validator<'_> {
                 format!("{address:?} is not an IP address or a CIDR network (\"192.0.2.0/24\")"),
             )
         })?;
+        if let Some(v4) = ipv4_mapped(network) {
+            let v4 = match v4 {
+                IpNet::V4(n) if n.prefix_len() == 32 => n.addr().to_string(),
+                n => n.to_string(),
+            };
+            warnings.push(format!(
+                "client {name:?}: address {network} is an IPv4-mapped IPv6 address; sources are \
+                 matched in their IPv4 form, so it never matches: write address = \"{v4}\""
+            ));
+        }
         let secret = match (c.secret, c.secret_file) {
             (Some(_), Some(_)) => {
                 return Err(self.invalid_in(
@@ -509,6 +528,17 @@ fn parse_network(s: &str) -> Option<IpNet> {
         return Some(n.trunc());
     }
     s.parse::<IpAddr>().ok().map(IpNet::from)
+}
+
+/// The IPv4 form of a network inside `::ffff:0:0/96` (IPv4-mapped IPv6), which no source
+/// matches: [`IpAddr::to_canonical`] turns every such source into IPv4 before the lookup.
+fn ipv4_mapped(network: IpNet) -> Option<IpNet> {
+    let IpNet::V6(n) = network else {
+        return None;
+    };
+    let v4 = n.addr().to_ipv4_mapped()?;
+    let prefix = n.prefix_len().checked_sub(96)?;
+    ipnet::Ipv4Net::new(v4, prefix).ok().map(IpNet::V4)
 }
 
 /// Line on which `key` is set inside the `index`-th `[[section]]` table (or its header line).

@@ -242,9 +242,14 @@ pub(crate) struct Client {
 
 impl Client {
     pub fn new(secret: &str) -> Client {
+        Client::from_address(secret, "127.0.0.1")
+    }
+
+    /// A client sending from `address` (any 127.0.0.0/8 address works on loopback).
+    pub fn from_address(secret: &str, address: &str) -> Client {
         Client {
             signer: Signer::new(secret),
-            sock: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            sock: UdpSocket::bind((address, 0)).unwrap(),
         }
     }
 
@@ -597,6 +602,67 @@ fn radius_a_reply_that_cannot_echo_its_proxy_state_spends_no_code() {
         .tessera_json(&["audit", "--user", "olga"])
         .to_string();
     assert!(!audit.contains("replayed"), "{audit}");
+}
+
+#[test]
+fn radius_check_shows_clients_that_never_match_and_an_inline_secret_others_can_read() {
+    let clients = format!(
+        "[[radius.clients]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\n\
+         [[radius.clients]]\nname = \"mapped\"\naddress = \"::ffff:192.0.2.7\"\nsecret = \"{SECRET}\"\n\
+         [[radius.clients]]\nname = \"twice\"\naddress = \"127.0.0.1/32\"\nsecret = \"{SECRET}\"\n"
+    );
+    let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", &clients);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&t.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(bin("tessera-radiusd"))
+        .arg("--check")
+        .arg("--config")
+        .arg(&t.config)
+        .env_remove("TESSERA_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for needle in [
+        "client \"mapped\": address ::ffff:192.0.2.7/128 is an IPv4-mapped IPv6 address",
+        "write address = \"192.0.2.7\"",
+        "client \"twice\": address 127.0.0.1/32 is also the address of client \"local\"",
+        "client \"local\": the shared secret is written inline in",
+        "(mode 0644)",
+    ] {
+        assert!(err.contains(needle), "no {needle:?} in:\n{err}");
+    }
+    assert!(!err.contains(SECRET), "the secret itself:\n{err}");
+}
+
+#[test]
+fn radius_a_state_answered_from_another_address_of_the_client_is_refused() {
+    let clients = format!(
+        "[[radius.clients]]\nname = \"loopback\"\naddress = \"127.0.0.0/8\"\nsecret = \"{SECRET}\"\n"
+    );
+    let t = install("mode = \"challenge\"", &clients);
+    let (secret, _) = user_with_password(&t, "petra", "hunter2");
+    let s = start(t);
+    let here = Client::new(SECRET);
+    let there = Client::from_address(SECRET, "127.0.0.2");
+    let req = here.access_request(1, "petra", "hunter2");
+    let resp = here
+        .exchange(&req, s.addr(), Duration::from_secs(5))
+        .unwrap();
+    let challenge = here.decode(&resp, &req);
+    assert_eq!(challenge.get_code(), Code::AccessChallenge);
+    let state = challenge.lookup(24).unwrap().encode_bytes();
+    let answer = |c: &Client, id: u8| {
+        let mut p = c.access_packet(id, "petra", &oathtool_code(&secret, 0));
+        p.add(radius::core::avp::AVP::from_bytes(24, &state));
+        let req = c.sign(p);
+        let resp = c.exchange(&req, s.addr(), Duration::from_secs(5)).unwrap();
+        c.decode(&resp, &req).get_code()
+    };
+    assert_eq!(answer(&there, 2), Code::AccessReject, "{}", s.log());
+    s.log_containing("reason=state_of_another_address");
+    // Left for the address it was sent to.
+    assert_eq!(answer(&here, 3), Code::AccessAccept, "{}", s.log());
 }
 
 #[test]

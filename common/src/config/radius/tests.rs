@@ -222,3 +222,50 @@ fn an_inline_secret_in_a_config_others_can_read_is_warned_about() {
     }
     assert!(warned(0o600).is_empty());
 }
+
+#[test]
+fn an_ipv4_mapped_client_address_is_warned_about() {
+    let c = parse(
+        "[[radius.clients]]\nname = \"mapped\"\naddress = \"::ffff:10.1.2.3\"\nsecret = \"inline-secret-0123456789\"\n\
+         [[radius.clients]]\nname = \"mapped-net\"\naddress = \"::ffff:10.0.0.0/104\"\nsecret = \"inline-secret-0123456789\"\n\
+         [[radius.clients]]\nname = \"v6\"\naddress = \"2001:db8::/32\"\nsecret = \"inline-secret-0123456789\"\n",
+    )
+    .unwrap();
+    let w = &c.radius.warnings;
+    assert!(
+        w.iter().any(|w| w.contains("client \"mapped\"")
+            && w.contains("IPv4-mapped")
+            && w.contains("address = \"10.1.2.3\"")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("client \"mapped-net\"") && w.contains("\"10.0.0.0/8\"")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|w| w.contains("client \"v6\"")), "{w:?}");
+}
+
+#[test]
+fn a_network_listed_twice_is_warned_about() {
+    let c = parse(
+        "[[radius.clients]]\nname = \"first\"\naddress = \"10.0.0.0/8\"\nsecret = \"inline-secret-0123456789\"\n\
+         [[radius.clients]]\nname = \"host\"\naddress = \"10.1.2.3\"\nsecret = \"inline-secret-0123456789\"\n\
+         [[radius.clients]]\nname = \"again\"\naddress = \"10.9.9.9/8\"\nsecret = \"inline-secret-0123456789\"\n",
+    )
+    .unwrap();
+    let w: Vec<_> = c
+        .radius
+        .warnings
+        .iter()
+        .filter(|w| w.contains("never matches"))
+        .collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("client \"again\"")
+            && w[0].contains("client \"first\"")
+            && w[0].contains("10.0.0.0/8"),
+        "{}",
+        w[0]
+    );
+}
