@@ -1,8 +1,10 @@
 //! Outstanding Access-Challenges: the State attribute we sent maps to the login in progress.
-//! A State is 16 random bytes, answerable once, only by the same client for the same user, and
-//! only until it expires. The table is capped; when full, new challenges are refused.
+//! A State is 16 random bytes, answerable once, only by the same client from the same address
+//! for the same user, and only until it expires. The table is capped; when full, new challenges
+//! are refused.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,8 @@ struct Pending {
     login: Box<Login>,
     user: String,
     client: String,
+    /// The address the challenge was sent to (IPv4-mapped IPv6 as IPv4).
+    address: IpAddr,
     expires: Instant,
 }
 
@@ -25,6 +29,8 @@ pub enum StateError {
     Expired,
     WrongUser,
     WrongClient,
+    /// The right client, another of its addresses (a network client).
+    WrongAddress,
 }
 
 impl StateError {
@@ -34,6 +40,7 @@ impl StateError {
             StateError::Expired => "expired_state",
             StateError::WrongUser => "state_of_another_user",
             StateError::WrongClient => "state_of_another_client",
+            StateError::WrongAddress => "state_of_another_address",
         }
     }
 }
@@ -60,6 +67,7 @@ impl Challenges {
         login: Box<Login>,
         user: &str,
         client: &str,
+        address: IpAddr,
         now: Instant,
     ) -> Option<[u8; STATE_LEN]> {
         let mut state = [0u8; STATE_LEN];
@@ -77,6 +85,7 @@ impl Challenges {
                 login,
                 user: user.to_string(),
                 client: client.to_string(),
+                address: address.to_canonical(),
                 expires: now + self.lifetime,
             },
         );
@@ -84,12 +93,13 @@ impl Challenges {
     }
 
     /// Take the login for `state`. It is removed whether or not it has expired; a State
-    /// presented by another user or client is left in place for its owner.
+    /// presented by another user, client or address is left in place for its owner.
     pub fn take(
         &self,
         state: &[u8],
         user: &str,
         client: &str,
+        address: IpAddr,
         now: Instant,
     ) -> Result<Box<Login>, StateError> {
         let key: [u8; STATE_LEN] = state.try_into().map_err(|_| StateError::Unknown)?;
@@ -97,6 +107,9 @@ impl Challenges {
         let p = map.get(&key).ok_or(StateError::Unknown)?;
         if p.client != client {
             return Err(StateError::WrongClient);
+        }
+        if p.address != address.to_canonical() {
+            return Err(StateError::WrongAddress);
         }
         if p.user != user {
             return Err(StateError::WrongUser);

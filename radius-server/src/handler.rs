@@ -5,6 +5,7 @@
 //!
 //! Runs on the blocking pool: Argon2 and SQLite are called from here, never from the packet loop.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,6 +63,8 @@ pub enum Credential {
 
 pub struct AccessRequest {
     pub client: Arc<Client>,
+    /// The datagram's source address: a challenge is answered from where it was sent.
+    pub source: IpAddr,
     pub user: Option<String>,
     pub credential: Credential,
     pub state: Option<Vec<u8>>,
@@ -256,7 +259,7 @@ impl Handler {
                     Ok(text) => {
                         let text = Zeroizing::new(text.to_string());
                         match &req.state {
-                            Some(state) => self.answer_challenge(request, state, &text),
+                            Some(state) => self.answer_challenge(request, &req, state, &text),
                             None => self.first_request(request, &text),
                         }
                     }
@@ -271,13 +274,13 @@ impl Handler {
                 // challenge with nothing (radclient and some NASes send an empty answer so),
                 // which asks for an e-mailed code like an empty password would.
                 Credential::Missing => match &req.state {
-                    Some(state) => self.answer_challenge(request, state, ""),
+                    Some(state) => self.answer_challenge(request, &req, state, ""),
                     None => Step::Refused("no_user_password"),
                 },
                 Credential::Undecodable => Step::Refused("malformed_user_password"),
             }
         };
-        self.reply(step, request)
+        self.reply(step, request, req.source)
     }
 
     /// The first request of a login: its User-Password is what the mode says (a code, the
@@ -292,15 +295,24 @@ impl Handler {
         self.answer(&mut login, text).into_step(login)
     }
 
-    fn answer_challenge(&self, request: &LoginRequest, state: &[u8], code: &str) -> Step {
-        let mut login =
-            match self
-                .challenges
-                .take(state, &request.user, &request.service, Instant::now())
-            {
-                Ok(l) => l,
-                Err(e) => return Step::Refused(e.as_str()),
-            };
+    fn answer_challenge(
+        &self,
+        request: &LoginRequest,
+        req: &AccessRequest,
+        state: &[u8],
+        code: &str,
+    ) -> Step {
+        let taken = self.challenges.take(
+            state,
+            &request.user,
+            &request.service,
+            req.source,
+            Instant::now(),
+        );
+        let mut login = match taken {
+            Ok(l) => l,
+            Err(e) => return Step::Refused(e.as_str()),
+        };
         self.answer(&mut login, code).into_step(login)
     }
 
@@ -317,8 +329,8 @@ impl Handler {
         Step::Error(e)
     }
 
-    /// The one place a result becomes a RADIUS reply.
-    fn reply(&self, step: Step, request: &LoginRequest) -> Decision {
+    /// The one place a result becomes a RADIUS reply (a challenge is bound to `source`).
+    fn reply(&self, step: Step, request: &LoginRequest, source: IpAddr) -> Decision {
         let now = self.auth.now();
         let failed = || Reject::BadCode.user_message(now);
         let (reply, reason) = match step {
@@ -355,10 +367,14 @@ impl Handler {
             ),
             Step::Prompt(login, prompt) => {
                 let message = prompt_message(&prompt);
-                match self
-                    .challenges
-                    .insert(login, &request.user, &request.service, Instant::now())
-                {
+                let state = self.challenges.insert(
+                    login,
+                    &request.user,
+                    &request.service,
+                    source,
+                    Instant::now(),
+                );
+                match state {
                     Some(state) => (Reply::Challenge { state, message }, "challenge".into()),
                     None => {
                         self.auth

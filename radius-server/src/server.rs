@@ -341,6 +341,7 @@ impl Server {
         }
         let access = AccessRequest {
             client: client.clone(),
+            source: src.ip(),
             user: req.user_name(),
             credential,
             state: req.bytes(codec::STATE),

@@ -74,7 +74,8 @@ fn env_full(radius: &str, state_lifetime: Duration, mailer: Option<Arc<Recording
         "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n[argon2]\nmemory_kib = 64\niterations = 1\n\
          [policy]\nmax_failures = 3\nmax_tries = 2\n\n{radius}\n\n\
          [[radius.clients]]\nname = \"vpn\"\naddress = \"127.0.0.1\"\nsecret = \"testing123-long-secret\"\n\
-         [[radius.clients]]\nname = \"other\"\naddress = \"127.0.0.2\"\nsecret = \"testing123-long-secret\"\n"
+         [[radius.clients]]\nname = \"other\"\naddress = \"127.0.0.2\"\nsecret = \"testing123-long-secret\"\n\
+         [[radius.clients]]\nname = \"campus\"\naddress = \"10.0.0.0/8\"\nsecret = \"testing123-long-secret\"\n"
     );
     let core = TestCore::new(&text, T0, mailer);
     let admin = &core.admin;
@@ -122,9 +123,11 @@ impl Env {
         password: &str,
         state: Option<&[u8]>,
     ) -> AccessRequest {
-        let client = self.clients.find(client.parse().unwrap()).unwrap().clone();
+        let source: std::net::IpAddr = client.parse().unwrap();
+        let client = self.clients.find(source).unwrap().clone();
         AccessRequest {
             client,
+            source,
             user: Some(user.to_string()),
             credential: Credential::Pap(Zeroizing::new(password.as_bytes().to_vec())),
             state: state.map(<[u8]>::to_vec),
@@ -282,6 +285,22 @@ fn state_is_bound_to_user_and_client() {
     assert_eq!(d.reason, "state_of_another_user");
     // The owner can still use it.
     let d = e.send_from("127.0.0.1", "alice", &code, Some(&state));
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn state_is_bound_to_the_address_it_was_sent_to() {
+    let e = env("[radius]\nmode = \"challenge\"");
+    let state = challenge_state(&e.send_from("10.0.0.1", "alice", "hunter2", None));
+    let code = e.code();
+    // The same client (a network), another of its addresses.
+    let d = e.send_from("10.0.0.2", "alice", &code, Some(&state));
+    assert_eq!(d.reason, "state_of_another_address");
+    assert!(!is_accept(&d));
+    // The address it was sent to can still use it, also in its IPv4-mapped spelling.
+    let mut req = e.request("10.0.0.1", "alice", &code, Some(&state));
+    req.source = "::ffff:10.0.0.1".parse().unwrap();
+    let d = e.handler.decide(req);
     assert!(is_accept(&d), "{}", d.reason);
 }
 
