@@ -1,7 +1,8 @@
 //! Outstanding Access-Challenges: the State attribute we sent maps to the login in progress.
 //! A State is 16 random bytes, answerable once, only by the same client from the same address
 //! for the same user, and only until it expires. The table is capped; when full, new challenges
-//! are refused.
+//! are refused. Each user has a cap of their own, so nobody can fill the table with challenges
+//! for one name: a new challenge past it replaces that user's oldest, never another user's.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,13 +10,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tessera_common::Login;
-use tessera_common::random_bytes;
+use tessera_common::{name_key, random_bytes};
 
 pub const STATE_LEN: usize = 16;
 
 struct Pending {
     login: Box<Login>,
     user: String,
+    /// The user's canonical name, for the per-user cap (every spelling of a name is one user).
+    user_key: String,
     client: String,
     /// The address the challenge was sent to (IPv4-mapped IPv6 as IPv4).
     address: IpAddr,
@@ -48,14 +51,16 @@ impl StateError {
 pub struct Challenges {
     lifetime: Duration,
     max: usize,
+    per_user: usize,
     map: Mutex<HashMap<[u8; STATE_LEN], Pending>>,
 }
 
 impl Challenges {
-    pub fn new(lifetime: Duration, max: usize) -> Challenges {
+    pub fn new(lifetime: Duration, max: usize, per_user: usize) -> Challenges {
         Challenges {
             lifetime,
             max: max.max(1),
+            per_user: per_user.max(1),
             map: Mutex::new(HashMap::new()),
         }
     }
@@ -73,6 +78,18 @@ impl Challenges {
         let mut state = [0u8; STATE_LEN];
         random_bytes(&mut state).ok()?;
         let mut map = self.map.lock().ok()?;
+        let user_key = name_key(user);
+        // This user's open challenges, oldest first; the oldest go until there is room.
+        let mut open: Vec<(Instant, [u8; STATE_LEN])> = map
+            .iter()
+            .filter(|(_, p)| p.user_key == user_key)
+            .map(|(s, p)| (p.expires, *s))
+            .collect();
+        open.sort_unstable();
+        let excess = (open.len() + 1).saturating_sub(self.per_user);
+        for (_, s) in open.iter().take(excess) {
+            map.remove(s);
+        }
         if map.len() >= self.max {
             map.retain(|_, p| p.expires > now);
             if map.len() >= self.max {
@@ -84,6 +101,7 @@ impl Challenges {
             Pending {
                 login,
                 user: user.to_string(),
+                user_key,
                 client: client.to_string(),
                 address: address.to_canonical(),
                 expires: now + self.lifetime,
@@ -129,5 +147,77 @@ impl Challenges {
         let before = map.len();
         map.retain(|_, p| p.expires > now);
         before - map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use tessera_common::testing::TestCore;
+    use tessera_common::{Begin, LoginRequest};
+
+    use super::*;
+
+    const NAS: &str = "10.0.0.1";
+
+    fn login(core: &TestCore, user: &str) -> Box<Login> {
+        match core.auth.begin(LoginRequest::code(user, "vpn")).unwrap() {
+            Begin::Prompt(login, _) => login,
+            Begin::Rejected(r) => panic!("rejected: {r:?}"),
+            Begin::Ignore => panic!("ignored"),
+        }
+    }
+
+    fn core() -> TestCore {
+        TestCore::new(
+            "[store]\npath = \"t.db\"\nkey_file = \"t.key\"\n",
+            1_700_000_000,
+            None,
+        )
+    }
+
+    fn open(c: &Challenges, core: &TestCore, user: &str, at: Instant) -> [u8; STATE_LEN] {
+        let nas: IpAddr = NAS.parse().unwrap();
+        c.insert(login(core, user), user, "vpn", nas, at).unwrap()
+    }
+
+    fn answerable(c: &Challenges, state: &[u8], user: &str, at: Instant) -> bool {
+        c.take(state, user, "vpn", NAS.parse().unwrap(), at).is_ok()
+    }
+
+    #[test]
+    fn a_user_past_their_cap_loses_their_own_oldest_challenge_only() {
+        let core = core();
+        let t0 = Instant::now();
+        let c = Challenges::new(Duration::from_secs(60), 100, 2);
+        let bob = open(&c, &core, "bob", t0);
+        let first = open(&c, &core, "alice", t0);
+        let second = open(&c, &core, "alice", t0 + Duration::from_secs(1));
+        // Another spelling of the name is the same user.
+        let third = open(&c, &core, "ALICE", t0 + Duration::from_secs(2));
+        let later = t0 + Duration::from_secs(3);
+        assert_eq!(
+            c.take(&first, "alice", "vpn", NAS.parse().unwrap(), later)
+                .err(),
+            Some(StateError::Unknown),
+            "the oldest made room"
+        );
+        assert!(answerable(&c, &second, "alice", later));
+        assert!(answerable(&c, &third, "ALICE", later));
+        assert!(answerable(&c, &bob, "bob", later), "another user's stays");
+    }
+
+    #[test]
+    fn one_user_cannot_fill_the_table() {
+        let core = core();
+        let t0 = Instant::now();
+        let c = Challenges::new(Duration::from_secs(60), 4, 3);
+        for i in 0..20 {
+            open(&c, &core, "mallory", t0 + Duration::from_millis(i));
+        }
+        // Three of mallory's, and room for others.
+        let carol = open(&c, &core, "carol", t0);
+        assert!(answerable(&c, &carol, "carol", t0));
     }
 }

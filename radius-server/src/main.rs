@@ -6,6 +6,7 @@
 //! reload clients and configuration).
 #![forbid(unsafe_code)]
 
+mod admission;
 mod batch;
 mod cache;
 mod challenge;

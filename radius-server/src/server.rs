@@ -1,8 +1,8 @@
 //! The UDP loop. Cheap work happens on the loop (framing, client lookup, Message-Authenticator,
 //! duplicate detection, Status-Server); deciding a request goes to the batch decider when it is a
 //! quick one (a code alone, see [`crate::batch`]) and to the blocking pool otherwise (Argon2,
-//! mail), both bounded by one semaphore: past `max_in_flight` requests are shed with a log line
-//! rather than queued without limit. A slow request (Argon2, SMTP) never delays a quick one or a
+//! mail), both bounded by [`crate::admission`]: past `max_in_flight` requests, or past its
+//! client's share, requests are shed with a log line rather than queued without limit. A slow request (Argon2, SMTP) never delays a quick one or a
 //! health check.
 
 use std::net::SocketAddr;
@@ -15,8 +15,9 @@ use radius::core::code::Code;
 use tessera_common::Authenticator;
 use tessera_common::{Config, RadiusConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::watch;
 
+use crate::admission::{Admission, Place, Shed};
 use crate::batch::Job;
 use crate::cache::{self, DedupCache, Key, Lookup};
 use crate::challenge::Challenges;
@@ -41,8 +42,7 @@ pub struct Server {
     path: PathBuf,
     generation: RwLock<Arc<Generation>>,
     cache: Mutex<DedupCache>,
-    inflight: Arc<Semaphore>,
-    max_in_flight: usize,
+    admission: Admission,
     challenges: Arc<Challenges>,
     log: Arc<Log>,
     /// Where quick requests go (see [`Server::start_decider`]); unset, everything goes to the
@@ -61,23 +61,26 @@ pub struct Pending {
     src: SocketAddr,
     client: Arc<Client>,
     nas: Nas,
-    permit: OwnedSemaphorePermit,
+    permit: Place,
 }
 
 impl Server {
     /// Open the store and build the first generation. Blocking (SQLite, key file).
     pub fn new(path: PathBuf, config: Config, log: Arc<Log>) -> anyhow::Result<Server> {
         let r = &config.radius;
-        let challenges = Arc::new(Challenges::new(r.state_lifetime, r.max_challenges));
-        let max_in_flight = r.max_in_flight;
+        let challenges = Arc::new(Challenges::new(
+            r.state_lifetime,
+            r.max_challenges,
+            r.max_challenges_per_user,
+        ));
+        let admission = Admission::new(r.max_in_flight, r.max_in_flight_per_client);
         let cache = DedupCache::new(r.dedup_window, DEDUP_MAX);
         let generation = build(config, &challenges, &log)?;
         Ok(Server {
             path,
             generation: RwLock::new(Arc::new(generation)),
             cache: Mutex::new(cache),
-            inflight: Arc::new(Semaphore::new(max_in_flight)),
-            max_in_flight,
+            admission,
             challenges,
             log,
             decider: OnceLock::new(),
@@ -107,13 +110,16 @@ impl Server {
             if o.listen != n.listen
                 || o.workers != n.workers
                 || o.max_in_flight != n.max_in_flight
+                || o.max_in_flight_per_client != n.max_in_flight_per_client
+                || o.max_challenges_per_user != n.max_challenges_per_user
                 || o.dedup_window != n.dedup_window
                 || o.state_lifetime != n.state_lifetime
                 || o.max_challenges != n.max_challenges
             {
                 self.log.warn(
-                    "listen, workers, max_in_flight, dedup_window, state_lifetime and \
-                     max_challenges take effect at the next restart",
+                    "listen, workers, max_in_flight, max_in_flight_per_client, dedup_window, \
+                     state_lifetime, max_challenges and max_challenges_per_user take effect at \
+                     the next restart",
                 );
             }
         }
@@ -152,10 +158,7 @@ impl Server {
 
     /// Wait until every request in flight has been answered, or `deadline` passes.
     pub async fn drain(&self, deadline: Duration) -> bool {
-        let n = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
-        tokio::time::timeout(deadline, self.inflight.acquire_many(n))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        self.admission.drain(deadline).await
     }
 
     /// Periodic: forget expired challenges; tell dropped-packet lines a flood left untold.
@@ -306,15 +309,24 @@ impl Server {
                 return;
             }
         }
-        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
-            if let Ok(mut c) = self.cache.lock() {
-                c.abandon(&key);
+        let permit = match self.admission.admit(&client.name) {
+            Ok(p) => p,
+            Err(shed) => {
+                if let Ok(mut c) = self.cache.lock() {
+                    c.abandon(&key);
+                }
+                let why = match shed {
+                    Shed::Full => format!(
+                        "overloaded ({} requests in flight)",
+                        self.admission.max_total()
+                    ),
+                    Shed::ClientFull => format!(
+                        "client_overloaded ({} requests of this client in flight, its share)",
+                        self.admission.per_client()
+                    ),
+                };
+                return self.drop_packet(src, Some(&client), &why);
             }
-            return self.drop_packet(
-                src,
-                Some(&client),
-                &format!("overloaded ({} requests in flight)", self.max_in_flight),
-            );
         };
 
         let credential = match req.user_password() {

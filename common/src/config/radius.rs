@@ -96,10 +96,15 @@ pub struct RadiusConfig {
     pub state_lifetime: Duration,
     /// Most challenges outstanding at once; past it new challenges are refused.
     pub max_challenges: usize,
+    /// Most challenges outstanding for one user; a new one past it replaces that user's oldest.
+    pub max_challenges_per_user: usize,
     /// Users with no active factor are accepted on the first factor alone (never by default).
     pub allow_unenrolled: bool,
     /// Requests being decided at once; past it new ones are dropped with a log line.
     pub max_in_flight: usize,
+    /// Requests of one client being decided at once (its share of `max_in_flight`); past it
+    /// that client's new requests are dropped while other clients are still served.
+    pub max_in_flight_per_client: usize,
     /// Threads deciding requests (Argon2, SQLite); 0 means one per CPU.
     pub workers: usize,
     /// How long a response is kept to answer a retransmission (RFC 5080 §2.2.2).
@@ -132,8 +137,10 @@ impl Default for RadiusConfig {
             require_message_authenticator: true,
             state_lifetime: Duration::from_secs(60),
             max_challenges: 10_000,
+            max_challenges_per_user: 3,
             allow_unenrolled: false,
             max_in_flight: 1024,
+            max_in_flight_per_client: 512,
             workers: 0,
             dedup_window: Duration::from_secs(30),
             clients: Vec::new(),
@@ -153,8 +160,10 @@ pub(super) struct RawRadius {
     require_message_authenticator: Option<bool>,
     state_lifetime: Option<RawDuration>,
     max_challenges: Option<i64>,
+    max_challenges_per_user: Option<i64>,
     allow_unenrolled: Option<bool>,
     max_in_flight: Option<i64>,
+    max_in_flight_per_client: Option<i64>,
     workers: Option<i64>,
     dedup_window: Option<RawDuration>,
     clients: Option<Vec<RawClient>>,
@@ -338,6 +347,28 @@ impl Validator<'_> {
             });
         }
 
+        let max_challenges = self.int(
+            "radius",
+            "max_challenges",
+            r.max_challenges,
+            d.max_challenges,
+            1..=1_000_000,
+        )?;
+        let max_in_flight = self.int(
+            "radius",
+            "max_in_flight",
+            r.max_in_flight,
+            d.max_in_flight,
+            1..=100_000,
+        )?;
+        // A share of the whole: by default half of it, so one client cannot take every place.
+        let max_in_flight_per_client = self.int(
+            "radius",
+            "max_in_flight_per_client",
+            r.max_in_flight_per_client,
+            max_in_flight.div_ceil(2),
+            1..=i64::try_from(max_in_flight).unwrap_or(i64::MAX),
+        )?;
         Ok(RadiusConfig {
             listen,
             first_factor,
@@ -345,21 +376,17 @@ impl Validator<'_> {
             separator,
             require_message_authenticator,
             state_lifetime,
-            max_challenges: self.int(
+            max_challenges,
+            max_challenges_per_user: self.int(
                 "radius",
-                "max_challenges",
-                r.max_challenges,
-                d.max_challenges,
-                1..=1_000_000,
+                "max_challenges_per_user",
+                r.max_challenges_per_user,
+                d.max_challenges_per_user,
+                1..=100,
             )?,
             allow_unenrolled: r.allow_unenrolled.unwrap_or(d.allow_unenrolled),
-            max_in_flight: self.int(
-                "radius",
-                "max_in_flight",
-                r.max_in_flight,
-                d.max_in_flight,
-                1..=100_000,
-            )?,
+            max_in_flight,
+            max_in_flight_per_client,
             workers: self.int("radius", "workers", r.workers, d.workers, 0..=256)?,
             dedup_window,
             clients,

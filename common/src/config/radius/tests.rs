@@ -269,3 +269,37 @@ fn a_network_listed_twice_is_warned_about() {
         w[0]
     );
 }
+
+#[test]
+fn fair_shares_default_to_half_the_places_and_a_few_challenges_per_user() {
+    let r = parse("").unwrap().radius;
+    assert_eq!(r.max_in_flight_per_client, 512);
+    assert_eq!(r.max_challenges_per_user, 3);
+    let r = parse("[radius]\nmax_in_flight = 9").unwrap().radius;
+    assert_eq!(
+        r.max_in_flight_per_client, 5,
+        "half of max_in_flight, rounded up"
+    );
+    let r = parse(
+        "[radius]\nmax_in_flight = 9\nmax_in_flight_per_client = 9\nmax_challenges_per_user = 1",
+    )
+    .unwrap()
+    .radius;
+    assert_eq!(
+        (r.max_in_flight_per_client, r.max_challenges_per_user),
+        (9, 1)
+    );
+}
+
+#[test]
+fn a_client_share_above_the_whole_is_refused() {
+    let e = parse("[radius]\nmax_in_flight = 8\nmax_in_flight_per_client = 9")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("radius.max_in_flight_per_client"), "{e}");
+    assert!(e.contains("9 is out of range (allowed 1..=8)"), "{e}");
+    let e = parse("[radius]\nmax_challenges_per_user = 0")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("radius.max_challenges_per_user"), "{e}");
+}
