@@ -151,7 +151,6 @@ impl Handler {
     /// User-Password holds in this client's mode.
     fn login_request(&self, req: &AccessRequest) -> LoginRequest {
         let r = self.radius();
-        let checks_password = r.first_factor == RadiusFirstFactor::Password;
         let mode = req.client.mode;
         let separator = r.separator.clone();
         LoginRequest {
@@ -170,12 +169,7 @@ impl Handler {
             },
             // In otp-only the request holds the code: a new send would replace it.
             auto_send: mode != RadiusMode::OtpOnly,
-            first_factor: match (mode, checks_password) {
-                (RadiusMode::OtpOnly, _) | (_, false) => FirstFactor::Proven,
-                (RadiusMode::Append | RadiusMode::Challenge | RadiusMode::Auto, true) => {
-                    FirstFactor::Password
-                }
-            },
+            first_factor: self.first_factor(),
             entry: match mode {
                 RadiusMode::OtpOnly => Entry::Code,
                 RadiusMode::Challenge => Entry::Password,
@@ -189,6 +183,16 @@ impl Handler {
                 },
             },
             channel: Channel::Radius,
+        }
+    }
+
+    /// How far the first factor is proven when a request arrives: checked here (`otp-only`
+    /// included: the password of an OpenVPN `SCRV1:` answer is checked, and nothing is mailed
+    /// before one checked out), or by the NAS (`first_factor = "none"`).
+    fn first_factor(&self) -> FirstFactor {
+        match self.radius().first_factor {
+            RadiusFirstFactor::Password => FirstFactor::Password,
+            RadiusFirstFactor::None => FirstFactor::Proven,
         }
     }
 
@@ -209,7 +213,7 @@ impl Handler {
         if req.state.is_none() && req.client.mode != RadiusMode::OtpOnly {
             return false;
         }
-        self.auth.answer_is_quick(text)
+        self.auth.answer_is_quick(self.first_factor(), text)
     }
 
     /// Decide quick requests (see [`Handler::is_quick`]) in one store transaction: one commit

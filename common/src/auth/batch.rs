@@ -76,13 +76,27 @@ impl Authenticator {
         }
     }
 
-    /// Whether an answer can be decided without slow work, so that it may be decided inside a
-    /// [`Authenticator::batch`]: not a request for an e-mailed code (a mail) and not shaped like
-    /// a recovery code (an Argon2 evaluation, made even for users without recovery codes).
-    pub fn answer_is_quick(&self, answer: &str) -> bool {
+    /// Whether an answer where a code alone is expected can be decided without slow work, so
+    /// that it may be decided inside a [`Authenticator::batch`]: not a request for an e-mailed
+    /// code (a mail), not shaped like a recovery code (an Argon2 evaluation, made even for users
+    /// without recovery codes), and, where Tessera checks passwords (`first_factor`), not an
+    /// OpenVPN `SCRV1:` answer (its password is checked with Argon2).
+    pub fn answer_is_quick(&self, first_factor: super::FirstFactor, answer: &str) -> bool {
         let code = super::split::parse_scrv1(answer);
+        if code.is_some() && first_factor == super::FirstFactor::Password {
+            return false;
+        }
         let answer = code.as_ref().map_or(answer, |(_, c)| c.as_str()).trim();
         !email::is_send_request(answer) && recovery::normalize(answer).is_none()
+    }
+
+    /// Whether an answer where a code alone is expected can send no mail: it is not a request
+    /// for an e-mailed code (inside an OpenVPN `SCRV1:` answer too). Such a request never waits
+    /// for an SMTP server.
+    pub fn answer_sends_no_mail(&self, answer: &str) -> bool {
+        let code = super::split::parse_scrv1(answer);
+        let answer = code.as_ref().map_or(answer, |(_, c)| c.as_str()).trim();
+        !email::is_send_request(answer)
     }
 
     /// Report an audit event to the sink now, or when the open batch commits.

@@ -143,7 +143,13 @@ impl Authenticator {
         let enrolled = data
             .as_ref()
             .is_some_and(|d| d.factors.iter().any(is_usable));
-        let proven = request.first_factor == FirstFactor::Proven;
+        // A code alone is asked for once the first factor is proven, or where the first
+        // answer carries no password to prove it with (RADIUS `otp-only`: the code alone, or an
+        // `SCRV1:` answer whose password `answer` checks first).
+        let code_first = match request.first_factor {
+            FirstFactor::Proven | FirstFactor::Password => true,
+            FirstFactor::Unproven => false,
+        };
         let (stage, prompt) = match &request.entry {
             Entry::Code => (Stage::Code, prompts::neutral(PromptKind::Code)),
             Entry::Password => (Stage::Password, prompts::neutral(PromptKind::Password)),
@@ -167,10 +173,11 @@ impl Authenticator {
             password: None,
             failed_here: 0,
             matched: None,
+            password_checked: false,
             request,
         });
         login.tries_left = self.tries_for(&login);
-        if proven && stage == Stage::Code {
+        if code_first && stage == Stage::Code {
             // Nothing left to prove first: this is the point the first factor was proven at.
             match self.after_first_factor(&mut login)? {
                 Outcome::Prompt(p) => return Ok(Begin::Prompt(login, p)),
@@ -233,10 +240,28 @@ impl Authenticator {
             return Ok(self.refuse(login, Reject::Throttled { until }));
         }
         // An OpenVPN static-challenge answer where a code alone is expected (RADIUS `otp-only`):
-        // the response is the code; the password was checked elsewhere.
+        // the response is the code. Its password is checked first where Tessera checks
+        // passwords and none has checked out yet; otherwise it was checked elsewhere (or
+        // already, before a challenge).
         match parse_scrv1(text) {
+            Some((password, code)) if self.awaits_password(login) => {
+                if let Err(o) = self.first_factor(login, &[password.as_str()], 1)? {
+                    return Ok(o);
+                }
+                login.password = Some(password);
+                self.answer_code(login, &code, counting)
+            }
             Some((_, code)) => self.answer_code(login, &code, counting),
             None => self.answer_code(login, text, counting),
+        }
+    }
+
+    /// Tessera checks the user's password and none has checked out in this login yet: nothing
+    /// may be mailed or shown.
+    fn awaits_password(&self, login: &Login) -> bool {
+        match login.request.first_factor {
+            FirstFactor::Password => !login.password_checked,
+            FirstFactor::Proven | FirstFactor::Unproven => false,
         }
     }
 
@@ -301,6 +326,7 @@ impl Authenticator {
         }
         self.ask_for_code(login);
         if login.request.auto_send
+            && !self.awaits_password(login)
             && let Some(o) = self.send_preferred(login)?
         {
             return Ok(o);
@@ -313,7 +339,7 @@ impl Authenticator {
     /// password, counted).
     pub(super) fn first_factor(
         &self,
-        login: &Login,
+        login: &mut Login,
         candidates: &[&str],
         evaluations: usize,
     ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
@@ -350,6 +376,7 @@ impl Authenticator {
             self.prune_sometimes();
             return Ok(Err(Outcome::Rejected(Reject::BadPassword)));
         }
+        login.password_checked = true;
         Ok(Ok(found))
     }
 
@@ -373,7 +400,12 @@ impl Authenticator {
         counting: Counting,
     ) -> Result<Outcome, CoreError> {
         let answer = Zeroizing::new(text.trim().to_string());
-        if counting == Counting::User && is_send_request(&answer) && login.sends_left > 0 {
+        // Before a password checked out, a request for mail is a wrong code like any other.
+        if counting == Counting::User
+            && is_send_request(&answer)
+            && login.sends_left > 0
+            && !self.awaits_password(login)
+        {
             let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);
             if let Some(factor_id) = factor {
                 login.sends_left -= 1;

@@ -38,13 +38,16 @@ use crate::store::{LoginData, SqliteStore, Store, UserId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FirstFactor {
     /// Proven before Tessera is asked: the PAM module after the password module (the documented
-    /// stacks), a RADIUS client in `otp-only` mode or with `first_factor = "none"`, the CLI.
+    /// stacks), a RADIUS client with `first_factor = "none"`, the CLI.
     Proven,
     /// Not proven, and not provable here: the PAM module before the password module
     /// (`forward_pass`, `try_first_pass`, `use_first_pass`). Nothing is mailed or revealed,
     /// and wrong answers are throttled per name and source instead of counting against the user.
     Unproven,
-    /// Tessera checks the user's own password (RADIUS `first_factor = "password"`).
+    /// Tessera checks the user's own password (RADIUS `first_factor = "password"`). With
+    /// [`Entry::Code`] (RADIUS `otp-only`) no password is carried, except in an OpenVPN
+    /// `SCRV1:` answer, whose password is then checked before its code; until a password has
+    /// checked out nothing is mailed and no address is shown.
     Password,
 }
 
@@ -381,6 +384,8 @@ pub struct Login {
     failed_here: u32,
     /// Which of the readings of the last answer matched.
     matched: Option<usize>,
+    /// The user's Tessera password checked out in this login ([`FirstFactor::Password`]).
+    password_checked: bool,
 }
 
 impl std::fmt::Debug for Login {

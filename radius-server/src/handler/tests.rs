@@ -766,3 +766,74 @@ fn otp_only_takes_the_code_out_of_an_openvpn_static_challenge() {
             .is_quick(&e.request("127.0.0.1", "alice", &rc, None))
     );
 }
+
+fn scrv1(password: &str, response: &str) -> String {
+    use base64ct::Encoding;
+    let b64 = |s: &str| base64ct::Base64::encode_string(s.as_bytes());
+    format!("SCRV1:{}:{}", b64(password), b64(response))
+}
+
+#[test]
+fn otp_only_checks_the_password_inside_an_openvpn_static_challenge() {
+    // first_factor = "password" (the default): a password that travels is checked.
+    let e = env("[radius]\nmode = \"otp-only\"");
+    let code = e.code();
+    let req = e.request(
+        "127.0.0.1",
+        "alice",
+        &scrv1("not-her-password", &code),
+        None,
+    );
+    assert!(
+        !e.handler.is_quick(&req),
+        "a password to check is Argon2 work"
+    );
+    let d = e.handler.decide(req);
+    assert!(!is_accept(&d));
+    assert_eq!(d.reason, "bad_password");
+    // The code was not consumed: with her password it logs her in.
+    let d = e.send("alice", &scrv1("hunter2", &code));
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn otp_only_takes_a_code_alone_without_a_password() {
+    let e = env("[radius]\nmode = \"otp-only\"");
+    let req = e.request("127.0.0.1", "alice", &e.code(), None);
+    assert!(e.handler.is_quick(&req));
+    let d = e.handler.decide(req);
+    assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn otp_only_mails_nothing_before_a_password_checked_out() {
+    let (e, m) = env_mail("[radius]\nmode = \"otp-only\"");
+    let sent = m.messages().len();
+    // carol has e-mail only; an empty User-Password proves nothing.
+    for answer in ["", "email"] {
+        let d = e.send("carol", answer);
+        assert!(matches!(d.reply, Reply::Reject { .. }), "{:?}", d.reply);
+        assert!(!reject_message(&d).contains('@'), "{}", reject_message(&d));
+        assert_eq!(m.messages().len(), sent, "mailed on {answer:?}");
+    }
+    // The wrong password in an OpenVPN static challenge mails nothing either.
+    let d = e.send("carol", &scrv1("wrong", ""));
+    assert_eq!(d.reason, "bad_password");
+    assert_eq!(m.messages().len(), sent);
+    // Her password with an empty response: now a code is mailed and the challenge says where.
+    let d = e.send("carol", &scrv1("carolpass", ""));
+    match &d.reply {
+        Reply::Challenge { message, .. } => assert!(message.contains("c***@example.com")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.messages().len(), sent + 1);
+}
+
+#[test]
+fn otp_only_with_the_password_checked_by_the_nas_mails_on_request() {
+    let (e, m) = env_mail("[radius]\nmode = \"otp-only\"\nfirst_factor = \"none\"");
+    let sent = m.messages().len();
+    let d = e.send("carol", "");
+    assert!(matches!(d.reply, Reply::Challenge { .. }), "{:?}", d.reply);
+    assert_eq!(m.messages().len(), sent + 1);
+}

@@ -427,6 +427,50 @@ fn radius_otp_only_and_recovery_code() {
     s.log_containing("reason=method=recovery");
 }
 
+/// Base64 (RFC 4648, padded), for OpenVPN static-challenge strings.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn radius_otp_only_checks_the_password_of_an_openvpn_static_challenge() {
+    // first_factor = "password" (the default) in otp-only.
+    let t = install("mode = \"otp-only\"", "");
+    let (secret, _) = user_with_password(&t, "quinn", "hunter2");
+    let s = start(t);
+    let code = oathtool_code(&secret, 0);
+    let scrv1 = |pw: &str| {
+        format!(
+            "SCRV1:{}:{}",
+            base64(pw.as_bytes()),
+            base64(code.as_bytes())
+        )
+    };
+    let r = s.radclient("auth", SECRET, &pap("quinn", &scrv1("wrong-password")));
+    assert!(r.is("Access-Reject"), "{}\n{}", r.out, s.log());
+    s.log_containing("user=quinn result=reject reason=bad_password");
+    // The code was not spent on the wrong password.
+    let r = s.radclient("auth", SECRET, &pap("quinn", &scrv1("hunter2")));
+    assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+}
+
 #[test]
 fn radius_recovery_code_appended_to_the_password() {
     let t = install("mode = \"append\"", "");

@@ -739,17 +739,38 @@ fn a_batch_that_cannot_commit_reports_nothing_and_keeps_nothing() {
 #[test]
 fn quick_answers_need_no_argon2_and_no_mail() {
     let e = env();
-    assert!(e.auth.answer_is_quick("123456"));
-    assert!(e.auth.answer_is_quick(" 1234567 "));
-    assert!(e.auth.answer_is_quick("wrong!"));
+    assert!(e.auth.answer_is_quick(FirstFactor::Proven, "123456"));
+    assert!(e.auth.answer_is_quick(FirstFactor::Proven, " 1234567 "));
+    assert!(e.auth.answer_is_quick(FirstFactor::Proven, "wrong!"));
     // A request for an e-mailed code sends mail.
-    assert!(!e.auth.answer_is_quick(""));
-    assert!(!e.auth.answer_is_quick("email"));
+    assert!(!e.auth.answer_is_quick(FirstFactor::Proven, ""));
+    assert!(!e.auth.answer_is_quick(FirstFactor::Proven, "email"));
     // Anything shaped like a recovery code costs an Argon2 evaluation.
-    assert!(!e.auth.answer_is_quick("abcd-efgh-jkmn"));
-    assert!(!e.auth.answer_is_quick("ABCDEFGHJKMN"));
+    assert!(
+        !e.auth
+            .answer_is_quick(FirstFactor::Proven, "abcd-efgh-jkmn")
+    );
+    assert!(!e.auth.answer_is_quick(FirstFactor::Proven, "ABCDEFGHJKMN"));
     // So does an 8-digit answer: it may be an imported google-authenticator scratch code.
-    assert!(!e.auth.answer_is_quick("12345678"));
+    assert!(!e.auth.answer_is_quick(FirstFactor::Proven, "12345678"));
+    // An OpenVPN static challenge carries a password: checked (Argon2) where Tessera checks
+    // passwords, not where it was proven elsewhere.
+    let scrv1 = "SCRV1:aHVudGVyMg==:MTIzNDU2";
+    assert!(!e.auth.answer_is_quick(FirstFactor::Password, scrv1));
+    assert!(e.auth.answer_is_quick(FirstFactor::Proven, scrv1));
+    assert!(e.auth.answer_is_quick(FirstFactor::Password, "123456"));
+}
+
+#[test]
+fn an_answer_sends_mail_only_when_it_asks_for_it() {
+    let e = env();
+    assert!(e.auth.answer_sends_no_mail("123456"));
+    assert!(e.auth.answer_sends_no_mail("abcd-efgh-jkmn"));
+    assert!(e.auth.answer_sends_no_mail("SCRV1:aHVudGVyMg==:MTIzNDU2"));
+    assert!(!e.auth.answer_sends_no_mail(""));
+    assert!(!e.auth.answer_sends_no_mail(" Email "));
+    // An empty response inside an OpenVPN static challenge asks for mail too.
+    assert!(!e.auth.answer_sends_no_mail("SCRV1:aHVudGVyMg==:"));
 }
 
 #[test]
