@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(workers)
+        .max_blocking_threads(workers + server::NO_MAIL_THREADS)
         .thread_keep_alive(Duration::from_secs(60))
         .build()
     {

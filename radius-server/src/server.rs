@@ -1,9 +1,11 @@
 //! The UDP loop. Cheap work happens on the loop (framing, client lookup, Message-Authenticator,
 //! duplicate detection, Status-Server); deciding a request goes to the batch decider when it is a
 //! quick one (a code alone, see [`crate::batch`]) and to the blocking pool otherwise (Argon2,
-//! mail), both bounded by [`crate::admission`]: past `max_in_flight` requests, or past its
-//! client's share, requests are shed with a log line rather than queued without limit. A slow request (Argon2, SMTP) never delays a quick one or a
-//! health check.
+//! mail). At most `workers` requests that may mail are on the pool at once and the pool has
+//! [`NO_MAIL_THREADS`] more threads, so a hung SMTP server never takes the thread a code needs.
+//! Both paths are bounded by [`crate::admission`]: past `max_in_flight` requests, or past its
+//! client's share, requests are shed with a log line rather than queued without limit. A slow
+//! request (Argon2, SMTP) never delays a quick one or a health check.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use radius::core::code::Code;
 use tessera_common::Authenticator;
 use tessera_common::{Config, RadiusConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::admission::{Admission, Place, Shed};
 use crate::batch::Job;
@@ -25,6 +27,11 @@ use crate::clients::{Client, Clients};
 use crate::codec::{self, ReplyAttr};
 use crate::handler::{AccessRequest, Credential, Decision, Handler, Nas, Reply};
 use crate::log::{Admit, LINES_PER_SECOND, Log, PREFIX, Printable, RateLimit, printable};
+
+/// Threads of the blocking pool beyond `workers`, kept for requests that send no mail: at most
+/// `workers` requests that may mail are decided at once, so however long SMTP servers hang, a
+/// code (a recovery code, an `SCRV1:` answer) still finds a thread.
+pub const NO_MAIL_THREADS: usize = 1;
 
 /// Most finished responses kept for duplicate detection.
 const DEDUP_MAX: usize = 200_000;
@@ -43,6 +50,8 @@ pub struct Server {
     generation: RwLock<Arc<Generation>>,
     cache: Mutex<DedupCache>,
     admission: Admission,
+    /// Places for requests that may send mail on the blocking pool (`workers` of them).
+    may_mail: Arc<Semaphore>,
     challenges: Arc<Challenges>,
     log: Arc<Log>,
     /// Where quick requests go (see [`Server::start_decider`]); unset, everything goes to the
@@ -74,6 +83,7 @@ impl Server {
             r.max_challenges_per_user,
         ));
         let admission = Admission::new(r.max_in_flight, r.max_in_flight_per_client);
+        let may_mail = Arc::new(Semaphore::new(workers(r)));
         let cache = DedupCache::new(r.dedup_window, DEDUP_MAX);
         let generation = build(config, &challenges, &log)?;
         Ok(Server {
@@ -81,6 +91,7 @@ impl Server {
             generation: RwLock::new(Arc::new(generation)),
             cache: Mutex::new(cache),
             admission,
+            may_mail,
             challenges,
             log,
             decider: OnceLock::new(),
@@ -387,7 +398,14 @@ impl Server {
             return;
         }
         let server = self.clone();
+        let may_mail = (!handler.sends_no_mail(&access)).then(|| self.may_mail.clone());
         tokio::spawn(async move {
+            // Waits (in the packet loop's runtime, not on a thread) while `workers` requests
+            // that may mail are being decided; held until this one is.
+            let _mail_place = match may_mail {
+                Some(places) => places.acquire_owned().await.ok(),
+                None => None,
+            };
             let user = access.user.clone();
             let decision = match tokio::task::spawn_blocking(move || handler.decide(access)).await {
                 Ok(d) => d,
@@ -559,7 +577,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-/// Threads for the blocking pool: `workers`, or one per CPU.
+/// Threads for requests that may send mail: `workers`, or one per CPU (the blocking pool has
+/// [`NO_MAIL_THREADS`] more).
 pub fn workers(r: &RadiusConfig) -> usize {
     if r.workers > 0 {
         return r.workers;

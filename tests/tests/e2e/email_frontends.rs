@@ -519,3 +519,40 @@ fn shown_lines(transcript: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[test]
+fn radius_hung_smtp_sends_leave_a_thread_for_a_code() {
+    let smtp = SmtpServer::start(SmtpMode::Plain);
+    let t = install_with(
+        "mode = \"otp-only\"\nfirst_factor = \"none\"\nworkers = 2",
+        "",
+        &smtp.config("min_interval = \"0s\""),
+    );
+    email_user(&t, &smtp, "alice");
+    email_user(&t, &smtp, "bob");
+    let (_, recovery) = t.enroll_totp("erin");
+    // An SMTP server that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    point_smtp_at(&t, silent.local_addr().unwrap().port(), "30s");
+    let s = start(t);
+    // As many requests for a mailed code as there are workers: each hangs in SMTP.
+    let mailers: Vec<Client> = (0..2).map(|_| Client::new(SECRET)).collect();
+    for (c, user) in mailers.iter().zip(["alice", "bob"]) {
+        let req = c.access_request(1, user, "");
+        assert!(
+            c.exchange(&req, s.addr(), Duration::from_millis(300))
+                .is_none(),
+            "answered while its SMTP server hangs"
+        );
+    }
+    // A recovery code (Argon2, so not for the batch thread) is still decided at once.
+    let started = std::time::Instant::now();
+    let r = s.radclient("auth", SECRET, &pap("erin", &recovery[0]));
+    assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
