@@ -114,7 +114,7 @@ fn init(ctx: &Ctx<'_>, new_store: bool) -> Result<ExitCode> {
 }
 
 fn backup(ctx: &Ctx<'_>, file: &std::path::Path) -> Result<ExitCode> {
-    let r = tessera_common::backup(&ctx.config, file)?;
+    let r = tessera_common::backup(&ctx.config, file, ctx.now())?;
     ctx.emit(
         json!({
             "backup": r.path,
@@ -140,6 +140,10 @@ fn backup(ctx: &Ctx<'_>, file: &std::path::Path) -> Result<ExitCode> {
 
 fn restore(ctx: &Ctx<'_>, file: &std::path::Path, replace: bool) -> Result<ExitCode> {
     let r = tessera_common::restore(&ctx.config, file, replace)?;
+    let taken = r.backed_up_at.map(|t| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+            .to_string()
+    });
     ctx.emit(
         json!({
             "database": r.database,
@@ -147,6 +151,9 @@ fn restore(ctx: &Ctx<'_>, file: &std::path::Path, replace: bool) -> Result<ExitC
             "users_before": r.users_before,
             "users": r.users,
             "schema_version": r.schema_version,
+            "backed_up_at": r.backed_up_at,
+            "audit_rows_kept": r.audit_rows_kept,
+            "users_changed_since": r.users_changed_since,
         }),
         || {
             println!(
@@ -160,6 +167,30 @@ fn restore(ctx: &Ctx<'_>, file: &std::path::Path, replace: bool) -> Result<ExitC
                     format!("it held {} user(s) before", r.users_before)
                 }
             );
+            println!(
+                "everything since the backup{} is undone: enrollments, removed factors, locks, \
+                 used recovery codes (those work again: give their users new ones)",
+                taken
+                    .as_deref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default()
+            );
+            if r.audit_rows_kept > 0 {
+                println!(
+                    "{} audit row(s) written since the backup were kept",
+                    r.audit_rows_kept
+                );
+            }
+            if !r.users_changed_since.is_empty() {
+                println!(
+                    "changed since the backup (check them): {}",
+                    r.users_changed_since
+                        .iter()
+                        .map(|u| tessera_common::printable(u).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         },
     );
     Ok(ExitCode::SUCCESS)

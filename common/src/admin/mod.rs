@@ -25,7 +25,9 @@ use crate::config::Config;
 use crate::error::{CoreError, InputError};
 use crate::mail::Mailer;
 use crate::policy::LockState;
-use crate::store::{Factor, FactorId, FactorStatus, RecoveryBatch, SqliteStore, Store, User};
+use crate::store::{
+    Factor, FactorId, FactorStatus, RecoveryBatch, SqliteStore, Store, StoreError, User,
+};
 
 /// What `tessera init` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +46,17 @@ pub struct InitReport {
 /// holds users (their secrets are sealed with the old one).
 pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
     let cfg = &config.store;
-    let present = |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok();
-    let (key_present, db_present) = (present(&cfg.key_file), present(&cfg.path));
-    if key_present && !db_present && !new_store {
+    let key_present = std::fs::symlink_metadata(&cfg.key_file).is_ok();
+    // A database is there when it holds a Tessera schema: an empty or truncated file (a
+    // `touch`, a half-copied file) is as good as lost.
+    let existing = match SqliteStore::open(cfg) {
+        Ok(store) => Some(store),
+        Err(StoreError::Missing { .. } | StoreError::Uninitialised { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if key_present && existing.is_none() && !new_store {
         return Err(CoreError::InitRefused(format!(
-            "the key file {} exists but the database {} does not. If the database was lost, \
+            "the key file {} exists but the database {} does not hold one. If it was lost, \
              put it back (`tessera restore BACKUP`); a new empty one would let every user in on \
              the password alone where the PAM module runs with nullok. To start an empty \
              database for this key all the same, run `tessera init --new-store`",
@@ -56,7 +64,12 @@ pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
             cfg.path.display()
         )));
     }
-    if !key_present && db_present && SqliteStore::open(cfg)?.user_count()? > 0 {
+    let populated = match &existing {
+        Some(store) => store.user_count()? > 0,
+        None => false,
+    };
+    drop(existing);
+    if !key_present && populated {
         return Err(CoreError::InitRefused(format!(
             "the database {} holds users but the key file {} does not exist: their secrets are \
              sealed with the key that was there. Put that key back (from a backup); a new key \
@@ -164,10 +177,15 @@ pub struct EmailEnrollment {
 
 impl Admin {
     /// The administration of the installation `config` names: its store, the system clock,
-    /// `sink` for audit lines. The key file is read when first needed.
+    /// `sink` for audit lines, and the key file.
+    /// The store must belong to the key in place (checked here, for every command: one that
+    /// never needs the key, such as `user unlock`, must not change another installation's
+    /// store either).
     pub fn open(config: Arc<Config>, sink: Arc<dyn AuditSink>) -> Result<Admin, CoreError> {
         let store = Arc::new(SqliteStore::open(&config.store)?);
-        Ok(Admin::new(config, store, Arc::new(SystemClock), sink))
+        let admin = Admin::new(config, store, Arc::new(SystemClock), sink);
+        admin.key()?;
+        Ok(admin)
     }
 
     pub fn new(

@@ -6,7 +6,7 @@
 //! factor id as associated data, so a row copied to another user or factor does not decrypt.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -137,15 +137,21 @@ impl MasterKey {
     /// Read the key file. It must hold exactly 32 bytes and must not be accessible by "other"
     /// (group read is allowed so a service account can share it with root).
     pub fn load(path: &Path) -> Result<MasterKey, KeyError> {
-        let mut f = File::open(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => KeyError::Missing {
-                path: path.to_path_buf(),
-            },
-            _ => KeyError::Read {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+        // Not through a link at the key itself: one swapped in, in a directory another account
+        // owns, would hand root another installation's key.
+        let mut f = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => KeyError::Missing {
+                    path: path.to_path_buf(),
+                },
+                _ => KeyError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            })?;
         let meta = f.metadata().map_err(|source| KeyError::Read {
             path: path.to_path_buf(),
             source,

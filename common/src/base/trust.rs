@@ -5,9 +5,10 @@
 //! trusted here when it and every directory from `/` down to it could have been changed only by
 //! an allowed owner (root, and for some files one more account):
 //!
-//! - the path is resolved once (symlinks followed), and every directory of the resolved path is
-//!   owned by an allowed owner and not writable by group or others, unless it is a root-owned
-//!   sticky directory such as `/tmp` (there nobody can rename or delete an entry they do not own);
+//! - the path is resolved once, following a symbolic link only where root alone could have put
+//!   it ([`resolve`]), and every directory of the resolved path is owned by an allowed owner and
+//!   not writable by group or others, unless it is a root-owned sticky directory such as `/tmp`
+//!   (there nobody can rename or delete an entry they do not own);
 //! - the file is opened once, by its resolved path, without following a symlink and without
 //!   blocking on a FIFO, and the *open* file is checked: a regular file, owned by an allowed owner,
 //!   not writable by group or others, and for [`Access::OwnerOnly`] not readable by them either.
@@ -91,7 +92,7 @@ impl Rule {
         }
     }
 
-    fn error(&self, path: &Path, reason: impl Into<String>) -> TrustError {
+    pub fn error(&self, path: &Path, reason: impl Into<String>) -> TrustError {
         TrustError {
             what: self.what,
             path: path.to_path_buf(),
@@ -116,7 +117,7 @@ impl Rule {
         }
     }
 
-    /// Check a SQLite database, its `-wal` and `-shm`, and its directory. That directory may
+    /// Check a SQLite database, its `-wal`, `-shm` and `-journal`, and its directory. That directory may
     /// not be writable by anyone else even when sticky: SQLite opens a `-wal` it finds there, so
     /// whoever could put one there first could write the database. Returns the resolved path.
     pub fn check_database(&self, path: &Path) -> Result<PathBuf, TrustError> {
@@ -136,7 +137,7 @@ impl Rule {
                 ));
             }
         }
-        for suffix in ["-wal", "-shm"] {
+        for suffix in ["-wal", "-shm", "-journal"] {
             let mut side = resolved.clone().into_os_string();
             side.push(suffix);
             self.check_if_present(Path::new(&side))?;
@@ -146,7 +147,7 @@ impl Rule {
 
     /// Open `path` once and check the open file. Returns the resolved path and the file.
     pub fn open(&self, path: &Path) -> Result<(PathBuf, File), TrustError> {
-        let resolved = std::fs::canonicalize(path).map_err(|e| self.error(path, io_reason(&e)))?;
+        let resolved = resolve(path).map_err(|reason| self.error(path, reason))?;
         self.check_directories(&resolved)?;
         let fd: OwnedFd = rustix::fs::open(
             &resolved,
@@ -237,6 +238,100 @@ impl Rule {
             ));
         }
         Ok(())
+    }
+}
+
+/// The most symbolic links followed in one path (the kernel's limit).
+const MAX_LINKS: u32 = 40;
+
+/// Resolve `path` to an absolute path without links, following a symbolic link only where root
+/// alone could have put it: a link owned by root, in a directory owned by root that group and
+/// others cannot write (or a root-owned sticky one). A link another account owns or could have
+/// placed is refused, wherever it points: root must not be led by it to a file of root's
+/// choosing in the wrong place (another installation's store, another user's secret). The
+/// last component must exist. The error is a reason, for [`TrustError`].
+pub fn resolve(path: &Path) -> Result<PathBuf, String> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| io_reason(&e))?
+            .join(path)
+    };
+    let mut pending: VecDeque<std::ffi::OsString> = VecDeque::new();
+    let push_front = |pending: &mut VecDeque<std::ffi::OsString>, p: &Path| {
+        for c in p.components().rev() {
+            pending.push_front(c.as_os_str().to_os_string());
+        }
+    };
+    push_front(&mut pending, &absolute);
+    let mut resolved = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        match Path::new(&part).components().next() {
+            Some(Component::RootDir) => {
+                resolved = PathBuf::from("/");
+                continue;
+            }
+            Some(Component::CurDir) | None => continue,
+            Some(Component::ParentDir) => {
+                resolved.pop();
+                continue;
+            }
+            Some(Component::Normal(_)) | Some(Component::Prefix(_)) => {}
+        }
+        let next = resolved.join(&part);
+        let meta = std::fs::symlink_metadata(&next).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if next.as_path() != absolute.as_path() => {
+                format!("{} on the way to it does not exist", next.display())
+            }
+            _ => io_reason(&e),
+        })?;
+        if !meta.file_type().is_symlink() {
+            resolved = next;
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Err(format!(
+                "more than {MAX_LINKS} symbolic links on the way to it"
+            ));
+        }
+        let dir = std::fs::symlink_metadata(&resolved).map_err(|e| io_reason(&e))?;
+        let dir_perms = dir.mode() & 0o7777;
+        let dir_safe = dir.uid() == ROOT && (dir_perms & 0o022 == 0 || dir_perms & 0o1000 != 0);
+        if meta.uid() != ROOT || !dir_safe {
+            let who = if meta.uid() != ROOT {
+                meta.uid()
+            } else {
+                dir.uid()
+            };
+            return Err(format!(
+                "is reached through the symbolic link {}, which uid {who} could have placed \
+                 (name the file itself, or put the link where only root can)",
+                next.display()
+            ));
+        }
+        let target = std::fs::read_link(&next).map_err(|e| io_reason(&e))?;
+        push_front(&mut pending, &target);
+    }
+    Ok(resolved)
+}
+
+/// As [`resolve`], for a path that may not exist yet (a database `tessera init` will create):
+/// the longest part that exists is resolved and the rest appended.
+pub fn resolve_for_creation(path: &Path) -> Result<PathBuf, String> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return resolve(path);
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+            Ok(resolve_for_creation(parent)?.join(name))
+        }
+        _ => resolve(path),
     }
 }
 
@@ -352,6 +447,41 @@ mod tests {
         chown(dir.path(), 1234);
         let e = CONFIG.check(&file).unwrap_err();
         assert!(e.to_string().contains("owned by uid 1234"), "{e}");
+    }
+
+    #[test]
+    fn links_are_followed_only_where_root_alone_could_have_placed_them() {
+        if !running_as_root() {
+            return;
+        }
+        let (dir, file) = layout();
+        // Relative targets, `..` and chains resolve as the kernel would.
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        symlink("../f", dir.path().join("sub/up")).unwrap();
+        symlink("sub/up", dir.path().join("chain")).unwrap();
+        let real = std::fs::canonicalize(&file).unwrap();
+        assert_eq!(resolve(&dir.path().join("chain")).unwrap(), real);
+        assert_eq!(resolve(&dir.path().join("sub/../f")).unwrap(), real);
+        // A link another account owns, even in root's directory, is not followed.
+        let theirs = dir.path().join("theirs");
+        symlink(&file, &theirs).unwrap();
+        chown(&theirs, 1234);
+        let e = resolve(&theirs).unwrap_err();
+        assert!(e.contains("which uid 1234 could have placed"), "{e}");
+        // Nor a root-owned link in a directory another account controls.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        chown(&shared, 1234);
+        symlink(&file, shared.join("link")).unwrap();
+        let e = resolve(&shared.join("link")).unwrap_err();
+        assert!(e.contains("which uid 1234 could have placed"), "{e}");
+        // A loop ends.
+        symlink("loop", dir.path().join("loop")).unwrap();
+        assert!(
+            resolve(&dir.path().join("loop"))
+                .unwrap_err()
+                .contains("more than 40")
+        );
     }
 
     #[test]

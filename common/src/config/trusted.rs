@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use super::{Config, ConfigError, Validator, sections};
-use crate::base::trust::{Access, Rule};
+use crate::base::trust::{Access, Rule, resolve_for_creation};
 
 /// The longest configuration file read (the packaged one, every key commented, is ~10 KiB).
 const MAX_CONFIG_LEN: u64 = 1 << 20;
@@ -30,7 +30,9 @@ pub enum Sections {
 pub enum Trust {
     /// The files are read as they are (the RADIUS server, the CLI of an ordinary user).
     AsGiven,
-    /// The configuration file must be root's ([`Rule`]); what it names is the root's choice.
+    /// The configuration file must be root's ([`Rule`]); the store and key it names may be
+    /// another account's (the RADIUS server's), but are reached through no link that account
+    /// could have placed.
     ConfigFile,
     /// The configuration and every file it names must be root's: the store (with its `-wal`,
     /// `-shm` and directory), the key (readable by root alone), `ca_file` and `password_file`.
@@ -93,9 +95,24 @@ impl Config {
                 .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions())),
         };
         let mut config = validator.parse_and_build()?;
-        if trust == Trust::Everything {
-            config.store.path = STORE_RULE.check_database(&config.store.path)?;
-            config.store.key_file = KEY_RULE.check(&config.store.key_file)?;
+        match trust {
+            Trust::AsGiven => {}
+            Trust::ConfigFile => {
+                // Root administers a store that may be another account's (the RADIUS
+                // server's): that account must not be able to lead root, by a link, to
+                // another store or key (the PAM module's) and have root change it there.
+                for (rule, path) in [
+                    (STORE_RULE, &mut config.store.path),
+                    (KEY_RULE, &mut config.store.key_file),
+                ] {
+                    *path =
+                        resolve_for_creation(path).map_err(|reason| rule.error(path, reason))?;
+                }
+            }
+            Trust::Everything => {
+                config.store.path = STORE_RULE.check_database(&config.store.path)?;
+                config.store.key_file = KEY_RULE.check(&config.store.key_file)?;
+            }
         }
         Ok(config)
     }
@@ -110,7 +127,8 @@ fn select<'t>(path: &Path, text: &'t str, sections: Sections) -> Result<Cow<'t, 
                 path: path.to_path_buf(),
                 line: u.line,
                 key: None,
-                message: "a multi-line string in [radius] is never closed".into(),
+                message: "a value in [radius] that spans lines (a string, an array or a table) is never closed"
+                    .into(),
             }),
     }
 }

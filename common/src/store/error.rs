@@ -10,6 +10,8 @@ pub enum StoreError {
         "database {path} does not exist (if it was lost, put it back with `tessera restore BACKUP`; for a new installation run `tessera init`)"
     )]
     Missing { path: PathBuf },
+    #[error("{path}: {why}")]
+    Untrusted { path: PathBuf, why: String },
     #[error(
         "database {path} is empty or holds no Tessera schema (run `tessera init` for a new store; if it held users, restore it from a backup)"
     )]

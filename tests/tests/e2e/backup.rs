@@ -85,14 +85,20 @@ fn a_store_made_for_another_key_is_refused() {
         .assert_pam_error(AUTHINFO_UNAVAIL);
     svc.pamtester("bob", "", &[])
         .assert_pam_error(AUTHINFO_UNAVAIL);
-    assert!(t.tessera(&["user", "add", "carol"]).status.success());
-    let out = t.tessera(&["enroll", "totp", "carol", "--no-confirm"]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        stderr(&out).contains("belongs to another key"),
-        "{}",
-        stderr(&out)
-    );
+    // Every admin command refuses it, even one that never needs the key.
+    for args in [
+        &["user", "add", "carol"][..],
+        &["user", "unlock", "alice"],
+        &["user", "remove", "alice"],
+    ] {
+        let out = t.tessera(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(
+            stderr(&out).contains("belongs to another key"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
@@ -156,4 +162,109 @@ fn backup_then_restore_brings_a_lost_database_back() {
     assert!(stderr(&out).contains("junk.db"), "{}", stderr(&out));
     // The database is still alice's.
     assert!(t.tessera(&["user", "show", "alice"]).status.success());
+}
+
+/// A truncated or `touch`ed database is as good as lost: `init` does not turn it into an empty
+/// store beside the key without `--new-store`.
+#[test]
+fn init_treats_an_empty_database_file_as_lost() {
+    let t = Install::new(POLICY);
+    t.enroll_totp("alice");
+    lose_database(&db(&t));
+    std::fs::write(db(&t), b"").unwrap();
+    let out = t.tessera(&["init"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--new-store"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::metadata(db(&t)).unwrap().len(),
+        0,
+        "left as it was"
+    );
+}
+
+/// The backup is one self-contained file (no `-wal` that a copy could miss or an attacker
+/// could plant beside it), and a restore reads only a regular file of root's, reached through
+/// no link another account placed, without hanging on a FIFO.
+#[test]
+fn backup_is_self_contained_and_restore_reads_only_roots_regular_file() {
+    let t = Install::new(POLICY);
+    t.enroll_totp("alice");
+    let backup = t.dir.path().join("bk.db");
+    assert!(
+        t.tessera(&["backup", backup.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let bytes = std::fs::read(&backup).unwrap();
+    assert_eq!(
+        &bytes[18..20],
+        &[1, 1],
+        "a rollback-journal database, not a WAL one"
+    );
+    for side in ["bk.db-wal", "bk.db-shm"] {
+        assert!(
+            !t.dir.path().join(side).exists(),
+            "{side} left beside the backup"
+        );
+    }
+    let shared = t.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::lchown(&shared, Some(1234), None).unwrap();
+    let link = shared.join("bk.db");
+    std::os::unix::fs::symlink(&backup, &link).unwrap();
+    let fifo = t.dir.path().join("fifo.db");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let theirs = t.dir.path().join("theirs.db");
+    std::fs::copy(&backup, &theirs).unwrap();
+    std::os::unix::fs::lchown(&theirs, Some(1234), None).unwrap();
+    for (path, why) in [
+        (&link, "could have placed"),
+        (&fifo, "not a regular file"),
+        (&theirs, "owned by uid 1234"),
+    ] {
+        let out = t.tessera(&["restore", "--replace", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "{path:?}");
+        assert!(stderr(&out).contains(why), "{path:?}: {}", stderr(&out));
+    }
+}
+
+/// A restore says what it undid: the time of the backup, the users changed since, and it keeps
+/// the audit rows written since.
+#[test]
+fn restore_tells_what_it_undoes_and_keeps_the_audit_rows_since() {
+    let t = Install::new(POLICY);
+    t.enroll_totp("alice");
+    let backup = t.dir.path().join("bk.db");
+    assert!(
+        t.tessera(&["backup", backup.to_str().unwrap()])
+            .status
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(t.tessera(&["user", "lock", "alice"]).status.success());
+    let out = t.tessera(&["restore", "--replace", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("everything since the backup ("), "{text}");
+    assert!(
+        text.contains("changed since the backup (check them): alice"),
+        "{text}"
+    );
+    assert!(
+        text.contains("audit row(s) written since the backup were kept"),
+        "{text}"
+    );
+    assert_eq!(
+        t.lock("alice")["admin_locked"],
+        false,
+        "the lock was undone"
+    );
+    let audit = t.tessera_json(&["audit", "--user", "alice"]);
+    assert!(audit.to_string().contains("lock"), "{audit}");
 }

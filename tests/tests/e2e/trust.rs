@@ -111,16 +111,25 @@ fn import_refuses_links_fifos_devices_and_huge_files() {
             .unwrap()
             .success()
     );
+    // A root-owned secret (pam_google_authenticator's `user=root secret=/var/lib/…/${USER}`),
+    // reached through mallory's link.
+    let roots = t.dir.path().join("root_google_authenticator");
+    std::fs::write(&roots, "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n").unwrap();
+    let root_link = home.join("bob");
+    std::os::unix::fs::symlink(&roots, &root_link).unwrap();
+    chown(&root_link, 1234);
+    chown(&link, 1234);
     let huge = home.join("huge");
     std::fs::write(&huge, vec![b'A'; 1 << 20]).unwrap();
     let cases = [
-        (link.clone(), "owned by uid 4321, not root"),
+        (link.clone(), "could have placed"),
         (fifo.clone(), "is not a regular file"),
         (
             std::path::PathBuf::from("/dev/zero"),
             "is not a regular file",
         ),
         (huge.clone(), "is longer than 65536 bytes"),
+        (root_link.clone(), "could have placed"),
     ];
     for (path, why) in cases {
         let started = std::time::Instant::now();
@@ -173,4 +182,37 @@ fn pamtester_refuses_a_config_path_swapped_for_a_link_to_another_accounts_file()
     std::os::unix::fs::symlink(&t.config, &link).unwrap();
     svc.pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[])
         .assert_ok();
+}
+
+/// Root administers the RADIUS server's store, in a directory the server's account owns: that
+/// account cannot lead root, by a link, to the PAM module's store and have it changed there.
+#[test]
+fn the_cli_as_root_follows_no_link_the_radius_account_placed() {
+    let pam = Install::new(POLICY);
+    pam.enroll_totp("alice");
+    assert!(pam.tessera(&["user", "lock", "alice"]).status.success());
+    // The RADIUS installation: root's config, its state directory the service account's.
+    let radius = Install::new(POLICY);
+    let state = radius.dir.path().join("db");
+    for f in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+        let _ = std::fs::remove_file(state.join(f));
+    }
+    std::os::unix::fs::symlink(
+        pam.dir.path().join("db/tessera.db"),
+        state.join("tessera.db"),
+    )
+    .unwrap();
+    std::os::unix::fs::lchown(state.join("tessera.db"), Some(1812), None).unwrap();
+    chown(&state, 1812);
+    for args in [["user", "unlock", "alice"], ["user", "remove", "alice"]] {
+        let out = radius.tessera(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("could have placed"), "{err}");
+    }
+    assert_eq!(
+        pam.lock("alice")["admin_locked"],
+        true,
+        "the PAM store is untouched"
+    );
 }

@@ -1,17 +1,25 @@
 //! Online backup and restore with SQLite's backup API: a consistent copy while the PAM module
 //! and the RADIUS server go on using the database, and a restore that other processes see as
 //! one change.
+//!
+//! Neither ever lets SQLite open a file by a path someone else could change: a backup is made
+//! in a private directory and its bytes written through the descriptor of the new file; a
+//! restore reads the backup once, through a checked descriptor, into a private copy, and
+//! restores from that (SQLite would otherwise also read a `-wal` planted beside the backup).
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, params};
 
 use super::SqliteStore;
 use super::migrate::MIGRATIONS;
+use crate::base::secret::random_bytes;
+use crate::base::trust::{Access, Owners, Rule};
 use crate::store::StoreError;
 
 /// What a backup file holds, read without changing it.
@@ -21,6 +29,8 @@ pub struct BackupInfo {
     pub users: u64,
     /// The key binding it carries (`None`: made before bindings existed).
     pub key_binding: Option<Vec<u8>>,
+    /// When `tessera backup` made it (`None`: a copy made some other way).
+    pub backed_up_at: Option<u64>,
 }
 
 /// Tries of a copy that found the database busy (each after the busy timeout).
@@ -33,7 +43,6 @@ fn copy(from: &Connection, to: &mut Connection) -> rusqlite::Result<()> {
     loop {
         match backup.step(-1)? {
             StepResult::Done => return Ok(()),
-            StepResult::More => {}
             StepResult::Busy | StepResult::Locked if tries < BUSY_TRIES => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(100));
@@ -49,29 +58,68 @@ fn copy(from: &Connection, to: &mut Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// A directory only this process's user can enter, removed with what is in it when dropped.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn new() -> std::io::Result<PrivateDir> {
+        let mut r = [0u8; 8];
+        random_bytes(&mut r).map_err(std::io::Error::other)?;
+        let name = format!(
+            "tessera-{}-{}",
+            std::process::id(),
+            r.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let dir = std::env::temp_dir().join(name);
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(PrivateDir(dir))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 impl SqliteStore {
-    /// Copy the database to `dest`, a new file created with mode 0600 (never overwritten).
-    /// The copy is checked (`PRAGMA integrity_check`) before this returns.
-    pub fn backup_to(&self, dest: &Path) -> Result<BackupInfo, StoreError> {
+    /// Copy the database to `dest`, a new file created with mode 0600 (never overwritten, never
+    /// through a link). The copy is one self-contained file (no `-wal`), records when it was
+    /// made, and is checked (`PRAGMA integrity_check`) before this returns.
+    pub fn backup_to(&self, dest: &Path, now: u64) -> Result<BackupInfo, StoreError> {
         let create = |source| StoreError::Create {
             path: dest.to_path_buf(),
             source,
         };
-        OpenOptions::new()
+        let mut out = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(dest)
             .map_err(create)?;
         let result = (|| {
-            let conn = self.take()?;
-            let copied = Connection::open(dest).and_then(|mut to| copy(&conn, &mut to));
-            self.give_back(conn);
-            copied.map_err(|e| map(dest, e))?;
-            let info = inspect(dest)?;
-            std::fs::File::open(dest)
-                .and_then(|f| f.sync_all())
-                .map_err(create)?;
+            let private = PrivateDir::new().map_err(create)?;
+            let staged = private.0.join("backup.db");
+            {
+                let conn = self.take()?;
+                let copied = Connection::open(&staged).and_then(|mut to| {
+                    copy(&conn, &mut to)?;
+                    to.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+                    to.execute(
+                        "INSERT INTO store_meta (name, value) VALUES ('backed_up_at', ?1)
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        params![now.to_string().into_bytes()],
+                    )?;
+                    Ok(())
+                });
+                self.give_back(conn);
+                copied.map_err(|e| map(dest, e))?;
+            }
+            let info = inspect_private(&staged, dest)?;
+            let mut staged_file = File::open(&staged).map_err(create)?;
+            std::io::copy(&mut staged_file, &mut out).map_err(create)?;
+            out.flush().and_then(|_| out.sync_all()).map_err(create)?;
             Ok(info)
         })();
         if result.is_err() {
@@ -80,16 +128,25 @@ impl SqliteStore {
         result
     }
 
-    /// Replace the database's content with the backup at `src` (checked first), in one step
-    /// that every other connection sees whole, then bring its schema up to date.
-    pub fn restore_from(&self, src: &Path) -> Result<BackupInfo, StoreError> {
-        let info = inspect(src)?;
+    /// Replace the database's content with the backup at `src`, in one step that every other
+    /// connection sees whole, then bring its schema up to date. `src` is read once, as a
+    /// regular file owned by root or `owner` reached through no link another account placed.
+    pub fn restore_from(&self, src: &Path, owner: Owners) -> Result<BackupInfo, StoreError> {
+        let private = PrivateDir::new().map_err(|source| StoreError::Create {
+            path: src.to_path_buf(),
+            source,
+        })?;
+        let staged = stage(src, owner, &private)?;
+        let info = inspect_private(&staged, src)?;
         let mut conn = self.take()?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let restored = Connection::open_with_flags(src, flags)
+        let restored = Connection::open_with_flags(&staged, flags)
             .map_err(|e| map(src, e))
             .and_then(|from| copy(&from, &mut conn).map_err(|e| self.err(e)));
-        restored?;
+        if let Err(e) = restored {
+            drop(conn);
+            return Err(e);
+        }
         let migrated = super::migrate::migrate(self, &conn);
         self.give_back(conn);
         migrated?;
@@ -97,62 +154,97 @@ impl SqliteStore {
     }
 }
 
-/// Open `path` read-only and say what it holds; refuses a file that is not a sound Tessera
-/// database this version can read.
-pub fn inspect(path: &Path) -> Result<BackupInfo, StoreError> {
+/// Read and check the backup at `src` without changing anything (a private copy is inspected).
+pub fn inspect(src: &Path, owner: Owners) -> Result<BackupInfo, StoreError> {
+    let private = PrivateDir::new().map_err(|source| StoreError::Create {
+        path: src.to_path_buf(),
+        source,
+    })?;
+    let staged = stage(src, owner, &private)?;
+    inspect_private(&staged, src)
+}
+
+/// Copy `src`, opened once and checked, into `private`.
+fn stage(src: &Path, owner: Owners, private: &PrivateDir) -> Result<PathBuf, StoreError> {
+    let rule = Rule {
+        what: "backup",
+        access: Access::OwnerWrites,
+        owners: owner,
+    };
+    let (_, mut file) = rule.open(src).map_err(|e| StoreError::Untrusted {
+        path: src.to_path_buf(),
+        why: e.reason,
+    })?;
+    let staged = private.0.join("restore.db");
+    let write = |source| StoreError::Create {
+        path: staged.clone(),
+        source,
+    };
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&staged)
+        .map_err(write)?;
+    std::io::copy(&mut file, &mut out).map_err(write)?;
+    Ok(staged)
+}
+
+/// What the private copy at `path` holds; messages name `shown` (the file the user gave).
+fn inspect_private(path: &Path, shown: &Path) -> Result<BackupInfo, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn =
-        Connection::open_with_flags(path, flags).map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::CannotOpen) => StoreError::Missing {
-                path: path.to_path_buf(),
-            },
-            _ => map(path, e),
-        })?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| map(shown, e))?;
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .map_err(|e| map(path, e))?;
+        .map_err(|e| map(shown, e))?;
     if check != "ok" {
         return Err(StoreError::BadRow {
-            path: path.to_path_buf(),
+            path: shown.to_path_buf(),
             what: "the whole file (integrity check failed)".into(),
         });
     }
     let schema_version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| map(path, e))?;
+        .map_err(|e| map(shown, e))?;
     if schema_version == 0 {
         return Err(StoreError::Uninitialised {
-            path: path.to_path_buf(),
+            path: shown.to_path_buf(),
         });
     }
     if schema_version > MIGRATIONS.len() as i64 {
         return Err(StoreError::TooNew {
-            path: path.to_path_buf(),
+            path: shown.to_path_buf(),
             found: schema_version,
             supported: MIGRATIONS.len() as i64,
         });
     }
     let users: i64 = conn
         .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
-        .map_err(|e| map(path, e))?;
-    let key_binding = if schema_version >= 6 {
+        .map_err(|e| map(shown, e))?;
+    let meta = |name: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        if schema_version < 6 {
+            return Ok(None);
+        }
         conn.query_row(
-            "SELECT value FROM store_meta WHERE name = 'key_binding'",
-            [],
+            "SELECT value FROM store_meta WHERE name = ?1",
+            [name],
             |r| r.get(0),
         )
         .map(Some)
         .or_else(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(map(path, e)),
-        })?
-    } else {
-        None
+            e => Err(map(shown, e)),
+        })
     };
+    let key_binding = meta("key_binding")?;
+    let backed_up_at = meta("backed_up_at")?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse().ok());
     Ok(BackupInfo {
         schema_version,
         users: u64::try_from(users).unwrap_or(0),
         key_binding,
+        backed_up_at,
     })
 }
 

@@ -163,9 +163,12 @@ impl SqliteStore {
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
+        // Never through a link at the database itself (or its journal files): in a directory
+        // another account owns, a link swapped in after the path was checked would lead root
+        // to another store.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|source| {
                 match map_error(&self.path, source) {
