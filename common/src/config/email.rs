@@ -104,6 +104,7 @@ pub(super) struct RawEmail {
     max_tries: Option<i64>,
     min_interval: Option<RawDuration>,
     timeout: Option<RawDuration>,
+    allow_plaintext_auth: Option<bool>,
 }
 
 impl Validator<'_> {
@@ -134,6 +135,9 @@ impl Validator<'_> {
             None => None,
             Some(p) => {
                 let p = self.path(p);
+                // Never readable by every user, trusted loading or not (which adds the owner
+                // rule on top).
+                check_private(&p).map_err(|why| self.invalid(S, "password_file", why))?;
                 let text = self.read_secret_file(&p).map_err(|why| {
                     self.invalid(
                         S,
@@ -154,6 +158,21 @@ impl Validator<'_> {
         };
         if password.is_some() && e.username.is_none() {
             return Err(self.invalid(S, "password_file", "needs `username` too"));
+        }
+        if password.is_some()
+            && security == SmtpSecurity::None
+            && !is_loopback(&smtp_host)
+            && e.allow_plaintext_auth != Some(true)
+        {
+            return Err(self.invalid(
+                S,
+                "security",
+                format!(
+                    "\"none\" with `password_file` would send the SMTP password in clear to \
+                     {smtp_host}: use \"starttls\" or \"tls\", or set \
+                     `allow_plaintext_auth = true` in [email] if the network to it is trusted"
+                ),
+            ));
         }
         let mut ca_file = e.ca_file.map(|p| self.path(p));
         if let Some(p) = &mut ca_file
@@ -245,6 +264,31 @@ impl Validator<'_> {
             )?,
         })
     }
+}
+
+/// Whether `host` names this machine (a relay on localhost): there a clear-text password does
+/// not cross a network.
+pub(super) fn is_loopback(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A secret file must not be readable by every local account.
+fn check_private(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o004 != 0 {
+        return Err(format!(
+            "{} is readable by every user (mode {:04o}): `chmod 600` it (or 640 for a group)",
+            path.display(),
+            mode & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// The first `{name}` in `text` that is not a known placeholder.

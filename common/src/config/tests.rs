@@ -178,3 +178,66 @@ fn policy_ceiling_and_first_factor_keys() {
     let c = parse("[policy]\nlockout = \"2d\"\n").unwrap();
     assert_eq!(c.policy.max_lockout, Duration::from_secs(2 * 24 * 3600));
 }
+
+/// A password file in a temp dir with `mode`; returns (dir, path).
+fn password_file(mode: u32) -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("smtp.password");
+    std::fs::write(&p, "hunter2\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    (dir, p)
+}
+
+fn email_with_password(host: &str, security: &str, pw: &Path, extra: &str) -> String {
+    format!(
+        "[email]\nsmtp_host = \"{host}\"\nfrom = \"a@example.com\"\nsecurity = \"{security}\"\n\
+         username = \"u\"\npassword_file = \"{}\"\n{extra}",
+        pw.display()
+    )
+}
+
+#[test]
+fn plaintext_smtp_auth_to_another_host_needs_an_explicit_yes() {
+    let (_d, pw) = password_file(0o600);
+    let e = parse(&email_with_password("mail.example.com", "none", &pw, "")).unwrap_err();
+    assert_eq!(e.key(), Some("email.security"), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("in clear") && text.contains("allow_plaintext_auth"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    // Said explicitly, or to a relay on this machine, or over TLS: accepted.
+    parse(&email_with_password(
+        "mail.example.com",
+        "none",
+        &pw,
+        "allow_plaintext_auth = true\n",
+    ))
+    .unwrap();
+    for host in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+        parse(&email_with_password(host, "none", &pw, "")).unwrap();
+    }
+    parse(&email_with_password(
+        "mail.example.com",
+        "starttls",
+        &pw,
+        "",
+    ))
+    .unwrap();
+    // Without a password there is nothing to leak.
+    parse("[email]\nsmtp_host = \"mail.example.com\"\nfrom = \"a@example.com\"\nsecurity = \"none\"\n")
+        .unwrap();
+}
+
+#[test]
+fn password_file_readable_by_everyone_is_refused() {
+    let (_d, pw) = password_file(0o644);
+    let e = parse(&email_with_password("mail.example.com", "tls", &pw, "")).unwrap_err();
+    assert_eq!(e.key(), Some("email.password_file"), "{e}");
+    assert!(e.to_string().contains("0644"), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    let (_d, pw) = password_file(0o640);
+    parse(&email_with_password("mail.example.com", "tls", &pw, "")).unwrap();
+}
