@@ -16,6 +16,15 @@ pub enum StoreError {
         "database {path} is empty or holds no Tessera schema (run `tessera init` for a new store; if it held users, restore it from a backup)"
     )]
     Uninitialised { path: PathBuf },
+    #[error(
+        "cannot open database {path}: permission denied (the file, or a directory above it, is not readable by this user)"
+    )]
+    Denied { path: PathBuf },
+    #[error("cannot open database {path}: {source}")]
+    Unreachable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -63,4 +72,17 @@ pub enum StoreError {
     UserExists(String),
     #[error(transparent)]
     Seal(#[from] KeyError),
+}
+
+impl StoreError {
+    /// Why the database file at `path` could not be reached: missing, not ours to read, or
+    /// something else (named as it is).
+    pub(crate) fn unreachable(path: &std::path::Path, e: std::io::Error) -> StoreError {
+        let path = path.to_path_buf();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::Missing { path },
+            std::io::ErrorKind::PermissionDenied => StoreError::Denied { path },
+            _ => StoreError::Unreachable { path, source: e },
+        }
+    }
 }

@@ -559,3 +559,39 @@ fn cli_help_documents_commands_and_exit_status() {
         .unwrap();
     assert!(ok(&out).contains("--no-confirm"));
 }
+
+#[test]
+fn cli_store_it_may_not_read_is_named_as_permission_denied_not_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Install::new("");
+    // The config is readable by anyone; the database's directory only by root.
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(t.dir.path(), 0o755);
+    mode(&t.config, 0o644);
+    let db_dir = t.dir.path().join("db");
+    mode(&db_dir, 0o700);
+    let out = Command::new(require_setpriv())
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin("tessera"))
+        .arg("--config")
+        .arg(&t.config)
+        .args(["user", "list"])
+        .env_remove("TESSERA_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(
+        err.contains(&db_dir.join("tessera.db").display().to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("does not exist"), "{err}");
+    assert!(!err.contains("tessera init"), "{err}");
+}
+
+fn require_setpriv() -> std::path::PathBuf {
+    tessera_tests::require("setpriv")
+}

@@ -88,10 +88,14 @@ impl SqliteStore {
     /// empty or truncated file, which SQLite would happily treat as a new database) is refused:
     /// a front-end must never see an empty store where one with users used to be.
     fn open_or_initialise(cfg: &StoreConfig, initialise: bool) -> Result<SqliteStore, StoreError> {
-        if !cfg.path.exists() {
-            return Err(StoreError::Missing {
-                path: cfg.path.clone(),
-            });
+        // `exists()` is false on EACCES too: only a file that is really not there is "missing".
+        if let Err(e) = std::fs::metadata(&cfg.path).and_then(|_| {
+            std::fs::File::options()
+                .read(true)
+                .open(&cfg.path)
+                .map(drop)
+        }) {
+            return Err(StoreError::unreachable(&cfg.path, e));
         }
         let store = SqliteStore {
             id: batch::next_store_id(),
