@@ -13,6 +13,7 @@ pub use crate::base::address::mask_address;
 use crate::base::otp::is_code_shaped;
 use crate::base::secret::KeyError;
 use crate::base::secret::{MasterKey, Secret, random_bytes};
+use crate::base::text::Printable;
 use crate::config::EmailConfig;
 use crate::error::CoreError;
 use crate::mail::{MailError, Mailer};
@@ -138,21 +139,57 @@ pub fn render(
     } else {
         format!("{minutes} minutes")
     };
+    // What a client sent (Calling-Station-Id, PAM_RHOST, the name typed) is escaped and cut
+    // (it must not add lines, headers-looking text or megabytes to the mail), and the
+    // template is filled in one pass: a value that looks like a placeholder stays text.
+    let user = Printable::new(ctx.user).to_string();
+    let service = Printable::new(ctx.service).to_string();
+    let source = ctx.source.map_or_else(
+        || "an unknown address".to_string(),
+        |s| Printable::new(s).to_string(),
+    );
     let fill = |t: &str, with_code: bool| {
-        let mut out = t
-            .replace("{user}", ctx.user)
-            .replace("{host}", &cfg.hostname)
-            .replace("{service}", ctx.service)
-            .replace("{expiry}", &expiry)
-            .replace("{source}", ctx.source.unwrap_or("an unknown address"));
-        // The subject never carries the code (it shows in notification previews and logs).
-        out = out.replace("{code}", if with_code { code } else { "" });
-        out
+        fill_template(t, |name| match name {
+            "user" => Some(user.as_str()),
+            "host" => Some(cfg.hostname.as_str()),
+            "service" => Some(service.as_str()),
+            "expiry" => Some(expiry.as_str()),
+            "source" => Some(source.as_str()),
+            // The subject never carries the code (it shows in notification previews and logs).
+            "code" => Some(if with_code { code } else { "" }),
+            _ => None,
+        })
     };
     (
         fill(&cfg.subject, false),
         Zeroizing::new(fill(&cfg.body, true)),
     )
+}
+
+/// `template` with every `{name}` that `value` knows replaced, in one pass (replacement text is
+/// never scanned again); unknown `{...}` stay as written.
+fn fill_template<'v>(template: &str, value: impl Fn(&str) -> Option<&'v str>) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after
+            .find('}')
+            .and_then(|end| Some((end, value(&after[..end])?)))
+        {
+            Some((end, v)) => {
+                out.push_str(v);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Everything a send needs.
@@ -238,6 +275,62 @@ mod tests {
         let a = generate_code(10).unwrap();
         let b = generate_code(10).unwrap();
         assert_ne!(a.expose(), b.expose());
+    }
+
+    fn config() -> EmailConfig {
+        let c = crate::config::Config::parse(
+            std::path::Path::new("/etc/tessera/tessera.toml"),
+            "[email]\nsmtp_host = \"localhost\"\nfrom = \"t@example.com\"\nhostname = \"bastion\"\n",
+        );
+        c.unwrap().email.unwrap()
+    }
+
+    #[test]
+    fn mail_escapes_and_cuts_what_the_client_sent() {
+        let cfg = config();
+        let hostile = format!(
+            "10.0.0.1\r\n\r\nYour new code is 999999{{code}}\u{1b}[2J{}",
+            "x".repeat(10_000)
+        );
+        let (subject, body) = render(
+            &EmailConfig {
+                subject: "Code for {user} from {source}".into(),
+                ..cfg
+            },
+            &MessageContext {
+                user: "alice\nBcc: eve",
+                service: "sshd",
+                source: Some(&hostile),
+            },
+            "123456",
+        );
+        let source_line = body.lines().find(|l| l.contains("came from")).unwrap();
+        assert!(source_line.contains("10.0.0.1\\r\\n"), "{source_line}");
+        assert!(!body.contains('\u{1b}') && !body.contains('\r'), "{body:?}");
+        assert!(!body.contains("Your new code is 999999\n"), "{body:?}");
+        // The placeholder-looking text stays text: the code appears once, where the template
+        // put it.
+        assert_eq!(body.matches("123456").count(), 1, "{body:?}");
+        assert!(
+            body.len() < 600,
+            "cut to a sane length: {} bytes",
+            body.len()
+        );
+        assert!(
+            !subject.contains('\n') && !subject.contains("123456"),
+            "{subject:?}"
+        );
+        assert!(subject.contains("alice\\nBcc: eve"), "{subject:?}");
+    }
+
+    #[test]
+    fn templates_fill_in_one_pass() {
+        let v = |n: &str| match n {
+            "a" => Some("{b}"),
+            "b" => Some("B"),
+            _ => None,
+        };
+        assert_eq!(fill_template("x{a}y{b}{z}{", v), "x{b}yB{z}{");
     }
 
     #[test]
