@@ -7,11 +7,15 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
+use std::time::Duration;
+
+use crate::base::address::mask_address;
 use crate::config::{EmailConfig, SmtpSecurity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    #[error("invalid address {0:?}")]
+    /// The address, masked (`a***@example.com`).
+    #[error("invalid address {0}")]
     Address(String),
     #[error("cannot read ca_file {path}: {why}")]
     CaFile { path: String, why: String },
@@ -20,19 +24,47 @@ pub enum MailError {
     #[error("cannot build the message: {0}")]
     Message(String),
     #[error("SMTP server {server} failed: {why}")]
-    Smtp { server: String, why: String },
+    Smtp {
+        server: String,
+        /// The server's reply code, when it answered with one.
+        reply: Option<u16>,
+        /// lettre's account, reply text included (a log line, never the audit table).
+        why: String,
+    },
+    #[error("SMTP server {server} did not take the message within {} ([email] timeout)", humantime::format_duration(*timeout))]
+    Timeout { server: String, timeout: Duration },
+}
+
+impl MailError {
+    /// What went wrong in a word or two and a reply code, for the audit table: never an
+    /// address, never the server's text (which may quote either).
+    pub fn category(&self) -> String {
+        match self {
+            MailError::Address(_) => "invalid_address".into(),
+            MailError::CaFile { .. } => "ca_file".into(),
+            MailError::Tls(_) => "tls_setup".into(),
+            MailError::Message(_) => "message".into(),
+            MailError::Smtp {
+                reply: Some(code), ..
+            } => format!("smtp_reply_{code}"),
+            MailError::Smtp { reply: None, .. } => "smtp_connection".into(),
+            MailError::Timeout { .. } => "timeout".into(),
+        }
+    }
 }
 
 pub trait Mailer: Send + Sync {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError>;
 }
 
-/// SMTP through lettre. A connection per message (no pool, so no background threads in the
-/// processes that load the PAM module); every network step bounded by `[email] timeout`.
+/// SMTP through lettre. A connection per message (no pool). The whole send (connect, TLS,
+/// AUTH, DATA) is bounded by `[email] timeout`: lettre's own timeout holds per socket read, so a
+/// server answering a byte at a time could otherwise keep one send going for minutes.
 pub struct SmtpMailer {
     transport: SmtpTransport,
     from: Mailbox,
     server: String,
+    timeout: Duration,
 }
 
 impl SmtpMailer {
@@ -57,6 +89,7 @@ impl SmtpMailer {
             transport: b.build(),
             from,
             server: format!("{}:{}", cfg.smtp_host, cfg.smtp_port),
+            timeout: cfg.timeout,
         })
     }
 }
@@ -79,7 +112,9 @@ fn tls_parameters(cfg: &EmailConfig) -> Result<TlsParameters, MailError> {
 
 impl Mailer for SmtpMailer {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
-        let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_string()))?;
+        let to: Mailbox = to
+            .parse()
+            .map_err(|_| MailError::Address(mask_address(to)))?;
         let msg = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -87,13 +122,33 @@ impl Mailer for SmtpMailer {
             .header(ContentType::TEXT_PLAIN)
             .body(body.to_string())
             .map_err(|e| MailError::Message(e.to_string()))?;
-        self.transport
-            .send(&msg)
-            .map(|_| ())
+        // The send runs on a thread of its own and is given up at the deadline: the login
+        // goes on as a failed send. The thread holds only the transport and this message (its
+        // code is withdrawn by the caller) and ends at lettre's next read timeout or when the
+        // server finishes; it never touches the store.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let transport = self.transport.clone();
+        std::thread::Builder::new()
+            .name("tessera-smtp".into())
+            .spawn(move || {
+                let _ = tx.send(transport.send(&msg).map(|_| ()));
+            })
             .map_err(|e| MailError::Smtp {
                 server: self.server.clone(),
+                reply: None,
+                why: format!("cannot start the sending thread: {e}"),
+            })?;
+        match rx.recv_timeout(self.timeout) {
+            Ok(result) => result.map_err(|e| MailError::Smtp {
+                server: self.server.clone(),
+                reply: e.status().map(u16::from),
                 why: describe(&e),
-            })
+            }),
+            Err(_) => Err(MailError::Timeout {
+                server: self.server.clone(),
+                timeout: self.timeout,
+            }),
+        }
     }
 }
 
@@ -140,14 +195,92 @@ impl RecordingMailer {
 impl Mailer for RecordingMailer {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            // As a real server words it: the reply quotes the full address.
             return Err(MailError::Smtp {
                 server: "test".into(),
-                why: "connection refused".into(),
+                reply: Some(550),
+                why: format!("permanent error (550): 5.1.1 <{to}>: mailbox unavailable"),
             });
         }
         if let Ok(mut m) = self.sent.lock() {
             m.push((to.to_string(), subject.to_string(), body.to_string()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Instant;
+
+    /// A real SMTP server on loopback that answers a byte every 300 ms (its greeting alone
+    /// takes over 10 s), until the client goes away.
+    fn slow_server() -> (u16, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            for b in b"220 slow.example.com ESMTP at a byte a step\r\n"
+                .iter()
+                .cycle()
+            {
+                std::thread::sleep(Duration::from_millis(300));
+                if conn.write_all(&[*b]).is_err() {
+                    return;
+                }
+            }
+        });
+        (port, handle)
+    }
+
+    fn config(port: u16, timeout: &str) -> EmailConfig {
+        crate::config::Config::parse(
+            std::path::Path::new("/etc/tessera/tessera.toml"),
+            &format!(
+                "[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"none\"\n\
+                 from = \"t@example.com\"\ntimeout = \"{timeout}\"\n"
+            ),
+        )
+        .unwrap()
+        .email
+        .unwrap()
+    }
+
+    #[test]
+    fn a_server_answering_a_byte_at_a_time_cannot_stretch_a_send_past_the_timeout() {
+        let (port, _server) = slow_server();
+        let mailer = SmtpMailer::new(&config(port, "1s")).unwrap();
+        let started = Instant::now();
+        let err = mailer
+            .send("alice@example.com", "s", "body")
+            .expect_err("nothing can be sent in a second at this pace");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(2500),
+            "the send took {took:?} with timeout = 1s"
+        );
+        assert!(matches!(err, MailError::Timeout { .. }), "{err}");
+        assert_eq!(err.category(), "timeout");
+        assert!(err.to_string().contains("[email] timeout"), "{err}");
+    }
+
+    #[test]
+    fn failure_categories_carry_no_address_and_no_server_text() {
+        let e = MailError::Smtp {
+            server: "mail:25".into(),
+            reply: Some(550),
+            why: "550 5.1.1 <alice@example.com>: no such user".into(),
+        };
+        assert_eq!(e.category(), "smtp_reply_550");
+        let mailer = SmtpMailer::new(&config(9, "1s")).unwrap();
+        let e = mailer
+            .send("not an address alice@example.com", "s", "b")
+            .unwrap_err();
+        assert!(!e.to_string().contains("alice@"), "{e}");
+        assert_eq!(e.category(), "invalid_address");
     }
 }
