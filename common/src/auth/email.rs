@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::{Authenticator, Login, Outcome, Prompt, Reject, prompts};
 use crate::audit::{AuditResult, AuditSink, Severity};
 use crate::base::address::mask_address;
+use crate::base::text::Printable;
 use crate::config::Config;
 use crate::error::CoreError;
 use crate::factor::email::{Delivery, MessageContext, Sender};
@@ -158,13 +159,22 @@ impl Authenticator {
                 })
             }
             Delivery::Failed { masked, error } => {
+                // The audit row says what kind of failure; the server's words (which may quote
+                // the full address) go to the log line only.
                 let e = self.event(
                     login,
                     AuditResult::Error,
                     Some("email"),
-                    Some(format!("mail_failed to {masked}: {error}")),
+                    Some(format!("mail_failed to {masked}: {}", error.category())),
                 );
                 self.audit_only(&e);
+                self.sink.message(
+                    Severity::Error,
+                    &format!(
+                        "e-mailing a code to {masked} failed, the login goes on without it: {}",
+                        Printable::upto(&error.to_string(), 300)
+                    ),
+                );
                 if alternative {
                     Mailed::Prompt(Prompt {
                         info: Some(MAIL_FAILED.to_string()),

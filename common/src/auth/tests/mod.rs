@@ -552,6 +552,15 @@ fn mail_failure_denies_email_only_users_and_leaves_others_another_way() {
             .iter()
             .any(|a| a.detail.as_deref().unwrap_or("").contains("mail_failed"))
     );
+    // The audit table has the masked address and the reply code, never the server's text
+    // (which quotes the full address).
+    for a in &audit {
+        let detail = a.detail.as_deref().unwrap_or("");
+        assert!(!detail.contains("alice@example.com"), "{detail}");
+        assert!(!detail.contains("mailbox unavailable"), "{detail}");
+    }
+    assert!(audit.iter().any(|a| a.detail.as_deref()
+        == Some("mail_failed to a***@example.com: smtp_reply_550")));
 }
 
 #[test]
