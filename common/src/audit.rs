@@ -75,6 +75,22 @@ impl fmt::Display for AuditEvent {
     }
 }
 
+/// Append `event` to the audit table; when the store does not take it (disk full, read-only,
+/// locked), tell `sink` that the row is lost and what it said, so that a decision the store
+/// could not record (a `nullok` PAM_IGNORE, an error) still leaves a trace.
+pub fn append_or_tell(
+    store: &dyn crate::store::AuditStore,
+    sink: &dyn AuditSink,
+    event: &AuditEvent,
+) {
+    if let Err(e) = store.append_audit(event) {
+        sink.message(
+            Severity::Error,
+            &format!("audit row lost, the store did not take it ({e}): {event}"),
+        );
+    }
+}
+
 /// Where audit events go besides the database.
 pub trait AuditSink: Send + Sync {
     fn record(&self, event: &AuditEvent);

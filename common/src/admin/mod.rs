@@ -244,7 +244,7 @@ impl Admin {
             method: None,
             detail: Some(what),
         };
-        let _ = self.store.append_audit(&event);
+        crate::audit::append_or_tell(self.store.as_ref(), self.sink.as_ref(), &event);
         self.sink.record(&event);
     }
 

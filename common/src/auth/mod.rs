@@ -547,12 +547,10 @@ impl Authenticator {
         }
     }
 
-    /// Write an audit row and a syslog line for a decision that changed no state.
+    /// Write an audit row and a syslog line for a decision that changed no state. A row the
+    /// store does not take (disk full, read-only) is said lost, with what it said, on the sink.
     fn audit_only(&self, event: &AuditEvent) {
-        if let Err(e) = self.store.append_audit(event) {
-            self.sink
-                .message(Severity::Error, &format!("cannot write audit row: {e}"));
-        }
+        crate::audit::append_or_tell(self.store.as_ref(), self.sink.as_ref(), event);
         self.record(event);
     }
 
@@ -560,7 +558,7 @@ impl Authenticator {
     /// store may be what failed.
     pub fn report_error(&self, request: &LoginRequest, error: &CoreError) {
         let event = self.error_event(request, error);
-        let _ = self.store.append_audit(&event);
+        crate::audit::append_or_tell(self.store.as_ref(), self.sink.as_ref(), &event);
         self.record(&event);
     }
 

@@ -258,6 +258,33 @@ fn allow_unenrolled_ignores_but_never_accepts() {
 }
 
 #[test]
+fn allow_unenrolled_with_a_store_that_refuses_the_audit_row_says_the_row_was_lost() {
+    let e = env();
+    rusqlite::Connection::open(e.store.path())
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit \
+             BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let mut req = request("nobody");
+    req.allow_unenrolled = true;
+    // Still PAM_IGNORE (the store answered who is enrolled; only the row failed) ...
+    assert!(matches!(e.auth.begin(req).unwrap(), Begin::Ignore));
+    // ... and the loss is told, with what the row said.
+    let messages = e.sink.messages.lock().unwrap().clone();
+    let lost = messages
+        .iter()
+        .find(|(s, m)| *s == Severity::Error && m.contains("audit row lost"))
+        .unwrap_or_else(|| panic!("{messages:?}"));
+    assert!(
+        lost.1.contains("user=nobody") && lost.1.contains("result=ignore"),
+        "{lost:?}"
+    );
+    assert!(e.store.audit(None, 10).unwrap().is_empty());
+}
+
+#[test]
 fn invalid_user_names_are_refused_without_lookup() {
     let e = env();
     for bad in ["", "a/b", "a\nb"] {
