@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 pub use email::MAIL_FAILED;
 pub(crate) use split::Split;
 
-use crate::audit::{AuditEvent, AuditResult, AuditSink, Severity};
+use crate::audit::{AuditEvent, AuditResult, AuditSink};
 use crate::base::clock::{Clock, SystemClock};
 use crate::base::secret::MasterKey;
 use crate::config::Config;

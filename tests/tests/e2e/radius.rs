@@ -1114,3 +1114,41 @@ fn totp_at(key: &[u8], now: u64) -> String {
     };
     tessera_common::testing::totp_code(&p, key, now).unwrap()
 }
+
+/// A Calling-Station-Id is whatever the client sent: terminal escapes and new lines in it must
+/// not reach the admin's terminal through `tessera audit`, nor forge a line there.
+#[test]
+fn radius_hostile_calling_station_id_is_escaped_in_the_audit_table() {
+    let t = install("mode = \"append\"", "");
+    let s = start(t);
+    // radclient turns \033, \n and \r into the bytes themselves.
+    let forged = "203.0.113.9\\033[2J\\033[H\\r\\n2026-01-01T00:00:00Z root             sshd           10.0.0.1         accept  totp";
+    let attrs = pap("mallory", "hunter2").replace("203.0.113.9", forged);
+    let r = s.radclient("auth", SECRET, &attrs);
+    assert!(r.is("Access-Reject"), "{}", r.out);
+    let install = &s.install;
+    // JSON stays valid JSON and keeps what was sent.
+    let v = install.tessera_json(&["audit", "--limit", "10"]);
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{v}");
+    let source = events[0]["source"].as_str().unwrap();
+    assert!(
+        source.contains('\u{1b}') && source.contains('\n'),
+        "{source:?}"
+    );
+    // The table shows it escaped: no ESC byte, no CR, one line per row.
+    let out = install.tessera(&["audit", "--limit", "10"]);
+    assert!(out.status.success());
+    assert!(
+        !out.stdout.contains(&0x1b),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!out.stdout.contains(&b'\r'));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {text}");
+    assert!(lines[1].contains("mallory"), "{text}");
+    assert!(!lines.iter().any(|l| l.starts_with("2026-01-01")), "{text}");
+    assert!(lines[1].contains("\\u{1b}[2J"), "{text}");
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::admin::TotpOptions;
-use crate::audit::MemorySink;
+use crate::audit::{MemorySink, Severity};
 use crate::base::clock::FixedClock;
 use crate::base::otp::{TotpParams, totp_code};
 use crate::mail::RecordingMailer;
