@@ -85,12 +85,14 @@ pub enum Command {
 
     /// Run one authentication as the PAM module would
     ///
-    /// Prompts for a code (or takes --code), checks it exactly as a login would — replay
-    /// protection, lockout and audit included — and exits 0 on accept, 1 on reject.
+    /// Asks for a code (without echo at a terminal; one line of stdin when it is not one),
+    /// checks it exactly as a login would — replay protection, lockout and audit included —
+    /// and exits 0 on accept, 1 on reject.
     Verify {
         /// User name
         name: String,
-        /// The code (a TOTP code or a recovery code); prompted for when absent
+        /// For scripts only: a code here shows in the process list and the shell history
+        /// (type a recovery code at the prompt instead)
         #[arg(long)]
         code: Option<String>,
         /// Service name recorded in the audit log
@@ -240,11 +242,14 @@ pub enum FactorCommand {
     /// List a user's factors
     List { name: String },
     /// Activate a pending factor with a code from it
+    ///
+    /// The code is asked for without echo at a terminal, or read as one line from stdin.
     Confirm {
         name: String,
         id: i64,
+        /// For scripts only: a code here shows in the process list and the shell history
         #[arg(long)]
-        code: String,
+        code: Option<String>,
     },
     /// Remove a factor
     Remove { name: String, id: i64 },

@@ -157,7 +157,7 @@ fn print_outcome(
     match status {
         FactorStatus::Active => println!("The factor is active."),
         FactorStatus::Pending => println!(
-            "The factor is pending: confirm it with {code_from}:\n    tessera factor confirm {user} {factor_id} --code CODE"
+            "The factor is pending: confirm it with {code_from}:\n    tessera factor confirm {user} {factor_id}   (it asks for the code)"
         ),
     }
     if let Some(c) = codes {

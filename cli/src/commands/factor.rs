@@ -25,7 +25,14 @@ pub fn run(ctx: &Ctx<'_>, cmd: &FactorCommand) -> Result<ExitCode> {
             );
         }
         FactorCommand::Confirm { name, id, code } => {
-            let c = admin.confirm_factor(name, *id, code)?;
+            // Asked for (no echo at a terminal, a line of stdin otherwise) unless a script
+            // passed --code.
+            let code = match code {
+                Some(c) => zeroize::Zeroizing::new(c.clone()),
+                None => crate::prompt::secret("Code: ")?
+                    .ok_or_else(|| anyhow::anyhow!("no code on stdin; nothing was confirmed"))?,
+            };
+            let c = admin.confirm_factor(name, *id, &code)?;
             ctx.emit(
                 json!({
                     "user": name,

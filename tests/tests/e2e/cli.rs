@@ -595,3 +595,42 @@ fn cli_store_it_may_not_read_is_named_as_permission_denied_not_missing() {
 fn require_setpriv() -> std::path::PathBuf {
     tessera_tests::require("setpriv")
 }
+
+/// Codes are typed (or piped), not passed in argv, where the process list and the shell history
+/// would keep them; `--code` stays for scripts and says so.
+#[test]
+fn cli_confirm_and_verify_read_the_code_from_stdin_without_code_in_argv() {
+    let t = Install::new("");
+    ok(&t.tessera(&["user", "add", "bob"]));
+    let en = t.tessera_json(&["enroll", "totp", "bob"]);
+    assert_eq!(en["status"], "pending", "{en}");
+    let secret = en["secret"].as_str().unwrap().to_string();
+    let id = en["factor_id"].as_i64().unwrap().to_string();
+    let out = t.tessera_with_input(
+        &["--json", "factor", "confirm", "bob", &id],
+        &format!("{}\n", oathtool_code(&secret, 0)),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let confirmed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(confirmed["status"], "active", "{confirmed}");
+    let recovery = confirmed["recovery_codes"][0].as_str().unwrap().to_string();
+
+    // A recovery code typed at verify's prompt (here: piped) is checked and spent.
+    let out = t.tessera_with_input(&["--json", "verify", "bob"], &format!("{recovery}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"method\":\"recovery\""));
+    // Nothing on stdin: nothing is checked or confirmed.
+    let out = t.tessera_with_input(&["factor", "confirm", "bob", &id], "");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no code on stdin"),
+        "{}",
+        stderr(&out)
+    );
+
+    for cmd in [&["verify", "--help"][..], &["factor", "confirm", "--help"]] {
+        let help = String::from_utf8_lossy(&t.tessera(cmd).stdout).to_string();
+        assert!(help.contains("For scripts only"), "{help}");
+        assert!(help.contains("shell history"), "{help}");
+    }
+}
