@@ -49,6 +49,39 @@ pub struct AuditEvent {
     pub method: Option<String>,
     /// Why (`bad_code`, `replayed`, `locked_out`, ...) or what (`enroll totp`); never secret.
     pub detail: Option<String>,
+    /// How many events the row stands for: 1, or more for a flood folded into one row
+    /// ([`AuditEvent::flood_key`]).
+    pub count: u32,
+}
+
+/// Flood rows are folded per this many seconds.
+pub const FLOOD_WINDOW_SECS: u64 = 60;
+
+impl AuditEvent {
+    /// For the refusals anyone can cause without knowing an account (an unknown or invalid
+    /// name, a password for a name nobody has, a throttled name), the key that folds a flood into one row per source per minute:
+    /// the same key means "count it on the row already there". The user is part of the key
+    /// only for a throttled name (a known or guessed account); unknown names are folded
+    /// whatever they are (the row keeps the first), or random names would each get a row.
+    /// `None` for every other event: each keeps its own row.
+    pub fn flood_key(&self) -> Option<String> {
+        let detail = self.detail.as_deref()?;
+        if !matches!(self.result, AuditResult::Reject | AuditResult::Ignore) {
+            return None;
+        }
+        let user = match detail {
+            "unknown_user" | "invalid_user" | "bad_password; unknown_user" => "",
+            "throttled" => self.user.as_str(),
+            _ => return None,
+        };
+        Some(format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{detail}\u{0}{user}",
+            self.at / FLOOD_WINDOW_SECS,
+            self.service,
+            self.source.as_deref().unwrap_or(""),
+            self.result.as_str(),
+        ))
+    }
 }
 
 impl fmt::Display for AuditEvent {
@@ -267,6 +300,7 @@ mod tests {
             result: AuditResult::Reject,
             method: Some("totp".into()),
             detail: Some("bad_code".into()),
+            count: 1,
         };
         assert_eq!(
             e.to_string(),

@@ -243,6 +243,7 @@ impl Admin {
             result: AuditResult::Admin,
             method: None,
             detail: Some(what),
+            count: 1,
         };
         crate::audit::append_or_tell(self.store.as_ref(), self.sink.as_ref(), &event);
         self.sink.record(&event);

@@ -365,13 +365,18 @@ impl Authenticator {
         self.settle_first_factor(login, begun, found.is_some())?;
         if found.is_none() {
             // The failure that throttles is still refused as a wrong password; the throttle is
-            // told at the next attempt.
-            let e = self.event(
-                login,
-                AuditResult::Reject,
-                Some("password"),
-                Some(Reject::BadPassword.as_str().to_string()),
-            );
+            // told at the next attempt. The audit row (the admin's, never the user's) says
+            // when the name is nobody's: a spray of made-up names then folds into one row per
+            // source per minute (`AuditEvent::flood_key`).
+            let detail = match login.data {
+                Some(_) => Reject::BadPassword.as_str().to_string(),
+                None => format!(
+                    "{}; {}",
+                    Reject::BadPassword.as_str(),
+                    Reject::UnknownUser.as_str()
+                ),
+            };
+            let e = self.event(login, AuditResult::Reject, Some("password"), Some(detail));
             self.audit_only(&e);
             self.prune_sometimes();
             return Ok(Err(Outcome::Rejected(Reject::BadPassword)));

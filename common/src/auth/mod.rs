@@ -159,6 +159,7 @@ impl LoginRequest {
             result,
             method: method.map(str::to_string),
             detail,
+            count: 1,
         }
     }
 }
@@ -465,6 +466,10 @@ pub(crate) fn check_key_binding(
     }
 }
 
+/// Audit-pruning batches per [`Authenticator::prune`] call: with the RADIUS server's 10 000-row
+/// batches once a minute, up to 100 000 rows a minute go.
+pub const AUDIT_PRUNE_BATCHES: u32 = 10;
+
 impl Authenticator {
     pub fn new(
         config: Arc<Config>,
@@ -526,15 +531,27 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Forget throttle counters that ran out (housekeeping): up to `limit` rows. The RADIUS
-    /// server calls it once a minute; short-lived processes that write throttle rows call it now
-    /// and then ([`Authenticator::prune_sometimes`]).
+    /// Housekeeping: forget throttle counters that ran out (up to `limit` rows), and apply the
+    /// audit retention (`[audit] keep` and `max_rows`) in batches of `limit` rows, each its own
+    /// short transaction, at most [`AUDIT_PRUNE_BATCHES`] of them. The RADIUS server calls it
+    /// once a minute; short-lived processes that write throttle rows call it now and then
+    /// ([`Authenticator::prune_sometimes`]). The rows deleted.
     pub fn prune(&self, limit: u32) -> Result<u64, CoreError> {
         // Every throttle rule leaks and forgets alike (`Rules::new`).
         let r = self.rules.per_source;
-        Ok(self
-            .store
-            .prune_throttle(self.clock.now(), r.decay_secs, r.quiet_secs, limit)?)
+        let mut removed =
+            self.store
+                .prune_throttle(self.clock.now(), r.decay_secs, r.quiet_secs, limit)?;
+        let keep = &self.config.audit;
+        let before = self.clock.now().saturating_sub(keep.keep.as_secs());
+        for _ in 0..AUDIT_PRUNE_BATCHES {
+            let n = self.store.prune_audit(before, keep.max_rows, limit)?;
+            removed += n;
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(removed)
     }
 
     /// [`Authenticator::prune`] about once in 32 calls, a few rows at a time: a PAM host that

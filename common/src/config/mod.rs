@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod audit;
 mod email;
 mod radius;
 mod sections;
@@ -19,6 +20,7 @@ pub use crate::base::kdf::Argon2Config;
 pub use crate::base::otp::TotpAlgorithm;
 use validate::{RawDuration, Validator, key_at_line, line_of};
 
+pub use audit::AuditConfig;
 use email::RawEmail;
 pub use email::{EmailConfig, SmtpSecurity};
 pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
@@ -79,6 +81,7 @@ pub struct Config {
     /// `None` when the file has no `[email]` section: e-mailed codes are then unavailable.
     pub email: Option<EmailConfig>,
     pub radius: RadiusConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +148,7 @@ struct RawConfig {
     policy: Option<RawPolicy>,
     email: Option<RawEmail>,
     radius: Option<radius::RawRadius>,
+    audit: Option<audit::RawAudit>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -356,6 +360,7 @@ impl Validator<'_> {
             Some(e) => Some(self.email(e)?),
         };
         let radius = self.radius(raw.radius.unwrap_or_default())?;
+        let audit = self.audit(raw.audit.unwrap_or_default())?;
 
         Ok(Config {
             source: self.path.to_path_buf(),
@@ -366,6 +371,7 @@ impl Validator<'_> {
             policy,
             email,
             radius,
+            audit,
         })
     }
 }

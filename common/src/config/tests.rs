@@ -36,6 +36,19 @@ fn example_config_parses_and_states_the_defaults() {
     assert_eq!(example.store.path, defaults.store.path);
     assert_eq!(example.store.key_file, defaults.store.key_file);
     assert_eq!(example.store.busy_timeout, defaults.store.busy_timeout);
+    assert_eq!(example.audit, defaults.audit);
+    assert_eq!(defaults.audit.keep, Duration::from_secs(90 * 24 * 3600));
+}
+
+#[test]
+fn audit_retention_is_checked() {
+    let c = parse("[audit]\nkeep = \"30d\"\nmax_rows = 1000\n").unwrap();
+    assert_eq!(c.audit.keep, Duration::from_secs(30 * 24 * 3600));
+    assert_eq!(c.audit.max_rows, 1000);
+    let e = parse("[audit]\nkeep = \"1s\"\n").unwrap_err();
+    assert_eq!(e.key(), Some("audit.keep"));
+    let e = parse("[audit]\nmax_rows = 0\n").unwrap_err();
+    assert_eq!(e.key(), Some("audit.max_rows"));
 }
 
 #[test]

@@ -117,6 +117,10 @@ pub trait AuditStore {
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Newest first.
     fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Retention, in bounded steps: delete up to `limit` rows from before `before`, and up to
+    /// `limit` of the oldest rows beyond the newest `max_rows`. The number deleted; call again
+    /// until it is 0 to prune everything due.
+    fn prune_audit(&self, before: u64, max_rows: u64, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// The reads and writes of one decision, inside [`Store::write`]'s transaction.

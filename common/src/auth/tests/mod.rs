@@ -284,6 +284,42 @@ fn allow_unenrolled_with_a_store_that_refuses_the_audit_row_says_the_row_was_los
     assert!(e.store.audit(None, 10).unwrap().is_empty());
 }
 
+/// Unauthenticated input cannot grow the audit table without bound: a flood of unknown names
+/// from one place is one row a minute, and from many places the row cap holds after the
+/// maintenance prune (what the RADIUS server's maintenance thread calls once a minute).
+#[test]
+fn a_flood_of_unknown_names_does_not_grow_the_audit_table_past_its_bound() {
+    let e = env_with("[audit]\nmax_rows = 100\n", None);
+    for i in 0..300 {
+        let out = login(&e, request(&format!("bot{i}")), "123456");
+        assert_eq!(out, Outcome::Rejected(Reject::UnknownUser));
+    }
+    let all = e.store.audit(None, 1000).unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].count, 300);
+    // From 1000 sources: 1000 rows until pruned, then the newest 100.
+    for i in 0..1000 {
+        let req = LoginRequest {
+            source: Some(format!("10.1.{}.{}", i / 250, i % 250)),
+            ..request("bot")
+        };
+        login(&e, req, "123456");
+    }
+    assert_eq!(e.store.audit(None, 10_000).unwrap().len(), 1001);
+    e.auth.prune(10_000).unwrap();
+    let left = e.store.audit(None, 10_000).unwrap();
+    assert_eq!(left.len(), 100);
+    assert_eq!(
+        left[0].source.as_deref(),
+        Some("10.1.3.249"),
+        "the newest stay"
+    );
+    // And age: past `[audit] keep` (90 days by default) everything goes.
+    e.clock.advance(91 * 24 * 3600);
+    e.auth.prune(10_000).unwrap();
+    assert!(e.store.audit(None, 10).unwrap().is_empty());
+}
+
 #[test]
 fn invalid_user_names_are_refused_without_lookup() {
     let e = env();

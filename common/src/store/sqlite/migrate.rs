@@ -38,6 +38,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_store_meta.sql"),
         then: None,
     },
+    Migration {
+        sql: include_str!("../migrations/0007_audit_retention.sql"),
+        then: None,
+    },
 ];
 
 pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {

@@ -155,6 +155,7 @@ fn audit_event(o: &AttemptOutcome) -> AuditEvent {
         },
         method: None,
         detail: None,
+        count: 1,
     }
 }
 
@@ -540,6 +541,7 @@ fn audit_is_newest_first_and_filtered() {
             result: AuditResult::Accept,
             method: Some("totp".into()),
             detail: None,
+            count: 1,
         })
         .unwrap();
     }
@@ -758,6 +760,7 @@ fn deferred_maintenance_moves_checkpoints_out_of_commits() {
             result: AuditResult::Accept,
             method: None,
             detail: None,
+            count: 1,
         })
         .unwrap();
     }
