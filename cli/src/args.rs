@@ -100,8 +100,14 @@ pub enum Command {
         service: String,
     },
 
-    /// Show the audit log, newest first
+    /// Show the audit log, newest first (or prune it: `tessera audit prune`)
+    ///
+    /// A row with COUNT above 1 stands for a flood folded into one row: refusals of unknown,
+    /// invalid or throttled names from one source within one minute (the first name is shown).
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        #[command(subcommand)]
+        action: Option<AuditCommand>,
         /// Only this user's entries
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
@@ -255,6 +261,19 @@ pub enum FactorCommand {
     Remove { name: String, id: i64 },
     /// Make a factor the preferred one (prompted for first)
     Prefer { name: String, id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Delete old audit rows now (the RADIUS server does it once a minute by itself)
+    ///
+    /// Deletes the rows older than --older-than (default: `[audit] keep`), and the oldest rows
+    /// beyond `[audit] max_rows`, in batches, while logins go on.
+    Prune {
+        /// Age past which rows go, e.g. "30d" or "12h"
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -112,6 +112,7 @@ pub fn audit_json(e: &AuditEvent) -> Value {
         "result": e.result.as_str(),
         "method": e.method,
         "detail": e.detail,
+        "count": e.count,
     })
 }
 

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tessera_common::{Admin, Clock, Config, Sections, SyslogSink, SystemClock, Trust};
 
-use crate::args::{Cli, Command};
+use crate::args::{AuditCommand, Cli, Command};
 
 pub struct Ctx<'a> {
     pub cli: &'a Cli,
@@ -75,7 +75,15 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             code,
             service,
         } => verify::run(&ctx, name, code.as_deref(), service),
-        Command::Audit { user, limit } => audit::run(&ctx, user.as_deref(), *limit),
+        Command::Audit {
+            action: Some(AuditCommand::Prune { older_than }),
+            ..
+        } => audit::prune(&ctx, *older_than),
+        Command::Audit {
+            action: None,
+            user,
+            limit,
+        } => audit::run(&ctx, user.as_deref(), *limit),
         Command::Import(c) => import::run(&ctx, c),
         Command::Backup { file } => backup(&ctx, file),
         Command::Restore { file, replace } => restore(&ctx, file, *replace),

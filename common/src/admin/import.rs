@@ -44,6 +44,32 @@ impl Admin {
         Ok(self.store.audit(user, limit)?)
     }
 
+    /// Delete audit rows from before `older_than` ago (default `[audit] keep`) and the oldest
+    /// beyond `[audit] max_rows`, in batches of 10 000 rows (each its own transaction, so logins
+    /// go on meanwhile). The rows deleted; the pruning itself is audited.
+    pub fn prune_audit(&self, older_than: Option<std::time::Duration>) -> Result<u64, CoreError> {
+        let keep = older_than.unwrap_or(self.config.audit.keep);
+        let before = self.clock.now().saturating_sub(keep.as_secs());
+        let mut deleted = 0;
+        loop {
+            let n = self
+                .store
+                .prune_audit(before, self.config.audit.max_rows, 10_000)?;
+            deleted += n;
+            if n == 0 {
+                break;
+            }
+        }
+        self.audit(
+            "-",
+            format!(
+                "audit prune older_than={} deleted={deleted}",
+                humantime::format_duration(keep)
+            ),
+        );
+        Ok(deleted)
+    }
+
     /// Bring a `~/.google_authenticator` file over: its secret becomes an active TOTP factor and
     /// its scratch codes become the user's recovery codes. The user is created if needed.
     pub fn import_google_authenticator(

@@ -1152,3 +1152,62 @@ fn radius_hostile_calling_station_id_is_escaped_in_the_audit_table() {
     assert!(!lines.iter().any(|l| l.starts_with("2026-01-01")), "{text}");
     assert!(lines[1].contains("\\u{1b}[2J"), "{text}");
 }
+
+/// A flood of Access-Requests for names nobody has does not grow the audit table a row a
+/// packet: one row per source per minute carries the count, and beyond `[audit] max_rows`
+/// `tessera audit prune` (what the server's maintenance thread runs once a minute) cuts the
+/// oldest.
+#[test]
+fn radius_a_flood_of_unknown_names_stays_within_the_audit_bound() {
+    let t = install_with("mode = \"append\"", "", "[audit]\nmax_rows = 100\n");
+    let s = start(t);
+    let c = Client::new(SECRET);
+    let send = |i: u32, user: &str, station: &str| {
+        let mut p = c.access_packet((i % 256) as u8, user, "hunter2123456");
+        p.add(radius::core::avp::AVP::from_string(31, station));
+        let req = c.sign(p);
+        let resp = c.exchange(&req, s.addr(), Duration::from_secs(5)).unwrap();
+        assert_eq!(c.decode(&resp, &req).get_code(), Code::AccessReject);
+    };
+    for i in 0..300 {
+        send(i, &format!("bot{i}"), "198.51.100.7");
+    }
+    let v = s.install.tessera_json(&["audit", "--limit", "1000"]);
+    let events = v["events"].as_array().unwrap();
+    // One row, or two when the flood crossed a minute.
+    assert!(events.len() <= 2, "{v}");
+    let total: u64 = events.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 300, "{v}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["detail"] == "bad_password; unknown_user"),
+        "{v}"
+    );
+
+    // Many sources: a row each, until pruned down to max_rows.
+    for i in 0..150 {
+        // A name each too: one name from everywhere would be throttled (and fold per name).
+        send(i, &format!("x{i}"), &format!("198.51.100.{}", i % 250 + 1));
+        send(i, &format!("y{i}"), &format!("203.0.113.{}", i % 250 + 1));
+    }
+    let rows = |install: &Install| {
+        install.tessera_json(&["audit", "--limit", "10000"])["events"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    // 301 rows were written; the server prunes now and then on its own (and once a minute on
+    // its maintenance thread), `tessera audit prune` at once. Its own admin row comes on top.
+    let pruned = s.install.tessera_json(&["audit", "prune"]);
+    assert!(pruned["deleted"].is_u64(), "{pruned}");
+    assert!(rows(&s.install) <= 101, "{}", rows(&s.install));
+
+    // --older-than 1s: everything but what was written since goes.
+    std::thread::sleep(Duration::from_millis(2100));
+    let pruned = s
+        .install
+        .tessera_json(&["audit", "prune", "--older-than", "1s"]);
+    assert!(pruned["deleted"].as_u64().unwrap() >= 99, "{pruned}");
+    assert!(rows(&s.install) <= 1);
+}
