@@ -218,26 +218,116 @@ impl Default for ClosedPort {
     }
 }
 
-/// A self-signed certificate for 127.0.0.1 / localhost made with openssl; returns (cert, key).
-pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let cert = dir.join("smtp-cert.pem");
-    let key = dir.join("smtp-key.pem");
+/// A private CA and a leaf certificate it signed for the SMTP server (127.0.0.1 / localhost), made
+/// with exactly the openssl commands docs/email.md gives; returns (ca, cert, key). `ca_file`
+/// names the CA; the server presents the leaf.
+pub struct MailCerts {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn mail_ca_and_leaf(dir: &Path) -> MailCerts {
+    let run = |args: &[&str]| {
+        let out = Command::new(require("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // docs/email.md, "A private CA for the SMTP server": step 1, the CA.
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-keyout",
+        "mail-ca.key",
+        "-out",
+        "mail-ca.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=Example mail CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    // Step 2, the server's key and a request for it.
+    run(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-keyout",
+        "smtp.key",
+        "-out",
+        "smtp.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    // Step 3, the CA signs it as a server (leaf) certificate for the name Tessera dials.
+    std::fs::write(
+        dir.join("smtp.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write smtp.ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "smtp.csr",
+        "-CA",
+        "mail-ca.pem",
+        "-CAkey",
+        "mail-ca.key",
+        "-CAcreateserial",
+        "-out",
+        "smtp.pem",
+        "-days",
+        "825",
+        "-extfile",
+        "smtp.ext",
+    ]);
+    MailCerts {
+        ca: dir.join("mail-ca.pem"),
+        cert: dir.join("smtp.pem"),
+        key: dir.join("smtp.key"),
+    }
+}
+
+/// What `openssl req -x509` makes by default: a self-signed certificate that is its own CA
+/// (basicConstraints CA:TRUE). Returns (cert, key).
+pub fn default_self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("self.pem"), dir.join("self.key"));
     let out = Command::new(require("openssl"))
+        .args(["req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt"])
         .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
         ])
-        .args(["-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        // A leaf, not a CA: webpki refuses a CA certificate as a server's own.
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth"])
-        .arg("-keyout")
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_tests::{Install, SmtpMode, SmtpServer, bin, code_in_mail, self_signed_cert};
+use tessera_tests::{
+    Install, SmtpMode, SmtpServer, bin, code_in_mail, default_self_signed_cert, mail_ca_and_leaf,
+};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
@@ -290,15 +292,15 @@ fn email_refused_by_the_server_names_the_reason_and_leaves_nothing() {
 }
 
 #[test]
-fn email_starttls_with_a_self_signed_certificate_the_config_trusts() {
+fn email_starttls_with_a_private_ca_the_config_trusts() {
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed_cert(certs.path());
-    let smtp = SmtpServer::start(SmtpMode::Starttls(&cert, &key));
+    let mail = mail_ca_and_leaf(certs.path());
+    let smtp = SmtpServer::start(SmtpMode::Starttls(&mail.cert, &mail.key));
     let base = smtp
         .config("min_interval = \"0s\"")
         .replace("security = \"none\"", "security = \"starttls\"");
 
-    // Without trusting the certificate the TLS handshake fails: a clear error, nothing sent.
+    // Without trusting the CA the TLS handshake fails: a clear error, nothing sent.
     let untrusted = Install::new(&base);
     assert!(
         untrusted
@@ -315,8 +317,36 @@ fn email_starttls_with_a_self_signed_certificate_the_config_trusts() {
     );
     assert!(smtp.messages().is_empty());
 
-    // With ca_file naming it, mail flows over STARTTLS.
-    let t = Install::new(&format!("{base}ca_file = \"{}\"\n", cert.display()));
+    // With ca_file naming the CA (docs/email.md's recipe), mail flows over STARTTLS.
+    let t = Install::new(&format!("{base}ca_file = \"{}\"\n", mail.ca.display()));
     enroll(&t, &smtp);
     assert!(!smtp.messages().is_empty());
+}
+
+/// What docs/email.md warns about: `openssl req -x509`'s default certificate is a CA, and a CA
+/// presented as the server's own is refused even when ca_file names it.
+#[test]
+fn email_a_default_self_signed_certificate_is_refused_as_the_docs_say() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = default_self_signed_cert(certs.path());
+    let smtp = SmtpServer::start(SmtpMode::Starttls(&cert, &key));
+    let t = Install::new(&format!(
+        "{}ca_file = \"{}\"\n",
+        smtp.config("")
+            .replace("security = \"none\"", "security = \"starttls\""),
+        cert.display()
+    ));
+    assert!(
+        t.tessera(&["user", "add", "alice", "--email", "alice@example.com"])
+            .status
+            .success()
+    );
+    let out = t.tessera(&["enroll", "email", "alice"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("CaUsedAsEndEntity"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(smtp.messages().is_empty());
 }
