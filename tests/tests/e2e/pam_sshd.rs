@@ -33,6 +33,9 @@ enum Methods<'a> {
     /// `AuthenticationMethods publickey,keyboard-interactive` with this public key authorized;
     /// PAM: pam_tessera alone (docs/pam.md's "key and code").
     KeyThenCode { public_key: &'a str },
+    /// `PasswordAuthentication yes` and no `AuthenticationMethods` (the pitfall docs/pam.md
+    /// warns about); PAM: pam_unix, then pam_tessera.
+    PasswordMethodOpen,
 }
 
 impl Sshd {
@@ -49,7 +52,9 @@ impl Sshd {
         );
         let pam_file = Path::new("/etc/pam.d").join(&service);
         let first_factor = match methods {
-            Methods::PasswordThenCode => "auth required pam_unix.so nodelay\n",
+            Methods::PasswordThenCode | Methods::PasswordMethodOpen => {
+                "auth required pam_unix.so nodelay\n"
+            }
             Methods::KeyThenCode { .. } => "",
         };
         std::fs::write(
@@ -79,8 +84,11 @@ impl Sshd {
             .unwrap();
         assert!(keygen.status.success(), "ssh-keygen: {keygen:?}");
         let auth = match methods {
-            Methods::PasswordThenCode => {
-                "PubkeyAuthentication no\nAuthenticationMethods keyboard-interactive\n".to_string()
+            Methods::PasswordThenCode => "PubkeyAuthentication no\nPasswordAuthentication no\n\
+                 AuthenticationMethods keyboard-interactive\n"
+                .to_string(),
+            Methods::PasswordMethodOpen => {
+                "PubkeyAuthentication no\nPasswordAuthentication yes\n".to_string()
             }
             Methods::KeyThenCode { public_key } => {
                 // sshd reads the file as the user: a directory and file the user can read.
@@ -90,7 +98,8 @@ impl Sshd {
                 std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
                 std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
                 format!(
-                    "PubkeyAuthentication yes\nAuthorizedKeysFile {}\n\
+                    "PubkeyAuthentication yes\nPasswordAuthentication no\n\
+                     AuthorizedKeysFile {}\n\
                      AuthenticationMethods publickey,keyboard-interactive\n",
                     keys.display()
                 )
@@ -103,7 +112,6 @@ impl Sshd {
                  PidFile {d}/sshd.pid\n\
                  UsePAM yes\n\
                  KbdInteractiveAuthentication yes\n\
-                 PasswordAuthentication no\n\
                  {auth}\
                  PermitRootLogin no\n\
                  AllowUsers {user}\n\
@@ -185,7 +193,7 @@ impl Sshd {
         identity: Option<&Path>,
         steps: &[(&str, &str)],
     ) -> crate::pam::Run {
-        let key_options: Vec<String> = match identity {
+        let key_options = match identity {
             None => vec![
                 "-o".into(),
                 "PreferredAuthentications=keyboard-interactive".into(),
@@ -201,6 +209,16 @@ impl Sshd {
                 "PreferredAuthentications=publickey,keyboard-interactive".into(),
             ],
         };
+        self.ssh_with(user, key_options, steps)
+    }
+
+    /// Log in with these client options (which methods to try), answering `steps`.
+    fn ssh_with(
+        &self,
+        user: &str,
+        method_options: Vec<String>,
+        steps: &[(&str, &str)],
+    ) -> crate::pam::Run {
         let argv: Vec<String> = [
             require("ssh").display().to_string(),
             "-F".into(),
@@ -213,7 +231,7 @@ impl Sshd {
             "UserKnownHostsFile=/dev/null".into(),
         ]
         .into_iter()
-        .chain(key_options)
+        .chain(method_options)
         .chain([
             "-o".into(),
             "NumberOfPasswordPrompts=1".into(),
@@ -432,4 +450,61 @@ fn ssh_key_then_code_asks_only_for_the_code() {
     );
     assert!(!run.ok(), "{}", run.out);
     assert_eq!(last_detail(&install, &user.name)["detail"], "bad_code");
+}
+
+/// The pitfall docs/pam.md describes: with `UsePAM yes`, `PasswordAuthentication yes` and no
+/// `AuthenticationMethods`, the password method does reach the PAM stack. sshd answers every
+/// prompt of it with the password: pam_unix accepts it, pam_tessera takes it as the code and
+/// refuses it, and each such login counts as a wrong code against the user.
+#[test]
+fn ssh_password_method_under_use_pam_answers_the_code_prompt_with_the_password() {
+    let install = Install::new("[policy]\nmax_tries = 1\nmax_failures = 2\n[totp]\nwindow = 2\n");
+    let user = SystemUser::create(PASSWORD);
+    let (secret, _) = install.enroll_totp(&user.name);
+    let sshd = Sshd::start_with(&install, &user.name, Methods::PasswordMethodOpen);
+    let password_only = vec![
+        "-o".to_string(),
+        "PreferredAuthentications=password".to_string(),
+        "-o".to_string(),
+        "PubkeyAuthentication=no".to_string(),
+    ];
+    let run = sshd.ssh_with(
+        &user.name,
+        password_only.clone(),
+        &[("password: ", PASSWORD), ("Permission denied", "")],
+    );
+    assert!(!run.ok(), "{}", run.out);
+    assert!(!run.out.contains("TESSERA-OK-42"), "{}", run.out);
+    // No code prompt was shown: the password method has no way to show one.
+    assert!(!run.out.contains("Verification code"), "{}", run.out);
+    let ev = last_detail(&install, &user.name);
+    assert_eq!(ev["result"], "reject", "{ev}");
+    assert_eq!(
+        ev["detail"], "bad_code",
+        "the password was taken as the code: {ev}"
+    );
+    assert_eq!(
+        install.lock(&user.name)["failures"],
+        1,
+        "it counted as a wrong code"
+    );
+
+    // A second such login locks the user out (max_failures = 2), even for a right code.
+    let again = sshd.ssh_with(
+        &user.name,
+        password_only,
+        &[("password: ", PASSWORD), ("Permission denied", "")],
+    );
+    assert!(!again.ok(), "{}", again.out);
+    assert_eq!(install.lock(&user.name)["locked"], true);
+    let code = oathtool_code(&secret, 0);
+    let kbd = sshd.ssh(
+        &user.name,
+        &[("Password: ", PASSWORD), ("Permission denied", "")],
+    );
+    assert!(
+        !kbd.ok(),
+        "locked: {}\n(the code {code} was never asked for)",
+        kbd.out
+    );
 }
