@@ -152,7 +152,11 @@ pub fn from_base32(text: &str) -> Option<Secret<Vec<u8>>> {
     if cleaned.is_empty() {
         return None;
     }
-    base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &cleaned).map(Secret::new)
+    // A lone character (or three, or six) holds fewer than 8 bits: the decoder gives nothing,
+    // which is not a secret either.
+    base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &cleaned)
+        .filter(|bytes| !bytes.is_empty())
+        .map(Secret::new)
 }
 
 /// Characters escaped in an otpauth label or parameter.
@@ -299,6 +303,9 @@ mod tests {
         assert_eq!(from_base32(spaced).unwrap().expose().as_slice(), SEED20);
         assert!(from_base32("not base32!").is_none());
         assert!(from_base32("").is_none());
+        // Found by the otpauth fuzz target: one character decoded to an empty secret.
+        assert!(from_base32("M").is_none());
+        assert!(from_base32("M=======").is_none());
     }
 
     #[test]
