@@ -21,6 +21,9 @@ mod base;
 mod config;
 mod error;
 mod factor;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod mail;
 mod policy;
 mod store;

@@ -6,7 +6,7 @@
 mod backup;
 mod enroll;
 mod factors;
-mod google_auth;
+pub(crate) mod google_auth;
 mod import;
 mod recovery;
 mod users;
