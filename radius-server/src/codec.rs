@@ -136,6 +136,12 @@ impl Request {
         a
     }
 
+    /// The decoded packet, for the fuzz targets' round trip.
+    #[cfg(feature = "fuzzing")]
+    pub fn packet(&self) -> &Packet {
+        &self.packet
+    }
+
     /// The request's bytes, as far as its header's length (padding dropped).
     pub fn raw(&self) -> &[u8] {
         &self.raw

@@ -16,6 +16,12 @@ pub struct Log {
     syslog: SyslogSink,
 }
 
+impl Default for Log {
+    fn default() -> Log {
+        Log::new()
+    }
+}
+
 impl Log {
     pub fn new() -> Log {
         Log {

@@ -6,16 +6,6 @@
 //! reload clients and configuration).
 #![forbid(unsafe_code)]
 
-mod admission;
-mod batch;
-mod cache;
-mod challenge;
-mod clients;
-mod codec;
-mod handler;
-mod log;
-mod server;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,8 +15,7 @@ use clap::Parser;
 use tessera_common::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::log::Log;
-use crate::server::Server;
+use tessera_radiusd::{Log, Server};
 
 /// mimalloc rather than glibc's malloc: a login costs about 10 % less CPU (many small
 /// allocations), and the 19 MiB an Argon2 check allocates goes back to the system instead of
@@ -64,7 +53,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let workers = server::workers(&config.radius);
+    let workers = tessera_radiusd::workers(&config.radius);
     let listen = config.radius.listen.clone();
     let summary = format!(
         "mode {}, first factor {}, {} clients, {workers} workers",
@@ -88,7 +77,7 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(workers + server::NO_MAIL_THREADS)
+        .max_blocking_threads(workers + tessera_radiusd::NO_MAIL_THREADS)
         .thread_keep_alive(Duration::from_secs(60))
         .build()
     {
@@ -117,8 +106,8 @@ async fn run(
     server.start_decider()?;
     let mut loops = Vec::new();
     for addr in &listen {
-        let sock =
-            server::bind(*addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let sock = tessera_radiusd::bind(*addr)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let local = sock.local_addr()?;
         log.info(&format!("listening on {local} ({summary})"));
         loops.push(tokio::spawn(

@@ -1,0 +1,23 @@
+//! tessera-radiusd's parts, behind the binary in `main.rs` (wiring only).
+//!
+//! A library so that the fuzz targets in `fuzz/` can reach the codec and the handler (through
+//! the hidden `fuzzing` module, feature `fuzzing`); nothing else is meant to depend on it.
+#![forbid(unsafe_code)]
+
+mod admission;
+mod batch;
+mod cache;
+mod challenge;
+mod clients;
+mod codec;
+mod handler;
+mod log;
+mod server;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
+// The public interface is:
+pub use log::Log;
+pub use server::{NO_MAIL_THREADS, Server, bind, workers};
