@@ -5,10 +5,12 @@
 mod backup;
 mod cli;
 mod counting;
+mod crash;
 mod email;
 mod email_frontends;
 mod names;
 mod pam;
 mod pam_sshd;
 mod radius;
+mod storm;
 mod trust;

@@ -69,17 +69,29 @@ pub(crate) fn start(install: Install) -> Radiusd {
 /// radiusd.log in the installation's directory).
 fn spawn(install: Install) -> Radiusd {
     let log = install.dir.path().join("radiusd.log");
+    let (child, port) = spawn_process(&install, &log);
+    Radiusd {
+        child,
+        port,
+        install,
+        log,
+    }
+}
+
+/// Start `tessera-radiusd` on `install`, its stderr to `log` (truncated), and return it with
+/// the port of its `listening on 127.0.0.1:PORT` line.
+fn spawn_process(install: &Install, log: &std::path::Path) -> (Child, u16) {
     let mut child = Command::new(bin("tessera-radiusd"))
         .arg("--config")
         .arg(&install.config)
         .env_remove("TESSERA_CONFIG")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("start tessera-radiusd");
     let deadline = Instant::now() + Duration::from_secs(30);
     let port = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text = std::fs::read_to_string(log).unwrap_or_default();
         let port = text
             .split("listening on 127.0.0.1:")
             .nth(1)
@@ -101,15 +113,24 @@ fn spawn(install: Install) -> Radiusd {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Radiusd {
-        child,
-        port,
-        install,
-        log,
-    }
+    (child, port)
 }
 
 impl Radiusd {
+    /// SIGKILL (`kill -9`): no drain, no last checkpoint. The installation stays.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Start the server again on the same installation (after [`Radiusd::kill9`]); it may
+    /// listen on another port.
+    pub fn restart(&mut self) {
+        let (child, port) = spawn_process(&self.install, &self.log);
+        (self.child, self.port) = (child, port);
+        self.wait_ready(SECRET);
+    }
+
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
