@@ -12,5 +12,6 @@ mod names;
 mod pam;
 mod pam_sshd;
 mod radius;
+mod soak;
 mod storm;
 mod trust;

@@ -59,9 +59,10 @@ impl Service {
 
     /// Run `pamtester SERVICE USER authenticate` with `input` piped to it.
     ///
-    /// pam_wrapper 1.1.4 picks its scratch directory (`/tmp/pam.X`) racily: of several
-    /// pamtesters started at once, one may fail in `pam_start`, before any module is loaded.
-    /// Such a run is started again (it did nothing: the module never ran).
+    /// pam_wrapper 1.1.4 picks its scratch directory (`/tmp/pam.X`, one character: a few dozen
+    /// names) racily: of several pamtesters started at once, one may fail in `pam_start` or
+    /// find no service file, before any module is loaded. Such a run is started again (it did
+    /// nothing: the module never ran, no prompt was shown).
     pub fn pamtester(&self, user: &str, input: &str, items: &[&str]) -> Run {
         let mut attempts = 0;
         loop {
@@ -69,9 +70,15 @@ impl Service {
             cmd.arg("60").args(self.pamtester_argv(user, items));
             let run = Run::of(run_with_input(cmd, input));
             attempts += 1;
-            let wrapper_failed = run.out.contains("Failed to create pam_wrapper config dir")
-                && run.out.contains("pamtester: Initialization failure");
-            if !wrapper_failed || attempts == 5 {
+            // With 64 at once, a few also end with status 1 and print nothing at all: not
+            // even pamtester's own verdict, so no prompt was shown and no code was read.
+            let wrapper_failed = (run.out.contains("pwrap_init: Failed")
+                || run
+                    .out
+                    .contains("Failed to find a possible path to create pam_wrapper")
+                || run.out.trim().is_empty())
+                && !run.out.contains("Verification code");
+            if !wrapper_failed || attempts == 10 {
                 return run;
             }
             std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
