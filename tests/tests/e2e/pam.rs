@@ -70,14 +70,27 @@ impl Service {
             cmd.arg("60").args(self.pamtester_argv(user, items));
             let run = Run::of(run_with_input(cmd, input));
             attempts += 1;
-            // With 64 at once, a few also end with status 1 and print nothing at all: not
-            // even pamtester's own verdict, so no prompt was shown and no code was read.
-            let wrapper_failed = (run.out.contains("pwrap_init: Failed")
-                || run
-                    .out
-                    .contains("Failed to find a possible path to create pam_wrapper")
-                || run.out.trim().is_empty())
-                && !run.out.contains("Verification code");
+            // pam_wrapper's own complaints (its functions are `pwrap_*`) or libpam finding no
+            // service file; with 64 at once, a few runs also end with status 1 having printed
+            // nothing at all, not even pamtester's verdict. None showed the prompt.
+            let wrapper_noise = run.out.lines().any(|l| {
+                l.starts_with("PWRAP_ERROR")
+                    && [
+                        "pwrap_",
+                        "no modules loaded",
+                        "pam_start:",
+                        "error reading PAM",
+                    ]
+                    .iter()
+                    .any(|m| l.contains(m))
+            });
+            // A module that ran and could not decide (a busy store, say) is an answer: kept.
+            let wrapper_failed = !run.ok()
+                && !run.out.contains("Verification code")
+                && !run.out.contains(AUTHINFO_UNAVAIL)
+                && (wrapper_noise
+                    || run.out.contains("pamtester: Initialization failure")
+                    || run.out.trim().is_empty());
             if !wrapper_failed || attempts == 10 {
                 return run;
             }
