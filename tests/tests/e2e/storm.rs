@@ -223,14 +223,15 @@ pub(crate) fn wrong_answers(attempts: &[Attempt]) -> Vec<&Attempt> {
         .collect()
 }
 
-/// The audit table's rows by (user, result) for `service`, read straight from the database.
+/// The audit table's events by (user, result) for `service`, read straight from the database
+/// (a row folded from a flood counts for its `count`).
 pub(crate) fn audit_counts(
     db: &rusqlite::Connection,
     service: &str,
 ) -> HashMap<(String, String), u64> {
     let mut st = db
         .prepare(
-            "SELECT user, result, count(*) FROM audit WHERE service = ?1 GROUP BY user, result",
+            "SELECT user, result, sum(count) FROM audit WHERE service = ?1 GROUP BY user, result",
         )
         .unwrap();
     st.query_map([service], |r| {
