@@ -111,9 +111,14 @@ impl Rule {
     /// As [`Rule::check`] for a file that may be absent (a database's `-wal` and `-shm`):
     /// `Ok(None)` when it does not exist.
     pub fn check_if_present(&self, path: &Path) -> Result<Option<PathBuf>, TrustError> {
-        match std::fs::symlink_metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            _ => self.check(path).map(Some),
+        let absent = || matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        if absent() {
+            return Ok(None);
+        }
+        match self.check(path) {
+            // Gone between the look and the check (a `-journal` deleted by a commit).
+            Err(_) if absent() => Ok(None),
+            other => other.map(Some),
         }
     }
 

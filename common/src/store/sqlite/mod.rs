@@ -323,14 +323,27 @@ fn diagnose_file_system(path: &Path) -> Option<StoreError> {
 
 impl Store for SqliteStore {
     fn bind_key(&self, binding: &[u8]) -> Result<Vec<u8>, StoreError> {
+        // Read first: every login opens the store, and a write here would queue each one
+        // behind the write lock. Only a store without a binding yet is written.
+        let read = |c: &Connection| -> rusqlite::Result<Option<Vec<u8>>> {
+            c.prepare_cached("SELECT value FROM store_meta WHERE name = 'key_binding'")?
+                .query_row([], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+        };
         self.with(|c| {
+            if let Some(stored) = read(c)? {
+                return Ok(stored);
+            }
             c.prepare_cached(
                 "INSERT INTO store_meta (name, value) VALUES ('key_binding', ?1)
                  ON CONFLICT (name) DO NOTHING",
             )?
             .execute([binding])?;
-            c.prepare_cached("SELECT value FROM store_meta WHERE name = 'key_binding'")?
-                .query_row([], |r| r.get(0))
+            Ok(read(c)?.unwrap_or_default())
         })
     }
 

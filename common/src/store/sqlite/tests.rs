@@ -1193,3 +1193,16 @@ fn prune_agrees_with_the_policy_on_random_histories() {
         &disagree[..disagree.len().min(3)]
     );
 }
+
+#[test]
+fn a_key_binding_is_written_once_and_then_only_read() {
+    let (_dir, s) = store();
+    assert_eq!(s.bind_key(b"first").unwrap(), b"first");
+    // Another key's binding does not replace it: the caller sees the stored one and refuses.
+    assert_eq!(s.bind_key(b"second").unwrap(), b"first");
+    // Once bound, checking takes no write: it works while another connection holds the lock.
+    let other = Connection::open(s.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert_eq!(s.bind_key(b"first").unwrap(), b"first");
+    other.execute_batch("ROLLBACK").unwrap();
+}
