@@ -39,7 +39,9 @@ key_file = "$TMP/tessera.key"
 
 [radius]
 listen = ["127.0.0.1:$OUR_PORT"]
-first_factor = "password"
+# The storm: the VPN checked the password (otp-only with first_factor = "password" would want
+# an SCRV1: answer carrying it). The Argon2 phase below reloads with "password".
+first_factor = "none"
 max_in_flight = 1024
 
 # The storm: the VPN checked the password, Tessera checks the code (one store write per login).
@@ -145,6 +147,9 @@ print("ratios tessera/freeradius: rps %.2f  cpu_us_per_req %.2f  p50 %.2f  p99 %
 PY
 
 echo "== Argon2 first factor: 200 password checks in flight (m=19456 KiB, t=2, p=1), Status-Server meanwhile"
+sed -i 's/^first_factor = "none"$/first_factor = "password"/' "$TMP/tessera.toml"
+kill -HUP "$OUR_PID"
+for i in $(seq 50); do grep -q "configuration reloaded" "$TMP/radiusd.log" && break; sleep 0.1; done
 $LOAD status "127.0.0.1:$OUR_PORT" "$SECRET" --count 1 --interval-ms 0 >/dev/null
 ( sleep 0.2; $LOAD status "127.0.0.1:$OUR_PORT" "$SECRET" --count 200 --interval-ms 5 > "$TMP/status.txt" ) &
 STATUS_JOB=$!

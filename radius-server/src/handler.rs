@@ -187,8 +187,8 @@ impl Handler {
     }
 
     /// How far the first factor is proven when a request arrives: checked here (`otp-only`
-    /// included: the password of an OpenVPN `SCRV1:` answer is checked, and nothing is mailed
-    /// before one checked out), or by the NAS (`first_factor = "none"`).
+    /// included: the answer must be an OpenVPN `SCRV1:` string, whose password is checked before
+    /// anything else), or by the NAS (`first_factor = "none"`).
     fn first_factor(&self) -> FirstFactor {
         match self.radius().first_factor {
             RadiusFirstFactor::Password => FirstFactor::Password,
@@ -213,7 +213,13 @@ impl Handler {
         if req.state.is_none() && req.client.mode != RadiusMode::OtpOnly {
             return false;
         }
-        self.auth.answer_is_quick(self.first_factor(), text)
+        // A challenge is only sent past the first factor; an `otp-only` request is the first
+        // answer, which must carry the password where Tessera checks it.
+        let first_factor = match req.state {
+            Some(_) => FirstFactor::Proven,
+            None => self.first_factor(),
+        };
+        self.auth.answer_is_quick(first_factor, text)
     }
 
     /// Whether deciding `req` can send no e-mail, so that it never waits for an SMTP server: a

@@ -79,13 +79,18 @@ impl Authenticator {
     /// Whether an answer where a code alone is expected can be decided without slow work, so
     /// that it may be decided inside a [`Authenticator::batch`]: not a request for an e-mailed
     /// code (a mail), not shaped like a recovery code (an Argon2 evaluation, made even for users
-    /// without recovery codes), and, where Tessera checks passwords (`first_factor`), not an
-    /// OpenVPN `SCRV1:` answer (its password is checked with Argon2).
+    /// without recovery codes), and not an answer that must carry the user's password.
+    /// `first_factor` is how far the first factor is proven when the answer arrives: the
+    /// request's for the first answer of a login, [`super::FirstFactor::Proven`] for the
+    /// answer to a challenge (one is sent only past the first factor). With
+    /// [`super::FirstFactor::Password`] the answer is checked as a password first, with Argon2
+    /// (an `SCRV1:` answer's password, or a dummy evaluation for an answer without one).
     pub fn answer_is_quick(&self, first_factor: super::FirstFactor, answer: &str) -> bool {
-        let code = super::split::parse_scrv1(answer);
-        if code.is_some() && first_factor == super::FirstFactor::Password {
-            return false;
+        match first_factor {
+            super::FirstFactor::Password => return false,
+            super::FirstFactor::Proven | super::FirstFactor::Unproven => {}
         }
+        let code = super::split::parse_scrv1(answer);
         let answer = code.as_ref().map_or(answer, |(_, c)| c.as_str()).trim();
         !email::is_send_request(answer) && recovery::normalize(answer).is_none()
     }

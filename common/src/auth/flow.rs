@@ -143,12 +143,13 @@ impl Authenticator {
         let enrolled = data
             .as_ref()
             .is_some_and(|d| d.factors.iter().any(is_usable));
-        // A code alone is asked for once the first factor is proven, or where the first
-        // answer carries no password to prove it with (RADIUS `otp-only`: the code alone, or an
-        // `SCRV1:` answer whose password `answer` checks first).
+        // Only a proven first factor goes straight to the code. Where Tessera checks the
+        // password and the first answer is a code (RADIUS `otp-only`), that answer must carry
+        // the password (`SCRV1:`), and nothing of the user (a lock, their factors) is shown
+        // before it checked out.
         let code_first = match request.first_factor {
-            FirstFactor::Proven | FirstFactor::Password => true,
-            FirstFactor::Unproven => false,
+            FirstFactor::Proven => true,
+            FirstFactor::Password | FirstFactor::Unproven => false,
         };
         let (stage, prompt) = match &request.entry {
             Entry::Code => (Stage::Code, prompts::neutral(PromptKind::Code)),
@@ -239,20 +240,49 @@ impl Authenticator {
         {
             return Ok(self.refuse(login, Reject::Throttled { until }));
         }
-        // An OpenVPN static-challenge answer where a code alone is expected (RADIUS `otp-only`):
-        // the response is the code. Its password is checked first where Tessera checks
-        // passwords and none has checked out yet; otherwise it was checked elsewhere (or
-        // already, before a challenge).
+        // Where Tessera checks passwords and none has checked out yet (RADIUS `otp-only` with
+        // `first_factor = "password"`), the answer must carry one: an OpenVPN static-challenge
+        // answer, whose response is the code. Anything else is a wrong password.
+        if self.awaits_password(login) {
+            return self.answer_password_and_code(login, text, counting);
+        }
+        // Otherwise the password was checked elsewhere (or already, before a challenge).
         match parse_scrv1(text) {
-            Some((password, code)) if self.awaits_password(login) => {
-                if let Err(o) = self.first_factor(login, &[password.as_str()], 1)? {
-                    return Ok(o);
-                }
-                login.password = Some(password);
-                self.answer_code(login, &code, counting)
-            }
             Some((_, code)) => self.answer_code(login, &code, counting),
             None => self.answer_code(login, text, counting),
+        }
+    }
+
+    /// A code-stage answer that must carry the user's password (`SCRV1:`): the password is
+    /// checked first, then, once it checked out, what anyone past the first factor meets (an
+    /// unenrolled user steps aside, a lock is told) and the code. An answer without a password
+    /// (a bare code, `email`, nothing) is refused as a wrong password at a wrong password's
+    /// cost: one Argon2 evaluation against no hash, the source throttled, nothing counted
+    /// against the user or shown of them.
+    fn answer_password_and_code(
+        &self,
+        login: &mut Login,
+        text: &str,
+        counting: Counting,
+    ) -> Result<Outcome, CoreError> {
+        let Some((password, code)) = parse_scrv1(text) else {
+            return match self.check_password(login, None, 1)? {
+                Err(o) => Ok(o),
+                Ok(_) => Err(CoreError::Corrupt(
+                    "no password checked out as a password".into(),
+                )),
+            };
+        };
+        if let Err(o) = self.first_factor(login, &[password.as_str()], 1)? {
+            return Ok(o);
+        }
+        login.password = Some(password);
+        match self.after_first_factor(login)? {
+            Outcome::Prompt(_) => self.answer_code(login, &code, counting),
+            o @ (Outcome::Accepted(_)
+            | Outcome::Rejected(_)
+            | Outcome::Ignored
+            | Outcome::LoginAgain(_)) => Ok(o),
         }
     }
 
@@ -343,17 +373,35 @@ impl Authenticator {
         candidates: &[&str],
         evaluations: usize,
     ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
+        self.check_password(login, Some(candidates), evaluations)
+    }
+
+    /// [`Authenticator::first_factor`]; `None`: the answer carried no password, which is
+    /// refused like a wrong one, with the same work (dummy evaluations, as for a user without
+    /// a password) and the same counting.
+    fn check_password(
+        &self,
+        login: &mut Login,
+        candidates: Option<&[&str]>,
+        evaluations: usize,
+    ) -> Result<Result<Option<usize>, Outcome>, CoreError> {
         // Counted as in flight before the check, in the transaction that found the name not
         // throttled: checks running in parallel cannot get past the limit.
         let begun = match self.begin_first_factor(login)? {
             Ok(begun) => begun,
             Err(until) => return Ok(Err(self.refuse(login, Reject::Throttled { until }))),
         };
-        let phc = login
-            .data
-            .as_ref()
-            .and_then(|d| d.user.password_hash.as_ref())
-            .map(|p| p.expose().as_str());
+        let (phc, candidates) = match candidates {
+            Some(c) => (
+                login
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.user.password_hash.as_ref())
+                    .map(|p| p.expose().as_str()),
+                c,
+            ),
+            None => (None, &[][..]),
+        };
         let found = match password::check(phc, candidates, evaluations, &self.config.argon2) {
             Ok(f) => f,
             Err(e) => {

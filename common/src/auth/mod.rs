@@ -45,9 +45,10 @@ pub enum FirstFactor {
     /// and wrong answers are throttled per name and source instead of counting against the user.
     Unproven,
     /// Tessera checks the user's own password (RADIUS `first_factor = "password"`). With
-    /// [`Entry::Code`] (RADIUS `otp-only`) no password is carried, except in an OpenVPN
-    /// `SCRV1:` answer, whose password is then checked before its code; until a password has
-    /// checked out nothing is mailed and no address is shown.
+    /// [`Entry::Code`] (RADIUS `otp-only`) the answer must be an OpenVPN `SCRV1:` string, whose
+    /// password is checked before anything else; any other answer is a wrong password (the
+    /// same work, the same throttle). Until a password has checked out nothing is mailed, no
+    /// address or lock is shown and nothing counts against the user.
     Password,
 }
 

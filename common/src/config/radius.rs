@@ -369,6 +369,22 @@ impl Validator<'_> {
             max_in_flight.div_ceil(2),
             1..=i64::try_from(max_in_flight).unwrap_or(i64::MAX),
         )?;
+        // With the password checked here, an `otp-only` request must carry it: only OpenVPN's
+        // static challenge (`SCRV1:`) does; a bare code is refused as a wrong password.
+        if first_factor == FirstFactor::Password {
+            for c in clients
+                .iter()
+                .filter(|c| c.mode.unwrap_or(mode) == RadiusMode::OtpOnly)
+            {
+                warnings.push(format!(
+                    "client {:?}: mode otp-only with first_factor = \"password\" accepts only \
+                     OpenVPN static-challenge answers (SCRV1:, which carry the password); a \
+                     bare code is refused as a wrong password. For a NAS that checks the \
+                     password itself, set first_factor = \"none\"",
+                    c.name
+                ));
+            }
+        }
         Ok(RadiusConfig {
             listen,
             first_factor,

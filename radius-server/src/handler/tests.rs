@@ -796,13 +796,32 @@ fn otp_only_checks_the_password_inside_an_openvpn_static_challenge() {
     assert!(is_accept(&d), "{}", d.reason);
 }
 
+/// Review 2h: a bare code skipped the password Tessera is configured to check.
 #[test]
-fn otp_only_takes_a_code_alone_without_a_password() {
+fn otp_only_with_the_password_checked_here_refuses_a_code_alone_as_a_wrong_password() {
     let e = env("[radius]\nmode = \"otp-only\"");
-    let req = e.request("127.0.0.1", "alice", &e.code(), None);
-    assert!(e.handler.is_quick(&req));
+    let code = e.code();
+    let req = e.request("127.0.0.1", "alice", &code, None);
+    assert!(
+        !e.handler.is_quick(&req),
+        "refused at a wrong password's cost (Argon2)"
+    );
     let d = e.handler.decide(req);
+    assert!(!is_accept(&d));
+    assert_eq!(d.reason, "bad_password");
+    // Nothing was spent: with her password the same code logs her in.
+    let d = e.send("alice", &scrv1("hunter2", &code));
     assert!(is_accept(&d), "{}", d.reason);
+}
+
+#[test]
+fn a_challenge_answer_is_quick_where_the_password_was_checked_before_the_challenge() {
+    let e = env("[radius]\nmode = \"challenge\"");
+    let state = [7u8; STATE_LEN];
+    assert!(
+        e.handler
+            .is_quick(&e.request("127.0.0.1", "alice", "123456", Some(&state)))
+    );
 }
 
 #[test]
@@ -813,6 +832,7 @@ fn otp_only_mails_nothing_before_a_password_checked_out() {
     for answer in ["", "email"] {
         let d = e.send("carol", answer);
         assert!(matches!(d.reply, Reply::Reject { .. }), "{:?}", d.reply);
+        assert_eq!(d.reason, "bad_password", "no password in {answer:?}");
         assert!(!reject_message(&d).contains('@'), "{}", reject_message(&d));
         assert_eq!(m.messages().len(), sent, "mailed on {answer:?}");
     }
@@ -820,8 +840,11 @@ fn otp_only_mails_nothing_before_a_password_checked_out() {
     let d = e.send("carol", &scrv1("wrong", ""));
     assert_eq!(d.reason, "bad_password");
     assert_eq!(m.messages().len(), sent);
-    // Her password with an empty response: now a code is mailed and the challenge says where.
-    let d = e.send("carol", &scrv1("carolpass", ""));
+    // Her password with an empty response (from her own place: three wrong passwords
+    // throttled this one): now a code is mailed and the challenge says where.
+    let mut req = e.request("127.0.0.1", "carol", &scrv1("carolpass", ""), None);
+    req.nas.calling_station = Some("203.0.113.10".into());
+    let d = e.handler.decide(req);
     match &d.reply {
         Reply::Challenge { message, .. } => assert!(message.contains("c***@example.com")),
         other => panic!("{other:?}"),

@@ -19,7 +19,7 @@ const FORWARD_PROMPT: &str = "Password & verification code: ";
 
 /// A user with an e-mail address and that address enrolled (confirmed through the CLI).
 /// Returns the recovery codes the enrollment brought.
-fn email_user(t: &Install, smtp: &SmtpServer, user: &str) -> Vec<String> {
+pub(crate) fn email_user(t: &Install, smtp: &SmtpServer, user: &str) -> Vec<String> {
     let address = format!("{user}@example.com");
     let out = t.tessera(&["user", "add", user, "--email", &address]);
     assert!(
@@ -37,7 +37,7 @@ fn type_line(stdin: &mut std::process::ChildStdin, line: &str) {
 }
 
 /// Point the installation's `[email]` section at another port, with another SMTP timeout.
-fn point_smtp_at(t: &Install, port: u16, timeout: &str) {
+pub(crate) fn point_smtp_at(t: &Install, port: u16, timeout: &str) {
     let text = std::fs::read_to_string(&t.config).unwrap();
     let text: Vec<String> = text
         .lines()

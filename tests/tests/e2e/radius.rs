@@ -33,7 +33,7 @@ impl Drop for Radiusd {
 }
 
 /// Config for a server answering 127.0.0.1 (plus `radius` keys and `clients`).
-fn install(radius: &str, clients: &str) -> Install {
+pub(crate) fn install(radius: &str, clients: &str) -> Install {
     install_with(radius, clients, "")
 }
 
@@ -449,7 +449,7 @@ fn radius_otp_only_and_recovery_code() {
 }
 
 /// Base64 (RFC 4648, padded), for OpenVPN static-challenge strings.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
@@ -490,6 +490,83 @@ fn radius_otp_only_checks_the_password_of_an_openvpn_static_challenge() {
     // The code was not spent on the wrong password.
     let r = s.radclient("auth", SECRET, &pap("quinn", &scrv1("hunter2")));
     assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+}
+
+/// Review 2h: with `first_factor = "password"`, a bare code skipped the password, and bare wrong
+/// codes from anyone who knew the name locked the user out.
+#[test]
+fn radius_otp_only_refuses_a_code_without_the_password_as_a_wrong_password() {
+    let t = install("mode = \"otp-only\"", "");
+    let (secret, _) = user_with_password(&t, "quinn", "hunter2");
+    let s = start(t);
+    let code = oathtool_code(&secret, 0);
+    // Her valid code alone, then wrong codes alone: wrong passwords, from the attacker's place.
+    let from = |attrs: String, station: &str| {
+        attrs.replace(
+            "Calling-Station-Id = \"203.0.113.9\"",
+            &format!("Calling-Station-Id = \"{station}\""),
+        )
+    };
+    for answer in [
+        code.clone(),
+        wrong_code(&secret),
+        "000000".into(),
+        "email".into(),
+    ] {
+        let r = s.radclient(
+            "auth",
+            SECRET,
+            &from(pap("quinn", &answer), "198.51.100.66"),
+        );
+        assert!(r.is("Access-Reject"), "{answer:?}: {}\n{}", r.out, s.log());
+        let told = r.attr("Reply-Message").unwrap_or_default();
+        assert!(
+            told == "Verification failed."
+                || told.starts_with("Too many failed attempts from here"),
+            "a wrong password, or its throttle; never a lock: {}",
+            r.out
+        );
+    }
+    let log = s.log();
+    let refused = log
+        .lines()
+        .filter(|l| l.contains("user=quinn result=reject"))
+        .collect::<Vec<_>>();
+    assert!(
+        refused
+            .iter()
+            .all(|l| l.contains("reason=bad_password") || l.contains("reason=throttled")),
+        "{refused:#?}"
+    );
+    // Nothing was counted against her or spent: her password and code log her in.
+    let scrv1 = format!("SCRV1:{}:{}", base64(b"hunter2"), base64(code.as_bytes()));
+    let r = s.radclient("auth", SECRET, &pap("quinn", &scrv1));
+    assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+    assert_eq!(
+        r.attr("Reply-Message"),
+        None,
+        "no wrong codes to warn of: {}",
+        r.out
+    );
+}
+
+#[test]
+fn radius_check_warns_about_otp_only_with_the_password_checked_here() {
+    let t = install("mode = \"otp-only\"", "");
+    let out = Command::new(bin("tessera-radiusd"))
+        .arg("--check")
+        .arg("--config")
+        .arg(&t.config)
+        .env_remove("TESSERA_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("client \"local\": mode otp-only with first_factor = \"password\"")
+            && err.contains("first_factor = \"none\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -125,6 +125,28 @@ fn world_readable_secret_file_warns() {
 }
 
 #[test]
+fn otp_only_with_the_password_checked_here_is_warned_about_per_client() {
+    let clients = "[[radius.clients]]\nname = \"ovpn\"\naddress = \"10.0.0.1\"\nsecret = \"inline-secret-0123456789\"\n\
+         [[radius.clients]]\nname = \"asa\"\naddress = \"10.0.0.2\"\nsecret = \"inline-secret-0123456789\"\nmode = \"challenge\"\n";
+    let warned = |radius: &str| {
+        parse(&format!("[radius]\n{radius}\n{clients}"))
+            .unwrap()
+            .radius
+            .warnings
+            .into_iter()
+            .filter(|w| w.contains("otp-only"))
+            .collect::<Vec<_>>()
+    };
+    let w = warned("mode = \"otp-only\"");
+    assert_eq!(w.len(), 1, "only the otp-only client: {w:?}");
+    assert!(w[0].contains("client \"ovpn\""), "{}", w[0]);
+    assert!(w[0].contains("SCRV1:"), "{}", w[0]);
+    assert!(w[0].contains("first_factor = \"none\""), "{}", w[0]);
+    assert!(warned("mode = \"otp-only\"\nfirst_factor = \"none\"").is_empty());
+    assert!(warned("mode = \"append\"").is_empty());
+}
+
+#[test]
 fn bad_values_name_their_key() {
     let e = parse("[radius]\nmode = \"push\"\n").unwrap_err();
     assert_eq!(e.key(), Some("radius.mode"));
