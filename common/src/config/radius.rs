@@ -469,11 +469,11 @@ impl Validator<'_> {
             }
             (Some(s), None) => {
                 // As for a secret file: a secret others can read is no secret.
-                if let Some(mode) = self.mode.filter(|m| m & 0o044 != 0) {
+                if let Some((mode, who)) = self.mode.and_then(|m| Some((m, readers(m)?))) {
                     warnings.push(format!(
-                        "client {name:?}: the shared secret is written inline in {}, which is \
-                         readable by other users (mode {:04o}); move it to a `secret_file` of \
-                         mode 0600, or run `chmod 600 {}`",
+                        "client {name:?}: the shared secret is written inline in {}, which {who} \
+                         can read (mode {:04o}); move it to a `secret_file` of mode 0600, or run \
+                         `chmod 600 {}`",
                         self.path.display(),
                         mode & 0o7777,
                         self.path.display()
@@ -491,10 +491,13 @@ impl Validator<'_> {
                         format!("cannot read {}: {e}", file.display()),
                     )
                 })?;
-                if meta.permissions().mode() & 0o007 != 0 {
+                let mode = meta.permissions().mode();
+                if let Some(who) = readers(mode) {
                     warnings.push(format!(
-                        "client {name:?}: secret file {} is readable by other users; run `chmod 600 {}`",
+                        "client {name:?}: secret file {} can be read by {who} (mode {:04o}); run \
+                         `chmod 600 {}`",
                         file.display(),
+                        mode & 0o7777,
                         file.display()
                     ));
                 }
@@ -551,6 +554,17 @@ impl Validator<'_> {
             mode,
             require_message_authenticator: c.require_message_authenticator,
         })
+    }
+}
+
+/// Who besides its owner can read a file of `mode`, for the warning about a shared secret in it
+/// (inline in the configuration, or a `secret_file`): one rule for both.
+fn readers(mode: u32) -> Option<&'static str> {
+    match (mode & 0o040 != 0, mode & 0o004 != 0) {
+        (true, true) => Some("its group and other users"),
+        (true, false) => Some("its group"),
+        (false, true) => Some("other users"),
+        (false, false) => None,
     }
 }
 

@@ -103,25 +103,42 @@ fn empty_secret_file_is_refused() {
     assert!(e.to_string().contains("must be 1 to"), "{e}");
 }
 
+/// One rule for a secret file and for a configuration holding an inline secret: warned about
+/// when its group or other users can read it, saying which.
 #[test]
-fn world_readable_secret_file_warns() {
+fn a_secret_file_its_group_or_others_can_read_is_warned_about_like_an_inline_secret() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("open.secret");
     std::fs::write(&secret, "a-long-enough-shared-secret").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let c = parse(&format!(
+    let text = format!(
         "[[radius.clients]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret_file = \"{}\"\n",
         secret.display()
-    ))
-    .unwrap();
-    assert!(
-        c.radius
-            .warnings
-            .iter()
-            .any(|w| w.contains("readable by other users")),
-        "{:?}",
-        c.radius.warnings
     );
+    let warned = |mode: u32| {
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        parse(&text)
+            .unwrap()
+            .radius
+            .warnings
+            .into_iter()
+            .filter(|w| w.contains("secret file"))
+            .collect::<Vec<_>>()
+    };
+    for (mode, who) in [
+        (0o644, "its group and other users"),
+        (0o640, "its group"),
+        (0o604, "other users"),
+    ] {
+        let w = warned(mode);
+        assert_eq!(w.len(), 1, "mode {mode:o}: {w:?}");
+        assert!(w[0].contains(&format!("can be read by {who} ")), "{}", w[0]);
+        assert!(w[0].contains(&format!("mode {mode:04o}")), "{}", w[0]);
+    }
+    // Write or execute bits for others are not the reading this warns about; 0600 and 0400 are
+    // what `chmod 600` gives.
+    for mode in [0o600, 0o400, 0o602] {
+        assert!(warned(mode).is_empty(), "mode {mode:o}");
+    }
 }
 
 #[test]
