@@ -33,6 +33,10 @@ pub enum MailError {
     },
     #[error("SMTP server {server} did not take the message within {} ([email] timeout)", humantime::format_duration(*timeout))]
     Timeout { server: String, timeout: Duration },
+    /// Not sent: the sender's bound on mails in progress was reached (the RADIUS server's: its
+    /// workers must not all wait for an SMTP server that hangs).
+    #[error("not sent: {0} mails are being sent already (the most at once)")]
+    Busy(usize),
 }
 
 impl MailError {
@@ -49,6 +53,7 @@ impl MailError {
             } => format!("smtp_reply_{code}"),
             MailError::Smtp { reply: None, .. } => "smtp_connection".into(),
             MailError::Timeout { .. } => "timeout".into(),
+            MailError::Busy(_) => "busy".into(),
         }
     }
 }

@@ -222,28 +222,6 @@ impl Handler {
         self.auth.answer_is_quick(first_factor, text)
     }
 
-    /// Whether deciding `req` can send no e-mail, so that it never waits for an SMTP server: a
-    /// code alone (an `otp-only` client, or the answer to a challenge) that the core says asks
-    /// for no mail, or a request refused on sight. Anything else may mail a code (the password
-    /// of a user who prefers e-mail, an empty answer, `email`).
-    pub fn sends_no_mail(&self, req: &AccessRequest) -> bool {
-        if req.user.as_deref().is_none_or(str::is_empty) {
-            return true;
-        }
-        let code_alone = req.state.is_some() || req.client.mode == RadiusMode::OtpOnly;
-        match &req.credential {
-            Credential::Pap(pw) => match std::str::from_utf8(pw) {
-                Ok(text) => code_alone && self.auth.answer_sends_no_mail(text),
-                Err(_) => true,
-            },
-            // An empty answer to a challenge.
-            Credential::Missing => req.state.is_none(),
-            Credential::Chap | Credential::MsChap | Credential::Eap | Credential::Undecodable => {
-                true
-            }
-        }
-    }
-
     /// Decide quick requests (see [`Handler::is_quick`]) in one store transaction: one commit
     /// for all. When it cannot commit, every one of them is denied and the error audited for
     /// each (nothing decided inside was kept); a panic denies them all too.

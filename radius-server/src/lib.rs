@@ -12,7 +12,9 @@ mod clients;
 mod codec;
 mod handler;
 mod log;
+mod mail;
 mod server;
+mod slow;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -1,7 +1,7 @@
 //! tessera-radiusd: a RADIUS server that demands a Tessera second factor.
 //!
 //! Wiring only: arguments, configuration, the runtime (one thread for the packet loop, a batch
-//! decider and a reply thread for quick requests, a bounded blocking pool for Argon2 and mail),
+//! decider and a reply thread for quick requests, `workers` + 1 threads for Argon2 and mail),
 //! sockets and signals (SIGTERM/SIGINT: stop receiving, answer what is in flight, exit; SIGHUP:
 //! reload clients and configuration).
 #![forbid(unsafe_code)]
@@ -77,7 +77,8 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(workers + tessera_radiusd::NO_MAIL_THREADS)
+        // Reloads only: requests are decided on threads of their own.
+        .max_blocking_threads(2)
         .thread_keep_alive(Duration::from_secs(60))
         .build()
     {
@@ -104,6 +105,7 @@ async fn run(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     server.start_decider()?;
+    server.start_workers()?;
     let mut loops = Vec::new();
     for addr in &listen {
         let sock = tessera_radiusd::bind(*addr)

@@ -1,11 +1,13 @@
 //! The UDP loop. Cheap work happens on the loop (framing, client lookup, Message-Authenticator,
 //! duplicate detection, Status-Server); deciding a request goes to the batch decider when it is a
-//! quick one (a code alone, see [`crate::batch`]) and to the blocking pool otherwise (Argon2,
-//! mail). At most `workers` requests that may mail are on the pool at once and the pool has
-//! [`NO_MAIL_THREADS`] more threads, so a hung SMTP server never takes the thread a code needs.
-//! Both paths are bounded by [`crate::admission`]: past `max_in_flight` requests, or past its
-//! client's share, requests are shed with a log line rather than queued without limit. A slow
-//! request (Argon2, SMTP) never delays a quick one or a health check.
+//! quick one (a code alone, see [`crate::batch`]) and to the worker threads otherwise (Argon2,
+//! mail), which take the clients in turns ([`crate::slow`]). At most `workers` mails are being
+//! sent at once ([`crate::mail`]) and there are [`NO_MAIL_THREADS`] more workers, so a hung SMTP
+//! server never takes the thread a password or a code needs. Both paths are bounded by
+//! [`crate::admission`]: past `max_in_flight` requests, or past its client's share, requests are
+//! shed with a log line rather than queued without limit; a client's slow requests have a
+//! smaller share of their own. A slow request (Argon2, SMTP) never delays a quick one or a
+//! health check.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +19,7 @@ use radius::core::code::Code;
 use tessera_common::Authenticator;
 use tessera_common::{Config, RadiusConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::admission::{Admission, Place, Shed};
 use crate::batch::Job;
@@ -27,10 +29,10 @@ use crate::clients::{Client, Clients};
 use crate::codec::{self, ReplyAttr};
 use crate::handler::{AccessRequest, Credential, Decision, Handler, Nas, Reply};
 use crate::log::{Admit, LINES_PER_SECOND, Log, PREFIX, Printable, RateLimit, printable};
+use crate::slow::{self, Fair};
 
-/// Threads of the blocking pool beyond `workers`, kept for requests that send no mail: at most
-/// `workers` requests that may mail are decided at once, so however long SMTP servers hang, a
-/// code (a recovery code, an `SCRV1:` answer) still finds a thread.
+/// Worker threads beyond `workers`: at most `workers` mails are being sent at once, so however
+/// long SMTP servers hang, a password or a code still finds a thread.
 pub const NO_MAIL_THREADS: usize = 1;
 
 /// Most finished responses kept for duplicate detection.
@@ -50,8 +52,11 @@ pub struct Server {
     generation: RwLock<Arc<Generation>>,
     cache: Mutex<DedupCache>,
     admission: Admission,
-    /// Places for requests that may send mail on the blocking pool (`workers` of them).
-    may_mail: Arc<Semaphore>,
+    /// Slow requests (Argon2, mail), one queue per client, for the worker threads.
+    slow: Fair<Job>,
+    workers: usize,
+    /// Places for mails being sent (`workers` of them), kept across reloads.
+    mail_places: Arc<crate::mail::Places>,
     challenges: Arc<Challenges>,
     log: Arc<Log>,
     /// Where quick requests go (see [`Server::start_decider`]); unset, everything goes to the
@@ -83,15 +88,19 @@ impl Server {
             r.max_challenges_per_user,
         ));
         let admission = Admission::new(r.max_in_flight, r.max_in_flight_per_client);
-        let may_mail = Arc::new(Semaphore::new(workers(r)));
+        let workers = workers(r);
+        let slow = Fair::new(slow::share(workers, admission.per_client()));
+        let mail_places = Arc::new(crate::mail::Places::new(workers));
         let cache = DedupCache::new(r.dedup_window, DEDUP_MAX);
-        let generation = build(config, &challenges, &log)?;
+        let generation = build(config, &challenges, &mail_places, &log)?;
         Ok(Server {
             path,
             generation: RwLock::new(Arc::new(generation)),
             cache: Mutex::new(cache),
             admission,
-            may_mail,
+            slow,
+            workers,
+            mail_places,
             challenges,
             log,
             decider: OnceLock::new(),
@@ -134,7 +143,7 @@ impl Server {
                 );
             }
         }
-        match build(config, &self.challenges, &self.log) {
+        match build(config, &self.challenges, &self.mail_places, &self.log) {
             Ok(g) => {
                 let n = g.clients.len();
                 if let Ok(mut w) = self.generation.write() {
@@ -397,25 +406,73 @@ impl Server {
             }
             return;
         }
-        let server = self.clone();
-        let may_mail = (!handler.sends_no_mail(&access)).then(|| self.may_mail.clone());
-        tokio::spawn(async move {
-            // Waits (in the packet loop's runtime, not on a thread) while `workers` requests
-            // that may mail are being decided; held until this one is.
-            let _mail_place = match may_mail {
-                Some(places) => places.acquire_owned().await.ok(),
-                None => None,
-            };
+        // Slow work, in turns with the other clients' and within this client's share of it.
+        let name = pending.client.name.clone();
+        let job = Job {
+            handler,
+            access,
+            pending,
+        };
+        if let Err(job) = self.slow.push(&name, job, Instant::now()) {
+            let why = format!(
+                "client_overloaded ({} slow requests of this client (password checks, recovery \
+                 codes, mail) queued or being decided, its share)",
+                self.slow.per_client()
+            );
+            self.abandon(job.pending, &why);
+        }
+    }
+
+    /// Drop a request admitted but never decided: forget it in the cache (a retransmission is
+    /// decided afresh), free its place, log why.
+    fn abandon(&self, pending: Pending, why: &str) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.abandon(&pending.key);
+        }
+        self.drop_packet(pending.src, Some(&pending.client), why);
+        drop(pending);
+    }
+
+    /// Start the worker threads that decide slow requests, in turns across clients.
+    pub fn start_workers(self: &Arc<Self>) -> std::io::Result<()> {
+        for i in 0..self.workers + NO_MAIL_THREADS {
+            let server = self.clone();
+            std::thread::Builder::new()
+                .name(format!("radius-worker-{i}"))
+                .spawn(move || server.work())?;
+        }
+        Ok(())
+    }
+
+    /// A worker: decide the next slow request in turn and answer it, for ever. One that waited
+    /// past what a NAS waits is dropped instead (the NAS has retransmitted or given up).
+    fn work(&self) {
+        loop {
+            let (job, queued, slot) = self.slow.next();
+            let Job {
+                handler,
+                access,
+                pending,
+            } = job;
+            if slow::is_stale(queued, Instant::now()) {
+                let why = format!(
+                    "waited_too_long (over {} s queued for a worker)",
+                    slow::MAX_WAIT.as_secs()
+                );
+                self.abandon(pending, &why);
+                continue;
+            }
             let user = access.user.clone();
-            let decision = match tokio::task::spawn_blocking(move || handler.decide(access)).await {
-                Ok(d) => d,
-                Err(e) => {
-                    server.log.error(&format!("request from {src} failed: {e}"));
-                    Decision::denied(user.unwrap_or_default(), "internal_error".into())
-                }
-            };
-            server.respond(pending, decision);
-        });
+            let decided =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.decide(access)));
+            let decision = decided.unwrap_or_else(|_| {
+                // The panic hook has written what happened.
+                Decision::denied(user.unwrap_or_default(), "internal_error".into())
+            });
+            // Decided: its share is free before the NAS sees the answer (and sends the next).
+            drop(slot);
+            self.respond(pending, decision);
+        }
     }
 
     /// Send the reply for a decided request, remember it for retransmissions, log the decision
@@ -457,6 +514,9 @@ impl Server {
                 if let Ok(mut c) = self.cache.lock() {
                     c.finish(key, bytes.clone(), Instant::now());
                 }
+                // Answered (a retransmission gets the cached copy): the place is free before
+                // the NAS sees the answer and sends its next request.
+                drop(permit);
                 // A full send buffer loses this copy only: the NAS retransmits and gets the
                 // cached response.
                 if let Err(e) = sock.try_send_to(&bytes, src) {
@@ -472,7 +532,6 @@ impl Server {
             }
         }
         decision_line(lines, &client, src, &nas, &decision);
-        drop(permit);
     }
 
     /// Start deciding quick requests in batches (see [`crate::batch`]).
@@ -520,6 +579,7 @@ impl Server {
 fn build(
     config: Config,
     challenges: &Arc<Challenges>,
+    mail_places: &Arc<crate::mail::Places>,
     log: &Arc<Log>,
 ) -> anyhow::Result<Generation> {
     for w in &config.radius.warnings {
@@ -530,7 +590,14 @@ fn build(
     }
     let config = Arc::new(config);
     let sink: Arc<Log> = log.clone();
-    let auth = Authenticator::from_config(config.clone(), sink)?;
+    let mut auth = Authenticator::from_config(config.clone(), sink)?;
+    // A mail place is taken around the SMTP send only, and none waits for one.
+    if let Some(mailer) = auth.mailer() {
+        auth = auth.with_mailer(Arc::new(crate::mail::Bounded::new(
+            mailer,
+            mail_places.clone(),
+        )));
+    }
     // WAL checkpoints (and their fsync) run on the maintenance tick, not inside a request.
     auth.defer_maintenance();
     let clients = Clients::from_config(&config.radius);
@@ -577,8 +644,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-/// Threads for requests that may send mail: `workers`, or one per CPU (the blocking pool has
-/// [`NO_MAIL_THREADS`] more).
+/// Mails sent at once and the worker threads' count less [`NO_MAIL_THREADS`]: `workers`, or one
+/// per CPU.
 pub fn workers(r: &RadiusConfig) -> usize {
     if r.workers > 0 {
         return r.workers;

@@ -95,15 +95,6 @@ impl Authenticator {
         !email::is_send_request(answer) && recovery::normalize(answer).is_none()
     }
 
-    /// Whether an answer where a code alone is expected can send no mail: it is not a request
-    /// for an e-mailed code (inside an OpenVPN `SCRV1:` answer too). Such a request never waits
-    /// for an SMTP server.
-    pub fn answer_sends_no_mail(&self, answer: &str) -> bool {
-        let code = super::split::parse_scrv1(answer);
-        let answer = code.as_ref().map_or(answer, |(_, c)| c.as_str()).trim();
-        !email::is_send_request(answer)
-    }
-
     /// Report an audit event to the sink now, or when the open batch commits.
     pub(super) fn record(&self, event: &AuditEvent) {
         let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {

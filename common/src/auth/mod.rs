@@ -496,6 +496,12 @@ impl Authenticator {
         self
     }
 
+    /// The mailer codes are sent through, if any (a front-end may wrap it, e.g. to bound the
+    /// sends in progress, and hand it back with [`Authenticator::with_mailer`]).
+    pub fn mailer(&self) -> Option<Arc<dyn Mailer>> {
+        self.mailer.clone()
+    }
+
     /// Open the store and read the key named by `config`, with the system clock. Fails (and the
     /// front-end must deny) when either is missing, unreadable or corrupt.
     pub fn from_config(

@@ -860,27 +860,3 @@ fn otp_only_with_the_password_checked_by_the_nas_mails_on_request() {
     assert!(matches!(d.reply, Reply::Challenge { .. }), "{:?}", d.reply);
     assert_eq!(m.messages().len(), sent + 1);
 }
-
-#[test]
-fn only_requests_that_cannot_mail_skip_the_mail_places() {
-    let e = env("[radius]\nmode = \"challenge\"");
-    let state = [7u8; STATE_LEN];
-    let no_mail = |client: &str, password: &str, state: Option<&[u8]>| {
-        e.handler
-            .sends_no_mail(&e.request(client, "alice", password, state))
-    };
-    // Codes alone: answers to a challenge.
-    assert!(no_mail("127.0.0.1", "123456", Some(&state)));
-    assert!(no_mail("127.0.0.1", "abcd-efgh-jkmn", Some(&state)));
-    // A request for mail, or a password (its user may prefer e-mail): may mail.
-    assert!(!no_mail("127.0.0.1", "", Some(&state)));
-    assert!(!no_mail("127.0.0.1", "email", Some(&state)));
-    assert!(!no_mail("127.0.0.1", "hunter2", None));
-    let mut missing = e.request("127.0.0.1", "alice", "", Some(&state));
-    missing.credential = Credential::Missing;
-    assert!(!e.handler.sends_no_mail(&missing));
-    // Refused on sight.
-    let mut chap = e.request("127.0.0.1", "alice", "", None);
-    chap.credential = Credential::Chap;
-    assert!(e.handler.sends_no_mail(&chap));
-}

@@ -12,6 +12,7 @@ mod names;
 mod pam;
 mod pam_sshd;
 mod radius;
+mod radius_fairness;
 mod soak;
 mod storm;
 mod trust;

@@ -836,18 +836,6 @@ fn quick_answers_need_no_argon2_and_no_mail() {
 }
 
 #[test]
-fn an_answer_sends_mail_only_when_it_asks_for_it() {
-    let e = env();
-    assert!(e.auth.answer_sends_no_mail("123456"));
-    assert!(e.auth.answer_sends_no_mail("abcd-efgh-jkmn"));
-    assert!(e.auth.answer_sends_no_mail("SCRV1:aHVudGVyMg==:MTIzNDU2"));
-    assert!(!e.auth.answer_sends_no_mail(""));
-    assert!(!e.auth.answer_sends_no_mail(" Email "));
-    // An empty response inside an OpenVPN static challenge asks for mail too.
-    assert!(!e.auth.answer_sends_no_mail("SCRV1:aHVudGVyMg==:"));
-}
-
-#[test]
 fn a_failed_batch_is_reported_for_each_login_in_one_go() {
     let e = env();
     let before = e.sink.events().len();
