@@ -1,8 +1,11 @@
 //! Outstanding Access-Challenges: the State attribute we sent maps to the login in progress.
 //! A State is 16 random bytes, answerable once, only by the same client from the same address
 //! for the same user, and only until it expires. The table is capped; when full, new challenges
-//! are refused. Each user has a cap of their own, so nobody can fill the table with challenges
-//! for one name: a new challenge past it replaces that user's oldest, never another user's.
+//! are refused, and a refused challenge takes nothing away. Each client has a share of the
+//! table, so one NAS cannot fill it for the others. Each user has a cap of their own at each
+//! client and address, so nobody can fill the table with challenges for one name: a new
+//! challenge past it replaces that user's oldest there, never another user's, and never the
+//! user's pending challenge at another NAS.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -52,15 +55,18 @@ pub struct Challenges {
     lifetime: Duration,
     max: usize,
     per_user: usize,
+    per_client: usize,
     map: Mutex<HashMap<[u8; STATE_LEN], Pending>>,
 }
 
 impl Challenges {
-    pub fn new(lifetime: Duration, max: usize, per_user: usize) -> Challenges {
+    pub fn new(lifetime: Duration, max: usize, per_user: usize, per_client: usize) -> Challenges {
+        let max = max.max(1);
         Challenges {
             lifetime,
-            max: max.max(1),
+            max,
             per_user: per_user.max(1),
+            per_client: per_client.clamp(1, max),
             map: Mutex::new(HashMap::new()),
         }
     }
@@ -79,22 +85,35 @@ impl Challenges {
         random_bytes(&mut state).ok()?;
         let mut map = self.map.lock().ok()?;
         let user_key = name_key(user);
-        // This user's open challenges, oldest first; the oldest go until there is room.
-        let mut open: Vec<(Instant, [u8; STATE_LEN])> = map
-            .iter()
-            .filter(|(_, p)| p.user_key == user_key)
-            .map(|(s, p)| (p.expires, *s))
-            .collect();
-        open.sort_unstable();
-        let excess = (open.len() + 1).saturating_sub(self.per_user);
-        for (_, s) in open.iter().take(excess) {
-            map.remove(s);
-        }
-        if map.len() >= self.max {
+        let address = address.to_canonical();
+        // This user's open challenges at this client and address, oldest first: the oldest go
+        // to make room for this one. Counted before anything goes, so that a refusal takes
+        // nothing away.
+        let room = |map: &HashMap<[u8; STATE_LEN], Pending>| {
+            let mut own: Vec<(Instant, [u8; STATE_LEN])> = map
+                .iter()
+                .filter(|(_, p)| {
+                    p.user_key == user_key && p.client == client && p.address == address
+                })
+                .map(|(s, p)| (p.expires, *s))
+                .collect();
+            own.sort_unstable();
+            let excess = (own.len() + 1).saturating_sub(self.per_user);
+            own.truncate(excess);
+            let of_client = map.values().filter(|p| p.client == client).count();
+            let fits = map.len() - own.len() < self.max && of_client - own.len() < self.per_client;
+            (fits, own)
+        };
+        let (mut fits, mut evict) = room(&map);
+        if !fits {
             map.retain(|_, p| p.expires > now);
-            if map.len() >= self.max {
-                return None;
-            }
+            (fits, evict) = room(&map);
+        }
+        if !fits {
+            return None;
+        }
+        for (_, s) in &evict {
+            map.remove(s);
         }
         map.insert(
             state,
@@ -103,7 +122,7 @@ impl Challenges {
                 user: user.to_string(),
                 user_key,
                 client: client.to_string(),
-                address: address.to_canonical(),
+                address,
                 expires: now + self.lifetime,
             },
         );
@@ -152,7 +171,6 @@ impl Challenges {
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
 
     use tessera_common::testing::TestCore;
     use tessera_common::{Begin, LoginRequest};
@@ -178,8 +196,18 @@ mod tests {
     }
 
     fn open(c: &Challenges, core: &TestCore, user: &str, at: Instant) -> [u8; STATE_LEN] {
-        let nas: IpAddr = NAS.parse().unwrap();
-        c.insert(login(core, user), user, "vpn", nas, at).unwrap()
+        open_at(c, core, user, "vpn", NAS, at).unwrap()
+    }
+
+    fn open_at(
+        c: &Challenges,
+        core: &TestCore,
+        user: &str,
+        client: &str,
+        nas: &str,
+        at: Instant,
+    ) -> Option<[u8; STATE_LEN]> {
+        c.insert(login(core, user), user, client, nas.parse().unwrap(), at)
     }
 
     fn answerable(c: &Challenges, state: &[u8], user: &str, at: Instant) -> bool {
@@ -190,7 +218,7 @@ mod tests {
     fn a_user_past_their_cap_loses_their_own_oldest_challenge_only() {
         let core = core();
         let t0 = Instant::now();
-        let c = Challenges::new(Duration::from_secs(60), 100, 2);
+        let c = Challenges::new(Duration::from_secs(60), 100, 2, 100);
         let bob = open(&c, &core, "bob", t0);
         let first = open(&c, &core, "alice", t0);
         let second = open(&c, &core, "alice", t0 + Duration::from_secs(1));
@@ -212,12 +240,80 @@ mod tests {
     fn one_user_cannot_fill_the_table() {
         let core = core();
         let t0 = Instant::now();
-        let c = Challenges::new(Duration::from_secs(60), 4, 3);
+        let c = Challenges::new(Duration::from_secs(60), 4, 3, 4);
         for i in 0..20 {
             open(&c, &core, "mallory", t0 + Duration::from_millis(i));
         }
         // Three of mallory's, and room for others.
         let carol = open(&c, &core, "carol", t0);
         assert!(answerable(&c, &carol, "carol", t0));
+    }
+
+    /// Review 2h: three logins for a name at one NAS took that user's pending challenge at
+    /// another.
+    #[test]
+    fn logins_at_one_nas_never_evict_the_users_challenge_at_another() {
+        let core = core();
+        let t0 = Instant::now();
+        let c = Challenges::new(Duration::from_secs(60), 100, 2, 100);
+        let victim = open_at(&c, &core, "victor", "vpn", NAS, t0).unwrap();
+        for i in 0..5 {
+            open_at(
+                &c,
+                &core,
+                "victor",
+                "attacker",
+                "10.9.9.9",
+                t0 + Duration::from_millis(i),
+            );
+        }
+        // Another address of the same (network) client is another place too.
+        open_at(&c, &core, "victor", "vpn", "10.0.0.2", t0).unwrap();
+        assert!(answerable(
+            &c,
+            &victim,
+            "victor",
+            t0 + Duration::from_secs(1)
+        ));
+    }
+
+    /// Review 2h: one NAS could fill the whole table with made-up names.
+    #[test]
+    fn one_client_cannot_fill_the_table_for_the_others() {
+        let core = core();
+        let t0 = Instant::now();
+        let c = Challenges::new(Duration::from_secs(60), 10, 3, 5);
+        let made: Vec<_> = (0..8)
+            .map(|i| open_at(&c, &core, &format!("ghost{i}"), "attacker", "10.9.9.9", t0))
+            .collect();
+        assert_eq!(made.iter().filter(|s| s.is_some()).count(), 5, "its share");
+        let carol = open_at(&c, &core, "carol", "vpn", NAS, t0).expect("room for another NAS");
+        assert!(answerable(&c, &carol, "carol", t0));
+    }
+
+    /// Review 2h: a full table still evicted the user's oldest challenge before refusing.
+    #[test]
+    fn a_refused_challenge_takes_nothing_away() {
+        let core = core();
+        let t0 = Instant::now();
+        let c = Challenges::new(Duration::from_secs(60), 2, 1, 2);
+        let alice = open(&c, &core, "alice", t0);
+        let _bob = open(&c, &core, "bob", t0);
+        // alice's new challenge would replace her old one, and fits then.
+        let again = open(&c, &core, "alice", t0 + Duration::from_millis(1));
+        assert!(
+            !answerable(&c, &alice, "alice", t0),
+            "replaced by her newer one"
+        );
+        assert!(answerable(&c, &again, "alice", t0));
+        // A full table: carol is refused and nobody's challenge goes.
+        let _alice = open(&c, &core, "alice", t0);
+        let bob2 = open_at(&c, &core, "bob", "vpn", "10.0.0.3", t0);
+        assert!(bob2.is_none(), "the table is full");
+        assert_eq!(
+            c.map.lock().unwrap().len(),
+            2,
+            "nothing evicted by the refusal"
+        );
     }
 }

@@ -86,6 +86,7 @@ impl Server {
             r.state_lifetime,
             r.max_challenges,
             r.max_challenges_per_user,
+            r.max_challenges_per_client,
         ));
         let admission = Admission::new(r.max_in_flight, r.max_in_flight_per_client);
         let workers = workers(r);
@@ -135,11 +136,12 @@ impl Server {
                 || o.dedup_window != n.dedup_window
                 || o.state_lifetime != n.state_lifetime
                 || o.max_challenges != n.max_challenges
+                || o.max_challenges_per_client != n.max_challenges_per_client
             {
                 self.log.warn(
                     "listen, workers, max_in_flight, max_in_flight_per_client, dedup_window, \
-                     state_lifetime, max_challenges and max_challenges_per_user take effect at \
-                     the next restart",
+                     state_lifetime, max_challenges, max_challenges_per_user and \
+                     max_challenges_per_client take effect at the next restart",
                 );
             }
         }

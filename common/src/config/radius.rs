@@ -98,6 +98,9 @@ pub struct RadiusConfig {
     pub max_challenges: usize,
     /// Most challenges outstanding for one user; a new one past it replaces that user's oldest.
     pub max_challenges_per_user: usize,
+    /// Challenges outstanding for one client (by default half of `max_challenges`), so one NAS
+    /// cannot fill the table for the others.
+    pub max_challenges_per_client: usize,
     /// Users with no active factor are accepted on the first factor alone (never by default).
     pub allow_unenrolled: bool,
     /// Requests being decided at once; past it new ones are dropped with a log line.
@@ -138,6 +141,7 @@ impl Default for RadiusConfig {
             state_lifetime: Duration::from_secs(60),
             max_challenges: 10_000,
             max_challenges_per_user: 3,
+            max_challenges_per_client: 5_000,
             allow_unenrolled: false,
             max_in_flight: 1024,
             max_in_flight_per_client: 512,
@@ -161,6 +165,7 @@ pub(super) struct RawRadius {
     state_lifetime: Option<RawDuration>,
     max_challenges: Option<i64>,
     max_challenges_per_user: Option<i64>,
+    max_challenges_per_client: Option<i64>,
     allow_unenrolled: Option<bool>,
     max_in_flight: Option<i64>,
     max_in_flight_per_client: Option<i64>,
@@ -369,6 +374,14 @@ impl Validator<'_> {
             max_in_flight.div_ceil(2),
             1..=i64::try_from(max_in_flight).unwrap_or(i64::MAX),
         )?;
+        // Like the in-flight share: by default half of the table.
+        let max_challenges_per_client = self.int(
+            "radius",
+            "max_challenges_per_client",
+            r.max_challenges_per_client,
+            max_challenges.div_ceil(2),
+            1..=i64::try_from(max_challenges).unwrap_or(i64::MAX),
+        )?;
         // With the password checked here, an `otp-only` request must carry it: only OpenVPN's
         // static challenge (`SCRV1:`) does; a bare code is refused as a wrong password.
         if first_factor == FirstFactor::Password {
@@ -393,6 +406,7 @@ impl Validator<'_> {
             require_message_authenticator,
             state_lifetime,
             max_challenges,
+            max_challenges_per_client,
             max_challenges_per_user: self.int(
                 "radius",
                 "max_challenges_per_user",

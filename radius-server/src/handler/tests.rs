@@ -84,7 +84,7 @@ fn env_full(radius: &str, state_lifetime: Duration, mailer: Option<Arc<Recording
     let en = core.enroll_totp("alice", &TotpOptions::activated());
     admin.add_user("bob", None).unwrap();
     admin.set_password("bob", Some("bobpass")).unwrap();
-    let challenges = Arc::new(Challenges::new(state_lifetime, 100, 3));
+    let challenges = Arc::new(Challenges::new(state_lifetime, 100, 3, 100));
     Env {
         handler: Handler::new(core.auth.clone(), challenges),
         clients: Clients::from_config(&core.config.radius),

@@ -154,3 +154,56 @@ fn radius_a_hung_smtp_server_holds_up_neither_passwords_nor_codes() {
     assert_eq!(r.get_code(), Code::AccessAccept, "{}", s.log());
     assert!(!s.log().contains("client_overloaded"), "{}", s.log());
 }
+
+/// Review 2h: logins for a name at one NAS evicted that user's pending challenge at another,
+/// and one NAS could fill the whole challenge table with made-up names.
+#[test]
+fn radius_one_nas_neither_evicts_another_nas_challenges_nor_fills_the_table() {
+    let t = install(
+        "mode = \"challenge\"\nfirst_factor = \"none\"\nmax_challenges = 100",
+        &two_clients(),
+    );
+    let (victor_key, _) = t.enroll_totp("victor");
+    t.enroll_totp("vera");
+    let s = start(t);
+    let signer = Signer::new(SECRET);
+    let victim = sock("127.0.0.2");
+    victim
+        .send_to(&signer.access_request(1, "victor", "pw"), s.addr())
+        .unwrap();
+    let r = recv(&victim, ANSWERED_WITHIN).expect("victor's challenge");
+    assert_eq!(r.get_code(), Code::AccessChallenge);
+    let state = r.lookup(24).unwrap().encode_bytes();
+    // The other NAS: logins for victor's name past his cap, then made-up names past its share
+    // of the table (50 of 100).
+    let attacker = sock("127.0.0.1");
+    for id in 0..5u8 {
+        attacker
+            .send_to(&signer.access_request(id, "victor", "pw"), s.addr())
+            .unwrap();
+        recv(&attacker, ANSWERED_WITHIN).expect("answered");
+    }
+    let mut refused = 0;
+    for i in 0..120u32 {
+        attacker
+            .send_to(
+                &signer.access_request((i % 250) as u8 + 5, &format!("ghost{i}"), "pw"),
+                s.addr(),
+            )
+            .unwrap();
+        let r = recv(&attacker, ANSWERED_WITHIN).expect("answered");
+        refused += u32::from(r.get_code() == Code::AccessReject);
+    }
+    assert!(refused >= 70, "past its share: {refused} of 120 refused");
+    // victor's challenge is still his, and the victim NAS still gets challenges.
+    let mut p = signer.access_packet(2, "victor", &oathtool_code(&victor_key, 0));
+    p.add(AVP::from_bytes(24, &state));
+    victim.send_to(&signer.sign(p), s.addr()).unwrap();
+    let r = recv(&victim, ANSWERED_WITHIN).expect("victor's answer");
+    assert_eq!(r.get_code(), Code::AccessAccept, "{}", s.log());
+    victim
+        .send_to(&signer.access_request(3, "vera", "pw"), s.addr())
+        .unwrap();
+    let r = recv(&victim, ANSWERED_WITHIN).expect("vera's challenge");
+    assert_eq!(r.get_code(), Code::AccessChallenge, "{}", s.log());
+}

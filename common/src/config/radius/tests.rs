@@ -164,6 +164,16 @@ fn otp_only_with_the_password_checked_here_is_warned_about_per_client() {
 }
 
 #[test]
+fn a_clients_share_of_the_challenge_table_defaults_to_half_and_is_bounded_by_it() {
+    let c = parse("[radius]\nmax_challenges = 101\n").unwrap();
+    assert_eq!(c.radius.max_challenges_per_client, 51);
+    let c = parse("[radius]\nmax_challenges = 100\nmax_challenges_per_client = 7\n").unwrap();
+    assert_eq!(c.radius.max_challenges_per_client, 7);
+    let e = parse("[radius]\nmax_challenges = 100\nmax_challenges_per_client = 101\n").unwrap_err();
+    assert_eq!(e.key(), Some("radius.max_challenges_per_client"), "{e}");
+}
+
+#[test]
 fn bad_values_name_their_key() {
     let e = parse("[radius]\nmode = \"push\"\n").unwrap_err();
     assert_eq!(e.key(), Some("radius.mode"));
