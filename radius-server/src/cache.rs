@@ -11,7 +11,9 @@
 //!
 //! Only requests whose Message-Authenticator verified (or that legitimately lack one) reach the
 //! cache. Entries in progress never expire; finished ones expire after the window, and the
-//! oldest finished ones go first when the cache is full.
+//! oldest finished ones go first when the cache is full: past its count of entries, or past
+//! [`MAX_BYTES`] of responses kept (each counted with [`ENTRY_OVERHEAD`]), so that requests
+//! echoing long Proxy-States cannot make it hold hundreds of megabytes.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -19,6 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
+
+/// Most bytes the cache keeps (responses and the bookkeeping of each entry).
+pub const MAX_BYTES: usize = 64 << 20;
+/// What an entry costs beside its response: key, digest, map and queue slots (a round figure).
+pub const ENTRY_OVERHEAD: usize = 160;
 
 /// SHA-256 of a request's bytes (as far as its header's length).
 pub type Digest = [u8; 32];
@@ -63,6 +70,9 @@ struct Entry {
 pub struct DedupCache {
     window: Duration,
     max: usize,
+    max_bytes: usize,
+    /// What the entries cost now (see [`DedupCache::cost`]).
+    bytes: usize,
     map: HashMap<Key, Entry>,
     /// Finished entries in the order they finished.
     order: VecDeque<(Instant, Key, u64)>,
@@ -74,9 +84,33 @@ impl DedupCache {
         DedupCache {
             window,
             max: max.max(1),
+            max_bytes: MAX_BYTES,
+            bytes: 0,
             map: HashMap::new(),
             order: VecDeque::new(),
             seq: 0,
+        }
+    }
+
+    /// Keep at most `max_bytes` (instead of [`MAX_BYTES`]).
+    #[cfg(test)]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> DedupCache {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// What `e` costs: its response and [`ENTRY_OVERHEAD`].
+    fn cost(e: &Entry) -> usize {
+        ENTRY_OVERHEAD
+            + match &e.state {
+                State::InProgress => 0,
+                State::Done(r) => r.len(),
+            }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(e) = self.map.remove(key) {
+            self.bytes = self.bytes.saturating_sub(Self::cost(&e));
         }
     }
 
@@ -94,8 +128,11 @@ impl DedupCache {
                 ..
             }) => Lookup::Done(r.clone()),
             None => {
-                while self.map.len() >= self.max && self.evict_oldest() {}
+                while (self.map.len() >= self.max || self.bytes + ENTRY_OVERHEAD > self.max_bytes)
+                    && self.evict_oldest()
+                {}
                 self.seq += 1;
+                self.bytes += ENTRY_OVERHEAD;
                 self.map.insert(
                     key,
                     Entry {
@@ -116,9 +153,15 @@ impl DedupCache {
         // An entry that was never begun is not invented: without the request's digest it
         // would answer any packet under the key.
         if let Some(e) = self.map.get_mut(&key) {
+            let before = Self::cost(e);
             e.state = State::Done(response);
             e.seq = seq;
+            let after = Self::cost(e);
+            self.bytes = self.bytes.saturating_sub(before) + after;
             self.order.push_back((now, key, seq));
+            // Past the bytes kept, the oldest answers go (this one too, at worst: a
+            // retransmission is then decided afresh, as past the window).
+            while self.bytes > self.max_bytes && self.evict_oldest() {}
         }
     }
 
@@ -129,7 +172,7 @@ impl DedupCache {
             ..
         }) = self.map.get(key)
         {
-            self.map.remove(key);
+            self.remove(key);
         }
     }
 
@@ -151,7 +194,7 @@ impl DedupCache {
     fn evict_oldest(&mut self) -> bool {
         while let Some((_, key, seq)) = self.order.pop_front() {
             if self.map.get(&key).is_some_and(|e| e.seq == seq) {
-                self.map.remove(&key);
+                self.remove(&key);
                 return true;
             }
         }
@@ -278,5 +321,30 @@ mod tests {
         c.finish(key(1000, 1), resp(b"accept"), t0);
         assert_eq!(c.len(), 0);
         assert_eq!(c.begin(key(1000, 1), dg(1), t0), Lookup::New);
+    }
+
+    /// Review 2h: 200 000 answers echoing 3 KB of Proxy-State each took 746 MB.
+    #[test]
+    fn the_responses_kept_are_bounded_in_bytes_oldest_first() {
+        let t0 = Instant::now();
+        let big = vec![0u8; 1000];
+        // Room for four such answers.
+        let mut c = DedupCache::new(Duration::from_secs(30), 100)
+            .with_max_bytes(4 * (1000 + ENTRY_OVERHEAD));
+        for i in 0..10u8 {
+            assert_eq!(c.begin(key(1000, i), dg(i), t0), Lookup::New);
+            c.finish(key(1000, i), resp(&big), t0);
+            assert!(c.bytes <= 4 * (1000 + ENTRY_OVERHEAD), "{}", c.bytes);
+        }
+        assert_eq!(c.len(), 4);
+        // The newest are kept, the oldest went (a retransmission of those is decided afresh).
+        assert_eq!(c.begin(key(1000, 9), dg(9), t0), Lookup::Done(resp(&big)));
+        assert_eq!(c.begin(key(1000, 0), dg(0), t0), Lookup::New);
+        // Everything forgotten is given back.
+        c.abandon(&key(1000, 0));
+        let expired = t0 + Duration::from_secs(31);
+        c.begin(key(2000, 1), dg(1), expired);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.bytes, ENTRY_OVERHEAD);
     }
 }

@@ -20,6 +20,11 @@ pub const HEADER_LEN: usize = 20;
 /// Room a reply keeps for its own attributes (Message-Authenticator, Reply-Message, State,
 /// Class, Filter-Id, timeouts): what is echoed (Proxy-State) may use the rest of a packet.
 pub const REPLY_ROOM: usize = 1024;
+/// Most Proxy-State a request may ask to be echoed, headers included. RFC 2865 allows several
+/// (one per proxy on the way); real proxies add a few dozen bytes each. Past it a request is
+/// refused before anything is decided: every answer kept for retransmissions holds the echo.
+pub const MAX_ECHO: usize = 1024;
+const _: () = assert!(HEADER_LEN + REPLY_ROOM + MAX_ECHO <= MAX_PACKET);
 pub const AUTHENTICATOR_LEN: usize = 16;
 
 pub const USER_NAME: u8 = 1;
@@ -229,11 +234,11 @@ impl Request {
         self.proxy_states().iter().map(|p| 2 + p.len()).sum()
     }
 
-    /// Whether every reply to this request fits in a packet: the echoed Proxy-State leaves
-    /// [`REPLY_ROOM`] for the reply's own attributes. Checked before anything is decided, so a
-    /// request whose answer could not be sent never spends a code.
-    pub fn reply_fits(&self) -> bool {
-        HEADER_LEN + REPLY_ROOM + self.echoed_len() <= MAX_PACKET
+    /// Whether the Proxy-State to echo is within [`MAX_ECHO`], which leaves every reply
+    /// [`REPLY_ROOM`] for its own attributes in a packet. Checked before anything is decided,
+    /// so a request whose answer could not be sent (or kept) never spends a code.
+    pub fn echo_fits(&self) -> bool {
+        self.echoed_len() <= MAX_ECHO
     }
 
     /// Proxy-State attributes, copied unmodified into the response (RFC 2865 §5.33).

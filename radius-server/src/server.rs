@@ -286,17 +286,11 @@ impl Server {
             return self.drop_packet(src, Some(&client), "eap_without_message_authenticator");
         }
 
-        // Decided only if its answer can be sent: a reply that cannot echo the Proxy-State
-        // would be lost after the code was spent, and the NAS's retransmission be a replay.
-        if !req.reply_fits() {
-            return self.drop_packet(
-                src,
-                Some(&client),
-                &format!(
-                    "reply_would_not_fit ({} bytes of Proxy-State to echo)",
-                    req.echoed_len()
-                ),
-            );
+        // Decided only if its answer can be sent (and kept): a reply that cannot echo the
+        // Proxy-State would be lost after the code was spent, and the NAS's retransmission be
+        // a replay.
+        if !req.echo_fits() {
+            return self.drop_too_much_proxy_state(src, &client, &req);
         }
 
         let key = Key {
@@ -477,6 +471,18 @@ impl Server {
         }
     }
 
+    fn drop_too_much_proxy_state(&self, src: SocketAddr, client: &Client, req: &codec::Request) {
+        self.drop_packet(
+            src,
+            Some(client),
+            &format!(
+                "too_much_proxy_state ({} bytes of Proxy-State to echo, at most {})",
+                req.echoed_len(),
+                codec::MAX_ECHO
+            ),
+        );
+    }
+
     /// Send the reply for a decided request, remember it for retransmissions, log the decision
     /// and release its place among the requests in flight.
     pub fn respond(&self, pending: Pending, decision: Decision) {
@@ -563,6 +569,9 @@ impl Server {
                 "status_server_without_valid_message_authenticator",
             );
         }
+        if !req.echo_fits() {
+            return self.drop_too_much_proxy_state(src, client, req);
+        }
         let attrs = [ReplyAttr::Text(
             codec::REPLY_MESSAGE,
             "Tessera RADIUS server is up".into(),
@@ -571,9 +580,8 @@ impl Server {
             Ok(bytes) => {
                 let _ = sock.try_send_to(&bytes, src);
             }
-            Err(e) => self
-                .log
-                .error(&format!("cannot encode a response to {src}: {e}")),
+            // Anyone with the secret can send these: logged like any dropped packet.
+            Err(e) => self.drop_packet(src, Some(client), &format!("cannot_encode_response: {e}")),
         }
     }
 }

@@ -138,7 +138,7 @@ fn a_reply_that_cannot_echo_its_proxy_state_is_known_before_deciding() {
     // 15 × 255 = 3825 bytes to echo: a request of 3845 bytes, whose reply cannot fit.
     let big = with_proxy_states(15, 253);
     assert_eq!(big.echoed_len(), 15 * 255);
-    assert!(!big.reply_fits());
+    assert!(!big.echo_fits());
     // Encoding it anyway with a few attributes of our own fails (the codec's own limit): the
     // answer could never have been sent.
     let attrs = [
@@ -147,10 +147,12 @@ fn a_reply_that_cannot_echo_its_proxy_state_is_known_before_deciding() {
     ];
     let err = encode_response(&big, Code::AccessAccept, &attrs, RFC_SECRET).unwrap_err();
     assert!(matches!(err, CodecError::Encode(_)), "{err}");
-    // At the limit: REPLY_ROOM left for the reply's own attributes.
-    let n = (MAX_PACKET - HEADER_LEN - REPLY_ROOM) / 255;
-    let edge = with_proxy_states(n, 253);
-    assert!(edge.reply_fits());
+    // At the limit (MAX_ECHO), REPLY_ROOM is left for the reply's own attributes.
+    assert_eq!(with_proxy_states(8, 126).echoed_len(), MAX_ECHO);
+    assert!(with_proxy_states(8, 126).echo_fits());
+    let edge = with_proxy_states(4, 253);
+    assert!(edge.echo_fits());
+    assert!(!with_proxy_states(5, 203).echo_fits(), "1025 bytes");
     let longest = [
         ReplyAttr::Text(
             REPLY_MESSAGE,

@@ -655,6 +655,89 @@ fn radius_status_server_is_answered() {
     assert!(r.attr("Message-Authenticator").is_some(), "{}", r.out);
 }
 
+/// `n` Proxy-State lines of `len` bytes each, for radclient.
+fn proxy_states(n: u8, len: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "Proxy-State = 0x{}\n",
+                format!("{:02x}", 0x41 + i).repeat(len)
+            )
+        })
+        .collect()
+}
+
+/// Review 2h: answers kept for retransmissions echo the request's Proxy-State; 200 000 of
+/// them with 3 KB each took 746 MB. A request asking for more than 1 KiB to be echoed is
+/// refused before anything is decided; a proxy's few bytes are echoed as before.
+#[test]
+fn radius_more_than_a_kibibyte_of_proxy_state_is_refused_before_the_code_is_checked() {
+    let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", "");
+    let (secret, _) = t.enroll_totp("petra");
+    let s = start(t);
+    let code = oathtool_code(&secret, 0);
+    // 5 × 221 = 1105 bytes: fits a packet, but not what is echoed and kept.
+    let r = s.radclient(
+        "auth",
+        SECRET,
+        &format!("{}{}", pap("petra", &code), proxy_states(5, 219)),
+    );
+    assert!(r.reply.is_none(), "{}\n{}", r.out, s.log());
+    s.log_containing(
+        "reason=too_much_proxy_state (1105 bytes of Proxy-State to echo, at most 1024)",
+    );
+    // The code was not spent; two proxies' worth is echoed.
+    let r = s.radclient(
+        "auth",
+        SECRET,
+        &format!("{}{}", pap("petra", &code), proxy_states(2, 16)),
+    );
+    assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
+    assert!(
+        r.out.matches("Proxy-State = 0x4141").count() >= 2,
+        "{}",
+        r.out
+    );
+}
+
+/// Review 2h: Status-Server skipped the Proxy-State check and wrote an error line for every
+/// packet whose answer could not be encoded, without the rate limit of dropped packets.
+#[test]
+fn radius_status_server_with_too_much_proxy_state_is_dropped_under_the_log_rate_limit() {
+    let t = install("", "");
+    let s = start(t);
+    let r = s.radclient(
+        "status",
+        SECRET,
+        &format!("Message-Authenticator = 0x00\n{}", proxy_states(5, 219)),
+    );
+    assert!(r.reply.is_none(), "{}\n{}", r.out, s.log());
+    // A flood of them: at most 20 lines a second, the rest counted.
+    let signer = Signer::new(SECRET);
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let oversized = |i: u32| {
+        let mut p =
+            Packet::new_with_identifier(Code::StatusServer, SECRET.as_bytes(), (i % 256) as u8);
+        for k in 0..15u8 {
+            p.add(radius::core::avp::AVP::from_bytes(33, &[k; 253]));
+        }
+        signer.sign(p)
+    };
+    for i in 0..300 {
+        c.send_to(&oversized(i), s.addr()).unwrap();
+    }
+    // The next second's drop tells how many lines were not written.
+    std::thread::sleep(Duration::from_millis(1100));
+    c.send_to(&oversized(300), s.addr()).unwrap();
+    let log = s.log_containing("more dropped-packet lines not written");
+    let lines = log.matches("reason=too_much_proxy_state").count();
+    assert!((1..=60).contains(&lines), "{lines} lines for 301 packets");
+    assert!(!log.contains("cannot encode"), "{log}");
+    // Health checks without it are still answered.
+    let r = s.radclient("status", SECRET, "Message-Authenticator = 0x00\n");
+    assert!(r.is("Access-Accept"), "{}", r.out);
+}
+
 /// A NAS that sends a blank Calling-Station-Id is as good as one that sends none: the operator
 /// is told, once, and logins still work.
 #[test]
@@ -738,7 +821,9 @@ fn radius_a_reply_that_cannot_echo_its_proxy_state_spends_no_code() {
     // The code was never checked: the same code in a request whose answer fits is accepted.
     let r = s.radclient("auth", SECRET, &pap("olga", &code));
     assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
-    s.log_containing("reason=reply_would_not_fit (3825 bytes of Proxy-State to echo)");
+    s.log_containing(
+        "reason=too_much_proxy_state (3825 bytes of Proxy-State to echo, at most 1024)",
+    );
     let audit = s
         .install
         .tessera_json(&["audit", "--user", "olga"])
