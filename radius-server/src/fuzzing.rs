@@ -123,7 +123,7 @@ fn fixture() -> &'static Fixture {
         Fixture {
             handler: Handler::new(
                 core.auth.clone(),
-                Arc::new(Challenges::new(Duration::from_secs(60), 1000, 3)),
+                Arc::new(Challenges::new(Duration::from_secs(60), 1000, 3, 1000)),
             ),
             clients: Clients::from_config(&core.config.radius),
             core,
