@@ -28,7 +28,8 @@ const PAM_CONCURRENCY: usize = 64;
 fn pam_and_radius_soak_accept_every_code_once_and_audit_every_answer() {
     let soak_for = secs_from_env("TESSERA_SOAK_SECS", 20);
     let t = Install::new(&format!(
-        "[radius]\nlisten = [\"127.0.0.1:0\"]\nmode = \"otp-only\"\n\n\
+        // The NAS checked the password (otp-only with first_factor = "password" needs SCRV1:).
+        "[radius]\nlisten = [\"127.0.0.1:0\"]\nmode = \"otp-only\"\nfirst_factor = \"none\"\n\n\
          [[radius.clients]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\n\n\
          [policy]\nmax_tries = 1\n"
     ));
