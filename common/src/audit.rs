@@ -50,37 +50,76 @@ pub struct AuditEvent {
     /// Why (`bad_code`, `replayed`, `locked_out`, ...) or what (`enroll totp`); never secret.
     pub detail: Option<String>,
     /// How many events the row stands for: 1, or more for a flood folded into one row
-    /// ([`AuditEvent::flood_key`]).
+    /// ([`AuditEvent::fold_keys`]).
     pub count: u32,
+    /// `Some` for a refusal anyone can cause without an account (an unknown, invalid or
+    /// throttled name, a front-end's refusal before any check): it folds with the others from
+    /// its place within the minute, and under `[audit] max_rows` such rows go first. Decided by
+    /// the core when it builds the event, from the refusal and whether the account exists;
+    /// `None` for everything else (accepts, logins let through, refusals of real accounts,
+    /// admin actions, mail), each of which keeps a row of its own.
+    pub flood: Option<Flood>,
+}
+
+/// How an event of a flood folds ([`AuditEvent::flood`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flood {
+    /// Where it came from, one spelling per place ([`crate::base::origin::origin_key`]: an
+    /// IPv6 /64 is one place); `None` when unknown.
+    pub origin: Option<String>,
+    /// The account exists (a throttled real name): the name is part of the fold. For a name
+    /// nobody has it is not: the row keeps the first name and counts the others.
+    pub per_name: bool,
 }
 
 /// Flood rows are folded per this many seconds.
 pub const FLOOD_WINDOW_SECS: u64 = 60;
 
+/// Rows of floods started per [`FLOOD_WINDOW_SECS`], over every place: past them, a flood's
+/// events fold into one overflow row per service and refusal, without the place in its key
+/// (sources that are made up, such as a Calling-Station-Id, cannot each earn a row).
+pub const FLOOD_ROWS_PER_WINDOW: u32 = 100;
+
+/// The keys an event of a flood folds under ([`AuditEvent::fold_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldKeys {
+    /// Per window, service, place, refusal (and name, for an account that exists).
+    pub key: String,
+    /// Per window, service and refusal: where the event goes once the window has
+    /// [`FLOOD_ROWS_PER_WINDOW`] rows of floods.
+    pub overflow: String,
+    /// The first second of the window.
+    pub window_start: u64,
+}
+
 impl AuditEvent {
-    /// For the refusals anyone can cause without knowing an account (an unknown or invalid
-    /// name, a password for a name nobody has, a throttled name), the key that folds a flood into one row per source per minute:
-    /// the same key means "count it on the row already there". The user is part of the key
-    /// only for a throttled name (a known or guessed account); unknown names are folded
-    /// whatever they are (the row keeps the first), or random names would each get a row.
-    /// `None` for every other event: each keeps its own row.
-    pub fn flood_key(&self) -> Option<String> {
-        let detail = self.detail.as_deref()?;
-        if !matches!(self.result, AuditResult::Reject | AuditResult::Ignore) {
-            return None;
+    /// The keys that fold this event into a row already there (the same key: "count it on
+    /// that row"), or `None` for an event that keeps its own row: anything but a refusal
+    /// marked as one of a flood ([`AuditEvent::flood`]). An accept, a login let through
+    /// (`nullok`), an admin action never folds, whatever it is marked.
+    pub fn fold_keys(&self) -> Option<FoldKeys> {
+        let flood = self.flood.as_ref()?;
+        match self.result {
+            AuditResult::Reject => {}
+            AuditResult::Accept
+            | AuditResult::Ignore
+            | AuditResult::Error
+            | AuditResult::Admin
+            | AuditResult::Sent => return None,
         }
-        let user = match detail {
-            "unknown_user" | "invalid_user" | "bad_password; unknown_user" => "",
-            "throttled" => self.user.as_str(),
-            _ => return None,
+        let window = self.at / FLOOD_WINDOW_SECS;
+        let detail = self.detail.as_deref().unwrap_or("");
+        let user = if flood.per_name {
+            self.user.as_str()
+        } else {
+            ""
         };
-        Some(format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{detail}\u{0}{user}",
-            self.at / FLOOD_WINDOW_SECS,
-            self.service,
-            self.source.as_deref().unwrap_or(""),
-            self.result.as_str(),
-        ))
+        let (service, place) = (&self.service, flood.origin.as_deref().unwrap_or(""));
+        Some(FoldKeys {
+            key: format!("{window}\u{0}{service}\u{0}{place}\u{0}{detail}\u{0}{user}"),
+            overflow: format!("{window}\u{0}{service}\u{0}\u{0}{detail}\u{0}\u{0}overflow"),
+            window_start: window * FLOOD_WINDOW_SECS,
+        })
     }
 }
 
@@ -122,6 +161,40 @@ pub fn append_or_tell(
             &format!("audit row lost, the store did not take it ({e}): {event}"),
         );
     }
+}
+
+/// Apply the audit retention in up to `batches` steps of `limit` rows, each its own short
+/// transaction: rows from before `before`, and beyond `max_rows` the rows of floods first
+/// ([`crate::store::AuditStore::prune_audit`]). When rows of accounts younger than `before`
+/// had to go (they alone pass `max_rows`), `sink` is warned: the history `[audit] keep`
+/// promises is cut short. The rows deleted.
+pub(crate) fn prune(
+    store: &dyn crate::store::AuditStore,
+    sink: &dyn AuditSink,
+    before: u64,
+    max_rows: u64,
+    limit: u32,
+    batches: u32,
+) -> Result<u64, crate::store::StoreError> {
+    let (mut rows, mut young) = (0, 0);
+    for _ in 0..batches {
+        let p = store.prune_audit(before, max_rows, limit)?;
+        rows += p.rows;
+        young += p.young;
+        if p.rows == 0 {
+            break;
+        }
+    }
+    if young > 0 {
+        sink.message(
+            Severity::Warning,
+            &format!(
+                "audit: {young} row(s) of accounts younger than [audit] keep were deleted: such \
+                 rows alone pass [audit] max_rows = {max_rows}; raise max_rows or shorten keep"
+            ),
+        );
+    }
+    Ok(rows)
 }
 
 /// Where audit events go besides the database.
@@ -301,6 +374,7 @@ mod tests {
             method: Some("totp".into()),
             detail: Some("bad_code".into()),
             count: 1,
+            flood: None,
         };
         assert_eq!(
             e.to_string(),

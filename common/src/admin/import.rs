@@ -50,16 +50,14 @@ impl Admin {
     pub fn prune_audit(&self, older_than: Option<std::time::Duration>) -> Result<u64, CoreError> {
         let keep = older_than.unwrap_or(self.config.audit.keep);
         let before = self.clock.now().saturating_sub(keep.as_secs());
-        let mut deleted = 0;
-        loop {
-            let n = self
-                .store
-                .prune_audit(before, self.config.audit.max_rows, 10_000)?;
-            deleted += n;
-            if n == 0 {
-                break;
-            }
-        }
+        let deleted = crate::audit::prune(
+            self.store.as_ref(),
+            self.sink.as_ref(),
+            before,
+            self.config.audit.max_rows,
+            10_000,
+            u32::MAX,
+        )?;
         self.audit(
             "-",
             format!(

@@ -244,6 +244,7 @@ impl Admin {
             method: None,
             detail: Some(what),
             count: 1,
+            flood: None,
         };
         crate::audit::append_or_tell(self.store.as_ref(), self.sink.as_ref(), &event);
         self.sink.record(&event);

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 
 use super::{Authenticator, email};
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditResult};
 use crate::error::CoreError;
 use crate::factor::recovery;
 
@@ -95,7 +95,9 @@ impl Authenticator {
         !email::is_send_request(answer) && recovery::normalize(answer).is_none()
     }
 
-    /// Report an audit event to the sink now, or when the open batch commits.
+    /// Report an audit event to the sink now, or when the open batch commits. Every decision
+    /// comes through here: where the process has not taken housekeeping over (the PAM module),
+    /// the audit retention runs now and then ([`Authenticator::prune_sometimes`]).
     pub(super) fn record(&self, event: &AuditEvent) {
         let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
             Some(events) => {
@@ -106,6 +108,10 @@ impl Authenticator {
         });
         if !deferred {
             self.sink.record(event);
+            // Not after an error: the store may be what failed.
+            if event.result != AuditResult::Error {
+                self.prune_sometimes();
+            }
         }
     }
 }

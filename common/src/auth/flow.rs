@@ -132,7 +132,7 @@ impl Authenticator {
                 None,
                 Some(Reject::InvalidUser.as_str().to_string()),
             );
-            self.audit_only(&e);
+            self.audit_only(&request.flood(e, false));
             return Ok(Begin::Rejected(Reject::InvalidUser));
         }
         let data = self.resolve(&request)?;
@@ -318,12 +318,19 @@ impl Authenticator {
     }
 
     pub(super) fn refuse(&self, login: &Login, r: Reject) -> Outcome {
-        let e = self.event(
-            login,
-            AuditResult::Reject,
-            None,
-            Some(r.as_str().to_string()),
-        );
+        let known = login.data.is_some();
+        // A throttle anyone can earn: one of a flood, and a name nobody has is marked so.
+        let detail = match r {
+            Reject::Throttled { .. } if !known => {
+                format!("{}; {}", r.as_str(), Reject::UnknownUser.as_str())
+            }
+            _ => r.as_str().to_string(),
+        };
+        let e = self.event(login, AuditResult::Reject, None, Some(detail));
+        let e = match r {
+            Reject::Throttled { .. } => login.request.flood(e, known),
+            _ => e,
+        };
         self.audit_only(&e);
         Outcome::Rejected(r)
     }
@@ -415,7 +422,7 @@ impl Authenticator {
             // The failure that throttles is still refused as a wrong password; the throttle is
             // told at the next attempt. The audit row (the admin's, never the user's) says
             // when the name is nobody's: a spray of made-up names then folds into one row per
-            // source per minute (`AuditEvent::flood_key`).
+            // place per minute (`AuditEvent::flood`).
             let detail = match login.data {
                 Some(_) => Reject::BadPassword.as_str().to_string(),
                 None => format!(
@@ -425,8 +432,11 @@ impl Authenticator {
                 ),
             };
             let e = self.event(login, AuditResult::Reject, Some("password"), Some(detail));
+            let e = match login.data {
+                Some(_) => e,
+                None => login.request.flood(e, false),
+            };
             self.audit_only(&e);
-            self.prune_sometimes();
             return Ok(Err(Outcome::Rejected(Reject::BadPassword)));
         }
         login.password_checked = true;
@@ -544,15 +554,25 @@ impl Authenticator {
                 Committed::Locked(_) => {
                     (AuditResult::Reject, None, Some(format!("locked_out{note}")))
                 }
+                Committed::Throttled(_) if login.data.is_none() => (
+                    AuditResult::Reject,
+                    None,
+                    Some(format!("throttled; {}", Reject::UnknownUser.as_str())),
+                ),
                 Committed::Throttled(_) => (AuditResult::Reject, None, Some("throttled".into())),
             };
-            self.event(login, result, method, detail)
+            let e = self.event(login, result, method, detail);
+            // A refusal for a name nobody has, or a throttle: anyone can cause it.
+            match (result, login.data.is_some(), c) {
+                (AuditResult::Reject, false, _) => login.request.flood(e, false),
+                (AuditResult::Reject, true, Committed::Throttled(_)) => {
+                    login.request.flood(e, true)
+                }
+                _ => e,
+            }
         };
         let committed = self.commit_answer(login, &checked, counting, &event_for)?;
         self.record(&event_for(&committed));
-        if unproven {
-            self.prune_sometimes();
-        }
         let (reject, shown) = match committed {
             Committed::Accepted {
                 method,

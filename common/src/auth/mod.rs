@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 pub use email::MAIL_FAILED;
 pub(crate) use split::Split;
 
-use crate::audit::{AuditEvent, AuditResult, AuditSink};
+use crate::audit::{AuditEvent, AuditResult, AuditSink, Flood, Severity};
 use crate::base::clock::{Clock, SystemClock};
 use crate::base::secret::MasterKey;
 use crate::config::Config;
@@ -161,7 +161,21 @@ impl LoginRequest {
             method: method.map(str::to_string),
             detail,
             count: 1,
+            flood: None,
         }
+    }
+
+    /// Mark `event`, a refusal anyone can cause without an account, as one of a flood
+    /// ([`AuditEvent::flood`]): it folds with the others from the same place (the origin, one
+    /// key per place; else the source) within the minute. `known`: the account exists, and its
+    /// name is part of the fold.
+    fn flood(&self, mut event: AuditEvent, known: bool) -> AuditEvent {
+        let place = self.origin.as_deref().or(self.source.as_deref());
+        event.flood = Some(Flood {
+            origin: place.and_then(crate::base::origin::origin_key),
+            per_name: known,
+        });
+        event
     }
 }
 
@@ -443,6 +457,8 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn AuditSink>,
     mailer: Option<Arc<dyn Mailer>>,
+    /// The process prunes on its own schedule ([`Authenticator::defer_maintenance`]).
+    maintenance_deferred: std::sync::atomic::AtomicBool,
 }
 
 /// Refuse a store that was made with another key (one made elsewhere, or replaced by an empty
@@ -468,8 +484,11 @@ pub(crate) fn check_key_binding(
 }
 
 /// Audit-pruning batches per [`Authenticator::prune`] call: with the RADIUS server's 10 000-row
-/// batches once a minute, up to 100 000 rows a minute go.
+/// batches once a minute, up to 100 000 rows a minute go; with the PAM module's 200, 2 000.
 pub const AUDIT_PRUNE_BATCHES: u32 = 10;
+
+/// Where the core prunes after decisions (the PAM module), at most this often.
+pub const PRUNE_EVERY_SECS: u64 = 60;
 
 impl Authenticator {
     pub fn new(
@@ -487,6 +506,7 @@ impl Authenticator {
             clock,
             sink,
             mailer: None,
+            maintenance_deferred: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -528,6 +548,8 @@ impl Authenticator {
     /// For a long-running process (the RADIUS server): housekeeping moves out of the request
     /// path; call [`Authenticator::maintain`] about once a second from a background task.
     pub fn defer_maintenance(&self) {
+        self.maintenance_deferred
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.store.defer_maintenance();
     }
 
@@ -539,35 +561,51 @@ impl Authenticator {
     }
 
     /// Housekeeping: forget throttle counters that ran out (up to `limit` rows), and apply the
-    /// audit retention (`[audit] keep` and `max_rows`) in batches of `limit` rows, each its own
-    /// short transaction, at most [`AUDIT_PRUNE_BATCHES`] of them. The RADIUS server calls it
-    /// once a minute; short-lived processes that write throttle rows call it now and then
-    /// ([`Authenticator::prune_sometimes`]). The rows deleted.
+    /// audit retention (`[audit] keep` and `max_rows`, the rows of floods first) in batches of
+    /// `limit` rows, each its own short transaction, at most [`AUDIT_PRUNE_BATCHES`] of them.
+    /// The RADIUS server calls it once a minute; short-lived processes (the PAM module) at
+    /// most once a minute across them all ([`Authenticator::prune_sometimes`]). The rows
+    /// deleted.
     pub fn prune(&self, limit: u32) -> Result<u64, CoreError> {
         // Every throttle rule leaks and forgets alike (`Rules::new`).
         let r = self.rules.per_source;
-        let mut removed =
+        let removed =
             self.store
                 .prune_throttle(self.clock.now(), r.decay_secs, r.quiet_secs, limit)?;
         let keep = &self.config.audit;
         let before = self.clock.now().saturating_sub(keep.keep.as_secs());
-        for _ in 0..AUDIT_PRUNE_BATCHES {
-            let n = self.store.prune_audit(before, keep.max_rows, limit)?;
-            removed += n;
-            if n == 0 {
-                break;
-            }
-        }
-        Ok(removed)
+        let audit = crate::audit::prune(
+            self.store.as_ref(),
+            self.sink.as_ref(),
+            before,
+            keep.max_rows,
+            limit,
+            AUDIT_PRUNE_BATCHES,
+        )?;
+        Ok(removed + audit)
     }
 
-    /// [`Authenticator::prune`] about once in 32 calls, a few rows at a time: a PAM host that
-    /// sees throttled logins (random names from SSH bots) keeps its throttle table small
-    /// without a daemon. Best effort.
+    /// In a process that has not taken housekeeping over ([`Authenticator::defer_maintenance`]:
+    /// the PAM module), [`Authenticator::prune`] a few rows at a time after a decision, when
+    /// the store says none ran for [`PRUNE_EVERY_SECS`] (the claim is kept in the store, so
+    /// short-lived processes share it). Best effort: a failure is logged, the login goes on.
     pub(super) fn prune_sometimes(&self) {
-        let mut b = [0u8; 1];
-        if crate::base::secret::random_bytes(&mut b).is_ok() && b[0] < 8 {
-            let _ = self.prune(200);
+        if self
+            .maintenance_deferred
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let result = self
+            .store
+            .claim_audit_prune(self.clock.now(), PRUNE_EVERY_SECS)
+            .map_err(CoreError::from)
+            .and_then(|due| if due { self.prune(200) } else { Ok(0) });
+        if let Err(e) = result {
+            self.sink.message(
+                Severity::Warning,
+                &format!("audit retention not applied this time: {e}"),
+            );
         }
     }
 
@@ -607,7 +645,8 @@ impl Authenticator {
             None,
             Some(detail.to_string()),
         );
-        self.audit_only(&event);
+        // Before any check, whoever sent it: one of a flood, the name left out.
+        self.audit_only(&request.flood(event, false));
     }
 }
 

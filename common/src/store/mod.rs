@@ -117,10 +117,30 @@ pub trait AuditStore {
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Newest first.
     fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
-    /// Retention, in bounded steps: delete up to `limit` rows from before `before`, and up to
-    /// `limit` of the oldest rows beyond the newest `max_rows`. The number deleted; call again
-    /// until it is 0 to prune everything due.
-    fn prune_audit(&self, before: u64, max_rows: u64, limit: u32) -> Result<u64, StoreError>;
+    /// Retention, in bounded steps: delete up to `limit` rows from before `before`; then, while
+    /// the table holds more than `max_rows`, up to `limit` of the oldest rows of floods
+    /// ([`AuditEvent::flood`]); and only while the other rows alone are more than `max_rows`,
+    /// up to `limit` of the oldest of those. Call again until nothing is deleted.
+    fn prune_audit(
+        &self,
+        before: u64,
+        max_rows: u64,
+        limit: u32,
+    ) -> Result<AuditPruned, StoreError>;
+    /// Claim the audit retention due at `now`: `true` for the one caller (of every process on
+    /// this store) that finds the last claim `every_secs` or more ago, or in the future (a clock
+    /// stepped back). A read when it is not due.
+    fn claim_audit_prune(&self, now: u64, every_secs: u64) -> Result<bool, StoreError>;
+}
+
+/// What one [`AuditStore::prune_audit`] step deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditPruned {
+    /// Rows in all.
+    pub rows: u64,
+    /// Rows of accounts (not of floods) younger than `before`, deleted because such rows alone
+    /// passed `max_rows`: the history `[audit] keep` promises is cut short (worth a warning).
+    pub young: u64,
 }
 
 /// The reads and writes of one decision, inside [`Store::write`]'s transaction.

@@ -258,6 +258,24 @@ fn allow_unenrolled_ignores_but_never_accepts() {
     );
 }
 
+/// Under nullok a login let through (its password checked by the password module) has a row of
+/// its own: it never folds into the row of a bogus name sent first from the same address.
+#[test]
+fn allow_unenrolled_a_login_let_through_keeps_its_own_row() {
+    let e = env();
+    for user in ["zz-nobody", "deploy"] {
+        let mut req = request(user);
+        req.allow_unenrolled = true;
+        assert!(matches!(e.auth.begin(req).unwrap(), Begin::Ignore));
+    }
+    let rows = e.store.audit(Some("deploy"), 100).unwrap();
+    assert_eq!(rows.len(), 1, "{:?}", e.store.audit(None, 100).unwrap());
+    assert_eq!(
+        (rows[0].result, rows[0].count),
+        (crate::audit::AuditResult::Ignore, 1)
+    );
+}
+
 #[test]
 fn allow_unenrolled_with_a_store_that_refuses_the_audit_row_says_the_row_was_lost() {
     let e = env();
@@ -298,7 +316,8 @@ fn a_flood_of_unknown_names_does_not_grow_the_audit_table_past_its_bound() {
     let all = e.store.audit(None, 1000).unwrap();
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0].count, 300);
-    // From 1000 sources: 1000 rows until pruned, then the newest 100.
+    // From 1000 sources within the minute: a row each for the first ones, then one overflow
+    // row without a source; then the newest 100 after the prune.
     for i in 0..1000 {
         let req = LoginRequest {
             source: Some(format!("10.1.{}.{}", i / 250, i % 250)),
@@ -306,19 +325,124 @@ fn a_flood_of_unknown_names_does_not_grow_the_audit_table_past_its_bound() {
         };
         login(&e, req, "123456");
     }
-    assert_eq!(e.store.audit(None, 10_000).unwrap().len(), 1001);
+    let n = crate::audit::FLOOD_ROWS_PER_WINDOW as usize;
+    let all = e.store.audit(None, 10_000).unwrap();
+    assert_eq!(all.len(), n + 1);
+    assert_eq!(
+        (all[0].source.as_deref(), all[0].count),
+        (None, 1000 - (n as u32 - 1)),
+        "the overflow row"
+    );
     e.auth.prune(10_000).unwrap();
     let left = e.store.audit(None, 10_000).unwrap();
     assert_eq!(left.len(), 100);
-    assert_eq!(
-        left[0].source.as_deref(),
-        Some("10.1.3.249"),
-        "the newest stay"
+    assert!(
+        left.iter()
+            .all(|r| r.source.as_deref() != Some("192.0.2.7")),
+        "the oldest went"
     );
     // And age: past `[audit] keep` (90 days by default) everything goes.
     e.clock.advance(91 * 24 * 3600);
     e.auth.prune(10_000).unwrap();
     assert!(e.store.audit(None, 10).unwrap().is_empty());
+}
+
+/// Rows of known accounts are not for unauthenticated input to push out: a flood of unknown
+/// names from many places (one IPv6 /64, or as many forged sources as the cap on rows per
+/// minute lets through) is pruned first, and alice's login stays.
+#[test]
+fn an_unauthenticated_flood_never_evicts_a_login_through_max_rows() {
+    let e = env_with("[audit]\nmax_rows = 100\n", None);
+    let (secret, _) = enroll(&e);
+    assert!(matches!(
+        login(&e, request("alice"), &code(&secret, T0)),
+        Outcome::Accepted(_)
+    ));
+    let accepts = |e: &Env| {
+        e.store
+            .audit(Some("alice"), 100)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.result == crate::audit::AuditResult::Accept)
+            .count()
+    };
+    for src in (0..150u32)
+        .map(|i| format!("2001:db8:1:2::{:x}", i + 1))
+        .chain((0..300u32).map(|i| format!("10.2.{}.{}", i / 250, i % 250)))
+    {
+        let req = LoginRequest {
+            source: Some(src.clone()),
+            origin: Some(src),
+            ..request("bot")
+        };
+        assert_eq!(
+            login(&e, req, "123456"),
+            Outcome::Rejected(Reject::UnknownUser)
+        );
+        e.auth.prune(10_000).unwrap();
+    }
+    assert_eq!(
+        accepts(&e),
+        1,
+        "alice's accepted login was pruned by rows nobody authenticated"
+    );
+    assert!(e.store.audit(None, 10_000).unwrap().len() <= 100);
+}
+
+/// When the rows of accounts alone pass `max_rows`, the oldest go even within `keep`, and
+/// the administrator is warned that the promised history is cut short.
+#[test]
+fn pruning_rows_of_accounts_younger_than_keep_is_warned_about() {
+    let e = env_with("[audit]\nmax_rows = 100\n", None);
+    for i in 0..150 {
+        e.admin.add_user(&format!("user{i}"), None).unwrap();
+    }
+    e.auth.prune(10_000).unwrap();
+    assert_eq!(e.store.audit(None, 10_000).unwrap().len(), 100);
+    let messages = e.sink.messages.lock().unwrap().clone();
+    assert!(
+        messages.iter().any(|(s, m)| *s == Severity::Warning
+            && m.contains("50 row(s) of accounts younger than [audit] keep")),
+        "{messages:?}"
+    );
+}
+
+/// A PAM-only host (the module after the password module: every decision with the first
+/// factor proven) applies the retention too, at most once a minute.
+#[test]
+fn pam_decisions_after_the_password_apply_the_retention_once_a_minute() {
+    let e = env_with("[audit]\nkeep = \"1h\"\n", None);
+    let (secret, _) = enroll(&e);
+    assert!(matches!(
+        login(&e, request("alice"), &code(&secret, T0)),
+        Outcome::Accepted(_)
+    ));
+    e.clock.advance(2 * 3600);
+    let rows_of = |e: &Env| e.store.audit(Some("alice"), 100).unwrap().len();
+    assert_eq!(
+        login(&e, request("alice"), "000000"),
+        Outcome::Rejected(Reject::BadCode)
+    );
+    assert_eq!(rows_of(&e), 1, "the login of two hours ago was not pruned");
+    // A row past `keep` left now is not looked at again within the minute ...
+    let old = AuditEvent {
+        at: e.clock.now() - 2 * 3600,
+        ..e.store.audit(Some("alice"), 1).unwrap()[0].clone()
+    };
+    e.store.append_audit(&old).unwrap();
+    login(&e, request("alice"), "000000");
+    assert_eq!(rows_of(&e), 3);
+    // ... but at the next decision after it.
+    e.clock.advance(61);
+    login(&e, request("alice"), "000000");
+    assert_eq!(rows_of(&e), 3, "one pruned, one added");
+    assert!(
+        e.store
+            .audit(Some("alice"), 100)
+            .unwrap()
+            .iter()
+            .all(|r| r.at + 3600 > e.clock.now())
+    );
 }
 
 #[test]

@@ -652,3 +652,18 @@ fn a_throttled_name_costs_no_check_at_the_code_prompt_either() {
         "no Argon2 for a throttled answer"
     );
 }
+
+/// The documented PAM stack before the password module (`forward_pass`): a spray of made-up
+/// names from one address is one row a minute, not one per attempt.
+#[test]
+fn before_the_password_a_spray_of_made_up_names_folds_into_one_row() {
+    let e = env();
+    for i in 0..300 {
+        let out = attempt(&e, &format!("bot{i}"), "198.51.100.7", "hunter2123456");
+        assert!(matches!(out, Outcome::Rejected(_)), "{out:?}");
+    }
+    let all = e.store.audit(None, 10_000).unwrap();
+    let details: Vec<_> = all.iter().map(|r| (r.detail.clone(), r.count)).collect();
+    assert!(all.len() <= 2, "{details:?}");
+    assert_eq!(all.iter().map(|r| r.count).sum::<u32>(), 300, "{details:?}");
+}

@@ -156,6 +156,7 @@ fn audit_event(o: &AttemptOutcome) -> AuditEvent {
         method: None,
         detail: None,
         count: 1,
+        flood: None,
     }
 }
 
@@ -542,6 +543,7 @@ fn audit_is_newest_first_and_filtered() {
             method: Some("totp".into()),
             detail: None,
             count: 1,
+            flood: None,
         })
         .unwrap();
     }
@@ -761,6 +763,7 @@ fn deferred_maintenance_moves_checkpoints_out_of_commits() {
             method: None,
             detail: None,
             count: 1,
+            flood: None,
         })
         .unwrap();
     }
