@@ -7,6 +7,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::base::address::mask_address;
@@ -36,7 +37,12 @@ pub enum MailError {
     /// Not sent: the sender's bound on mails in progress was reached (the RADIUS server's: its
     /// workers must not all wait for an SMTP server that hangs).
     #[error("not sent: {0} mails are being sent already (the most at once)")]
-    Busy(usize),
+    Overloaded(usize),
+    /// [`MAX_LIVE_SENDS`] sends given up at their deadline are still running: no new one starts.
+    #[error(
+        "mail system busy: {live} sends to SMTP server {server} are still running past [email] timeout"
+    )]
+    Busy { server: String, live: usize },
 }
 
 impl MailError {
@@ -53,8 +59,35 @@ impl MailError {
             } => format!("smtp_reply_{code}"),
             MailError::Smtp { reply: None, .. } => "smtp_connection".into(),
             MailError::Timeout { .. } => "timeout".into(),
-            MailError::Busy(_) => "busy".into(),
+            MailError::Overloaded(_) | MailError::Busy { .. } => "busy".into(),
         }
+    }
+}
+
+/// Sending threads alive at once in this process, those given up at their deadline included
+/// (a thread cannot be stopped, and a server that answers a byte at a time keeps it going): past
+/// this, a send fails at once as [`MailError::Busy`] instead of leaving one more thread behind.
+pub const MAX_LIVE_SENDS: usize = 8;
+
+/// Sending threads alive in this process.
+static LIVE_SENDS: AtomicUsize = AtomicUsize::new(0);
+
+/// One place among [`MAX_LIVE_SENDS`], given back when the sending thread ends.
+struct LiveSend;
+
+impl LiveSend {
+    fn take() -> Result<LiveSend, usize> {
+        LIVE_SENDS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_LIVE_SENDS).then_some(n + 1)
+            })
+            .map(|_| LiveSend)
+    }
+}
+
+impl Drop for LiveSend {
+    fn drop(&mut self) {
+        LIVE_SENDS.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -130,12 +163,18 @@ impl Mailer for SmtpMailer {
         // The send runs on a thread of its own and is given up at the deadline: the login
         // goes on as a failed send. The thread holds only the transport and this message (its
         // code is withdrawn by the caller) and ends at lettre's next read timeout or when the
-        // server finishes; it never touches the store.
+        // server finishes; it never touches the store. At most MAX_LIVE_SENDS such threads
+        // live at once: a server that never lets one end cannot pile them up.
+        let live = LiveSend::take().map_err(|live| MailError::Busy {
+            server: self.server.clone(),
+            live,
+        })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let transport = self.transport.clone();
         std::thread::Builder::new()
             .name("tessera-smtp".into())
             .spawn(move || {
+                let _live = live;
                 let _ = tx.send(transport.send(&msg).map(|_| ()));
             })
             .map_err(|e| MailError::Smtp {
@@ -178,6 +217,9 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
 pub struct RecordingMailer {
     pub sent: std::sync::Mutex<Vec<(String, String, String)>>,
     pub fail: std::sync::atomic::AtomicBool,
+    /// Every send is given up at its deadline ([`MailError::Timeout`]); the message is kept, as
+    /// a hung server may still deliver it late.
+    pub time_out: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -210,6 +252,12 @@ impl Mailer for RecordingMailer {
         if let Ok(mut m) = self.sent.lock() {
             m.push((to.to_string(), subject.to_string(), body.to_string()));
         }
+        if self.time_out.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(MailError::Timeout {
+                server: "test".into(),
+                timeout: Duration::from_secs(10),
+            });
+        }
         Ok(())
     }
 }
@@ -218,7 +266,90 @@ impl Mailer for RecordingMailer {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
     use std::time::Instant;
+
+    /// The tests that start sending threads, one at a time: they share the process's places.
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn smtp_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|t| {
+                std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "tessera-smtp")
+            })
+            .count()
+    }
+
+    /// A server that never lets a send end: it takes every connection and sends a multi-line
+    /// greeting a byte every 600 ms (under lettre's per-read timeout of 1 s) until `stop`.
+    fn tarpit(stop: Arc<AtomicBool>) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    for b in b"220-tarpit\r\n".iter().cycle() {
+                        std::thread::sleep(Duration::from_millis(600));
+                        if stop.load(Ordering::SeqCst) || conn.write_all(&[*b]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    /// Sends given up at their deadline cannot pile up threads without bound: at most
+    /// MAX_LIVE_SENDS stay, and past them a send fails at once as busy; when the server lets
+    /// go, their places come back.
+    #[test]
+    fn a_tarpit_server_cannot_pile_up_sending_threads() {
+        let _serial = serial();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mailer = SmtpMailer::new(&config(tarpit(stop.clone()), "1s")).unwrap();
+        // Another test's sender may still hold a place.
+        let held = LIVE_SENDS.load(Ordering::SeqCst);
+        let (mut timeouts, mut busy) = (0, 0);
+        for _ in 0..MAX_LIVE_SENDS + 12 {
+            let started = Instant::now();
+            match mailer.send("alice@example.com", "s", "b") {
+                Err(MailError::Timeout { .. }) => timeouts += 1,
+                Err(e @ MailError::Busy { .. }) => {
+                    busy += 1;
+                    assert!(started.elapsed() < Duration::from_millis(200), "at once");
+                    assert_eq!(e.category(), "busy");
+                    assert!(e.to_string().contains("mail system busy"), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((timeouts, busy), (MAX_LIVE_SENDS - held, 12 + held));
+        // Well past any per-read timeout: the abandoned senders are alive, but no more of them.
+        std::thread::sleep(Duration::from_millis(1500));
+        let alive = smtp_threads();
+        assert!(
+            (1..=MAX_LIVE_SENDS).contains(&alive),
+            "{alive} sending threads"
+        );
+        stop.store(true, Ordering::SeqCst);
+        let until = Instant::now() + Duration::from_secs(5);
+        while LIVE_SENDS.load(Ordering::SeqCst) > held && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            LIVE_SENDS.load(Ordering::SeqCst) <= held,
+            "the places came back"
+        );
+    }
 
     /// A real SMTP server on loopback that answers a byte every 300 ms (its greeting alone
     /// takes over 10 s), until the client goes away.
@@ -257,6 +388,7 @@ mod tests {
 
     #[test]
     fn a_server_answering_a_byte_at_a_time_cannot_stretch_a_send_past_the_timeout() {
+        let _serial = serial();
         let (port, _server) = slow_server();
         let mailer = SmtpMailer::new(&config(port, "1s")).unwrap();
         let started = Instant::now();

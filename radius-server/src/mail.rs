@@ -1,5 +1,5 @@
 //! Places for mails being sent: at most `workers` at once, taken only around the SMTP send
-//! itself. A send that finds every place taken fails at once ([`MailError::Busy`]: the core
+//! itself. A send that finds every place taken fails at once ([`MailError::Overloaded`]: the core
 //! tells the user the mail failed and cancels the code) instead of waiting, so however long
 //! SMTP servers hang, a worker thread never waits for a mail place, no other request waits
 //! behind one, and the requests stuck in SMTP are at most `workers` (the pool has
@@ -58,7 +58,7 @@ impl Bounded {
 impl Mailer for Bounded {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
         let Some(_place) = self.places.take() else {
-            return Err(MailError::Busy(self.places.max));
+            return Err(MailError::Overloaded(self.places.max));
         };
         self.inner.send(to, subject, body)
     }
@@ -99,7 +99,7 @@ mod tests {
         // The one place is taken by a send that hangs: the next fails without waiting.
         assert!(matches!(
             mailer.send("b@example.com", "s", "b"),
-            Err(MailError::Busy(1))
+            Err(MailError::Overloaded(1))
         ));
         drop(held);
         first.join().unwrap().unwrap();

@@ -253,6 +253,12 @@ impl Sender<'_> {
         let (subject, body) = render(self.config, ctx, code.expose());
         match self.mailer.send(address, &subject, &body) {
             Ok(()) => Ok(Delivery::Sent { masked }),
+            // Given up at the deadline, the send may still go out: the code is withdrawn but
+            // the interval holds. Refused or never started: the user may ask again at once.
+            Err(error @ MailError::Timeout { .. }) => {
+                self.store.withdraw_email_code(user_id, &hash)?;
+                Ok(Delivery::Failed { masked, error })
+            }
             Err(error) => {
                 self.store.cancel_email_code(user_id, &hash)?;
                 Ok(Delivery::Failed { masked, error })

@@ -100,6 +100,10 @@ pub trait EmailCodeStore {
     fn reserve_email_code(&self, new: &NewEmailCode<'_>) -> Result<Reservation, StoreError>;
     /// Forget the user's outstanding code if it is this one (its mail could not be sent).
     fn cancel_email_code(&self, user_id: UserId, hash: &[u8]) -> Result<(), StoreError>;
+    /// Kill the user's outstanding code if it is this one (its mail was given up at the
+    /// deadline, and may still go out late), keeping when it was sent: the send interval
+    /// still holds, so a hung server cannot be sent a new message at every attempt.
+    fn withdraw_email_code(&self, user_id: UserId, hash: &[u8]) -> Result<(), StoreError>;
     fn email_code(&self, user_id: UserId) -> Result<Option<EmailCode>, StoreError>;
     /// Consume the outstanding code when it matches `hash` for `factor_id` (enrollment
     /// confirmation); otherwise spend one of its tries. `true` when consumed.

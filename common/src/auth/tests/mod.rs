@@ -580,6 +580,36 @@ fn enroll_email(e: &Env, m: &RecordingMailer) -> Vec<String> {
         .collect()
 }
 
+/// A send given up at `[email] timeout` withdraws its code but keeps the send interval: the
+/// same user cannot make Tessera start a new send to a hung server at every attempt, and the
+/// mail that arrives late carries a dead code.
+#[test]
+fn a_timed_out_send_withdraws_its_code_and_the_send_interval_still_holds() {
+    let (e, m) = email_env();
+    enroll_email(&e, &m);
+    m.time_out.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = m.messages().len();
+    let Begin::Prompt(mut l, p) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.after, Some(Reject::MailFailed), "{p:?}");
+    let late = m.last_code("alice@example.com").unwrap();
+    assert!(!matches!(
+        e.auth.answer(&mut l, &late).unwrap(),
+        Outcome::Accepted(_)
+    ));
+    let Begin::Prompt(_, p) = e.auth.begin(request("alice")).unwrap() else {
+        panic!()
+    };
+    assert!(
+        p.info
+            .as_deref()
+            .is_some_and(|i| i.contains("A new code can be e-mailed in")),
+        "{p:?}"
+    );
+    assert_eq!(m.messages().len(), before + 1, "no new send");
+}
+
 #[test]
 fn email_only_user_is_sent_a_code_at_once_and_it_works_once() {
     let (e, m) = email_env();

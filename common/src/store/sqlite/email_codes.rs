@@ -68,6 +68,16 @@ impl EmailCodeStore for SqliteStore {
         })
     }
 
+    fn withdraw_email_code(&self, user_id: UserId, hash: &[u8]) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE email_codes SET tries_left = 0 WHERE user_id = ?1 AND hash = ?2",
+                params![user_id, hash],
+            )?;
+            Ok(())
+        })
+    }
+
     fn email_code(&self, user_id: UserId) -> Result<Option<EmailCode>, StoreError> {
         self.with(|c| {
             c.prepare_cached(
