@@ -24,11 +24,11 @@ pub fn run(ctx: &Ctx<'_>, user: Option<&str>, limit: u32) -> Result<ExitCode> {
                 println!(
                     "{:<20} {:<16} {:<14} {:<16} {:<7} {:<9} {:>5} {}",
                     time(e.at),
-                    Printable::new(&e.user).to_string(),
-                    Printable::new(&e.service).to_string(),
-                    Printable::new(e.source.as_deref().unwrap_or("-")).to_string(),
+                    Printable::field(&e.user).to_string(),
+                    Printable::field(&e.service).to_string(),
+                    Printable::field(e.source.as_deref().unwrap_or("-")).to_string(),
                     e.result.as_str(),
-                    Printable::new(e.method.as_deref().unwrap_or("-")).to_string(),
+                    Printable::field(e.method.as_deref().unwrap_or("-")).to_string(),
                     e.count,
                     Printable::upto(e.detail.as_deref().unwrap_or(""), 300)
                 );
