@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::challenge::Challenges;
 use crate::clients::Clients;
 use crate::codec::{self, ReplyAttr};
-use crate::handler::{AccessRequest, Credential, Handler, Nas, Reply};
+use crate::handler::{AccessRequest, Credential, Handler, Nas};
 
 /// The shared secret of every fuzzed client.
 pub const SECRET: &[u8] = b"testing123-long-secret";
@@ -185,20 +185,7 @@ pub fn handle(data: &[u8]) {
     } else {
         f.handler.decide(access)
     };
-    let (code, attrs) = match &decision.reply {
-        Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
-        Reply::Reject { message } => (
-            Code::AccessReject,
-            vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
-        ),
-        Reply::Challenge { state, message } => (
-            Code::AccessChallenge,
-            vec![
-                ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
-                ReplyAttr::Bytes(codec::STATE, state.to_vec()),
-            ],
-        ),
-    };
+    let (code, attrs) = crate::server::reply_packet(&decision.reply);
     let resp = codec::encode_response(&req, code, &attrs, SECRET)
         .unwrap_or_else(|e| panic!("cannot encode the reply: {e}"));
     check_response(&req, &resp);

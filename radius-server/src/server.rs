@@ -502,20 +502,7 @@ impl Server {
             nas,
             permit,
         } = pending;
-        let (code, attrs) = match &decision.reply {
-            Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
-            Reply::Reject { message } => (
-                Code::AccessReject,
-                vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
-            ),
-            Reply::Challenge { state, message } => (
-                Code::AccessChallenge,
-                vec![
-                    ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
-                    ReplyAttr::Bytes(codec::STATE, state.to_vec()),
-                ],
-            ),
-        };
+        let (code, attrs) = reply_packet(&decision.reply);
         match codec::encode_response(&req, code, &attrs, client.secret.expose()) {
             Ok(bytes) => {
                 let bytes: Arc<[u8]> = Arc::from(bytes);
@@ -620,6 +607,24 @@ fn build(
 }
 
 /// Append the decision's log line to `lines`.
+/// The packet code and attributes that answer `reply`.
+pub(crate) fn reply_packet(reply: &Reply) -> (Code, Vec<ReplyAttr>) {
+    match reply {
+        Reply::Accept(attrs) => (Code::AccessAccept, attrs.clone()),
+        Reply::Reject { message } => (
+            Code::AccessReject,
+            vec![ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone())],
+        ),
+        Reply::Challenge { state, message } => (
+            Code::AccessChallenge,
+            vec![
+                ReplyAttr::Text(codec::REPLY_MESSAGE, message.clone()),
+                ReplyAttr::Bytes(codec::STATE, state.to_vec()),
+            ],
+        ),
+    }
+}
+
 fn decision_line(lines: &mut String, client: &Client, src: SocketAddr, nas: &Nas, d: &Decision) {
     use std::fmt::Write;
     fn field(v: &Option<String>) -> Printable<'_> {
