@@ -467,7 +467,13 @@ impl Server {
             });
             // Decided: its share is free before the NAS sees the answer (and sends the next).
             drop(slot);
-            self.respond(pending, decision);
+            // A panic while answering must not cost the server this thread (the workers are
+            // never restarted): the panic hook has written what happened, and the NAS
+            // retransmits.
+            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.respond(pending, decision)
+            }));
+            drop(answered);
         }
     }
 
