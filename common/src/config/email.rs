@@ -135,16 +135,9 @@ impl Validator<'_> {
             None => None,
             Some(p) => {
                 let p = self.path(p);
-                // Never readable by every user, trusted loading or not (which adds the owner
-                // rule on top).
-                check_private(&p).map_err(|why| self.invalid(S, "password_file", why))?;
-                let text = self.read_secret_file(&p).map_err(|why| {
-                    self.invalid(
-                        S,
-                        "password_file",
-                        format!("cannot read {}: {why}", p.display()),
-                    )
-                })?;
+                let text = self
+                    .read_secret_file(&p)
+                    .map_err(|why| self.invalid(S, "password_file", why))?;
                 let pw = text.trim_end_matches(['\n', '\r']).to_string();
                 if pw.is_empty() {
                     return Err(self.invalid(
@@ -273,22 +266,6 @@ pub(super) fn is_loopback(host: &str) -> bool {
     h.eq_ignore_ascii_case("localhost")
         || h.parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A secret file must not be readable by every local account.
-fn check_private(path: &std::path::Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mode = meta.permissions().mode();
-    if mode & 0o004 != 0 {
-        return Err(format!(
-            "{} is readable by every user (mode {:04o}): `chmod 600` it (or 640 for a group)",
-            path.display(),
-            mode & 0o7777
-        ));
-    }
-    Ok(())
 }
 
 /// The first `{name}` in `text` that is not a known placeholder.

@@ -134,19 +134,42 @@ fn select<'t>(path: &Path, text: &'t str, sections: Sections) -> Result<Cow<'t, 
 }
 
 impl Validator<'_> {
-    /// Read a file holding a secret (`password_file`): through [`PASSWORD_RULE`] when the
-    /// files are trusted, else as it is. The error says why without quoting the content.
+    /// Read a file holding a secret (`password_file`), opened once: through [`PASSWORD_RULE`]
+    /// when the files are trusted, else as it is but never one every user can read (checked on
+    /// the open file). The error is the whole message, naming the file, never its content.
     pub(super) fn read_secret_file(
         &self,
         path: &Path,
     ) -> Result<zeroize::Zeroizing<String>, String> {
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        let cannot = |why: String| format!("cannot read {}: {why}", path.display());
         let bytes = if self.trust_files {
-            PASSWORD_RULE.read(path, 64 * 1024).map_err(|e| e.reason)?.1
+            PASSWORD_RULE
+                .read(path, 64 * 1024)
+                .map_err(|e| cannot(e.reason))?
+                .1
         } else {
-            zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| e.to_string())?)
+            let mut f = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+            let mode = f
+                .metadata()
+                .map_err(|e| cannot(e.to_string()))?
+                .permissions()
+                .mode();
+            if mode & 0o004 != 0 {
+                return Err(format!(
+                    "{} is readable by every user (mode {:04o}): `chmod 600` it (or 640 for a group)",
+                    path.display(),
+                    mode & 0o7777
+                ));
+            }
+            let mut bytes = zeroize::Zeroizing::new(Vec::new());
+            f.read_to_end(&mut bytes)
+                .map_err(|e| cannot(e.to_string()))?;
+            bytes
         };
         String::from_utf8(bytes.to_vec())
             .map(zeroize::Zeroizing::new)
-            .map_err(|_| "the file is not UTF-8 text".to_string())
+            .map_err(|_| cannot("the file is not UTF-8 text".to_string()))
     }
 }
