@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,7 +18,6 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::SqliteStore;
 use super::migrate::MIGRATIONS;
-use crate::base::secret::random_bytes;
 use crate::base::trust::{Access, Owners, Rule};
 use crate::store::StoreError;
 
@@ -58,28 +57,10 @@ fn copy(from: &Connection, to: &mut Connection) -> rusqlite::Result<()> {
     }
 }
 
-/// A directory only this process's user can enter, removed with what is in it when dropped.
-struct PrivateDir(PathBuf);
-
-impl PrivateDir {
-    fn new() -> std::io::Result<PrivateDir> {
-        let mut r = [0u8; 8];
-        random_bytes(&mut r).map_err(std::io::Error::other)?;
-        let name = format!(
-            "tessera-{}-{}",
-            std::process::id(),
-            r.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        let dir = std::env::temp_dir().join(name);
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        Ok(PrivateDir(dir))
-    }
-}
-
-impl Drop for PrivateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A directory only this process's user can enter (mode 0700, in the temporary directory),
+/// removed with what is in it when dropped.
+fn private_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("tessera-").tempdir()
 }
 
 impl SqliteStore {
@@ -99,8 +80,8 @@ impl SqliteStore {
             .open(dest)
             .map_err(create)?;
         let result = (|| {
-            let private = PrivateDir::new().map_err(create)?;
-            let staged = private.0.join("backup.db");
+            let private = private_dir().map_err(create)?;
+            let staged = private.path().join("backup.db");
             {
                 let conn = self.take()?;
                 let copied = Connection::open(&staged).and_then(|mut to| {
@@ -132,7 +113,7 @@ impl SqliteStore {
     /// connection sees whole, then bring its schema up to date. `src` is read once, as a
     /// regular file owned by root or `owner` reached through no link another account placed.
     pub fn restore_from(&self, src: &Path, owner: Owners) -> Result<BackupInfo, StoreError> {
-        let private = PrivateDir::new().map_err(|source| StoreError::Create {
+        let private = private_dir().map_err(|source| StoreError::Create {
             path: src.to_path_buf(),
             source,
         })?;
@@ -156,7 +137,7 @@ impl SqliteStore {
 
 /// Read and check the backup at `src` without changing anything (a private copy is inspected).
 pub fn inspect(src: &Path, owner: Owners) -> Result<BackupInfo, StoreError> {
-    let private = PrivateDir::new().map_err(|source| StoreError::Create {
+    let private = private_dir().map_err(|source| StoreError::Create {
         path: src.to_path_buf(),
         source,
     })?;
@@ -165,7 +146,7 @@ pub fn inspect(src: &Path, owner: Owners) -> Result<BackupInfo, StoreError> {
 }
 
 /// Copy `src`, opened once and checked, into `private`.
-fn stage(src: &Path, owner: Owners, private: &PrivateDir) -> Result<PathBuf, StoreError> {
+fn stage(src: &Path, owner: Owners, private: &tempfile::TempDir) -> Result<PathBuf, StoreError> {
     let rule = Rule {
         what: "backup",
         access: Access::OwnerWrites,
@@ -175,7 +156,7 @@ fn stage(src: &Path, owner: Owners, private: &PrivateDir) -> Result<PathBuf, Sto
         path: src.to_path_buf(),
         why: e.reason,
     })?;
-    let staged = private.0.join("restore.db");
+    let staged = private.path().join("restore.db");
     let write = |source| StoreError::Create {
         path: staged.clone(),
         source,
