@@ -65,11 +65,7 @@ pub fn restore(config: &Config, src: &Path, replace: bool) -> Result<RestoreRepo
     let owner = Owners::root_or(rustix::process::geteuid().as_raw());
     let info = inspect_backup(src, owner)?;
     match &info.key_binding {
-        Some(binding)
-            if bool::from(subtle::ConstantTimeEq::ct_eq(
-                binding.as_slice(),
-                key.binding(),
-            )) => {}
+        Some(binding) if key.is_binding(binding) => {}
         None if info.schema_version < 6 => {}
         _ => {
             return Err(CoreError::WrongKey {

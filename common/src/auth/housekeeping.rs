@@ -13,10 +13,7 @@ pub(crate) fn check_key_binding(
     cfg: &crate::config::StoreConfig,
 ) -> Result<(), CoreError> {
     let stored = store.bind_key(key.binding())?;
-    if bool::from(subtle::ConstantTimeEq::ct_eq(
-        stored.as_slice(),
-        key.binding(),
-    )) {
+    if key.is_binding(&stored) {
         Ok(())
     } else {
         Err(CoreError::WrongKey {

@@ -256,6 +256,15 @@ impl MasterKey {
         &self.binding
     }
 
+    /// Whether `stored` (a store's or a backup's binding) is this key's, compared in constant
+    /// time.
+    pub fn is_binding(&self, stored: &[u8]) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            stored,
+            self.binding.as_slice(),
+        ))
+    }
+
     pub fn recovery_pepper(&self) -> &[u8] {
         &self.pepper
     }
