@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use radius::core::code::Code;
@@ -1246,30 +1245,9 @@ fn radius_sighup_reloads_clients_and_sigterm_stops_cleanly() {
 /// Enroll `n` users (`user0`…) through the library (the CLI would take minutes in a debug
 /// build); returns their raw TOTP secrets.
 fn enroll_many(t: &Install, n: usize) -> Vec<Vec<u8>> {
-    use tessera_common::Config;
-    use tessera_common::MemorySink;
-    use tessera_common::SqliteStore;
-    use tessera_common::SystemClock;
-    use tessera_common::{Admin, TotpOptions};
-
-    let config = Arc::new(Config::load(&t.config).unwrap());
-    let store = Arc::new(SqliteStore::open(&config.store).unwrap());
-    let admin = Admin::new(
-        config,
-        store,
-        Arc::new(SystemClock),
-        Arc::new(MemorySink::default()),
-    );
-    (0..n)
-        .map(|i| {
-            let name = format!("user{i}");
-            admin.add_user(&name, None).unwrap();
-            let en = admin.enroll_totp(&name, &TotpOptions::activated()).unwrap();
-            tessera_common::testing::from_base32(en.secret_base32.expose())
-                .unwrap()
-                .expose()
-                .clone()
-        })
+    crate::storm::enroll(&t.config, "user", n)
+        .into_iter()
+        .map(|u| u.secret)
         .collect()
 }
 
