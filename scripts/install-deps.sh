@@ -9,8 +9,8 @@ PACKAGES=(
   # test peers
   oathtool pamtester libpam-wrapper freeradius-utils openssh-server openssh-client
   python3-pexpect python3-aiosmtpd openssl expect libpam-google-authenticator
-  # benchmark peer
-  freeradius
+  # benchmark peers, and the syslog daemon the benchmarks start when /dev/log has none
+  freeradius rsyslog valgrind
 )
 
 missing=()
