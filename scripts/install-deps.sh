@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   pkg-config libpam0g-dev libudev-dev
   # test peers
-  oathtool pamtester libpam-wrapper freeradius-utils openssh-server openssh-client
+  oathtool pamtester libpam-wrapper libnss-wrapper freeradius-utils openssh-server openssh-client
   python3-pexpect python3-aiosmtpd openssl expect libpam-google-authenticator
   # benchmark peers, and the syslog daemon the benchmarks start when /dev/log has none
   freeradius rsyslog valgrind
