@@ -1,19 +1,25 @@
 //! Benchmark helper for `bench/radius-vs-freeradius.sh` (not shipped):
 //!
-//! - `setup CONFIG N OUT`: enroll `bench0`…`bench{N-1}` with an active TOTP factor straight
-//!   through the core library (the CLI would take minutes for tens of thousands), give the first
-//!   200 an Argon2id password (`pw`, OWASP parameters), and write `name base32secret` lines.
+//! - `setup CONFIG N OUT [--passwords P]`: enroll `bench0`…`bench{N-1}` with an active TOTP
+//!   factor straight through the core library (the CLI would take minutes for tens of
+//!   thousands), give the first P (default 200) an Argon2id password (`pw`, the config's
+//!   parameters), and write `name base32secret` lines.
 //! - `load ADDR SECRET USERS --style otp|append [--window W] [--sockets S] [--pid PID] [--bind IP]
-//!   [--password P] [--first K]`: each user logs in once with a valid code (closed loop, at most
-//!   W requests outstanding per socket); reports Access-Requests per second, latency p50/p99,
-//!   accepts, and with `--pid` the server's CPU time per request and peak RSS from /proc.
+//!   [--password P] [--skip S] [--first K]`: each user of the K after the first S of the file
+//!   logs in once with a valid code (closed loop, at most W requests outstanding per socket;
+//!   `--bind IP1,IP2,...` binds the sockets to these addresses in turn, one client each);
+//!   reports Access-Requests per second, latency p50/p99, accepts, and with `--pid` the server's
+//!   CPU time per request and peak RSS from /proc. A code is single-use: a benchmark that runs
+//!   several times gives each run users of its own with `--skip`. Nothing is ever retransmitted:
+//!   a request unanswered after 30 s counts as lost. Identifiers are reused oldest first, as a
+//!   NAS counting up does (never the one just answered: a server may still be finishing it).
 //! - `status ADDR SECRET --count N --interval-ms MS`: Status-Server latency p50/p99/max.
 //!
 //! Requests carry a Message-Authenticator, so both servers verify one per request.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a bench tool: fail loudly
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -61,6 +67,7 @@ fn setup(args: &[String]) {
     let config = Config::load(std::path::Path::new(&args[0])).unwrap();
     let n: usize = args[1].parse().unwrap();
     let out = &args[2];
+    let with_password: usize = opt(args, "--passwords").map_or(200, |v| v.parse().unwrap());
     let real_argon2 = config.argon2;
     // Recovery codes of bench users are hashed cheaply: setup speed, not what is measured.
     let mut cheap = config.clone();
@@ -86,7 +93,7 @@ fn setup(args: &[String]) {
         let name = format!("bench{i}");
         admin.add_user(&name, None).unwrap();
         let en = admin.enroll_totp(&name, &TotpOptions::activated()).unwrap();
-        if i < 200 {
+        if i < with_password {
             passwords.set_password(&name, Some("pw")).unwrap();
         }
         writeln!(f, "{name} {}", en.secret_base32.expose()).unwrap();
@@ -143,11 +150,21 @@ fn load(args: &[String]) {
     let style = opt(args, "--style").unwrap_or_else(|| "otp".into());
     let window: usize = opt(args, "--window").map_or(64, |v| v.parse().unwrap());
     let sockets: usize = opt(args, "--sockets").map_or(4, |v| v.parse().unwrap());
-    let first: usize = opt(args, "--first").map_or(users.len(), |v| v.parse().unwrap());
+    let skip: usize = opt(args, "--skip").map_or(0, |v| v.parse().unwrap());
+    let first: usize = opt(args, "--first").map_or(usize::MAX, |v| v.parse().unwrap());
     let password = opt(args, "--password").unwrap_or_else(|| "pw".into());
-    let bind = opt(args, "--bind").unwrap_or_else(|| "127.0.0.1".into());
+    let binds: Vec<String> = opt(args, "--bind")
+        .unwrap_or_else(|| "127.0.0.1".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
     let pid: Option<u32> = opt(args, "--pid").map(|p| p.parse().unwrap());
-    let users: Vec<(String, String)> = users.into_iter().take(first).collect();
+    let available = users.len();
+    let users: Vec<(String, String)> = users.into_iter().skip(skip).take(first).collect();
+    assert!(
+        !users.is_empty() && (first == usize::MAX || users.len() == first),
+        "--skip {skip} --first {first}: the file has {available} users"
+    );
     let keys: Vec<Vec<u8>> = users
         .iter()
         .map(|(_, b)| from_base32(b).unwrap().expose().clone())
@@ -167,22 +184,24 @@ fn load(args: &[String]) {
     let results: Vec<(Vec<Duration>, usize, usize, usize)> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|mine| {
-                let (users, keys, secret, style, password, bind) =
-                    (&users, &keys, &secret, &style, &password, &bind);
+            .enumerate()
+            .map(|(s, mine)| {
+                let bind = &binds[s % binds.len()];
+                let (users, keys, secret, style, password) =
+                    (&users, &keys, &secret, &style, &password);
                 scope.spawn(move || {
                     let sock = UdpSocket::bind(format!("{bind}:0")).unwrap();
                     sock.set_read_timeout(Some(Duration::from_millis(50)))
                         .unwrap();
                     let signer = Signer::new(secret);
                     let mut next = 0usize;
-                    let mut free: Vec<u8> = (0..=255u8).rev().collect();
+                    let mut free: VecDeque<u8> = (0..=255u8).collect();
                     let mut out: HashMap<u8, Instant> = HashMap::new();
                     let (mut lat, mut accepts, mut rejects, mut lost) = (Vec::new(), 0, 0, 0);
                     let mut buf = [0u8; 4096];
                     while next < mine.len() || !out.is_empty() {
                         while next < mine.len() && out.len() < window.min(255) {
-                            let Some(id) = free.pop() else { break };
+                            let Some(id) = free.pop_front() else { break };
                             let i = mine[next];
                             next += 1;
                             let code = totp_code(&params, &keys[i], now_secs()).unwrap();
@@ -198,7 +217,7 @@ fn load(args: &[String]) {
                             Ok((n, _)) if n >= 20 => {
                                 if let Some(t) = out.remove(&buf[1]) {
                                     lat.push(t.elapsed());
-                                    free.push(buf[1]);
+                                    free.push_back(buf[1]);
                                     match buf[0] {
                                         2 => accepts += 1,
                                         _ => rejects += 1,
