@@ -93,7 +93,7 @@ syslog_cpu_us() {
     echo 0
   fi
 }
-per_request() { awk -v us="$1" -v n="$2" 'BEGIN { printf "%.1f", n > 0 ? us / n : 0 }'; }
+per_request() { awk -v us="$1" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? us / n : 0) }'; }
 # How many lines a log gained since the last call for the same key: sets GAIN.
 declare -A SEEN=([stderr]=0 [syslog]=0 [fr]=0)
 log_gain() {
