@@ -4,7 +4,7 @@
 //! runs once per request, so a retransmit can never burn a one-time code, turn an Accept into a
 //! Reject, count twice toward lockout or send a second email.
 //!
-//! A retransmission is the same bytes: each entry keeps a SHA-256 digest of the whole request,
+//! A retransmission is the same bytes: each entry keeps a keyed digest of the whole request,
 //! and another packet under a cached key (another user, another password, the same Identifier
 //! and Request Authenticator) is never answered from the cache: it is a [`Lookup::Conflict`],
 //! dropped by the caller, while the retransmissions of the first still get their answer.
@@ -16,23 +16,29 @@
 //! echoing long Proxy-States cannot make it hold hundreds of megabytes.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-use sha2::{Digest as _, Sha256};
 
 /// Most bytes the cache keeps (responses and the bookkeeping of each entry).
 pub const MAX_BYTES: usize = 64 << 20;
 /// What an entry costs beside its response: key, digest, map and queue slots (a round figure).
 pub const ENTRY_OVERHEAD: usize = 160;
 
-/// SHA-256 of a request's bytes (as far as its header's length).
-pub type Digest = [u8; 32];
+/// A 128-bit keyed digest of a request's bytes (as far as its header's length).
+pub type Digest = u128;
 
 /// The digest of `request`, to tell a retransmission from another packet under the same key.
+///
+/// SipHash-1-3 (std's hasher) under a random key drawn once per process, over the request
+/// tagged 0 and tagged 1: 128 bits. A packet reaches the cache only after its
+/// Message-Authenticator verified, and whoever could send one still cannot find another packet
+/// with the same digest without the key. It replaced SHA-256, 4 % of a request's instructions.
 pub fn digest(request: &[u8]) -> Digest {
-    Sha256::digest(request).into()
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    let key = KEY.get_or_init(RandomState::new);
+    (u128::from(key.hash_one((0u8, request))) << 64) | u128::from(key.hash_one((1u8, request)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
