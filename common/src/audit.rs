@@ -212,19 +212,36 @@ pub enum Severity {
     Info,
 }
 
-/// Syslog, facility authpriv, through the syslog crate. Connects lazily, reconnects after a
-/// failed send (the syslog daemon restarted), and never blocks or fails the caller: with no
-/// `/dev/log` messages are dropped; there is no console fallback.
+/// Syslog, facility authpriv, through the syslog crate. Connects lazily and reconnects after a
+/// failed send (the syslog daemon restarted). A daemon that is behind (its queue full) is waited
+/// for, at most [`SYSLOG_SEND_WAIT`] for a message; when that wait runs out, messages are dropped
+/// without waiting for [`SYSLOG_SHED`], counted, and the count is told in the first message after.
+/// So a busy daemon slows the caller down instead of losing audit lines, and a hung one costs at
+/// most one wait a second. With no `/dev/log` messages are dropped; there is no console fallback.
 pub struct SyslogSink {
     formatter: Rfc3164,
-    logger: Mutex<Option<syslog::Logger<LoggerBackend, Rfc3164>>>,
+    channel: Mutex<Channel>,
     /// After a failed connect, no new attempt before this time (a long-running server without
     /// a syslog daemon would otherwise open and close a socket for every line).
     retry_at: Mutex<Option<std::time::Instant>>,
+    /// Where to connect; `None`: the system's socket (`/dev/log`).
+    path: Option<std::path::PathBuf>,
+}
+
+struct Channel {
+    logger: Option<syslog::Logger<LoggerBackend, Rfc3164>>,
+    /// Dropping without waiting until then: the daemon did not take a message in time.
+    shed_until: Option<std::time::Instant>,
+    /// Messages dropped since the last one that got through.
+    dropped: u64,
 }
 
 /// How long a failed syslog connect is not retried.
 const SYSLOG_RETRY: Duration = Duration::from_secs(1);
+/// Longest wait for a syslog daemon whose queue is full, for one message.
+pub const SYSLOG_SEND_WAIT: Duration = Duration::from_millis(20);
+/// How long messages are dropped without waiting after a wait ran out.
+pub const SYSLOG_SHED: Duration = Duration::from_secs(1);
 
 impl SyslogSink {
     pub fn new(ident: &str) -> SyslogSink {
@@ -234,8 +251,21 @@ impl SyslogSink {
                 process: ident.to_string(),
                 pid: std::process::id(),
             },
-            logger: Mutex::new(None),
+            channel: Mutex::new(Channel {
+                logger: None,
+                shed_until: None,
+                dropped: 0,
+            }),
             retry_at: Mutex::new(None),
+            path: None,
+        }
+    }
+
+    /// A sink that sends to the datagram socket at `path` instead of the system's (tests).
+    pub fn at(ident: &str, path: &std::path::Path) -> SyslogSink {
+        SyslogSink {
+            path: Some(path.to_path_buf()),
+            ..SyslogSink::new(ident)
         }
     }
 
@@ -243,9 +273,12 @@ impl SyslogSink {
         let mut f = self.formatter.clone();
         // The pid changes across fork (sshd); read it at connect time.
         f.pid = std::process::id();
-        let logger = syslog::unix(f).ok()?;
+        let logger = match &self.path {
+            Some(p) => syslog::unix_custom(f, p).ok()?,
+            None => syslog::unix(f).ok()?,
+        };
         match &logger.backend {
-            LoggerBackend::Unix(sock) => sock.set_nonblocking(true).ok()?,
+            LoggerBackend::Unix(sock) => sock.set_write_timeout(Some(SYSLOG_SEND_WAIT)).ok()?,
             LoggerBackend::UnixStream(w) => w
                 .get_ref()
                 .set_write_timeout(Some(Duration::from_millis(100)))
@@ -257,7 +290,7 @@ impl SyslogSink {
 
     /// False while a failed connect is not to be retried yet: callers skip formatting the line.
     fn may_send(&self) -> bool {
-        let connected = self.logger.lock().is_ok_and(|l| l.is_some());
+        let connected = self.channel.lock().is_ok_and(|c| c.logger.is_some());
         connected
             || self
                 .retry_at
@@ -266,33 +299,84 @@ impl SyslogSink {
     }
 
     fn send(&self, severity: Severity, text: &str) {
-        let Ok(mut guard) = self.logger.lock() else {
+        let Ok(mut guard) = self.channel.lock() else {
             return;
         };
+        let ch = &mut *guard;
+        let now = std::time::Instant::now();
+        if ch.shed_until.is_some_and(|t| now >= t) {
+            ch.shed_until = None;
+            if let Some(LoggerBackend::Unix(sock)) = ch.logger.as_ref().map(|l| &l.backend) {
+                let _ = sock.set_nonblocking(false);
+            }
+        }
+        if ch.shed_until.is_some() {
+            ch.dropped += 1;
+            return;
+        }
+        if ch.dropped > 0 {
+            let told = format!(
+                "{} syslog messages could not be sent (the syslog daemon was not listening or did not keep up)",
+                ch.dropped
+            );
+            if self.send_one(ch, Severity::Warning, &told, now) {
+                ch.dropped = 0;
+            }
+        }
+        if !self.send_one(ch, severity, text, now) {
+            ch.dropped += 1;
+        }
+    }
+
+    /// Send one message; false if it was dropped.
+    fn send_one(
+        &self,
+        ch: &mut Channel,
+        severity: Severity,
+        text: &str,
+        now: std::time::Instant,
+    ) -> bool {
+        if ch.shed_until.is_some() {
+            return false;
+        }
         for _attempt in 0..2 {
-            if guard.is_none() {
-                let now = std::time::Instant::now();
+            if ch.logger.is_none() {
                 let Ok(mut retry_at) = self.retry_at.lock() else {
-                    return;
+                    return false;
                 };
                 if retry_at.is_some_and(|t| now < t) {
-                    return;
+                    return false;
                 }
-                *guard = self.connect();
-                *retry_at = guard.is_none().then(|| now + SYSLOG_RETRY);
+                ch.logger = self.connect();
+                *retry_at = ch.logger.is_none().then(|| now + SYSLOG_RETRY);
             }
-            let Some(logger) = guard.as_mut() else { return };
+            let Some(logger) = ch.logger.as_mut() else {
+                return false;
+            };
             let sent = match severity {
                 Severity::Error => logger.err(text),
                 Severity::Warning => logger.warning(text),
                 Severity::Notice => logger.notice(text),
                 Severity::Info => logger.info(text),
             };
-            if sent.is_ok() {
-                return;
+            let full = match &sent {
+                Ok(()) => return true,
+                Err(syslog::Error::Write(e) | syslog::Error::Io(e)) => matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                Err(syslog::Error::Initialization(_)) => false,
+            };
+            if full && let LoggerBackend::Unix(sock) = &logger.backend {
+                // The daemon is behind: shed for a while rather than wait for every message.
+                let _ = sock.set_nonblocking(true);
+                ch.shed_until = Some(now + SYSLOG_SHED);
+                return false;
             }
-            *guard = None;
+            // Anything else (the daemon restarted, a stream cut mid-message): reconnect.
+            ch.logger = None;
         }
+        false
     }
 }
 
@@ -399,6 +483,45 @@ impl<A: AuditSink, B: AuditSink> AuditSink for TeeSink<A, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daemon_that_falls_behind_loses_messages_counted_and_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let daemon = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let sink = SyslogSink::at("tessera-test", &path);
+        // More than any queue of the daemon's socket holds: it reads nothing meanwhile.
+        let sent = 5000;
+        for i in 0..sent {
+            sink.message(Severity::Info, &format!("line {i}"));
+        }
+        daemon.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 512];
+        let mut received = 0;
+        while daemon.recv(&mut buf).is_ok() {
+            received += 1;
+        }
+        assert!(received > 0 && received < sent, "{received}");
+        // After the shedding the first message says how many were lost, then comes itself.
+        std::thread::sleep(SYSLOG_SHED + Duration::from_millis(50));
+        sink.message(Severity::Info, "after");
+        daemon.set_nonblocking(false).unwrap();
+        let mut read = || {
+            let n = daemon.recv(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let told = read();
+        assert!(
+            told.ends_with(&format!(": {} syslog messages could not be sent (the syslog daemon was not listening or did not keep up)", sent - received)),
+            "{told}"
+        );
+        assert!(told.starts_with("<84>"), "{told}"); // authpriv, warning
+        let after = read();
+        assert!(
+            after.contains(" tessera-test[") && after.ends_with("]: after"),
+            "{after}"
+        );
+    }
 
     #[test]
     fn syslog_lines_are_rfc_3164() {
