@@ -213,11 +213,12 @@ pub enum Severity {
 }
 
 /// Syslog, facility authpriv, through the syslog crate. Connects lazily and reconnects after a
-/// failed send (the syslog daemon restarted). A daemon that is behind (its queue full) is waited
-/// for, at most [`SYSLOG_SEND_WAIT`] for a message; when that wait runs out, messages are dropped
-/// without waiting for [`SYSLOG_SHED`], counted, and the count is told in the first message after.
-/// So a busy daemon slows the caller down instead of losing audit lines, and a hung one costs at
-/// most one wait a second. With no `/dev/log` messages are dropped; there is no console fallback.
+/// failed send (the syslog daemon restarted). Sends never wait, except that a message finding
+/// the daemon's queue full waits for room out of a budget of [`SYSLOG_WAIT_BUDGET`] a second,
+/// shared by all messages (so a daemon that is a little behind loses nothing, and one that is
+/// slow, hung or flooded by others costs the caller at most that much a second). A message that
+/// still finds no room is dropped and counted; the count is told in the next message that gets
+/// through. With no `/dev/log` messages are dropped; there is no console fallback.
 pub struct SyslogSink {
     formatter: Rfc3164,
     channel: Mutex<Channel>,
@@ -230,18 +231,17 @@ pub struct SyslogSink {
 
 struct Channel {
     logger: Option<syslog::Logger<LoggerBackend, Rfc3164>>,
-    /// Dropping without waiting until then: the daemon did not take a message in time.
-    shed_until: Option<std::time::Instant>,
+    /// The second the wait budget is counted in, and what of it was spent waiting.
+    window: std::time::Instant,
+    waited: Duration,
     /// Messages dropped since the last one that got through.
     dropped: u64,
 }
 
 /// How long a failed syslog connect is not retried.
 const SYSLOG_RETRY: Duration = Duration::from_secs(1);
-/// Longest wait for a syslog daemon whose queue is full, for one message.
-pub const SYSLOG_SEND_WAIT: Duration = Duration::from_millis(20);
-/// How long messages are dropped without waiting after a wait ran out.
-pub const SYSLOG_SHED: Duration = Duration::from_secs(1);
+/// Longest time a second that messages may wait for room in the syslog daemon's queue.
+pub const SYSLOG_WAIT_BUDGET: Duration = Duration::from_millis(20);
 
 impl SyslogSink {
     pub fn new(ident: &str) -> SyslogSink {
@@ -253,7 +253,8 @@ impl SyslogSink {
             },
             channel: Mutex::new(Channel {
                 logger: None,
-                shed_until: None,
+                window: std::time::Instant::now(),
+                waited: Duration::ZERO,
                 dropped: 0,
             }),
             retry_at: Mutex::new(None),
@@ -278,7 +279,7 @@ impl SyslogSink {
             None => syslog::unix(f).ok()?,
         };
         match &logger.backend {
-            LoggerBackend::Unix(sock) => sock.set_write_timeout(Some(SYSLOG_SEND_WAIT)).ok()?,
+            LoggerBackend::Unix(sock) => sock.set_nonblocking(true).ok()?,
             LoggerBackend::UnixStream(w) => w
                 .get_ref()
                 .set_write_timeout(Some(Duration::from_millis(100)))
@@ -288,14 +289,19 @@ impl SyslogSink {
         Some(logger)
     }
 
-    /// False while a failed connect is not to be retried yet: callers skip formatting the line.
+    /// False while a failed connect is not to be retried yet: callers skip formatting the line
+    /// (and count it as dropped).
     fn may_send(&self) -> bool {
         let connected = self.channel.lock().is_ok_and(|c| c.logger.is_some());
-        connected
+        let may = connected
             || self
                 .retry_at
                 .lock()
-                .is_ok_and(|r| r.is_none_or(|t| std::time::Instant::now() >= t))
+                .is_ok_and(|r| r.is_none_or(|t| std::time::Instant::now() >= t));
+        if !may && let Ok(mut c) = self.channel.lock() {
+            c.dropped += 1;
+        }
+        may
     }
 
     fn send(&self, severity: Severity, text: &str) {
@@ -303,44 +309,31 @@ impl SyslogSink {
             return;
         };
         let ch = &mut *guard;
-        let now = std::time::Instant::now();
-        if ch.shed_until.is_some_and(|t| now >= t) {
-            ch.shed_until = None;
-            if let Some(LoggerBackend::Unix(sock)) = ch.logger.as_ref().map(|l| &l.backend) {
-                let _ = sock.set_nonblocking(false);
-            }
-        }
-        if ch.shed_until.is_some() {
-            ch.dropped += 1;
-            return;
-        }
         if ch.dropped > 0 {
             let told = format!(
                 "{} syslog messages could not be sent (the syslog daemon was not listening or did not keep up)",
                 ch.dropped
             );
-            if self.send_one(ch, Severity::Warning, &told, now) {
+            if self.send_one(ch, Severity::Warning, &told) {
                 ch.dropped = 0;
             }
         }
-        if !self.send_one(ch, severity, text, now) {
+        if !self.send_one(ch, severity, text) {
             ch.dropped += 1;
         }
     }
 
     /// Send one message; false if it was dropped.
-    fn send_one(
-        &self,
-        ch: &mut Channel,
-        severity: Severity,
-        text: &str,
-        now: std::time::Instant,
-    ) -> bool {
-        if ch.shed_until.is_some() {
-            return false;
-        }
+    fn send_one(&self, ch: &mut Channel, severity: Severity, text: &str) -> bool {
+        let send = |logger: &mut syslog::Logger<LoggerBackend, Rfc3164>| match severity {
+            Severity::Error => logger.err(text),
+            Severity::Warning => logger.warning(text),
+            Severity::Notice => logger.notice(text),
+            Severity::Info => logger.info(text),
+        };
         for _attempt in 0..2 {
             if ch.logger.is_none() {
+                let now = std::time::Instant::now();
                 let Ok(mut retry_at) = self.retry_at.lock() else {
                     return false;
                 };
@@ -353,25 +346,33 @@ impl SyslogSink {
             let Some(logger) = ch.logger.as_mut() else {
                 return false;
             };
-            let sent = match severity {
-                Severity::Error => logger.err(text),
-                Severity::Warning => logger.warning(text),
-                Severity::Notice => logger.notice(text),
-                Severity::Info => logger.info(text),
-            };
-            let full = match &sent {
-                Ok(()) => return true,
-                Err(syslog::Error::Write(e) | syslog::Error::Io(e)) => matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ),
-                Err(syslog::Error::Initialization(_)) => false,
-            };
-            if full && let LoggerBackend::Unix(sock) = &logger.backend {
-                // The daemon is behind: shed for a while rather than wait for every message.
-                let _ = sock.set_nonblocking(true);
-                ch.shed_until = Some(now + SYSLOG_SHED);
-                return false;
+            let sent = send(logger);
+            if sent.is_ok() {
+                return true;
+            }
+            if queue_full(&sent)
+                && let LoggerBackend::Unix(sock) = &logger.backend
+            {
+                // The daemon is behind: wait for room, out of this second's budget.
+                let now = std::time::Instant::now();
+                if now.duration_since(ch.window) >= Duration::from_secs(1) {
+                    ch.window = now;
+                    ch.waited = Duration::ZERO;
+                }
+                let left = SYSLOG_WAIT_BUDGET.saturating_sub(ch.waited);
+                if left.is_zero()
+                    || sock.set_nonblocking(false).is_err()
+                    || sock.set_write_timeout(Some(left)).is_err()
+                {
+                    let _ = sock.set_nonblocking(true);
+                    return false;
+                }
+                let again = send(logger);
+                ch.waited += now.elapsed();
+                if let LoggerBackend::Unix(sock) = &logger.backend {
+                    let _ = sock.set_nonblocking(true);
+                }
+                return again.is_ok();
             }
             // Anything else (the daemon restarted, a stream cut mid-message): reconnect.
             ch.logger = None;
@@ -380,9 +381,19 @@ impl SyslogSink {
     }
 }
 
-/// The syslog crate's RFC 3164 line (`<PRI>Mmm dd hh:mm:ss ident[pid]: message`, the time in
-/// UTC as the crate writes it), made without parsing a time format description for every
-/// message: that parse was most of the cost of a message, paid for every RADIUS decision.
+/// Whether a send failed only because the daemon's queue is full (or the wait for room ran out).
+fn queue_full(sent: &syslog::Result<()>) -> bool {
+    matches!(
+        sent,
+        Err(syslog::Error::Write(e) | syslog::Error::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    )
+}
+
+/// An RFC 3164 line as glibc's `syslog()` sends it (`<PRI>Mmm dd hh:mm:ss ident[pid]: message`,
+/// the day space-padded), with the time in UTC as the syslog crate's own formatter writes it,
+/// made without parsing a time format description for every message: that parse was most of
+/// the cost of a message, paid for every RADIUS decision.
 #[derive(Debug, Clone)]
 struct Rfc3164 {
     facility: Facility,
@@ -490,7 +501,8 @@ mod tests {
         let path = dir.path().join("log");
         let daemon = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
         let sink = SyslogSink::at("tessera-test", &path);
-        // More than any queue of the daemon's socket holds: it reads nothing meanwhile.
+        // More than any queue of the daemon's socket holds: it reads nothing meanwhile. One
+        // wait (the second's budget) and then drops.
         let sent = 5000;
         for i in 0..sent {
             sink.message(Severity::Info, &format!("line {i}"));
@@ -502,8 +514,7 @@ mod tests {
             received += 1;
         }
         assert!(received > 0 && received < sent, "{received}");
-        // After the shedding the first message says how many were lost, then comes itself.
-        std::thread::sleep(SYSLOG_SHED + Duration::from_millis(50));
+        // Once there is room, the first message says how many were lost, then comes itself.
         sink.message(Severity::Info, "after");
         daemon.set_nonblocking(false).unwrap();
         let mut read = || {
