@@ -31,10 +31,11 @@ pub type Digest = u128;
 
 /// The digest of `request`, to tell a retransmission from another packet under the same key.
 ///
-/// SipHash-1-3 (std's hasher) under a random key drawn once per process, over the request
-/// tagged 0 and tagged 1: 128 bits. A packet reaches the cache only after its
-/// Message-Authenticator verified, and whoever could send one still cannot find another packet
-/// with the same digest without the key. It replaced SHA-256, 4 % of a request's instructions.
+/// std's keyed hasher (`RandomState`: a key drawn at random once per process; SipHash-1-3 today,
+/// and whatever std uses is built to resist an attacker who does not know the key) over the
+/// request tagged 0 and tagged 1: 128 bits. Whoever can send packets (with the secret, or to a
+/// client that needs no Message-Authenticator) still cannot make another packet with the same
+/// digest without the key. It replaced SHA-256, 4 % of a request's instructions.
 pub fn digest(request: &[u8]) -> Digest {
     static KEY: OnceLock<RandomState> = OnceLock::new();
     let key = KEY.get_or_init(RandomState::new);

@@ -133,7 +133,7 @@ async fn run(
                     std::thread::sleep(Duration::from_secs(1));
                     server.maintain();
                     ticks += 1;
-                    if ticks % 60 == 0 {
+                    if ticks.is_multiple_of(60) {
                         server.prune();
                     }
                 }

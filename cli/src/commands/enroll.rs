@@ -112,11 +112,12 @@ fn totp(ctx: &Ctx<'_>, a: &EnrollTotp) -> Result<ExitCode> {
     let mut status = e.status;
     let mut codes = e.recovery_codes;
     // Confirm interactively when a person is there to type a code.
-    if status == FactorStatus::Pending && prompt::stdin_is_terminal() {
-        if let Some(c) = confirm_interactively(&admin, &e.user, e.factor_id, "Code from the app")? {
-            status = FactorStatus::Active;
-            codes = c;
-        }
+    if status == FactorStatus::Pending
+        && prompt::stdin_is_terminal()
+        && let Some(c) = confirm_interactively(&admin, &e.user, e.factor_id, "Code from the app")?
+    {
+        status = FactorStatus::Active;
+        codes = c;
     }
 
     ctx.emit(
