@@ -54,7 +54,7 @@ for tool in pamtester oathtool python3; do
 done
 GA_MODULE=/lib/x86_64-linux-gnu/security/pam_google_authenticator.so
 [ -e "$GA_MODULE" ] || GA_MODULE=$(find /lib /usr/lib -name pam_google_authenticator.so 2>/dev/null | head -1)
-[ -n "$GA_MODULE" ] && [ -e "$GA_MODULE" ] || { echo "missing libpam-google-authenticator" >&2; exit 1; }
+if [ -z "$GA_MODULE" ] || [ ! -e "$GA_MODULE" ]; then echo "missing libpam-google-authenticator" >&2; exit 1; fi
 WRAPPER=$(find /usr/lib /lib -name libpam_wrapper.so 2>/dev/null | head -1)
 [ -n "$WRAPPER" ] || { echo "missing libpam-wrapper" >&2; exit 1; }
 NSS_WRAPPER=$(find /usr/lib /lib -name libnss_wrapper.so 2>/dev/null | head -1)
@@ -152,6 +152,9 @@ for svc in permit ga fresh aged; do
   LD_PRELOAD=$WRAPPER PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$WORK/svc" pamtester "$svc" nobody authenticate </dev/null >/dev/null 2>&1 || true
 done
 
+# Lines the timed rounds write (set-up wrote some too: the imports are audited).
+logged_before=0
+[ -n "${SYSLOG_FILE:-}" ] && logged_before=$(wc -l < "$SYSLOG_FILE")
 STACKS=(permit ga fresh aged)
 PREFIX=([0]=p [1]=g [2]=t [3]=t)
 : > "$WORK/times"
@@ -165,8 +168,11 @@ for r in $(seq 0 $((ROUNDS - 1))); do
   echo "round $((r + 1))/$ROUNDS done" >&2
 done
 logged=""
-[ -n "${SYSLOG_FILE:-}" ] && logged=$(printf 'syslog lines written during the run: pam_tessera %s, pam_google_authenticator %s' \
-  "$(grep -c 'pam_tessera\|tessera\[' "$SYSLOG_FILE" || true)" "$(grep -c 'pam_google_authenticator\|google_authenticator' "$SYSLOG_FILE" || true)")
+if [ -n "${SYSLOG_FILE:-}" ]; then
+  tail -n +$((logged_before + 1)) "$SYSLOG_FILE" > "$WORK/rounds.log"
+  logged=$(printf 'syslog lines written during the timed rounds: pam_tessera %s for %d logins, pam_google_authenticator %s for %d' \
+    "$(grep -c ' pam_tessera\[' "$WORK/rounds.log" || true)" "$((2 * USERS))" "$(grep -c 'google_authenticator' "$WORK/rounds.log" || true)" "$USERS")
+fi
 
 python3 - "$WORK/times" "$N" <<'PY'
 import statistics, sys
@@ -204,5 +210,5 @@ print("aged store: ratio (time per auth) %.3f (min %.3f, max %.3f), module time 
 print("module time, aged store / fresh store: %.3f (min %.3f, max %.3f; target ~1.0)" % (
     statistics.median(age), min(age), max(age)))
 PY
-[ -n "$logged" ] && echo "$logged"
+if [ -n "$logged" ]; then echo "$logged"; fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -223,7 +223,7 @@ CATEGORIES = [
     ("send/receive", "UDP socket calls (tokio, mio, std, libc wrappers)"),
     ("other: user names", "name_key: Unicode NFKC and case folding of the User-Name"),
     ("other: auth and policy", "tessera_common's login flow, lockout, audit events; the handler"),
-    ("other: packet loop", "dedup cache (SHA-256 of each request), admission, batching, replies"),
+    ("other: packet loop", "dedup cache (keyed digest of each request), admission, batching, replies"),
     ("other: runtime", "tokio, threads, channels, locks"),
     (UNATTRIBUTED, "code no categorised function called (thread starts)"),
 ]
@@ -291,7 +291,7 @@ STEPS = [
     (r"^tessera_radiusd::codec::Request::verify_message_authenticator$", "verify_message_authenticator",
      "MAC: Message-Authenticator"),
     (r"^tessera_radiusd::codec::Request::user_password$", "Request::user_password", "decode: User-Password (MD5)"),
-    (r"^tessera_radiusd::cache::digest$", "cache::digest", "packet loop: the dedup cache's SHA-256"),
+    (r"^tessera_radiusd::cache::digest$", "cache::digest", "packet loop: the dedup cache's digest"),
     (r"^tessera_radiusd::handler::Handler::decide_batch$", "Handler::decide_batch",
      "deciding a batch (store transaction, TOTP, audit, syslog)"),
     (r"^tessera_common::base::names::name_key$", "names::name_key", "user names: NFKC + case fold"),
