@@ -200,7 +200,7 @@ ratio = [a / b for a, b in zip(ms["fresh"], ms["ga"])]
 mod = [a / b if b > 0 else float("inf") for a, b in zip(over["fresh"], over["ga"])]
 aged = [a / b for a, b in zip(ms["aged"], ms["ga"])]
 aged_mod = [a / b if b > 0 else float("inf") for a, b in zip(over["aged"], over["ga"])]
-age = [a / b for a, b in zip(over["aged"], over["fresh"])]
+age = [a / b if b > 0 else float("nan") for a, b in zip(over["aged"], over["fresh"])]
 print("ratio (time per auth, tessera / google-authenticator): %.3f (min %.3f, max %.3f; target <= 1.0)" % (
     statistics.median(ratio), min(ratio), max(ratio)))
 print("ratio of module time over the baseline: %.3f (min %.3f, max %.3f; target <= 1.0 in every round)" % (

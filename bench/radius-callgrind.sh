@@ -36,17 +36,7 @@ done
 
 radius_build
 
-TMP=$(mktemp -d /tmp/tessera-callgrind.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  stop_syslog "$TMP"
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-ensure_syslog "$TMP"
-[ -n "$SYSLOG_FILE" ] || private_syslog "$TMP" || true
+bench_start callgrind
 
 OUR_PORT=$(free_port)
 FR_PORT=$(free_port)

@@ -24,16 +24,7 @@ WINDOW=${WINDOW:-32}
 SOCKETS=${SOCKETS:-4}
 
 radius_build
-TMP=$(mktemp -d /tmp/tessera-scale.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  stop_syslog "$TMP"
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-ensure_syslog "$TMP"
+bench_start scale
 
 echo "== tessera-radiusd at scale: $BIG enrolled users against $SMALL ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo "machine: nproc $(nproc), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -96,6 +87,6 @@ for name, rs in (("usual", usual), ("large", large)):
     print("%s store: accepts %d of %d" % (name, sum(int(r["accepts"]) for r in rs), sum(int(r["requests"]) for r in rs)))
 u = statistics.median(float(r["server_cpu_us_per_req"]) for r in usual)
 l = statistics.median(float(r["server_cpu_us_per_req"]) for r in large)
-print("ratio of CPU per request, large store / usual store (medians): %.2f (target <= 1.20)" % (l / u))
+print("ratio of CPU per request, large store / usual store (medians): %.2f (target <= 1.20)" % (l / u if u else float("nan")))
 PY
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -9,6 +9,7 @@
 #   tessera_enroll DIR USERS PASSWORDS     # init the store, enroll; DIR/users.txt
 #   freeradius_config DIR PORT USERS_FILE  # DIR/raddb; sets RADDB
 #   wait_status ADDR TRIES                 # until ADDR answers a Status-Server
+#   bench_start NAME                       # TMP (a new directory), PIDS (killed at exit), syslog
 #
 # Both servers log every decision: tessera-radiusd a line per decision to stderr and an audit
 # message per decision to syslog (authpriv, /dev/log), FreeRADIUS its authentication log
@@ -177,4 +178,23 @@ wait_status() {
 # The version of the tessera-radiusd built here, and the commit it was built from.
 tessera_version() {
   printf '%s (%s)' "$("$BIN/tessera-radiusd" --version)" "$(git describe --always --dirty 2>/dev/null || echo 'no git')"
+}
+
+# A temporary directory (TMP) removed at exit, the servers started (PIDS, each added by the
+# caller) stopped at exit, and a syslog daemon whose lines we can count: one on /dev/log if none
+# listens, else one of our own that the servers see as /dev/log (a shared machine).
+bench_start() {
+  TMP=$(mktemp -d "/tmp/tessera-$1.XXXXXX")
+  PIDS=()
+  trap bench_cleanup EXIT
+  ensure_syslog "$TMP"
+  [ -n "$SYSLOG_FILE" ] || private_syslog "$TMP" || true
+}
+
+bench_cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_syslog "$TMP"
+  rm -rf "$TMP"
 }

@@ -40,18 +40,7 @@ LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 radius_build
 
-TMP=$(mktemp -d /tmp/tessera-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  stop_syslog "$TMP"
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-ensure_syslog "$TMP"
-# Count what the servers logged even when /dev/log is another daemon's (a shared machine).
-[ -n "$SYSLOG_FILE" ] || private_syslog "$TMP" || true
+bench_start bench
 
 OUR_PORT=$(free_port)
 FR_PORT=$(free_port)
@@ -138,13 +127,15 @@ for run in $(seq "$RUNS"); do
   python3 - "$OURS" "$THEIRS" <<'PY'
 import sys
 def parse(s): return dict(kv.split("=") for kv in s.split())
+# A short run can measure 0 (CPU time comes in 10 ms ticks): no ratio then.
+def q(x, y): return float(x) / float(y) if float(y) else float("nan")
 a, b = parse(sys.argv[1]), parse(sys.argv[2])
 print("ratios tessera/freeradius: rps %.2f  cpu_us_per_req %.2f  p50 %.2f  p99 %.2f  vmhwm %.2f" % (
-    float(a["rps"]) / float(b["rps"]),
-    float(a["server_cpu_us_per_req"]) / float(b["server_cpu_us_per_req"]),
-    float(a["p50_ms"]) / float(b["p50_ms"]),
-    float(a["p99_ms"]) / float(b["p99_ms"]),
-    float(a["server_vmhwm_kib"]) / float(b["server_vmhwm_kib"])))
+    q(a["rps"], b["rps"]),
+    q(a["server_cpu_us_per_req"], b["server_cpu_us_per_req"]),
+    q(a["p50_ms"], b["p50_ms"]),
+    q(a["p99_ms"], b["p99_ms"]),
+    q(a["server_vmhwm_kib"], b["server_vmhwm_kib"])))
 PY
   echo "log lines: tessera-radiusd $OUR_LINES decision lines (stderr), $OUR_SYSLOG_LINES" \
     "for $(field answered "$OURS") answered; freeradius $FR_LINES Auth: lines (its log) for $(field answered "$THEIRS") answered"
@@ -167,7 +158,7 @@ print("%-16s %-28s %-28s %s" % ("", "tessera-radiusd", "freeradius", "ratio tess
 for name, key, fmt in figures:
     ours = [r[key] for r in runs["tessera"]]
     theirs = [r[key] for r in runs["freeradius"]]
-    ratios = [a / b for a, b in zip(ours, theirs)]
+    ratios = [a / b if b else float("nan") for a, b in zip(ours, theirs)]
     print("%-16s %-28s %-28s %s" % (name, spread(ours, fmt), spread(theirs, fmt), spread(ratios, "%.2f")))
 for who in ("tessera", "freeradius"):
     r = runs[who]

@@ -21,7 +21,7 @@ smoke() {
 }
 
 smoke "ratio (time per auth, tessera / google-authenticator):" bench/pam-vs-google-authenticator.sh 5 3 50
-smoke "ratios tessera/freeradius: rps" env RUNS=3 bench/radius-vs-freeradius.sh 300
+smoke "ratios tessera/freeradius: rps" env RUNS=3 bench/radius-vs-freeradius.sh 2000
 smoke "instructions per request: tessera-radiusd" bench/radius-callgrind.sh 50
-smoke "ratio of CPU per request, large store / usual store" env RUNS=2 PER_RUN=200 bench/radius-scale.sh 1000
+smoke "ratio of CPU per request, large store / usual store" env RUNS=2 PER_RUN=2000 bench/radius-scale.sh 8000
 echo "bench smoke: all ran"
