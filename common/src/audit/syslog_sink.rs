@@ -93,13 +93,18 @@ impl SyslogSink {
     /// False while a failed connect is not to be retried yet: callers skip formatting the line
     /// (and count it as dropped).
     fn may_send(&self) -> bool {
-        let connected = self.channel.lock().is_ok_and(|c| c.logger.is_some());
-        let may = connected
-            || self
-                .retry_at
-                .lock()
-                .is_ok_and(|r| r.is_none_or(|t| std::time::Instant::now() >= t));
-        if !may && let Ok(mut c) = self.channel.lock() {
+        // One lock of the channel (then retry_at, the order `send_one` takes them in).
+        let Ok(mut c) = self.channel.lock() else {
+            return false;
+        };
+        if c.logger.is_some() {
+            return true;
+        }
+        let may = self
+            .retry_at
+            .lock()
+            .is_ok_and(|r| r.is_none_or(|t| std::time::Instant::now() >= t));
+        if !may {
             c.dropped += 1;
         }
         may
