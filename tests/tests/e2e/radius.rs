@@ -549,17 +549,23 @@ fn radius_otp_only_refuses_a_code_without_the_password_as_a_wrong_password() {
     );
 }
 
-#[test]
-fn radius_check_warns_about_otp_only_with_the_password_checked_here() {
-    let t = install("mode = \"otp-only\"", "");
+/// `tessera-radiusd --check --config CONFIG`: its output and its stderr as text.
+fn radius_check(config: &std::path::Path) -> (std::process::Output, String) {
     let out = Command::new(bin("tessera-radiusd"))
         .arg("--check")
         .arg("--config")
-        .arg(&t.config)
+        .arg(config)
         .env_remove("TESSERA_CONFIG")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, err)
+}
+
+#[test]
+fn radius_check_warns_about_otp_only_with_the_password_checked_here() {
+    let t = install("mode = \"otp-only\"", "");
+    let (out, err) = radius_check(&t.config);
     assert!(out.status.success(), "{err}");
     assert!(
         err.contains("client \"local\": mode otp-only with first_factor = \"password\"")
@@ -840,14 +846,7 @@ fn radius_check_shows_clients_that_never_match_and_an_inline_secret_others_can_r
     let t = install("mode = \"otp-only\"\nfirst_factor = \"none\"", &clients);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&t.config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = Command::new(bin("tessera-radiusd"))
-        .arg("--check")
-        .arg("--config")
-        .arg(&t.config)
-        .env_remove("TESSERA_CONFIG")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (out, err) = radius_check(&t.config);
     assert!(out.status.success(), "{err}");
     for needle in [
         "client \"mapped\": address ::ffff:192.0.2.7/128 is an IPv4-mapped IPv6 address",
