@@ -54,6 +54,7 @@ pub use config::{
     Sections, Trust,
 };
 pub use error::{CoreError, InputError};
+pub use factor::fido2;
 pub use mail::{MailError, Mailer, SmtpMailer};
 pub use policy::{Counter, Lock, LockState};
 pub use store::{

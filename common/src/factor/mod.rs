@@ -7,6 +7,7 @@
 //! the caller commits that (or the failure) in one store transaction.
 
 pub mod email;
+pub mod fido2;
 pub mod password;
 pub mod recovery;
 pub mod totp;

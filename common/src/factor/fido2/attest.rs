@@ -1,0 +1,1 @@
+//! Reading a new credential (placeholder).

@@ -1,0 +1,1 @@
+//! Checking an assertion (placeholder).

@@ -1,0 +1,88 @@
+//! The device seam for FIDO2 keys. The core ([`tessera_common::fido2`]) builds every request and
+//! checks every answer; this crate only carries them to a key and back.
+//!
+//! - [`Device`]: one key. [`hid`] reaches USB keys through ctap-hid-fido2; in debug builds only,
+//!   `TESSERA_FIDO2_TEST_DEVICE=PATH` replaces them with a software key ([`soft`]) whose state
+//!   lives in that file, for the tests (this machine has no USB). A release build has no
+//!   software key at all.
+//! - [`with_deadline`]: device reads block without a timeout; every call runs on a worker thread
+//!   and the caller stops waiting at its deadline.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use tessera_common::fido2::{
+    AssertionRequest, AssertionResponse, AttestationResponse, CredentialRequest,
+};
+
+/// What a key can do, as far as the request needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceInfo {
+    /// A PIN is set on the key.
+    pub pin_set: bool,
+    /// The key verifies its user itself (a fingerprint), without a PIN from the host.
+    pub builtin_uv: bool,
+}
+
+/// Why a key did not answer. Each says what the user should do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("no FIDO2 security key found (plug one in)")]
+    NoDevice,
+    #[error("the security key needs its PIN")]
+    PinRequired,
+    #[error("wrong PIN for the security key{}", match .retries { Some(n) => format!(" ({n} tries left before it locks)"), None => String::new() })]
+    PinInvalid { retries: Option<u32> },
+    #[error(
+        "the security key's PIN is blocked (reset the key, or unplug and replug it if it says so)"
+    )]
+    PinBlocked,
+    #[error("the security key was not touched in time")]
+    NoTouch,
+    #[error("this security key holds none of your credentials")]
+    NoCredentials,
+    #[error("this security key already holds a credential for this account")]
+    Excluded,
+    #[error("the security key cannot do this: {0}")]
+    Unsupported(String),
+    #[error("the security key failed: {0}")]
+    Io(String),
+}
+
+/// One FIDO2 key.
+pub trait Device: Send {
+    /// How to name the key to its user ("YubiKey 5 NFC at /dev/hidraw3").
+    fn describe(&self) -> String;
+    fn info(&mut self) -> Result<DeviceInfo, DeviceError>;
+    /// authenticatorMakeCredential.
+    fn make_credential(
+        &mut self,
+        request: &CredentialRequest,
+        pin: Option<&str>,
+    ) -> Result<AttestationResponse, DeviceError>;
+    /// authenticatorGetAssertion: the first assertion (a resident request may find several; the
+    /// core checks whichever comes back).
+    fn get_assertion(
+        &mut self,
+        request: &AssertionRequest,
+        pin: Option<&str>,
+    ) -> Result<AssertionResponse, DeviceError>;
+}
+
+/// Run `f` on a worker thread and wait at most `deadline` for it. `None`: it did not finish in
+/// time (the thread is left to end on its own) or it panicked.
+pub fn with_deadline<T: Send + 'static>(
+    deadline: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("tessera-fido2".into())
+        .spawn(move || {
+            if let Ok(v) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                let _ = tx.send(v);
+            }
+        })
+        .ok()?;
+    rx.recv_timeout(deadline).ok()
+}
