@@ -1,0 +1,231 @@
+//! A new credential is read from real signatures, and every broken answer is refused.
+
+use coset::iana;
+use coset::{AsCborValue, CoseKeyBuilder};
+use p256::ecdsa::signature::Signer as _;
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+const RP: &str = "pam://host.example";
+const CDH: [u8; 32] = [9; 32];
+
+fn request() -> CredentialRequest {
+    CredentialRequest {
+        rp_id: RP.into(),
+        client_data_hash: CDH,
+        user_id: vec![1; 16],
+        user_name: "alice".into(),
+        algorithms: vec![CoseAlg::Es256, CoseAlg::EdDsa],
+        resident: false,
+        verification: false,
+        exclude_list: Vec::new(),
+    }
+}
+
+enum Key {
+    P256(p256::ecdsa::SigningKey),
+    Ed(ed25519_dalek::SigningKey),
+}
+
+impl Key {
+    fn cose(&self) -> Vec<u8> {
+        let key = match self {
+            Key::P256(k) => {
+                let p = k.verifying_key().to_sec1_point(false);
+                let b = p.as_bytes();
+                CoseKeyBuilder::new_ec2_pub_key(
+                    iana::EllipticCurve::P_256,
+                    b[1..33].to_vec(),
+                    b[33..].to_vec(),
+                )
+                .algorithm(iana::Algorithm::ES256)
+                .build()
+            }
+            Key::Ed(k) => CoseKeyBuilder::new_okp_key()
+                .param(
+                    iana::OkpKeyParameter::Crv as i64,
+                    Value::from(iana::EllipticCurve::Ed25519 as i64),
+                )
+                .param(
+                    iana::OkpKeyParameter::X as i64,
+                    Value::Bytes(k.verifying_key().to_bytes().to_vec()),
+                )
+                .algorithm(iana::Algorithm::EdDSA)
+                .build(),
+        };
+        let mut out = Vec::new();
+        coset::cbor::ser::into_writer(&key.to_cbor_value().expect("cbor"), &mut out)
+            .expect("write");
+        out
+    }
+
+    fn sign(&self, m: &[u8]) -> Vec<u8> {
+        match self {
+            Key::P256(k) => {
+                let s: p256::ecdsa::Signature = k.sign(m);
+                s.to_der().as_bytes().to_vec()
+            }
+            Key::Ed(k) => k.sign(m).to_bytes().to_vec(),
+        }
+    }
+
+    fn alg(&self) -> i64 {
+        match self {
+            Key::P256(_) => -7,
+            Key::Ed(_) => -8,
+        }
+    }
+}
+
+fn p256_key() -> Key {
+    let mut b = [3u8; 32];
+    b[0] = 1;
+    Key::P256(p256::ecdsa::SigningKey::from_slice(&b).expect("scalar"))
+}
+
+fn ed_key() -> Key {
+    Key::Ed(ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+}
+
+fn auth_data(rp: &str, flags: u8, key: &Key, id: &[u8]) -> Vec<u8> {
+    let mut a = Sha256::digest(rp.as_bytes()).to_vec();
+    a.push(flags);
+    a.extend_from_slice(&3u32.to_be_bytes());
+    a.extend_from_slice(&[0xAA; 16]);
+    a.extend_from_slice(&u16::try_from(id.len()).expect("len").to_be_bytes());
+    a.extend_from_slice(id);
+    a.extend_from_slice(&key.cose());
+    a
+}
+
+fn packed_self(key: &Key, auth: Vec<u8>) -> AttestationResponse {
+    let mut m = auth.clone();
+    m.extend_from_slice(&CDH);
+    AttestationResponse {
+        format: "packed".into(),
+        statement_sig: key.sign(&m),
+        statement_alg: Some(key.alg()),
+        x5c: Vec::new(),
+        auth_data: auth,
+    }
+}
+
+#[test]
+fn a_self_attested_credential_of_either_algorithm_is_read() {
+    for (key, alg) in [(p256_key(), CoseAlg::Es256), (ed_key(), CoseAlg::EdDsa)] {
+        let r = packed_self(
+            &key,
+            auth_data(RP, FLAG_UP | FLAG_AT | FLAG_BE, &key, b"cred"),
+        );
+        let c = read_attestation(&request(), &r).expect("read");
+        assert_eq!(c.credential_id, b"cred");
+        assert_eq!(c.public_key.alg(), alg);
+        assert_eq!(
+            (c.backup, c.sign_count, c.aaguid),
+            ((true, false), 3, [0xAA; 16])
+        );
+    }
+}
+
+#[test]
+fn a_self_attestation_that_does_not_verify_is_refused() {
+    let key = p256_key();
+    let mut r = packed_self(&key, auth_data(RP, FLAG_UP | FLAG_AT, &key, b"cred"));
+    r.statement_sig = ed_key().sign(b"x");
+    assert!(matches!(
+        read_attestation(&request(), &r),
+        Err(AttestationError::BadStatement(_))
+    ));
+    // Signed over another challenge.
+    let mut req = request();
+    req.client_data_hash = [1; 32];
+    let r = packed_self(&key, auth_data(RP, FLAG_UP | FLAG_AT, &key, b"cred"));
+    assert!(matches!(
+        read_attestation(&req, &r),
+        Err(AttestationError::BadStatement(_))
+    ));
+    // A statement alg other than the credential's.
+    let mut r = packed_self(&key, auth_data(RP, FLAG_UP | FLAG_AT, &key, b"cred"));
+    r.statement_alg = Some(-8);
+    assert!(read_attestation(&request(), &r).is_err());
+}
+
+#[test]
+fn the_rp_presence_and_verification_are_checked() {
+    let key = ed_key();
+    let r = packed_self(
+        &key,
+        auth_data("pam://other", FLAG_UP | FLAG_AT, &key, b"c"),
+    );
+    assert_eq!(
+        read_attestation(&request(), &r),
+        Err(AttestationError::RpIdMismatch)
+    );
+    let r = packed_self(&key, auth_data(RP, FLAG_AT, &key, b"c"));
+    assert_eq!(
+        read_attestation(&request(), &r),
+        Err(AttestationError::NoPresence)
+    );
+    let mut req = request();
+    req.verification = true;
+    let r = packed_self(&key, auth_data(RP, FLAG_UP | FLAG_AT, &key, b"c"));
+    assert_eq!(
+        read_attestation(&req, &r),
+        Err(AttestationError::NoVerification)
+    );
+    let r = packed_self(&key, auth_data(RP, FLAG_UP | FLAG_UV | FLAG_AT, &key, b"c"));
+    assert!(read_attestation(&req, &r).expect("read").user_verified);
+}
+
+#[test]
+fn an_algorithm_not_asked_for_is_refused() {
+    let key = ed_key();
+    let mut req = request();
+    req.algorithms = vec![CoseAlg::Es256];
+    let r = packed_self(&key, auth_data(RP, FLAG_UP | FLAG_AT, &key, b"c"));
+    assert!(matches!(
+        read_attestation(&req, &r),
+        Err(AttestationError::UnsupportedAlgorithm(_))
+    ));
+}
+
+#[test]
+fn truncated_or_padded_data_and_unknown_formats_are_refused() {
+    let key = p256_key();
+    let whole = auth_data(RP, FLAG_UP | FLAG_AT, &key, b"cred");
+    for len in [10, 37, 50, 56, whole.len() - 1] {
+        let mut a = whole.clone();
+        a.truncate(len);
+        let r = packed_self(&key, a);
+        assert!(
+            matches!(
+                read_attestation(&request(), &r),
+                Err(AttestationError::Malformed(_))
+            ),
+            "length {len}"
+        );
+    }
+    let mut a = whole.clone();
+    a.push(0);
+    let r = packed_self(&key, a);
+    assert!(matches!(
+        read_attestation(&request(), &r),
+        Err(AttestationError::Malformed(_))
+    ));
+    // No attested credential data.
+    let r = packed_self(&key, whole[..37].to_vec());
+    assert!(matches!(
+        read_attestation(&request(), &r),
+        Err(AttestationError::Malformed(_))
+    ));
+    let mut r = packed_self(&key, whole.clone());
+    r.format = "tpm".into();
+    assert!(matches!(
+        read_attestation(&request(), &r),
+        Err(AttestationError::UnsupportedFormat(_))
+    ));
+    let mut r = packed_self(&key, whole);
+    r.format = "none".into();
+    assert!(read_attestation(&request(), &r).is_ok());
+}
