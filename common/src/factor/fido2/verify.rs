@@ -129,8 +129,8 @@ pub(super) fn check_signature(
 
 /// The credentials an answer may come from: the one it names, else (a resident credential,
 /// whose id the store does not know) each resident one of the user's.
-fn candidates<'a>(
-    credentials: &'a [Credential],
+fn candidates(
+    credentials: &[Credential],
     response: &AssertionResponse,
 ) -> Result<Vec<usize>, Refusal> {
     let named = |id: &[u8]| {
