@@ -32,7 +32,7 @@ pub mod testing;
 
 // The public interface is:
 pub use admin::{
-    Admin, Confirmation, EmailEnrollment, ImportReport, InitReport, TotpEnrollment, TotpOptions,
+    Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, PendingFido2, InitReport, TotpEnrollment, TotpOptions,
     UserDetails, init, read_google_authenticator_file,
 };
 pub use admin::{BackupReport, RestoreReport, backup, restore};
@@ -51,7 +51,7 @@ pub use base::trust::{Access, Owners, Rule as TrustRule, TrustError};
 pub use config::{
     Argon2Config, CONFIG_ENV, Config, ConfigError, DEFAULT_CONFIG_PATH,
     FirstFactor as RadiusFirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes,
-    Sections, Trust,
+    Fido2Config, Sections, Trust,
 };
 pub use error::{CoreError, InputError};
 pub use factor::fido2;

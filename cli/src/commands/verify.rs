@@ -49,11 +49,14 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
         };
         match auth.answer(&mut login, &answer)? {
             Outcome::Accepted(v) => {
-                let (method, remaining) = match v.method {
-                    Method::Totp { .. } => ("totp", None),
-                    Method::Email { .. } => ("email", None),
-                    Method::Recovery { remaining } => ("recovery", Some(remaining)),
+                let remaining = match v.method {
+                    Method::Recovery { remaining } => Some(remaining),
+                    Method::Totp { .. }
+                    | Method::Email { .. }
+                    | Method::Fido2 { .. }
+                    | Method::SshKey { .. } => None,
                 };
+                let method = v.method.as_str();
                 let notice = v.notice();
                 ctx.emit(
                     json!({

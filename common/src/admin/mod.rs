@@ -6,12 +6,14 @@
 mod backup;
 mod enroll;
 mod factors;
+mod fido2;
 pub(crate) mod google_auth;
 mod import;
 mod recovery;
 mod users;
 
 pub use backup::{BackupReport, RestoreReport, backup, restore};
+pub use fido2::{Fido2Enrollment, Fido2Options, PendingFido2};
 pub use import::read_google_authenticator_file;
 
 use std::sync::{Arc, OnceLock};

@@ -520,7 +520,7 @@ impl Authenticator {
                             .and_then(|f| f.totp.as_ref())
                             .map(|t| usize::from(t.digits)),
                         Method::Recovery { .. } => Some(crate::factor::recovery::PRINTED_LEN),
-                        Method::Email { .. } => None,
+                        Method::Email { .. } | Method::Fido2 { .. } | Method::SshKey { .. } => None,
                     };
                     let candidates = std::mem::take(&mut login.candidates);
                     login.password = candidates

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 mod audit;
 mod email;
+mod fido2;
 mod radius;
 mod sections;
 mod trusted;
@@ -21,6 +22,7 @@ pub use crate::base::otp::TotpAlgorithm;
 use validate::{RawDuration, Validator, key_at_line, line_of};
 
 pub use audit::AuditConfig;
+pub use fido2::Fido2Config;
 use email::RawEmail;
 pub use email::{EmailConfig, SmtpSecurity};
 pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
@@ -82,6 +84,7 @@ pub struct Config {
     pub email: Option<EmailConfig>,
     pub radius: RadiusConfig,
     pub audit: AuditConfig,
+    pub fido2: Fido2Config,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +152,7 @@ struct RawConfig {
     email: Option<RawEmail>,
     radius: Option<radius::RawRadius>,
     audit: Option<audit::RawAudit>,
+    fido2: Option<fido2::RawFido2>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -361,6 +365,7 @@ impl Validator<'_> {
         };
         let radius = self.radius(raw.radius.unwrap_or_default())?;
         let audit = self.audit(raw.audit.unwrap_or_default())?;
+        let fido2 = self.fido2(raw.fido2.unwrap_or_default())?;
 
         Ok(Config {
             source: self.path.to_path_buf(),
@@ -372,6 +377,7 @@ impl Validator<'_> {
             email,
             radius,
             audit,
+            fido2,
         })
     }
 }

@@ -24,7 +24,7 @@ pub fn is_usable(f: &Factor) -> bool {
         && match f.kind {
             FactorKind::Totp => f.totp.is_some(),
             FactorKind::Email => f.address.is_some(),
-            FactorKind::Fido2 => false,
+            FactorKind::Fido2 => f.fido2.is_some(),
         }
 }
 
@@ -34,6 +34,10 @@ pub enum Method {
     Totp { factor_id: FactorId },
     Email { factor_id: FactorId },
     Recovery { remaining: u32 },
+    /// A security key touched on this machine.
+    Fido2 { factor_id: FactorId },
+    /// An OpenSSH security key sshd had accepted.
+    SshKey { factor_id: FactorId },
 }
 
 impl Method {
@@ -42,6 +46,8 @@ impl Method {
             Method::Totp { .. } => "totp",
             Method::Email { .. } => "email",
             Method::Recovery { .. } => "recovery",
+            Method::Fido2 { .. } => "fido2",
+            Method::SshKey { .. } => "ssh_key",
         }
     }
 }

@@ -65,6 +65,14 @@ pub trait FactorStore {
         address: &str,
         now: u64,
     ) -> Result<FactorId, StoreError>;
+    /// Insert a pending FIDO2 factor (activated like any other, once checked).
+    fn add_fido2_factor(
+        &self,
+        user_id: UserId,
+        label: &str,
+        fido2: &Fido2Factor,
+        now: u64,
+    ) -> Result<FactorId, StoreError>;
     fn factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError>;
     /// Activate a pending factor, claiming `step` (the confirming code cannot be used again).
     /// `None` when the step was already used or the factor is not pending.

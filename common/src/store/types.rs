@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::base::otp::TotpAlgorithm;
 use crate::base::secret::Secret;
+use crate::factor::fido2::{CoseAlg, Credential};
 use crate::policy::LockState;
 
 pub type UserId = i64;
@@ -115,6 +116,24 @@ pub struct Factor {
     pub totp: Option<TotpState>,
     /// E-mail factors: the address codes go to.
     pub address: Option<String>,
+    /// FIDO2 factors: the credential.
+    pub fido2: Option<Fido2Factor>,
+}
+
+/// What a FIDO2 factor is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fido2Factor {
+    /// A key asked on this machine (enrolled here, or brought over from pam_u2f).
+    Local(Credential),
+    /// An OpenSSH security key (`sk-*`): sshd verifies its signatures, and tells PAM which key
+    /// it accepted.
+    Ssh {
+        alg: CoseAlg,
+        /// The key's whole SSH wire blob, compared with what sshd accepted.
+        blob: Vec<u8>,
+        /// The FIDO application the key was made for (`ssh:`).
+        application: String,
+    },
 }
 
 /// The outstanding e-mailed code of a user.
@@ -212,6 +231,11 @@ pub enum Claim {
     /// Accept only if the user's outstanding e-mailed code has this hash, has tries left and has
     /// not expired; it is then spent (single use).
     EmailCode { hash: [u8; 32] },
+    /// Accept only if the FIDO2 factor is active and `count` is newer than its stored counter
+    /// (or both are 0: a key that keeps no counter); the counter is then stored.
+    Fido2Count { factor_id: FactorId, count: u32 },
+    /// Accept only if the SSH security-key factor is still active.
+    SshKey { factor_id: FactorId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

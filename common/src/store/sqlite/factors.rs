@@ -5,7 +5,9 @@ use rusqlite::params;
 use super::rows::{FACTOR_COLS, factor_row, to_i64};
 use super::{BatchTx, SqliteStore};
 use crate::base::secret::KeyError;
-use crate::store::{Activation, Factor, FactorId, FactorStore, NewTotp, StoreError, UserId};
+use crate::store::{
+    Activation, Factor, FactorId, FactorStore, Fido2Factor, NewTotp, StoreError, UserId,
+};
 
 impl FactorStore for SqliteStore {
     fn add_totp_factor(
@@ -58,6 +60,53 @@ impl FactorStore for SqliteStore {
                  VALUES (?1, 'email', ?2, 'pending', ?3, ?4)",
                 params![user_id, label, to_i64(now), address],
             )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn add_fido2_factor(
+        &self,
+        user_id: UserId,
+        label: &str,
+        fido2: &Fido2Factor,
+        now: u64,
+    ) -> Result<FactorId, StoreError> {
+        self.with(|c| {
+            match fido2 {
+                Fido2Factor::Local(cred) => c.execute(
+                    "INSERT INTO factors (user_id, kind, label, status, created_at, fido_transport,
+                         fido_credential_id, fido_alg, fido_public_key, fido_rp_id, fido_presence,
+                         fido_uv, fido_pin, fido_resident, fido_backup, fido_sign_count, fido_origin)
+                     VALUES (?1, 'fido2', ?2, 'pending', ?3, 'local', ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                         ?11, ?12, ?13, ?14)",
+                    params![
+                        user_id,
+                        label,
+                        to_i64(now),
+                        cred.credential_id,
+                        cred.public_key.alg().cose(),
+                        cred.public_key.as_bytes(),
+                        cred.rp_id,
+                        cred.presence,
+                        cred.verification.as_str(),
+                        cred.pin,
+                        cred.resident,
+                        cred.backup.map(|(be, bs)| i64::from(be) | (i64::from(bs) << 1)),
+                        i64::from(cred.sign_count),
+                        cred.origin.as_str(),
+                    ],
+                )?,
+                Fido2Factor::Ssh {
+                    alg,
+                    blob,
+                    application,
+                } => c.execute(
+                    "INSERT INTO factors (user_id, kind, label, status, created_at, fido_transport,
+                         fido_alg, fido_public_key, fido_rp_id, fido_sign_count)
+                     VALUES (?1, 'fido2', ?2, 'pending', ?3, 'ssh', ?4, ?5, ?6, 0)",
+                    params![user_id, label, to_i64(now), alg.cose(), blob, application],
+                )?,
+            };
             Ok(c.last_insert_rowid())
         })
     }

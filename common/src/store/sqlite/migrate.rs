@@ -46,6 +46,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0008_audit_age_index.sql"),
         then: None,
     },
+    Migration {
+        sql: include_str!("../migrations/0009_fido2.sql"),
+        then: None,
+    },
 ];
 
 pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {

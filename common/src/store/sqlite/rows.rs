@@ -4,7 +4,8 @@ use rusqlite::Row;
 
 use crate::base::otp::TotpAlgorithm;
 use crate::base::secret::Secret;
-use crate::store::{Factor, FactorKind, FactorStatus, TotpState, User};
+use crate::factor::fido2::{CoseAlg, Credential, Origin, PublicKey, UserVerification};
+use crate::store::{Factor, FactorKind, FactorStatus, Fido2Factor, TotpState, User};
 
 pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -30,7 +31,7 @@ pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-pub(super) const FACTOR_COLS: &str = "id, user_id, kind, label, status, preferred, created_at, algorithm, digits, period, window, secret, last_step, address";
+pub(super) const FACTOR_COLS: &str = "id, user_id, kind, label, status, preferred, created_at, algorithm, digits, period, window, secret, last_step, address, fido_transport, fido_credential_id, fido_alg, fido_public_key, fido_rp_id, fido_presence, fido_uv, fido_pin, fido_resident, fido_backup, fido_sign_count, fido_origin";
 
 /// A factor row before its text fields are checked.
 pub(super) struct RawFactor {
@@ -48,6 +49,23 @@ pub(super) struct RawFactor {
     secret: Option<Vec<u8>>,
     last_step: Option<i64>,
     address: Option<String>,
+    fido: RawFido,
+}
+
+/// The FIDO2 columns of a factor row.
+struct RawFido {
+    transport: Option<String>,
+    credential_id: Option<Vec<u8>>,
+    alg: Option<i64>,
+    public_key: Option<Vec<u8>>,
+    rp_id: Option<String>,
+    presence: Option<bool>,
+    uv: Option<String>,
+    pin: Option<bool>,
+    resident: Option<bool>,
+    backup: Option<i64>,
+    sign_count: Option<i64>,
+    origin: Option<String>,
 }
 
 pub(super) fn factor_row(r: &Row<'_>) -> rusqlite::Result<RawFactor> {
@@ -66,7 +84,68 @@ pub(super) fn factor_row(r: &Row<'_>) -> rusqlite::Result<RawFactor> {
         secret: r.get(11)?,
         last_step: r.get(12)?,
         address: r.get(13)?,
+        fido: RawFido {
+            transport: r.get(14)?,
+            credential_id: r.get(15)?,
+            alg: r.get(16)?,
+            public_key: r.get(17)?,
+            rp_id: r.get(18)?,
+            presence: r.get(19)?,
+            uv: r.get(20)?,
+            pin: r.get(21)?,
+            resident: r.get(22)?,
+            backup: r.get(23)?,
+            sign_count: r.get(24)?,
+            origin: r.get(25)?,
+        },
     })
+}
+
+impl RawFido {
+    fn check(self, id: i64) -> Result<Fido2Factor, String> {
+        let bad = |what: &str| format!("factor {id}: fido2 {what}");
+        let alg = self
+            .alg
+            .and_then(CoseAlg::from_cose)
+            .ok_or_else(|| bad("algorithm"))?;
+        let key = self.public_key.ok_or_else(|| bad("public key"))?;
+        let rp_id = self.rp_id.ok_or_else(|| bad("rp id"))?;
+        match self.transport.as_deref() {
+            Some("ssh") => Ok(Fido2Factor::Ssh {
+                alg,
+                blob: key,
+                application: rp_id,
+            }),
+            Some("local") => Ok(Fido2Factor::Local(Credential {
+                credential_id: self.credential_id.ok_or_else(|| bad("credential id"))?,
+                public_key: PublicKey::from_raw(alg, &key).ok_or_else(|| bad("public key"))?,
+                rp_id,
+                presence: self.presence.ok_or_else(|| bad("presence"))?,
+                verification: self
+                    .uv
+                    .as_deref()
+                    .and_then(UserVerification::parse)
+                    .ok_or_else(|| bad("user verification"))?,
+                pin: self.pin.ok_or_else(|| bad("pin"))?,
+                resident: self.resident.ok_or_else(|| bad("resident"))?,
+                backup: match self.backup {
+                    None => None,
+                    Some(b @ 0..=3) => Some((b & 1 != 0, b & 2 != 0)),
+                    Some(_) => return Err(bad("backup flags")),
+                },
+                sign_count: self
+                    .sign_count
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(|| bad("signature counter"))?,
+                origin: self
+                    .origin
+                    .as_deref()
+                    .and_then(Origin::parse)
+                    .ok_or_else(|| bad("origin"))?,
+            })),
+            _ => Err(bad("transport")),
+        }
+    }
 }
 
 impl RawFactor {
@@ -118,7 +197,13 @@ impl RawFactor {
         if kind == FactorKind::Email && self.address.as_deref().is_none_or(str::is_empty) {
             return Err(format!("factor {}: address", self.id));
         }
+        let fido2 = if kind == FactorKind::Fido2 {
+            Some(self.fido.check(self.id)?)
+        } else {
+            None
+        };
         Ok(Factor {
+            fido2,
             id: self.id,
             user_id: self.user_id,
             kind,

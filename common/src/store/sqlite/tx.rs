@@ -167,6 +167,23 @@ impl Tx for SqliteTx<'_> {
                          WHERE id = ?1 AND user_id = ?2 AND used_at IS NULL",
                     )?
                     .execute(params![code_id, user_id, to_i64(now)])?,
+                Claim::Fido2Count { factor_id, count } => c
+                    .prepare_cached(
+                        "UPDATE factors SET fido_sign_count = ?3
+                         WHERE id = ?1 AND user_id = ?2 AND status = 'active' AND kind = 'fido2'
+                           AND fido_transport = 'local'
+                           AND (fido_sign_count < ?3 OR (fido_sign_count = 0 AND ?3 = 0))",
+                    )?
+                    .execute(params![factor_id, user_id, i64::from(count)])?,
+                // Nothing to consume (sshd checked the signature over its own session id): the
+                // factor must still be there.
+                Claim::SshKey { factor_id } => c
+                    .prepare_cached(
+                        "UPDATE factors SET fido_sign_count = fido_sign_count
+                         WHERE id = ?1 AND user_id = ?2 AND status = 'active' AND kind = 'fido2'
+                           AND fido_transport = 'ssh'",
+                    )?
+                    .execute(params![factor_id, user_id])?,
             };
             Ok(changed == 1)
         })

@@ -36,7 +36,9 @@ const USER_DATA_SQL: &str = user_data_sql!("u.id = ?1");
 /// (a sort here would cost SQLite a sorter per login for one or two rows).
 pub(super) const LOGIN_FACTORS_SQL: &str =
     "SELECT id, user_id, kind, label, status, preferred, created_at,
-        algorithm, digits, period, window, secret, last_step, address
+        algorithm, digits, period, window, secret, last_step, address,
+        fido_transport, fido_credential_id, fido_alg, fido_public_key, fido_rp_id, fido_presence,
+        fido_uv, fido_pin, fido_resident, fido_backup, fido_sign_count, fido_origin
     FROM factors WHERE user_id = ?1";
 
 impl UserStore for SqliteStore {
