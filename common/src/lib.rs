@@ -32,8 +32,8 @@ pub mod testing;
 
 // The public interface is:
 pub use admin::{
-    Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, PendingFido2, InitReport, TotpEnrollment, TotpOptions,
-    UserDetails, init, read_google_authenticator_file,
+    Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, InitReport,
+    PendingFido2, TotpEnrollment, TotpOptions, UserDetails, init, read_google_authenticator_file,
 };
 pub use admin::{BackupReport, RestoreReport, backup, restore};
 pub use audit::{AuditEvent, AuditResult, AuditSink, MemorySink, Severity, SyslogSink, TeeSink};
@@ -49,9 +49,9 @@ pub use base::secret::{Secret, random_bytes};
 pub use base::text::{Printable, printable};
 pub use base::trust::{Access, Owners, Rule as TrustRule, TrustError};
 pub use config::{
-    Argon2Config, CONFIG_ENV, Config, ConfigError, DEFAULT_CONFIG_PATH,
+    Argon2Config, CONFIG_ENV, Config, ConfigError, DEFAULT_CONFIG_PATH, Fido2Config,
     FirstFactor as RadiusFirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes,
-    Fido2Config, Sections, Trust,
+    Sections, Trust,
 };
 pub use error::{CoreError, InputError};
 pub use factor::fido2;

@@ -58,7 +58,10 @@ impl Admin {
     /// What the key must be asked to enroll a credential for `name`.
     pub fn fido2_request(&self, name: &str, o: &Fido2Options) -> Result<PendingFido2, CoreError> {
         let user = self.user(name)?;
-        let label = o.label.clone().unwrap_or_else(|| "security key".to_string());
+        let label = o
+            .label
+            .clone()
+            .unwrap_or_else(|| "security key".to_string());
         validate_label(&label)?;
         let cfg = &self.config.fido2;
         let verification = o.verification.unwrap_or(cfg.user_verification);
@@ -78,7 +81,9 @@ impl Admin {
             .factors(user.id)?
             .into_iter()
             .filter_map(|f| match f.fido2 {
-                Some(Fido2Factor::Local(c)) if c.rp_id == cfg.rp_id && !c.credential_id.is_empty() => {
+                Some(Fido2Factor::Local(c))
+                    if c.rp_id == cfg.rp_id && !c.credential_id.is_empty() =>
+                {
                     Some(c.credential_id)
                 }
                 _ => None,

@@ -175,6 +175,7 @@ impl Authenticator {
             failed_here: 0,
             matched: None,
             password_checked: false,
+            asked: Vec::new(),
             request,
         });
         login.tries_left = self.tries_for(&login);
@@ -212,6 +213,16 @@ impl Authenticator {
             Stage::Combined => self.answer_combined(login, text),
             Stage::Code => self.answer_code_stage(login, text),
         };
+        self.finish_step(login, outcome)
+    }
+
+    /// Where a step leaves the login: at its next prompt, finished, or failed (reported; the
+    /// front-end denies).
+    pub(super) fn finish_step(
+        &self,
+        login: &mut Login,
+        outcome: Result<Outcome, CoreError>,
+    ) -> Result<Outcome, CoreError> {
         match outcome {
             Ok(o) => {
                 match &o {
@@ -450,7 +461,21 @@ impl Authenticator {
         if !matches!(checked, Checked::Matches { .. }) {
             login.matched = None;
         }
+        self.settle(login, checked, counting, None)
+    }
+
+    /// Commit what an answer turned out to be (consume its claim, or count the miss), audit it,
+    /// and say what comes next. `note`: what the audit detail of a miss adds (why a key's
+    /// answer was refused).
+    pub(super) fn settle(
+        &self,
+        login: &mut Login,
+        checked: Checked,
+        counting: Counting,
+        note: Option<&str>,
+    ) -> Result<Outcome, CoreError> {
         let unproven = counting == Counting::Throttle;
+        let why = note;
         let event_for = |c: &Committed| {
             let note = if unproven {
                 "; before_first_factor"
@@ -470,8 +495,9 @@ impl Authenticator {
                     AuditResult::Reject,
                     None,
                     Some(format!(
-                        "{}{}{note}",
+                        "{}{}{}{note}",
                         miss_reject(*miss, login).as_str(),
+                        why.map(|w| format!("; {w}")).unwrap_or_default(),
                         match (lock, unproven) {
                             (Lock::Open, _) => "",
                             (_, false) => "; locked_out",

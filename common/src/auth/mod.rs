@@ -13,6 +13,7 @@ mod attempt;
 mod batch;
 mod combined;
 mod email;
+mod fido2;
 mod flow;
 mod housekeeping;
 mod password;
@@ -405,6 +406,8 @@ pub struct Login {
     matched: Option<usize>,
     /// The user's Tessera password checked out in this login ([`FirstFactor::Password`]).
     password_checked: bool,
+    /// What local security keys were last asked, with the challenges they must sign.
+    asked: Vec<fido2::Asked>,
 }
 
 impl std::fmt::Debug for Login {

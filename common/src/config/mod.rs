@@ -22,9 +22,9 @@ pub use crate::base::otp::TotpAlgorithm;
 use validate::{RawDuration, Validator, key_at_line, line_of};
 
 pub use audit::AuditConfig;
-pub use fido2::Fido2Config;
 use email::RawEmail;
 pub use email::{EmailConfig, SmtpSecurity};
+pub use fido2::Fido2Config;
 pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
 pub use trusted::{Sections, Trust};
 

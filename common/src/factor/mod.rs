@@ -31,13 +31,23 @@ pub fn is_usable(f: &Factor) -> bool {
 /// Which factor took the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    Totp { factor_id: FactorId },
-    Email { factor_id: FactorId },
-    Recovery { remaining: u32 },
+    Totp {
+        factor_id: FactorId,
+    },
+    Email {
+        factor_id: FactorId,
+    },
+    Recovery {
+        remaining: u32,
+    },
     /// A security key touched on this machine.
-    Fido2 { factor_id: FactorId },
+    Fido2 {
+        factor_id: FactorId,
+    },
     /// An OpenSSH security key sshd had accepted.
-    SshKey { factor_id: FactorId },
+    SshKey {
+        factor_id: FactorId,
+    },
 }
 
 impl Method {

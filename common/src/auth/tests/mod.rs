@@ -14,6 +14,7 @@ use crate::store::{AuditStore, SqliteStore, StoreError, UserStore};
 use crate::testing::TestCore;
 
 mod combined;
+mod fido2;
 mod first_factor;
 mod names;
 mod otp_only;

@@ -1,8 +1,5 @@
 //! A new credential is read from real signatures, and every broken answer is refused.
 
-use coset::iana;
-use coset::{AsCborValue, CoseKeyBuilder};
-use p256::ecdsa::signature::Signer as _;
 use sha2::{Digest, Sha256};
 
 use super::*;
@@ -23,69 +20,14 @@ fn request() -> CredentialRequest {
     }
 }
 
-enum Key {
-    P256(p256::ecdsa::SigningKey),
-    Ed(ed25519_dalek::SigningKey),
-}
-
-impl Key {
-    fn cose(&self) -> Vec<u8> {
-        let key = match self {
-            Key::P256(k) => {
-                let p = k.verifying_key().to_sec1_point(false);
-                let b = p.as_bytes();
-                CoseKeyBuilder::new_ec2_pub_key(
-                    iana::EllipticCurve::P_256,
-                    b[1..33].to_vec(),
-                    b[33..].to_vec(),
-                )
-                .algorithm(iana::Algorithm::ES256)
-                .build()
-            }
-            Key::Ed(k) => CoseKeyBuilder::new_okp_key()
-                .param(
-                    iana::OkpKeyParameter::Crv as i64,
-                    Value::from(iana::EllipticCurve::Ed25519 as i64),
-                )
-                .param(
-                    iana::OkpKeyParameter::X as i64,
-                    Value::Bytes(k.verifying_key().to_bytes().to_vec()),
-                )
-                .algorithm(iana::Algorithm::EdDSA)
-                .build(),
-        };
-        let mut out = Vec::new();
-        coset::cbor::ser::into_writer(&key.to_cbor_value().expect("cbor"), &mut out)
-            .expect("write");
-        out
-    }
-
-    fn sign(&self, m: &[u8]) -> Vec<u8> {
-        match self {
-            Key::P256(k) => {
-                let s: p256::ecdsa::Signature = k.sign(m);
-                s.to_der().as_bytes().to_vec()
-            }
-            Key::Ed(k) => k.sign(m).to_bytes().to_vec(),
-        }
-    }
-
-    fn alg(&self) -> i64 {
-        match self {
-            Key::P256(_) => -7,
-            Key::Ed(_) => -8,
-        }
-    }
-}
+use super::super::testkey::TestKey as Key;
 
 fn p256_key() -> Key {
-    let mut b = [3u8; 32];
-    b[0] = 1;
-    Key::P256(p256::ecdsa::SigningKey::from_slice(&b).expect("scalar"))
+    Key::p256(3)
 }
 
 fn ed_key() -> Key {
-    Key::Ed(ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+    Key::ed(5)
 }
 
 fn auth_data(rp: &str, flags: u8, key: &Key, id: &[u8]) -> Vec<u8> {
@@ -105,7 +47,7 @@ fn packed_self(key: &Key, auth: Vec<u8>) -> AttestationResponse {
     AttestationResponse {
         format: "packed".into(),
         statement_sig: key.sign(&m),
-        statement_alg: Some(key.alg()),
+        statement_alg: Some(key.alg().cose()),
         x5c: Vec::new(),
         auth_data: auth,
     }

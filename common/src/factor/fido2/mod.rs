@@ -10,6 +10,8 @@
 //! no browser and so no clientDataJSON): credentials imported from pam_u2f keep working.
 
 pub mod attest;
+#[cfg(test)]
+pub(crate) mod testkey;
 pub mod verify;
 
 use std::fmt;

@@ -1,6 +1,5 @@
 //! Every refusal of the verifier, each with its reason, against keys that sign for real.
 
-use p256::ecdsa::signature::Signer as _;
 use sha2::{Digest, Sha256};
 
 use super::*;
@@ -8,43 +7,7 @@ use crate::factor::fido2::{Origin, PublicKey, UserVerification};
 
 const RP: &str = "pam://host.example";
 
-enum Key {
-    P256(p256::ecdsa::SigningKey),
-    Ed(ed25519_dalek::SigningKey),
-}
-
-impl Key {
-    fn p256(seed: u8) -> Key {
-        let mut b = [0u8; 32];
-        b[31] = seed;
-        b[0] = 1;
-        Key::P256(p256::ecdsa::SigningKey::from_slice(&b).expect("scalar"))
-    }
-
-    fn ed(seed: u8) -> Key {
-        Key::Ed(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]))
-    }
-
-    fn public(&self) -> PublicKey {
-        match self {
-            Key::P256(k) => {
-                let point = k.verifying_key().to_sec1_point(false);
-                PublicKey::from_raw(super::super::CoseAlg::Es256, point.as_bytes()).expect("point")
-            }
-            Key::Ed(k) => PublicKey::EdDsa(k.verifying_key().to_bytes()),
-        }
-    }
-
-    fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        match self {
-            Key::P256(k) => {
-                let sig: p256::ecdsa::Signature = k.sign(msg);
-                sig.to_der().as_bytes().to_vec()
-            }
-            Key::Ed(k) => k.sign(msg).to_bytes().to_vec(),
-        }
-    }
-}
+use super::super::testkey::TestKey as Key;
 
 fn credential(key: &Key, id: &[u8]) -> Credential {
     Credential {
