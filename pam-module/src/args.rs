@@ -31,6 +31,15 @@ pub struct Args {
     /// Ask for "password and code" in one prompt (or, with `use_first_pass`/`try_first_pass`,
     /// read both from PAM_AUTHTOK) and hand the password to the next module as PAM_AUTHTOK.
     pub forward_pass: bool,
+    /// `fido_timeout=SECONDS`: how long a login waits for a security key's touch (1–300;
+    /// default: `[fido2] timeout`, 30 s).
+    pub fido_timeout: Option<u32>,
+    /// `nofido`: never ask a local security key in this stack.
+    pub nofido: bool,
+    /// `ssh_key_factor`: this is sshd's stack; an enrolled OpenSSH security key that sshd
+    /// accepted (`SSH_AUTH_INFO_0`, with `AuthenticationMethods publickey,keyboard-interactive`)
+    /// is the second factor.
+    pub ssh_key_factor: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +54,8 @@ pub enum ArgError {
     UnexpectedValue(String),
     #[error("config={0:?} must be an absolute path")]
     RelativeConfig(String),
+    #[error("fido_timeout={0:?} must be a whole number of seconds from 1 to 300")]
+    BadTimeout(String),
     #[error("arguments {0:?} and {1:?} cannot be combined")]
     Conflict(&'static str, &'static str),
 }
@@ -66,6 +77,9 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
             "try_first_pass" => "try_first_pass",
             "use_first_pass" => "use_first_pass",
             "forward_pass" => "forward_pass",
+            "fido_timeout" => "fido_timeout",
+            "nofido" => "nofido",
+            "ssh_key_factor" => "ssh_key_factor",
             other => return Err(ArgError::Unknown(printable(other))),
         };
         if seen.contains(&name) {
@@ -83,6 +97,18 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
             args.config = Some(path);
             continue;
         }
+        if name == "fido_timeout" {
+            let v = value
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ArgError::MissingValue(name.to_string()))?;
+            let secs = v
+                .parse::<u32>()
+                .ok()
+                .filter(|s| (1..=300).contains(s))
+                .ok_or_else(|| ArgError::BadTimeout(printable(v)))?;
+            args.fido_timeout = Some(secs);
+            continue;
+        }
         if value.is_some() {
             return Err(ArgError::UnexpectedValue(name.to_string()));
         }
@@ -90,6 +116,8 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
             "nullok" => args.nullok = true,
             "debug" => args.debug = true,
             "forward_pass" => args.forward_pass = true,
+            "nofido" => args.nofido = true,
+            "ssh_key_factor" => args.ssh_key_factor = true,
             "try_first_pass" | "use_first_pass" => {
                 if args.pass_mode != PassMode::Prompt {
                     return Err(ArgError::Conflict("try_first_pass", "use_first_pass"));
@@ -134,6 +162,7 @@ mod tests {
                 debug: true,
                 pass_mode: PassMode::TryFirstPass,
                 forward_pass: true,
+                ..Args::default()
             }
         );
         assert_eq!(

@@ -126,6 +126,7 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         rhost: item(pamh.get_rhost()),
         caller_uid: nix::unistd::getuid().as_raw(),
         silent: flags.contains(PamFlags::SILENT),
+        ssh_auth_info: item(pamh.getenv("SSH_AUTH_INFO_0")),
     };
     let mut conv = PamConversation { pamh };
     let decision = flow::authenticate(args, &session, &mut conv, sink);

@@ -9,17 +9,19 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use pamsm::PamError;
 use tessera_common::{
     AuditSink, Authenticator, Begin, Channel, Config, DEFAULT_CONFIG_PATH, Entry, FirstFactor,
-    LoginRequest, Method, MissingCode, Outcome, Prompt, Reject, Sections, Severity, Trust,
-    printable,
+    Login, LoginRequest, Method, MissingCode, Outcome, Prompt, Reject, Sections, Severity, Trust,
+    Verified, printable,
 };
 use zeroize::Zeroizing;
 
 use crate::args::{self, Args, PassMode};
 use crate::conv::Conversation;
+use crate::keys::KeyAnswer;
 
 /// Who is logging in, from the PAM items.
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub struct Session {
     pub caller_uid: u32,
     /// PAM_SILENT: show no informational or error messages (prompts still appear).
     pub silent: bool,
+    /// `SSH_AUTH_INFO_0` from the PAM environment: the methods sshd has verified.
+    pub ssh_auth_info: Option<String>,
 }
 
 /// How one call ended.
@@ -221,6 +225,12 @@ pub fn run<C: Conversation>(
             return Decision::Unavailable;
         }
     };
+    // A security key first: an OpenSSH one sshd accepted, else one plugged in here.
+    match keys_first(auth, args, session, conv, &mut login) {
+        Ok(Some(decision)) => return decision,
+        Ok(None) => prompt = auth.current_prompt(&login).clone(),
+        Err(()) => return Decision::ConversationFailed,
+    }
     // try_first_pass / use_first_pass: the first answer is PAM_AUTHTOK (absent: empty).
     let mut from_token = match args.pass_mode {
         PassMode::Prompt => None,
@@ -243,22 +253,7 @@ pub fn run<C: Conversation>(
             },
         };
         match auth.answer(&mut login, &answer) {
-            Ok(Outcome::Accepted(verified)) => {
-                if let Some(pw) = login.take_password()
-                    && conv.set_authtok(&pw).is_err()
-                {
-                    return Decision::ForwardFailed;
-                }
-                if let Some(notice) = verified.notice() {
-                    // A warning the user must see, even where PAM_SILENT hides information.
-                    let _ = if session.silent {
-                        conv.error(&notice)
-                    } else {
-                        conv.info(&notice)
-                    };
-                }
-                return Decision::Accepted(verified.method);
-            }
+            Ok(Outcome::Accepted(verified)) => return accepted(&mut login, &verified, session, conv),
             Ok(Outcome::Ignored) => {
                 if let Some(pw) = login.take_password()
                     && conv.set_authtok(&pw).is_err()
@@ -274,6 +269,94 @@ pub fn run<C: Conversation>(
             // The core has logged and audited it.
             Err(_) => return Decision::Unavailable,
         }
+    }
+}
+
+/// The second factor checked out: hand on the password (`forward_pass`), tell the notice.
+fn accepted<C: Conversation>(
+    login: &mut Login,
+    verified: &Verified,
+    session: &Session,
+    conv: &mut C,
+) -> Decision {
+    if let Some(pw) = login.take_password()
+        && conv.set_authtok(&pw).is_err()
+    {
+        return Decision::ForwardFailed;
+    }
+    if let Some(notice) = verified.notice() {
+        // A warning the user must see, even where PAM_SILENT hides information.
+        let _ = if session.silent {
+            conv.error(&notice)
+        } else {
+            conv.info(&notice)
+        };
+    }
+    Decision::Accepted(verified.method)
+}
+
+/// Before any code: an OpenSSH security key that sshd accepted (`ssh_key_factor`), then the
+/// keys plugged into this machine (not for a remote session: PAM_RHOST is set, and whoever
+/// sits at this machine must not be asked to touch a key for someone else's login). `Some`:
+/// decided here; `None`: on to the code prompt (the login's current prompt, which says why
+/// when a key's answer was refused). `Err`: the conversation failed.
+fn keys_first<C: Conversation>(
+    auth: &Authenticator,
+    args: &Args,
+    session: &Session,
+    conv: &mut C,
+    login: &mut Login,
+) -> Result<Option<Decision>, ()> {
+    let decided = |o: Result<Outcome, _>, login: &mut Login, conv: &mut C| match o {
+        Ok(Outcome::Accepted(v)) => Some(accepted(login, &v, session, conv)),
+        Ok(Outcome::Rejected(r)) => Some(rejected(r, auth.now(), conv)),
+        Ok(Outcome::Ignored) => Some(Decision::Ignored),
+        Ok(Outcome::LoginAgain(_)) => Some(Decision::Rejected(Reject::BadCode)),
+        Ok(Outcome::Prompt(_)) => None,
+        Err(_) => Some(Decision::Unavailable),
+    };
+    if args.ssh_key_factor
+        && let Some(info) = &session.ssh_auth_info
+    {
+        let accepted = tessera_common::ssh_key::accepted_keys(info);
+        match auth.ssh_key_answer(login, &accepted) {
+            Ok(Some(o)) => {
+                if let Some(d) = decided(Ok(o), login, conv) {
+                    return Ok(Some(d));
+                }
+            }
+            Ok(None) => {}
+            Err(_) => return Ok(Some(Decision::Unavailable)),
+        }
+    }
+    if args.nofido || session.rhost.is_some() {
+        return Ok(None);
+    }
+    let requests = match auth.fido2_requests(login) {
+        Ok(r) if r.is_empty() => return Ok(None),
+        Ok(r) => r,
+        Err(e) => {
+            auth.report_error(login.request(), &e);
+            return Ok(Some(Decision::Unavailable));
+        }
+    };
+    let timeout = args
+        .fido_timeout
+        .map_or(auth.config().fido2.timeout, |s| Duration::from_secs(u64::from(s)));
+    match crate::keys::ask_keys(&requests, timeout, session.silent, conv) {
+        KeyAnswer::Answered { index, response } => {
+            let o = auth.fido2_answer(login, index, &response);
+            Ok(decided(o, login, conv))
+        }
+        KeyAnswer::Nothing { tell } => {
+            if let Some(t) = tell
+                && !session.silent
+            {
+                conv.info(&t).map_err(drop)?;
+            }
+            Ok(None)
+        }
+        KeyAnswer::ConversationFailed => Err(()),
     }
 }
 

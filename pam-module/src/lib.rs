@@ -13,4 +13,5 @@ pub mod conv;
 // the PAM boundary: exported hooks, libpam calls; each block has a SAFETY note
 mod ffi;
 pub mod flow;
+pub mod keys;
 pub mod passwd;

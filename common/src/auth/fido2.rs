@@ -80,8 +80,9 @@ impl Authenticator {
                 a.request.allow_list.push(c.credential_id.clone());
             }
             a.request.presence |= c.presence;
+            // Required only: `preferred` is what a key verifies on its own (a fingerprint).
             a.request.verification |= self.config.fido2.requires_uv()
-                || c.verification != crate::factor::fido2::UserVerification::Discouraged;
+                || c.verification == crate::factor::fido2::UserVerification::Required;
             a.request.pin |= c.pin;
             a.credentials.push((f.id, c.clone()));
         }

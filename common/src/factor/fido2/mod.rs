@@ -229,7 +229,7 @@ pub struct AssertionRequest {
     pub allow_list: Vec<Vec<u8>>,
     /// Ask for a touch.
     pub presence: bool,
-    /// Ask the key to verify the user.
+    /// The key must verify its user (a credential or the policy requires it).
     pub verification: bool,
     /// A PIN must be given (one of the credentials asks for it).
     pub pin: bool,
