@@ -55,6 +55,7 @@ pub use config::{
 };
 pub use error::{CoreError, InputError};
 pub use factor::fido2;
+pub use factor::ssh_key;
 pub use mail::{MailError, Mailer, SmtpMailer};
 pub use policy::{Counter, Lock, LockState};
 pub use store::{

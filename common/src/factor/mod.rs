@@ -1,6 +1,7 @@
 //! One module per factor, each the only place its answers are checked: [`totp`] (authenticator
 //! apps), [`email`] (e-mailed codes), [`recovery`] (single-use recovery codes), and [`password`]
-//! (the RADIUS first factor). A login's answer, a code after a password, the CLI's `verify` and a
+//! (the RADIUS first factor). [`ssh_key`] reads OpenSSH security keys, which sshd itself verifies:
+//! only which key it accepted is checked here. A login's answer, a code after a password, the CLI's `verify` and a
 //! pending factor's confirmation all reach the same check.
 //!
 //! [`check_answer`] runs an answer past every factor of a user and says what it would consume;
@@ -10,6 +11,7 @@ pub mod email;
 pub mod fido2;
 pub mod password;
 pub mod recovery;
+pub mod ssh_key;
 pub mod totp;
 
 use crate::base::kdf::Argon2Config;
