@@ -36,6 +36,10 @@ pub use admin::{
     PendingFido2, TotpEnrollment, TotpOptions, UserDetails, init, read_google_authenticator_file,
 };
 pub use admin::{BackupReport, RestoreReport, backup, restore};
+pub use admin::{
+    PamU2fEntry, PamU2fError, PamU2fField, PamU2fFile, PamU2fProblem, parse_pam_u2f,
+    parse_pam_u2f_lenient,
+};
 pub use audit::{AuditEvent, AuditResult, AuditSink, MemorySink, Severity, SyslogSink, TeeSink};
 pub use auth::{
     Authenticator, Begin, Channel, Entry, FirstFactor, Login, LoginRequest, MAIL_FAILED, Method,

@@ -1,7 +1,7 @@
 //! Administration: what the `tessera` CLI does, as a library, one file per noun: [`users`]
 //! (add, show, lock, passwords), [`enroll`] (new factors), [`factors`] (confirm, remove, prefer),
-//! [`recovery`] (codes), [`import`] (google-authenticator files). The CLI only parses arguments
-//! and formats results.
+//! [`recovery`] (codes), [`import`] (google-authenticator files), [`pam_u2f`] (reading pam_u2f
+//! mapping files). The CLI only parses arguments and formats results.
 
 mod backup;
 mod enroll;
@@ -9,12 +9,17 @@ mod factors;
 mod fido2;
 pub(crate) mod google_auth;
 mod import;
+mod pam_u2f;
 mod recovery;
 mod users;
 
 pub use backup::{BackupReport, RestoreReport, backup, restore};
 pub use fido2::{Fido2Enrollment, Fido2Options, PendingFido2};
 pub use import::read_google_authenticator_file;
+pub use pam_u2f::{
+    PamU2fEntry, PamU2fError, PamU2fField, PamU2fFile, PamU2fProblem, parse_pam_u2f,
+    parse_pam_u2f_lenient,
+};
 
 use std::sync::{Arc, OnceLock};
 
