@@ -74,5 +74,22 @@ write("google_auth", "totp", b'JBSWY3DPEHPK3PXP\n" RATE_LIMIT 3 30 1700000000\n"
       b'" DISALLOW_REUSE 56666666 56666667\n" TOTP_AUTH\n" STEP_SIZE 30\n12345678\n87654321\n')
 write("google_auth", "hotp", b'JBSWY3DPEHPK3PXP\n" HOTP_COUNTER 1\n12345678\n')
 
+import base64
+
+# Valid public keys for the pam_u2f seeds: the P-256 generator (x ‖ y) and the Ed25519 base point.
+P256_G = bytes.fromhex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                       "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
+ED25519_B = bytes.fromhex("58" + "66" * 31)
+kh = bytes(range(64))
+b64 = lambda b: base64.b64encode(b).decode()
+es256 = f"{b64(kh)},{b64(P256_G)},es256,+presence"
+eddsa = f"*,{b64(ED25519_B)},eddsa,+presence+pin"
+old = f"{base64.urlsafe_b64encode(kh).decode().rstrip('=')},04{P256_G.hex()}"
+write("pam_u2f", "new", f"alice:{es256}\n".encode())
+write("pam_u2f", "resident", f"bob:{eddsa}:{es256[:-9]}+verification\n".encode())
+write("pam_u2f", "old", f"carol:{old}\n".encode())
+write("pam_u2f", "file", f"# mappings\n\nalice:{es256}:{old}\r\nbob:{eddsa}\nalice:{old}\n"
+      f"dave:{b64(kh)},{b64(ED25519_B)},rs256,+presence\neve\n".encode())
+
 write("otpauth", "label", "My Org\0alice@host:x?&=#\u00e9\0" .encode() + b"12345678901234567890")
 write("otpauth", "base32", b"JBSW Y3DP-EHPK 3PXP====")

@@ -4,6 +4,7 @@
 #![allow(clippy::panic)] // a failed property must crash
 
 use crate::admin::google_auth::GoogleAuthFile;
+use crate::admin::{parse_pam_u2f, parse_pam_u2f_lenient};
 use crate::base::otp::{TotpAlgorithm, TotpParams, from_base32, otpauth_uri, to_base32};
 
 /// A `~/.google_authenticator` file: parsing never panics, what parses is in range, and an
@@ -25,6 +26,58 @@ pub fn google_auth(text: &str) {
             if first.len() >= 16 && !first.contains(char::is_whitespace) {
                 assert!(!why.contains(first), "the error quotes the secret: {why}");
             }
+        }
+    }
+}
+
+/// A pam_u2f mapping file: parsing never panics; the whole-file parse fails exactly when the
+/// line-by-line one reports an error, and with its first; every credential read holds a valid
+/// key for the rp id given; one entry per user; and no error quotes a field of a credential.
+pub fn pam_u2f(text: &str) {
+    const RP: &str = "pam://fuzz";
+    let file = parse_pam_u2f_lenient(text, RP);
+    match parse_pam_u2f(text, RP) {
+        Ok(entries) => {
+            assert!(file.errors.is_empty());
+            assert_eq!(entries, file.entries);
+        }
+        Err(e) => assert_eq!(Some(&e), file.errors.first()),
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut users = std::collections::HashSet::new();
+    let mut previous = 0;
+    for entry in &file.entries {
+        assert!(
+            users.insert(entry.user.as_str()),
+            "two entries for {}",
+            entry.user
+        );
+        assert!(entry.line > previous && entry.line <= lines.len());
+        previous = entry.line;
+        assert!(!entry.credentials.is_empty());
+        assert!(entry.superseded.iter().all(|l| *l < entry.line));
+        for c in &entry.credentials {
+            assert_eq!(c.rp_id, RP);
+            assert_eq!(c.credential_id.is_empty(), c.resident);
+            assert!(c.credential_id.len() <= 1023);
+            let key =
+                crate::fido2::PublicKey::from_raw(c.public_key.alg(), c.public_key.as_bytes());
+            assert_eq!(key.as_ref(), Some(&c.public_key));
+        }
+    }
+    for e in &file.errors {
+        assert!(e.line >= 1 && e.line <= lines.len());
+        assert!(e.superseded_by.is_none_or(|l| l > e.line));
+        let line = lines[e.line - 1];
+        let creds = line.split_once(':').map_or(line, |(_, c)| c);
+        // Words are quoted in backticks; only short plain ones may be.
+        let shown = e.problem.to_string();
+        for field in creds.split([':', ',', '+']).filter(|f| f.len() > 12) {
+            let quoted = [format!("`{field}`"), format!("`+{field}`")];
+            assert!(
+                !quoted.iter().any(|q| shown.contains(q.as_str())),
+                "the error quotes a field: {shown}"
+            );
         }
     }
 }
