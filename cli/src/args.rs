@@ -221,6 +221,61 @@ pub enum EnrollCommand {
         #[arg(long, value_name = "L")]
         label: Option<String>,
     },
+
+    /// Enroll a FIDO2 security key plugged into this machine (sudo, su, console logins)
+    ///
+    /// Makes a credential on the key for the relying party id of `[fido2] rp_id` (default
+    /// pam://HOSTNAME; kept with the credential, so renaming the host later breaks nothing),
+    /// checks the key's attestation signature and stores the credential id, the public key
+    /// (ES256 or EdDSA), the options, the backup flags and the signature counter. Touch the key
+    /// when asked. With several keys plugged in, the one touched is enrolled. A user may have
+    /// several keys; a login asks all of them at once. Active at once; the first active factor
+    /// of a user brings recovery codes. The key's PIN is read without echo at a terminal, else
+    /// as one line from stdin.
+    #[command(name = "fido2")]
+    Fido2(EnrollFido2),
+
+    /// Enroll an OpenSSH security key (sk-ssh-ed25519, sk-ecdsa-sha2-nistp256) for SSH logins
+    ///
+    /// Takes the key's public line as in its .pub file (`ssh-keygen -t ed25519-sk` makes one).
+    /// With `AuthenticationMethods publickey,keyboard-interactive` in sshd_config and
+    /// `ssh_key_factor` on pam_tessera's line in /etc/pam.d/sshd, a login that sshd accepted
+    /// with this key needs no code: the key's touch is the second factor. Ordinary ssh-ed25519
+    /// or RSA keys are refused (a file on disk is not a second factor).
+    #[command(name = "ssh-key")]
+    SshKey {
+        name: String,
+        /// The public key line: 'sk-ssh-ed25519@openssh.com AAAA... comment'
+        key: String,
+        /// A label (default: the key's comment)
+        #[arg(long, value_name = "L")]
+        label: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UvArg {
+    Required,
+    Preferred,
+    Discouraged,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollFido2 {
+    pub name: String,
+    /// A label for this key (default "security key")
+    #[arg(long, value_name = "L")]
+    pub label: Option<String>,
+    /// Ask for the key's PIN at every login (and now)
+    #[arg(long)]
+    pub pin: bool,
+    /// Whether the key must verify its user (PIN or fingerprint) at every login (default:
+    /// `[fido2] user_verification`)
+    #[arg(long, value_enum, value_name = "UV")]
+    pub user_verification: Option<UvArg>,
+    /// Make a resident (discoverable) credential, stored on the key
+    #[arg(long)]
+    pub resident: bool,
 }
 
 #[derive(Debug, Args)]
@@ -302,5 +357,26 @@ pub enum ImportCommand {
         /// Tessera user to import into
         #[arg(long, value_name = "NAME")]
         user: String,
+    },
+
+    /// Import a pam_u2f mapping file (pamu2fcfg's output: user:keyHandle,publicKey,type,options)
+    ///
+    /// Every credential of every user in the file (or only --user's) becomes an active FIDO2
+    /// factor, so users keep their keys: ES256 and EdDSA keys, resident credentials (`*`),
+    /// the options +presence, +verification and +pin, and the old two-field lines. As in
+    /// pam_u2f, a user's last line wins. Users missing here are added. Running it again adds
+    /// nothing twice. Lines that cannot be read are reported by number and imported for nobody,
+    /// and the exit status is then 1; the others are imported. Then give each new user
+    /// recovery codes (`tessera recovery generate NAME`).
+    #[command(name = "pam-u2f")]
+    PamU2f {
+        /// The mapping file (e.g. /etc/u2f_mappings or ~/.config/Yubico/u2f_keys)
+        file: PathBuf,
+        /// Import only this user's line
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// pam_u2f's origin= (the relying party id the keys were made for); default: pam://HOSTNAME
+        #[arg(long, value_name = "ORIGIN")]
+        origin: Option<String>,
     },
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
 use serde_json::{Value, json};
-use tessera_common::{AuditEvent, Factor, Lock, LockState, Secret};
+use tessera_common::{AuditEvent, Factor, Fido2Factor, Lock, LockState, Secret};
 
 /// RFC 3339 UTC time for a Unix timestamp.
 pub fn time(unix: u64) -> String {
@@ -81,6 +81,27 @@ pub fn factor_json(f: &Factor) -> Value {
         v["period"] = json!(t.period);
         v["window"] = json!(t.window);
     }
+    match &f.fido2 {
+        Some(Fido2Factor::Local(c)) => {
+            v["transport"] = json!("local");
+            v["rp_id"] = json!(c.rp_id);
+            v["algorithm"] = json!(c.public_key.alg().as_str());
+            v["user_verification"] = json!(c.verification.as_str());
+            v["presence"] = json!(c.presence);
+            v["pin"] = json!(c.pin);
+            v["resident"] = json!(c.resident);
+            v["sign_count"] = json!(c.sign_count);
+            v["origin"] = json!(c.origin.as_str());
+        }
+        Some(Fido2Factor::Ssh { blob, .. }) => {
+            v["transport"] = json!("ssh");
+            if let Ok(k) = tessera_common::ssh_key::SkPublicKey::from_blob(blob) {
+                v["algorithm"] = json!(k.algorithm.ssh_name());
+                v["fingerprint"] = json!(k.fingerprint());
+            }
+        }
+        None => {}
+    }
     v
 }
 
@@ -98,6 +119,26 @@ pub fn factor_line(f: &Factor) -> String {
             "  [{} digits, {} s, {}]",
             t.digits, t.period, t.algorithm
         ));
+    }
+    match &f.fido2 {
+        Some(Fido2Factor::Local(c)) => s.push_str(&format!(
+            "  [{}, {}, uv {}{}{}]",
+            c.public_key.alg().as_str(),
+            c.rp_id,
+            c.verification.as_str(),
+            if c.pin { ", pin" } else { "" },
+            match c.origin {
+                tessera_common::fido2::Origin::PamU2f => ", from pam_u2f",
+                tessera_common::fido2::Origin::Enrolled => "",
+            }
+        )),
+        Some(Fido2Factor::Ssh { blob, .. }) => {
+            let fp = tessera_common::ssh_key::SkPublicKey::from_blob(blob)
+                .map(|k| k.fingerprint())
+                .unwrap_or_else(|_| "unreadable key".into());
+            s.push_str(&format!("  [ssh key {fp}]"));
+        }
+        None => {}
     }
     s
 }

@@ -33,7 +33,8 @@ pub mod testing;
 // The public interface is:
 pub use admin::{
     Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, InitReport,
-    PendingFido2, TotpEnrollment, TotpOptions, UserDetails, init, read_google_authenticator_file,
+    PamU2fImport, PendingFido2, SshKeyEnrollment, TotpEnrollment, TotpOptions, UserDetails, init,
+    read_google_authenticator_file, read_pam_u2f_file,
 };
 pub use admin::{BackupReport, RestoreReport, backup, restore};
 pub use admin::{
@@ -63,8 +64,8 @@ pub use factor::ssh_key;
 pub use mail::{MailError, Mailer, SmtpMailer};
 pub use policy::{Counter, Lock, LockState};
 pub use store::{
-    Factor, FactorId, FactorKind, FactorStatus, RecoveryBatch, SqliteStore, StoreError, User,
-    UserId, UserSummary,
+    Factor, FactorId, FactorKind, FactorStatus, Fido2Factor, RecoveryBatch, SqliteStore,
+    StoreError, User, UserId, UserSummary,
 };
 
 #[cfg(test)]

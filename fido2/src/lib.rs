@@ -9,6 +9,10 @@
 //!   and the caller stops waiting at its deadline.
 #![forbid(unsafe_code)]
 
+mod race;
+
+pub use race::first_answer;
+
 use std::time::Duration;
 
 use tessera_common::fido2::{
@@ -85,4 +89,9 @@ pub fn with_deadline<T: Send + 'static>(
         })
         .ok()?;
     rx.recv_timeout(deadline).ok()
+}
+
+/// Every FIDO2 key plugged in (placeholder until the USB implementation lands: none).
+pub fn open_all() -> Result<Vec<Box<dyn Device>>, DeviceError> {
+    Err(DeviceError::NoDevice)
 }

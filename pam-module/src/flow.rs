@@ -216,8 +216,8 @@ pub fn run<C: Conversation>(
         channel: Channel::Terminal,
     };
 
-    let (mut login, mut prompt) = match auth.begin(request.clone()) {
-        Ok(Begin::Prompt(login, prompt)) => (login, prompt),
+    let mut login = match auth.begin(request.clone()) {
+        Ok(Begin::Prompt(login, _)) => login,
         Ok(Begin::Ignore) => return Decision::Ignored,
         Ok(Begin::Rejected(reject)) => return rejected(reject, auth.now(), conv),
         Err(e) => {
@@ -228,9 +228,10 @@ pub fn run<C: Conversation>(
     // A security key first: an OpenSSH one sshd accepted, else one plugged in here.
     match keys_first(auth, args, session, conv, &mut login) {
         Ok(Some(decision)) => return decision,
-        Ok(None) => prompt = auth.current_prompt(&login).clone(),
+        Ok(None) => {}
         Err(()) => return Decision::ConversationFailed,
     }
+    let mut prompt = auth.current_prompt(&login).clone();
     // try_first_pass / use_first_pass: the first answer is PAM_AUTHTOK (absent: empty).
     let mut from_token = match args.pass_mode {
         PassMode::Prompt => None,
@@ -253,7 +254,9 @@ pub fn run<C: Conversation>(
             },
         };
         match auth.answer(&mut login, &answer) {
-            Ok(Outcome::Accepted(verified)) => return accepted(&mut login, &verified, session, conv),
+            Ok(Outcome::Accepted(verified)) => {
+                return accepted(&mut login, &verified, session, conv);
+            }
             Ok(Outcome::Ignored) => {
                 if let Some(pw) = login.take_password()
                     && conv.set_authtok(&pw).is_err()
@@ -340,9 +343,9 @@ fn keys_first<C: Conversation>(
             return Ok(Some(Decision::Unavailable));
         }
     };
-    let timeout = args
-        .fido_timeout
-        .map_or(auth.config().fido2.timeout, |s| Duration::from_secs(u64::from(s)));
+    let timeout = args.fido_timeout.map_or(auth.config().fido2.timeout, |s| {
+        Duration::from_secs(u64::from(s))
+    });
     match crate::keys::ask_keys(&requests, timeout, session.silent, conv) {
         KeyAnswer::Answered { index, response } => {
             let o = auth.fido2_answer(login, index, &response);

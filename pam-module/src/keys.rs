@@ -6,7 +6,6 @@
 //! keeps saying it is waiting), so each key is asked on a thread of its own and the login stops
 //! waiting at the deadline; a thread still waiting then ends with its key's own timeout.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tessera_common::fido2::{AssertionRequest, AssertionResponse};
@@ -87,43 +86,16 @@ pub fn ask_keys<C: Conversation>(
         return KeyAnswer::ConversationFailed;
     }
     let deadline = started + timeout;
-    let (tx, rx) = mpsc::channel::<Result<(usize, AssertionResponse), DeviceError>>();
-    let count = devices.len();
-    for (device, _) in devices {
-        let tx = tx.clone();
-        let requests = requests.to_vec();
-        let pin = pin.clone();
-        let spawned = std::thread::Builder::new()
-            .name("tessera-key".into())
-            .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    ask_one(device, &requests, pin.as_deref().map(String::as_str))
-                }))
-                .unwrap_or_else(|_| Err(DeviceError::Io("the key's driver failed".into())));
-                let _ = tx.send(result);
-            });
-        if spawned.is_err() {
-            let _ = tx.send(Err(DeviceError::Io("cannot start a thread".into())));
-        }
+    let requests = requests.to_vec();
+    let devices = devices.into_iter().map(|(d, _)| d).collect();
+    let asked = tessera_fido2::first_answer(devices, deadline, move |device| {
+        ask_one(device, &requests, pin.as_deref().map(String::as_str))
+    });
+    match asked {
+        Ok((index, response)) => KeyAnswer::Answered { index, response },
+        Err(DeviceError::NoTouch) => nothing("The security key was not touched in time.".into()),
+        Err(e) => nothing(format!("The security key gave no answer: {e}.")),
     }
-    drop(tx);
-    let mut last: Option<DeviceError> = None;
-    for _ in 0..count {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Ok((index, response))) => return KeyAnswer::Answered { index, response },
-            Ok(Err(e)) => last = Some(e),
-            Err(_) => {
-                last = Some(DeviceError::NoTouch);
-                break;
-            }
-        }
-    }
-    let why = last.unwrap_or(DeviceError::NoTouch);
-    nothing(match why {
-        DeviceError::NoTouch => "The security key was not touched in time.".to_string(),
-        e => format!("The security key gave no answer: {e}."),
-    })
 }
 
 fn nothing(text: String) -> KeyAnswer {
@@ -132,7 +104,7 @@ fn nothing(text: String) -> KeyAnswer {
 
 /// One key, each request in turn (one per relying party): the first it answers.
 fn ask_one(
-    mut device: Box<dyn Device>,
+    device: &mut dyn Device,
     requests: &[AssertionRequest],
     pin: Option<&str>,
 ) -> Result<(usize, AssertionResponse), DeviceError> {

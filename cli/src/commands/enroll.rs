@@ -26,6 +26,10 @@ pub fn run(ctx: &Ctx<'_>, cmd: &EnrollCommand) -> Result<ExitCode> {
             address,
             label,
         } => email(ctx, name, address.as_deref(), label.as_deref()),
+        EnrollCommand::Fido2(a) => super::fido2::enroll_fido2(ctx, a),
+        EnrollCommand::SshKey { name, key, label } => {
+            super::fido2::enroll_ssh_key(ctx, name, key, label.as_deref())
+        }
     }
 }
 

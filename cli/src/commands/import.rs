@@ -8,7 +8,12 @@ use super::Ctx;
 use crate::args::ImportCommand;
 
 pub fn run(ctx: &Ctx<'_>, cmd: &ImportCommand) -> Result<ExitCode> {
-    let ImportCommand::GoogleAuthenticator { file, user } = cmd;
+    let (file, user) = match cmd {
+        ImportCommand::GoogleAuthenticator { file, user } => (file, user),
+        ImportCommand::PamU2f { file, user, origin } => {
+            return super::fido2::import_pam_u2f(ctx, file, user.as_deref(), origin.as_deref());
+        }
+    };
     // The file belongs to the account of the same name, when the system has one.
     let owner = nix::unistd::User::from_name(user)
         .ok()

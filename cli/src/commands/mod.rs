@@ -3,6 +3,7 @@
 mod audit;
 mod enroll;
 mod factor;
+mod fido2;
 mod import;
 mod recovery;
 mod user;

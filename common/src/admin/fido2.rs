@@ -72,8 +72,8 @@ impl Admin {
             ))
             .into());
         }
-        let mut client_data_hash = [0u8; 32];
-        random_bytes(&mut client_data_hash)?;
+        let mut challenge = [0u8; 32];
+        random_bytes(&mut challenge)?;
         let mut user_id = vec![0u8; 16];
         random_bytes(&mut user_id)?;
         let exclude_list = self
@@ -92,7 +92,7 @@ impl Admin {
         Ok(PendingFido2 {
             request: CredentialRequest {
                 rp_id: cfg.rp_id.clone(),
-                client_data_hash,
+                challenge,
                 // A random handle: a key that lists its credentials shows the name, never an id.
                 user_id,
                 user_name: user.name.clone(),

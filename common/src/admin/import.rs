@@ -39,6 +39,27 @@ pub fn read_google_authenticator_file(
     Ok(zeroize::Zeroizing::new(text))
 }
 
+/// The largest pam_u2f mapping file read (a line per user, a few hundred bytes per key).
+const MAX_PAM_U2F_LEN: u64 = 16 * 1024 * 1024;
+
+/// Read a pam_u2f mapping file for import as [`read_google_authenticator_file`] reads its file:
+/// a regular file, no link into another's directory, owned by root or `owner` (the user a
+/// per-user `~/.config/Yubico/u2f_keys` belongs to), at most 16 MiB, UTF-8.
+pub fn read_pam_u2f_file(path: &Path, owner: Option<u32>) -> Result<String, CoreError> {
+    let rule = Rule {
+        what: "pam_u2f mapping file",
+        access: Access::OwnerWrites,
+        owners: owner.map_or(Owners::ROOT, Owners::root_or),
+    };
+    let invalid =
+        |why: String| InputError::Option(format!("pam_u2f mapping file {}: {why}", path.display()));
+    let (_, bytes) = rule
+        .read(path, MAX_PAM_U2F_LEN)
+        .map_err(|e| invalid(e.reason))?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| invalid("the file is not UTF-8 text".into()).into())
+}
+
 impl Admin {
     pub fn audit_log(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>, CoreError> {
         Ok(self.store.audit(user, limit)?)

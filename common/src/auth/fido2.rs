@@ -59,12 +59,12 @@ impl Authenticator {
             let i = match asked.iter().position(|a| a.request.rp_id == c.rp_id) {
                 Some(i) => i,
                 None => {
-                    let mut client_data_hash = [0u8; 32];
-                    random_bytes(&mut client_data_hash)?;
+                    let mut challenge = [0u8; 32];
+                    random_bytes(&mut challenge)?;
                     asked.push(Asked {
                         request: AssertionRequest {
                             rp_id: c.rp_id.clone(),
-                            client_data_hash,
+                            challenge,
                             allow_list: Vec::new(),
                             presence: false,
                             verification: false,
@@ -130,12 +130,7 @@ impl Authenticator {
         login.tries_left = login.tries_left.saturating_sub(1);
         let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
         let require_uv = self.config.fido2.requires_uv();
-        match verify_assertion(
-            &creds,
-            response,
-            &asked.request.client_data_hash,
-            require_uv,
-        ) {
+        match verify_assertion(&creds, response, &asked.request.challenge, require_uv) {
             Ok(v) => {
                 let factor_id = asked.credentials[v.index].0;
                 let checked = Checked::Matches {
@@ -196,9 +191,7 @@ impl Authenticator {
             .filter(|f| is_usable(f))
             .find_map(|f| match &f.fido2 {
                 Some(Fido2Factor::Ssh { blob, .. })
-                    if accepted
-                        .iter()
-                        .any(|a| bool::from(subtle::ConstantTimeEq::ct_eq(&a[..], &blob[..]))) =>
+                    if crate::factor::ssh_key::matches(blob, accepted) =>
                 {
                     Some(f.id)
                 }

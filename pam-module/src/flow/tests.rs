@@ -134,6 +134,7 @@ fn session(user: &str) -> Session {
         rhost: Some("192.0.2.7".into()),
         caller_uid: 0,
         silent: false,
+        ssh_auth_info: None,
     }
 }
 

@@ -89,7 +89,7 @@ fn an_answer_over_another_challenge_is_refused() {
     let old = key.assert(&first[0], b"c", FLAG_UP, 1);
     // A new request: the old challenge is gone.
     let reqs = e.auth.fido2_requests(&mut l).unwrap();
-    assert_ne!(reqs[0].client_data_hash, first[0].client_data_hash);
+    assert_ne!(reqs[0].challenge, first[0].challenge);
     let o = e.auth.fido2_answer(&mut l, 0, &old).unwrap();
     assert!(matches!(o, Outcome::Prompt(_)), "{o:?}");
     assert!(last_detail(&e).contains("fido2 bad_signature"));

@@ -195,8 +195,9 @@ fn check_statement(
         check_signature(key, message, &response.statement_sig)
             .map_err(|_| E::BadStatement("signature"))
     };
+    let cdh = super::client_data_hash(&request.challenge);
     let mut message = response.auth_data.clone();
-    message.extend_from_slice(&request.client_data_hash);
+    message.extend_from_slice(&cdh);
     match response.format.as_str() {
         "none" => Ok(()),
         "packed" => match response.x5c.first() {
@@ -224,7 +225,7 @@ fn check_statement(
                 .ok_or(E::BadStatement("no certificate"))?;
             let mut m = vec![0u8];
             m.extend_from_slice(&response.auth_data[..32]);
-            m.extend_from_slice(&request.client_data_hash);
+            m.extend_from_slice(&cdh);
             m.extend_from_slice(credential_id);
             m.extend_from_slice(point);
             signed(&certificate_key(leaf)?, &m)

@@ -10,7 +10,7 @@ const CDH: [u8; 32] = [9; 32];
 fn request() -> CredentialRequest {
     CredentialRequest {
         rp_id: RP.into(),
-        client_data_hash: CDH,
+        challenge: CDH,
         user_id: vec![1; 16],
         user_name: "alice".into(),
         algorithms: vec![CoseAlg::Es256, CoseAlg::EdDsa],
@@ -43,7 +43,7 @@ fn auth_data(rp: &str, flags: u8, key: &Key, id: &[u8]) -> Vec<u8> {
 
 fn packed_self(key: &Key, auth: Vec<u8>) -> AttestationResponse {
     let mut m = auth.clone();
-    m.extend_from_slice(&CDH);
+    m.extend_from_slice(&crate::factor::fido2::client_data_hash(&CDH));
     AttestationResponse {
         format: "packed".into(),
         statement_sig: key.sign(&m),
@@ -81,7 +81,7 @@ fn a_self_attestation_that_does_not_verify_is_refused() {
     ));
     // Signed over another challenge.
     let mut req = request();
-    req.client_data_hash = [1; 32];
+    req.challenge = [1; 32];
     let r = packed_self(&key, auth_data(RP, FLAG_UP | FLAG_AT, &key, b"cred"));
     assert!(matches!(
         read_attestation(&req, &r),

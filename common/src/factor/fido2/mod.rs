@@ -6,8 +6,11 @@
 //! decides, as pure code. Enrollment works the same way with a [`CredentialRequest`] and an
 //! [`AttestationResponse`] ([`attest::read_attestation`]).
 //!
-//! Every credential is asked over a raw random 32-byte clientDataHash, as pam_u2f does (there is
-//! no browser and so no clientDataJSON): credentials imported from pam_u2f keep working.
+//! There is no browser and so no clientDataJSON: a key is handed 32 random bytes (the
+//! `challenge`) as the client data and signs `authenticatorData ‖ SHA-256(challenge)`, which is
+//! what ctap-hid-fido2 sends (it has no call that takes a clientDataHash) and what libfido2's
+//! `fido_assert_set_clientdata` does. [`client_data_hash`] is that hash, for every check.
+//! Credentials imported from pam_u2f sign the same way when Tessera asks them.
 
 pub mod attest;
 #[cfg(test)]
@@ -223,8 +226,9 @@ impl fmt::Debug for Credential {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AssertionRequest {
     pub rp_id: String,
-    /// Fresh random bytes from the core, kept by the login until the answer comes back.
-    pub client_data_hash: [u8; 32],
+    /// Fresh random bytes from the core, kept by the login until the answer comes back: the
+    /// client data, whose SHA-256 the key signs.
+    pub challenge: [u8; 32],
     /// The credential ids the key may answer with (empty: a resident credential for `rp_id`).
     pub allow_list: Vec<Vec<u8>>,
     /// Ask for a touch.
@@ -273,7 +277,7 @@ impl fmt::Debug for AssertionResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRequest {
     pub rp_id: String,
-    pub client_data_hash: [u8; 32],
+    pub challenge: [u8; 32],
     /// The user handle stored on a resident credential (random, not the name).
     pub user_id: Vec<u8>,
     /// The account's name, shown by keys that list their credentials.
@@ -309,6 +313,12 @@ impl fmt::Debug for AttestationResponse {
             .field("certificates", &self.x5c.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The clientDataHash a key signs for `challenge`.
+pub fn client_data_hash(challenge: &[u8; 32]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(challenge).into()
 }
 
 /// A PIN typed for a key, wiped when dropped.

@@ -109,7 +109,7 @@ impl TestKey {
     pub fn attest(&self, request: &CredentialRequest, flags: u8, id: &[u8]) -> AttestationResponse {
         let auth = self.attested_data(&request.rp_id, flags | FLAG_UP, 0, id);
         let mut m = auth.clone();
-        m.extend_from_slice(&request.client_data_hash);
+        m.extend_from_slice(&super::client_data_hash(&request.challenge));
         AttestationResponse {
             format: "packed".into(),
             statement_sig: self.sign(&m),
@@ -119,10 +119,10 @@ impl TestKey {
         }
     }
 
-    /// An assertion by credential `id` over `auth` ‖ `client_data_hash`.
-    pub fn assert_raw(&self, id: &[u8], auth: Vec<u8>, cdh: &[u8; 32]) -> AssertionResponse {
+    /// An assertion by credential `id` over `auth` ‖ SHA-256(`challenge`).
+    pub fn assert_raw(&self, id: &[u8], auth: Vec<u8>, challenge: &[u8; 32]) -> AssertionResponse {
         let mut msg = auth.clone();
-        msg.extend_from_slice(cdh);
+        msg.extend_from_slice(&super::client_data_hash(challenge));
         AssertionResponse {
             credential_id: Some(id.to_vec()),
             signature: self.sign(&msg),
@@ -139,6 +139,6 @@ impl TestKey {
         count: u32,
     ) -> AssertionResponse {
         let auth = TestKey::auth_data(&request.rp_id, flags, count);
-        self.assert_raw(id, auth, &request.client_data_hash)
+        self.assert_raw(id, auth, &request.challenge)
     }
 }

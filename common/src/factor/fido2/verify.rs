@@ -1,7 +1,7 @@
 //! Checking an assertion: pure code, no device, no store.
 //!
 //! In this order: the credential that signed must be one the user has; the authenticator data
-//! must be whole; the signature over `authenticatorData ‖ clientDataHash` must verify with that
+//! must be whole; the signature over `authenticatorData ‖ SHA-256(challenge)` must verify with that
 //! credential's stored key (nothing of an unsigned answer is believed); then the rp id hash,
 //! user presence and user verification from the signed flags (pam_u2f's CVE-2021-31924 was the
 //! last one missing), the backup flags against enrollment, and the signature counter.
@@ -158,20 +158,20 @@ fn candidates(
     Ok(found)
 }
 
-/// Check `response` to a request over `client_data_hash` for `credentials` (the user's
+/// Check `response` to a request with `challenge` for `credentials` (the user's
 /// credentials of the one rp id the request named). `require_uv`: the policy requires user
 /// verification whatever the credential says.
 pub fn verify_assertion(
     credentials: &[Credential],
     response: &AssertionResponse,
-    client_data_hash: &[u8; 32],
+    challenge: &[u8; 32],
     require_uv: bool,
 ) -> Result<Verified, Refusal> {
     let found = candidates(credentials, response)?;
     let auth = parse_auth_data(&response.auth_data).ok_or(Refusal::Truncated)?;
     let mut message = Vec::with_capacity(response.auth_data.len() + 32);
     message.extend_from_slice(&response.auth_data);
-    message.extend_from_slice(client_data_hash);
+    message.extend_from_slice(&super::client_data_hash(challenge));
     // Malformed only when the signature fits none of the candidates' algorithms.
     let mut last = Refusal::MalformedSignature;
     let mut signer = None;

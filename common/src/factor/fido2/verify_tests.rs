@@ -31,14 +31,8 @@ fn auth_data(rp: &str, flags: u8, count: u32) -> Vec<u8> {
     a
 }
 
-fn answer(key: &Key, id: &[u8], auth: Vec<u8>, cdh: &[u8; 32]) -> AssertionResponse {
-    let mut msg = auth.clone();
-    msg.extend_from_slice(cdh);
-    AssertionResponse {
-        credential_id: Some(id.to_vec()),
-        signature: key.sign(&msg),
-        auth_data: auth,
-    }
+fn answer(key: &Key, id: &[u8], auth: Vec<u8>, challenge: &[u8; 32]) -> AssertionResponse {
+    key.assert_raw(id, auth, challenge)
 }
 
 const CDH: [u8; 32] = [7; 32];
@@ -90,6 +84,21 @@ fn a_signature_by_another_key_or_over_other_data_is_refused() {
     let creds = [credential(&ed, b"id")];
     let mut r = answer(&ed, b"id", auth_data(RP, FLAG_UP, 11), &CDH);
     r.signature[10] ^= 1;
+    assert_eq!(refusal(&creds, &r, false), Refusal::BadSignature);
+}
+
+#[test]
+fn the_key_signs_the_hash_of_the_challenge_not_the_challenge() {
+    let key = Key::p256(3);
+    let creds = [credential(&key, b"id")];
+    let auth = auth_data(RP, FLAG_UP, 11);
+    let mut raw = auth.clone();
+    raw.extend_from_slice(&CDH);
+    let r = AssertionResponse {
+        credential_id: Some(b"id".to_vec()),
+        signature: key.sign(&raw),
+        auth_data: auth,
+    };
     assert_eq!(refusal(&creds, &r, false), Refusal::BadSignature);
 }
 
