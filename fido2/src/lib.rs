@@ -1,14 +1,20 @@
 //! The device seam for FIDO2 keys. The core ([`tessera_common::fido2`]) builds every request and
 //! checks every answer; this crate only carries them to a key and back.
 //!
-//! - [`Device`]: one key. [`hid`] reaches USB keys through ctap-hid-fido2; in debug builds only,
-//!   `TESSERA_FIDO2_TEST_DEVICE=PATH` replaces them with a software key ([`soft`]) whose state
-//!   lives in that file, for the tests (this machine has no USB). A release build has no
-//!   software key at all.
+//! - [`Device`]: one key; [`open_all`] finds every key plugged in. [`hid`] reaches USB keys
+//!   through ctap-hid-fido2.
 //! - [`with_deadline`]: device reads block without a timeout; every call runs on a worker thread
 //!   and the caller stops waiting at its deadline.
+//!
+//! # What a key signs
+//!
+//! ctap-hid-fido2 has no call that takes a clientDataHash: it takes a "challenge" and sends the
+//! key SHA-256(challenge) as the clientDataHash. Every device here is handed the request's
+//! `challenge` as that, so what a key signs is `authenticatorData ‖ SHA-256(challenge)`, the
+//! core's contract ([`tessera_common::fido2::client_data_hash`]).
 #![forbid(unsafe_code)]
 
+pub mod hid;
 mod race;
 
 pub use race::first_answer;
@@ -53,7 +59,9 @@ pub enum DeviceError {
     Io(String),
 }
 
-/// One FIDO2 key.
+/// One FIDO2 key. Every implementation hands the request's `client_data_hash` to the key the way
+/// ctap-hid-fido2 does, so the key signs `authenticatorData ‖ SHA-256(client_data_hash)`
+/// ([`signed_client_data_hash`]).
 pub trait Device: Send {
     /// How to name the key to its user ("YubiKey 5 NFC at /dev/hidraw3").
     fn describe(&self) -> String;
@@ -91,7 +99,7 @@ pub fn with_deadline<T: Send + 'static>(
     rx.recv_timeout(deadline).ok()
 }
 
-/// Every FIDO2 key plugged in (placeholder until the USB implementation lands: none).
+/// Every FIDO2 key plugged in, each ready for one request. `NoDevice` when there is none.
 pub fn open_all() -> Result<Vec<Box<dyn Device>>, DeviceError> {
-    Err(DeviceError::NoDevice)
+    hid::open_all()
 }
