@@ -11,11 +11,23 @@
 //! ctap-hid-fido2 has no call that takes a clientDataHash: it takes a "challenge" and sends the
 //! key SHA-256(challenge) as the clientDataHash. Every device here is handed the request's
 //! `challenge` as that, so what a key signs is `authenticatorData ‖ SHA-256(challenge)`, the
-//! core's contract ([`tessera_common::fido2::client_data_hash`]).
+//! core's contract ([`tessera_common::fido2::client_data_hash`]), the same for a USB key and for
+//! the software key.
+//!
+//! # The software key (debug builds only)
+//!
+//! In a debug build, `TESSERA_FIDO2_TEST_DEVICE=PATH[:PATH...]` (set and not empty) makes
+//! [`open_all`] return software keys instead of USB keys, one per path, each with its whole state
+//! (credentials and their private keys, counters, PIN, behaviour knobs) in that JSON file: the
+//! `soft` module, for the tests (this machine has no USB). A release build has no software key
+//! at all: the module and every path that selects it are `#[cfg(debug_assertions)]`, and the
+//! variable is then ignored.
 #![forbid(unsafe_code)]
 
 pub mod hid;
 mod race;
+#[cfg(debug_assertions)]
+pub mod soft;
 
 pub use race::first_answer;
 
@@ -59,9 +71,8 @@ pub enum DeviceError {
     Io(String),
 }
 
-/// One FIDO2 key. Every implementation hands the request's `client_data_hash` to the key the way
-/// ctap-hid-fido2 does, so the key signs `authenticatorData ‖ SHA-256(client_data_hash)`
-/// ([`signed_client_data_hash`]).
+/// One FIDO2 key. Every implementation hands the request's `challenge` to the key the way
+/// ctap-hid-fido2 does, so the key signs `authenticatorData ‖ SHA-256(challenge)`.
 pub trait Device: Send {
     /// How to name the key to its user ("YubiKey 5 NFC at /dev/hidraw3").
     fn describe(&self) -> String;
@@ -99,7 +110,24 @@ pub fn with_deadline<T: Send + 'static>(
     rx.recv_timeout(deadline).ok()
 }
 
+/// The environment variable that selects software keys in a debug build (ignored in a release
+/// build).
+pub const TEST_DEVICE_ENV: &str = "TESSERA_FIDO2_TEST_DEVICE";
+
 /// Every FIDO2 key plugged in, each ready for one request. `NoDevice` when there is none.
+///
+/// In a debug build with [`TEST_DEVICE_ENV`] set and not empty: the software keys it names,
+/// whatever is plugged in.
 pub fn open_all() -> Result<Vec<Box<dyn Device>>, DeviceError> {
+    #[cfg(debug_assertions)]
+    if let Some(paths) = soft_paths(std::env::var_os(TEST_DEVICE_ENV)) {
+        return soft::open_all(&paths);
+    }
     hid::open_all()
+}
+
+/// The value of [`TEST_DEVICE_ENV`] when it selects software keys.
+#[cfg(debug_assertions)]
+fn soft_paths(var: Option<std::ffi::OsString>) -> Option<std::ffi::OsString> {
+    var.filter(|v| !v.is_empty())
 }
