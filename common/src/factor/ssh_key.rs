@@ -4,13 +4,17 @@
 //! sshd verifies the key itself (the `publickey` method, with `AuthenticationMethods
 //! publickey,keyboard-interactive`). When keyboard-interactive starts it puts every method it
 //! has accepted so far into the PAM environment as `SSH_AUTH_INFO_0`, one line each, written by
-//! sshd (auth2.c `auth2_update_session_info`): `METHOD[/SUBMETHOD] [KEYTYPE BASE64] [INFO]\n`,
-//! e.g. `publickey sk-ssh-ed25519@openssh.com AAAA… signature count = 1723`. A client cannot
-//! set that variable: sshd sets it from its own record. The module only has to find an enrolled
-//! key among the accepted ones: [`accepted_keys`], then [`matches`].
+//! sshd's privileged process (auth2.c `auth2_update_session_info`, called from monitor.c):
+//! `METHOD[/SUBMETHOD] [KEYTYPE BASE64] [INFO]\n`. For a key accepted by `publickey` that is
+//! exactly `publickey sk-ssh-ed25519@openssh.com AAAA…\n`: the `signature count = N` that
+//! auth2-pubkey.c records is the unprivileged child's and never reaches PAM (OpenSSH 9.2 as
+//! tested here, and the current sources). A client cannot set the variable: sshd sets it from its
+//! own record, and a client's variables only reach the session, after authentication. The module
+//! only has to find an enrolled key among the accepted ones: [`accepted_keys`], then
+//! [`matches`].
 //!
-//! Only `sk-*` keys count: the private half of an ordinary key is a file, something the user
-//! knows rather than has; a security key's never leaves the device.
+//! Only `sk-*` keys count: an ordinary key's private half is a file, copied without anyone
+//! noticing; a security key's never leaves the device.
 //!
 //! Pure code: no I/O, no clock.
 
@@ -224,10 +228,11 @@ pub fn parse_public_key(line: &str) -> Result<SkPublicKey, SshKeyError> {
 
 /// The wire blobs of the security keys sshd accepted, from the value of `SSH_AUTH_INFO_0`.
 ///
-/// Reads exactly what OpenSSH (8.2 to 9.x) writes for a key it accepted with the `publickey`
-/// method: `publickey TYPE BASE64`, then for a security key ` signature count = N`, then the
-/// newline. Skipped: other methods (`keyboard-interactive/pam`, `password`, `hostbased …`),
-/// other key types, and anything malformed (a line is taken whole or not at all).
+/// Reads exactly what sshd writes there for a key it accepted with the `publickey` method,
+/// `publickey TYPE BASE64` and the newline, nothing more. Skipped: other methods
+/// (`keyboard-interactive/pam`, `password`, `hostbased TYPE BASE64 client user …`), other key
+/// types, and anything malformed or with more on the line (a line is taken whole or not at
+/// all).
 ///
 /// Certificates are skipped too: for a certificate sshd writes the certificate's type
 /// (`sk-ssh-ed25519-cert-v01@openssh.com`) and blob, and the blob of the security key it
@@ -248,23 +253,12 @@ pub fn matches(enrolled_blob: &[u8], accepted: &[Vec<u8>]) -> bool {
 /// One line of `SSH_AUTH_INFO_0`: the blob when it is an accepted security key.
 fn accepted_key(line: &str) -> Option<Vec<u8>> {
     let rest = line.strip_prefix("publickey ")?;
-    let (key_type, rest) = rest.split_once(' ')?;
+    let (key_type, encoded) = rest.split_once(' ')?;
     let algorithm = SkAlgorithm::from_ssh_name(key_type)?;
-    let encoded = match rest.split_once(' ') {
-        None => rest,
-        Some((encoded, info)) if is_signature_count(info) => encoded,
-        Some(_) => return None,
-    };
+    // Base64 has no spaces: anything after the key makes decoding fail.
     let blob = Base64::decode_vec(encoded).ok()?;
     let key = SkPublicKey::from_blob(&blob).ok()?;
     (key.algorithm == algorithm).then_some(blob)
-}
-
-/// sshd's `signature count = %u` (auth2-pubkey.c), the info it records for a security key.
-fn is_signature_count(info: &str) -> bool {
-    info.strip_prefix("signature count = ").is_some_and(|n| {
-        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n.parse::<u32>().is_ok()
-    })
 }
 
 /// The algorithm of a key type, or why that type cannot be a second factor.
