@@ -19,12 +19,18 @@ use crate::pam::{SystemUser, converse, wrong_code};
 const PASSWORD: &str = "s3cond-f4ctor-test";
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-struct Sshd {
-    dir: tempfile::TempDir,
+/// A real sshd on 127.0.0.1 with its own config, host key and PAM service; stopped (and its PAM
+/// service file removed) when dropped. Shared with ssh_sk.rs.
+pub(crate) struct Sshd {
+    pub dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
     pam_file: PathBuf,
 }
+
+/// The remote command of every test login: its output proves the session ran, and shows which
+/// descriptors the shell inherited.
+const COMMAND: &str = "echo TESSERA-OK-$((6*7)); ls -l /proc/$$/fd/";
 
 /// How users authenticate to the test sshd.
 enum Methods<'a> {
@@ -45,28 +51,51 @@ impl Sshd {
 
     fn start_with(install: &Install, user: &str, methods: Methods<'_>) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
-        let service = format!(
-            "tessera-e2e-ssh-{}-{}",
-            std::process::id() % 100_000,
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let pam_file = Path::new("/etc/pam.d").join(&service);
         let first_factor = match methods {
             Methods::PasswordThenCode | Methods::PasswordMethodOpen => {
                 "auth required pam_unix.so nodelay\n"
             }
             Methods::KeyThenCode { .. } => "",
         };
+        let pam_auth = format!(
+            "{first_factor}auth required {} config={}\n",
+            pam_module().display(),
+            install.config.display()
+        );
+        let auth = match methods {
+            Methods::PasswordThenCode => "PubkeyAuthentication no\nPasswordAuthentication no\n\
+                 AuthenticationMethods keyboard-interactive\n"
+                .to_string(),
+            Methods::PasswordMethodOpen => {
+                "PubkeyAuthentication no\nPasswordAuthentication yes\n".to_string()
+            }
+            Methods::KeyThenCode { public_key } => key_then_keyboard(dir.path(), public_key),
+        };
+        Sshd::launch(dir, user, &pam_auth, &auth)
+    }
+
+    /// Start sshd in `dir` for `user` alone: `pam_auth` is the `auth` part of its PAM service
+    /// (account pam_unix, session pam_permit, password pam_deny follow), `sshd_auth` the
+    /// authentication part of its sshd_config.
+    pub(crate) fn launch(
+        dir: tempfile::TempDir,
+        user: &str,
+        pam_auth: &str,
+        sshd_auth: &str,
+    ) -> Sshd {
+        let service = format!(
+            "tessera-e2e-ssh-{}-{}",
+            std::process::id() % 100_000,
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let pam_file = Path::new("/etc/pam.d").join(&service);
         std::fs::write(
             &pam_file,
             format!(
-                "{first_factor}\
-                 auth required {} config={}\n\
+                "{pam_auth}\
                  account required pam_unix.so\n\
                  session required pam_permit.so\n\
-                 password required pam_deny.so\n",
-                pam_module().display(),
-                install.config.display()
+                 password required pam_deny.so\n"
             ),
         )
         .unwrap();
@@ -83,28 +112,6 @@ impl Sshd {
             .output()
             .unwrap();
         assert!(keygen.status.success(), "ssh-keygen: {keygen:?}");
-        let auth = match methods {
-            Methods::PasswordThenCode => "PubkeyAuthentication no\nPasswordAuthentication no\n\
-                 AuthenticationMethods keyboard-interactive\n"
-                .to_string(),
-            Methods::PasswordMethodOpen => {
-                "PubkeyAuthentication no\nPasswordAuthentication yes\n".to_string()
-            }
-            Methods::KeyThenCode { public_key } => {
-                // sshd reads the file as the user: a directory and file the user can read.
-                let keys = d.join("authorized_keys");
-                std::fs::write(&keys, public_key).unwrap();
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-                std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
-                format!(
-                    "PubkeyAuthentication yes\nPasswordAuthentication no\n\
-                     AuthorizedKeysFile {}\n\
-                     AuthenticationMethods publickey,keyboard-interactive\n",
-                    keys.display()
-                )
-            }
-        };
         std::fs::write(
             d.join("sshd_config"),
             format!(
@@ -112,7 +119,7 @@ impl Sshd {
                  PidFile {d}/sshd.pid\n\
                  UsePAM yes\n\
                  KbdInteractiveAuthentication yes\n\
-                 {auth}\
+                 {sshd_auth}\
                  PermitRootLogin no\n\
                  AllowUsers {user}\n\
                  StrictModes no\n\
@@ -177,7 +184,7 @@ impl Sshd {
         panic!("sshd found no free port:\n{}", sshd.log());
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
@@ -213,13 +220,24 @@ impl Sshd {
     }
 
     /// Log in with these client options (which methods to try), answering `steps`.
-    fn ssh_with(
+    pub(crate) fn ssh_with(
         &self,
         user: &str,
         method_options: Vec<String>,
         steps: &[(&str, &str)],
     ) -> crate::pam::Run {
-        let argv: Vec<String> = [
+        converse(steps, &self.ssh_argv(user, method_options, COMMAND))
+    }
+
+    /// The ssh command line that logs in as `user` with these client options and runs
+    /// `command`: no config file, no known hosts, one try per prompt.
+    pub(crate) fn ssh_argv(
+        &self,
+        user: &str,
+        method_options: Vec<String>,
+        command: &str,
+    ) -> Vec<String> {
+        [
             require("ssh").display().to_string(),
             "-F".into(),
             "/dev/null".into(),
@@ -238,10 +256,9 @@ impl Sshd {
             "-o".into(),
             "LogLevel=ERROR".into(),
             format!("{user}@127.0.0.1"),
-            "echo TESSERA-OK-$((6*7)); ls -l /proc/$$/fd/".into(),
+            command.into(),
         ])
-        .collect();
-        converse(steps, &argv)
+        .collect()
     }
 }
 
@@ -267,6 +284,23 @@ impl Drop for Sshd {
         }
         let _ = std::fs::remove_file(&self.pam_file);
     }
+}
+
+/// sshd_config lines for `AuthenticationMethods publickey,keyboard-interactive` with
+/// `public_keys` (authorized_keys lines) authorized, in a file written to `dir`.
+pub(crate) fn key_then_keyboard(dir: &Path, public_keys: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    // sshd reads the file as the user: a directory and file the user can read.
+    let keys = dir.join("authorized_keys");
+    std::fs::write(&keys, public_keys).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    format!(
+        "PubkeyAuthentication yes\nPasswordAuthentication no\n\
+         AuthorizedKeysFile {}\n\
+         AuthenticationMethods publickey,keyboard-interactive\n",
+        keys.display()
+    )
 }
 
 fn free_port() -> u16 {
