@@ -38,6 +38,12 @@ pub fn pam_module() -> PathBuf {
     bin("libpam_tessera.so")
 }
 
+/// The built test SecurityKeyProvider (tests/sk-provider): software "security keys" for
+/// ssh-keygen, ssh and sshd. Never for real use.
+pub fn sk_provider() -> PathBuf {
+    bin("libtessera_sk_provider.so")
+}
+
 /// Is a system program installed? Tests that need one fail with a clear message when not:
 /// scripts/test.sh installs them all.
 pub fn require(program: &str) -> PathBuf {

@@ -14,5 +14,6 @@ mod pam_sshd;
 mod radius;
 mod radius_fairness;
 mod soak;
+mod ssh_sk;
 mod storm;
 mod trust;
