@@ -233,4 +233,36 @@ mod tests {
             Err(ArgError::Conflict(..))
         ));
     }
+
+    #[test]
+    fn security_key_options() {
+        let a = parse(&["fido_timeout=10", "nofido", "ssh_key_factor"]).unwrap();
+        assert_eq!(
+            (a.fido_timeout, a.nofido, a.ssh_key_factor),
+            (Some(10), true, true)
+        );
+        for bad in [
+            "fido_timeout=0",
+            "fido_timeout=301",
+            "fido_timeout=5s",
+            "fido_timeout=-1",
+        ] {
+            assert!(
+                matches!(parse(&[bad]), Err(ArgError::BadTimeout(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse(&["fido_timeout"]),
+            Err(ArgError::MissingValue(_))
+        ));
+        assert!(matches!(
+            parse(&["nofido=1"]),
+            Err(ArgError::UnexpectedValue(_))
+        ));
+        assert!(matches!(
+            parse(&["fido_timeout=5", "fido_timeout=6"]),
+            Err(ArgError::Repeated(_))
+        ));
+    }
 }

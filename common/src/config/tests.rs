@@ -37,6 +37,7 @@ fn example_config_parses_and_states_the_defaults() {
     assert_eq!(example.store.key_file, defaults.store.key_file);
     assert_eq!(example.store.busy_timeout, defaults.store.busy_timeout);
     assert_eq!(example.audit, defaults.audit);
+    assert_eq!(example.fido2, defaults.fido2);
     assert_eq!(defaults.audit.keep, Duration::from_secs(90 * 24 * 3600));
 }
 
@@ -253,4 +254,39 @@ fn password_file_readable_by_everyone_is_refused() {
     assert!(!e.to_string().contains("hunter2"), "{e}");
     let (_d, pw) = password_file(0o640);
     parse(&email_with_password("mail.example.com", "tls", &pw, "")).unwrap();
+}
+
+#[test]
+fn fido2_defaults_and_errors_name_the_key() {
+    let d = parse("").unwrap().fido2;
+    assert!(d.rp_id.starts_with("pam://"), "{}", d.rp_id);
+    assert_eq!(
+        d.user_verification,
+        crate::factor::fido2::UserVerification::Preferred
+    );
+    assert_eq!(d.timeout, Duration::from_secs(30));
+    assert!(!d.requires_uv());
+    let c = parse(
+        "[fido2]\nrp_id = \"pam://fleet\"\nuser_verification = \"required\"\ntimeout = \"5s\"\n",
+    )
+    .unwrap()
+    .fido2;
+    assert_eq!(
+        (c.rp_id.as_str(), c.requires_uv(), c.timeout),
+        ("pam://fleet", true, Duration::from_secs(5))
+    );
+    for (text, key) in [
+        (
+            "[fido2]\nuser_verification = \"always\"\n",
+            "fido2.user_verification",
+        ),
+        ("[fido2]\nrp_id = \"pam://a b\"\n", "fido2.rp_id"),
+        ("[fido2]\nrp_id = \"\"\n", "fido2.rp_id"),
+        ("[fido2]\ntimeout = \"0s\"\n", "fido2.timeout"),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key(), Some(key), "{text}: {e}");
+        assert!(e.to_string().contains("tessera.toml:2:"), "{e}");
+    }
+    assert!(parse("[fido2]\norigin = \"x\"\n").is_err());
 }
