@@ -178,7 +178,7 @@ pub struct Credential {
     /// `[fido2] rp_id` does not silently break it.
     pub rp_id: String,
     /// User presence (a touch) required. Always for Tessera's own credentials; pam_u2f's
-    /// `-presence` turns it off.
+    /// credentials without `+presence` (made with `pamu2fcfg -P`) leave it off.
     pub presence: bool,
     pub verification: UserVerification,
     /// The key's PIN is asked for (pam_u2f `+pin`, `tessera enroll fido2 --pin`).
