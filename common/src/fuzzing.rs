@@ -140,3 +140,118 @@ fn decode(s: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
+
+/// A security key's answer, as a device (untrusted) could give it: `data` is split into the
+/// authenticator data, the signature and the credential id, checked against fixed credentials,
+/// and read as an enrollment's attestation. Nothing may panic; nothing a fuzzer can make without
+/// the private keys may verify.
+pub fn fido2_response(data: &[u8]) {
+    use crate::factor::fido2::attest::read_attestation;
+    use crate::factor::fido2::verify::verify_assertion;
+    use crate::factor::fido2::{
+        AssertionResponse, AttestationResponse, CoseAlg, Credential, CredentialRequest, Origin,
+        PublicKey, UserVerification,
+    };
+    let (a, rest) = data.split_at(data.len().min(usize::from(*data.first().unwrap_or(&0))));
+    let (b, c) = rest.split_at(rest.len() / 2);
+    // A P-256 point and an Ed25519 key that are valid (the generators' encodings).
+    let p256_g = {
+        let mut g = [0u8; 65];
+        g[0] = 4;
+        g[1..33].copy_from_slice(&[
+            0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4,
+            0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45,
+            0xd8, 0x98, 0xc2, 0x96,
+        ]);
+        g[33..].copy_from_slice(&[
+            0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f,
+            0x9e, 0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68,
+            0x37, 0xbf, 0x51, 0xf5,
+        ]);
+        g
+    };
+    let keys = [
+        PublicKey::from_raw(CoseAlg::Es256, &p256_g),
+        // The Ed25519 base point.
+        PublicKey::from_raw(
+            CoseAlg::EdDsa,
+            &[
+                0x58, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+                0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+                0x66, 0x66, 0x66, 0x66,
+            ],
+        ),
+    ];
+    assert!(keys.iter().all(Option::is_some), "the fixed keys are keys");
+    let credentials: Vec<Credential> = keys
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, public_key)| Credential {
+            credential_id: if i == 0 { b"cred".to_vec() } else { Vec::new() },
+            public_key,
+            rp_id: "pam://fuzz".into(),
+            presence: true,
+            verification: UserVerification::Preferred,
+            pin: false,
+            resident: i != 0,
+            backup: Some((false, false)),
+            sign_count: 1,
+            origin: Origin::Enrolled,
+        })
+        .collect();
+    let response = AssertionResponse {
+        credential_id: (!c.is_empty()).then(|| c.to_vec()),
+        auth_data: a.to_vec(),
+        signature: b.to_vec(),
+    };
+    assert!(
+        verify_assertion(&credentials, &response, &[3; 32], false).is_err(),
+        "an assertion verified without a private key"
+    );
+    let request = CredentialRequest {
+        rp_id: "pam://fuzz".into(),
+        challenge: [5; 32],
+        user_id: vec![1; 16],
+        user_name: "fuzz".into(),
+        algorithms: vec![CoseAlg::Es256, CoseAlg::EdDsa],
+        resident: false,
+        verification: false,
+        exclude_list: Vec::new(),
+    };
+    for format in ["packed", "none", "fido-u2f"] {
+        let answer = AttestationResponse {
+            format: format.into(),
+            auth_data: data.to_vec(),
+            statement_alg: Some(-7),
+            statement_sig: b.to_vec(),
+            x5c: if c.is_empty() {
+                Vec::new()
+            } else {
+                vec![c.to_vec()]
+            },
+        };
+        let _ = read_attestation(&request, &answer);
+    }
+}
+
+/// OpenSSH public key lines and sshd's SSH_AUTH_INFO_0: whatever is read back out agrees with
+/// what went in.
+pub fn ssh_key(text: &str) {
+    use crate::factor::ssh_key::{SkPublicKey, accepted_keys, matches, parse_public_key};
+    if let Ok(k) = parse_public_key(text) {
+        let Ok(again) = SkPublicKey::from_blob(&k.blob) else {
+            panic!("a parsed key's blob does not parse");
+        };
+        assert_eq!(again.blob, k.blob);
+        assert_eq!(again.public_key, k.public_key);
+    }
+    for blob in accepted_keys(text) {
+        assert!(
+            SkPublicKey::from_blob(&blob).is_ok(),
+            "an accepted blob is an sk key"
+        );
+        assert!(matches(&blob, std::slice::from_ref(&blob)));
+    }
+    let _ = SkPublicKey::from_blob(text.as_bytes());
+}
