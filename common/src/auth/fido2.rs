@@ -82,7 +82,8 @@ impl Authenticator {
             a.request.presence |= c.presence;
             // Required only: `preferred` is what a key verifies on its own (a fingerprint).
             a.request.verification |= self.config.fido2.requires_uv()
-                || c.verification == crate::factor::fido2::UserVerification::Required;
+                || c.verification == crate::factor::fido2::UserVerification::Required
+                || c.pin;
             a.request.pin |= c.pin;
             a.credentials.push((f.id, c.clone()));
         }

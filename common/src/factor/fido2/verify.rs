@@ -195,7 +195,9 @@ pub fn verify_assertion(
         return Err(Refusal::NoPresence);
     }
     let user_verified = auth.flags & FLAG_UV != 0;
-    let uv_needed = require_uv || cred.verification == UserVerification::Required;
+    // A credential that asks for the PIN is verified by it: the key must say so (pam_u2f's
+    // `+pin`, and CVE-2021-31924 was this flag going unchecked).
+    let uv_needed = require_uv || cred.verification == UserVerification::Required || cred.pin;
     if uv_needed && !user_verified {
         return Err(Refusal::NoVerification);
     }

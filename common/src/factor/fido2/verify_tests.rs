@@ -142,6 +142,11 @@ fn verification_is_required_by_the_credential_or_the_policy() {
     assert_eq!(refusal(&creds, &r, false), Refusal::NoVerification);
     let r = answer(&key, b"id", auth_data(RP, FLAG_UP | FLAG_UV, 11), &CDH);
     assert!(verify_assertion(&creds, &r, &CDH, false).is_ok());
+    // A credential that asks for the PIN: the key must have verified.
+    creds[0].verification = UserVerification::Discouraged;
+    creds[0].pin = true;
+    let r = answer(&key, b"id", auth_data(RP, FLAG_UP, 12), &CDH);
+    assert_eq!(refusal(&creds, &r, false), Refusal::NoVerification);
 }
 
 #[test]
