@@ -196,6 +196,12 @@ pub(crate) fn converse(steps: &[(&str, &str)], argv: &[String]) -> Run {
             script.push(serde_json::json!(["send", send]));
         }
     }
+    converse_script(script, argv)
+}
+
+/// [`converse`] with converse.py's own steps (`["expect", REGEX]`, `["send", TEXT]`), for what
+/// the pairs cannot say: `["send", ""]` answers a prompt with an empty line.
+pub(crate) fn converse_script(script: Vec<serde_json::Value>, argv: &[String]) -> Run {
     let json = serde_json::json!({"timeout": 30, "steps": script}).to_string();
     let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/converse.py");
     let out = Command::new("/usr/bin/python3")

@@ -75,8 +75,8 @@ impl Recorder {
 }
 
 /// `ssh-keygen -t KEY_TYPE` with no passphrase, through the test provider for `*-sk` types;
-/// returns the public key line.
-fn keygen(key_type: &str, path: &Path) -> String {
+/// returns the public key line. Shared with ssh_key_factor.rs.
+pub(crate) fn keygen(key_type: &str, path: &Path) -> String {
     let mut cmd = Command::new(require("ssh-keygen"));
     cmd.args(["-q", "-t", key_type, "-N", "", "-C", "e2e", "-f"])
         .arg(path)
@@ -91,7 +91,7 @@ fn keygen(key_type: &str, path: &Path) -> String {
 
 /// Client options: offer these keys in turn (signing through the test provider for `sk-*`
 /// ones), then keyboard-interactive.
-fn key_options(identities: &[&Path]) -> Vec<String> {
+pub(crate) fn key_options(identities: &[&Path]) -> Vec<String> {
     let mut options = Vec::new();
     for identity in identities {
         options.push("-i".to_string());
@@ -111,7 +111,7 @@ fn key_options(identities: &[&Path]) -> Vec<String> {
 /// The line sshd writes for a key it accepted: `publickey TYPE BASE64`, exactly (the key as in
 /// its .pub file, without the comment). ssh_key::accepted_keys reads that format and nothing
 /// looser: these tests say so if an sshd upgrade changes it.
-fn sshd_line(public_key: &str) -> String {
+pub(crate) fn sshd_line(public_key: &str) -> String {
     let mut fields = public_key.split_whitespace();
     let (key_type, encoded) = (fields.next().unwrap(), fields.next().unwrap());
     format!("publickey {key_type} {encoded}")
