@@ -14,6 +14,7 @@ mod pam_sshd;
 mod radius;
 mod radius_fairness;
 mod soak;
+mod ssh_key_factor;
 mod ssh_sk;
 mod storm;
 mod trust;
