@@ -85,7 +85,13 @@ pub fn ask_keys<C: Conversation>(
     if told.is_err() {
         return KeyAnswer::ConversationFailed;
     }
-    let deadline = started + timeout;
+    // The wait for the touch is `timeout`, counted from the start, or from the PIN when one was
+    // typed (the time spent typing it is not the key's).
+    let deadline = if pin.is_some() {
+        Instant::now() + timeout
+    } else {
+        started + timeout
+    };
     let requests = requests.to_vec();
     let devices = devices.into_iter().map(|(d, _)| d).collect();
     let asked = tessera_fido2::first_answer(devices, deadline, move |device| {
