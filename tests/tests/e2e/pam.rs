@@ -20,6 +20,8 @@ pub(crate) const POLICY: &str = "[policy]\nmax_tries = 1\nmax_failures = 3\nlock
 pub(crate) struct Service {
     pub dir: tempfile::TempDir,
     pub name: String,
+    /// More env(1) arguments for pamtester's environment (`VAR=VALUE`, `-u VAR`).
+    env: Vec<String>,
 }
 
 impl Service {
@@ -29,7 +31,17 @@ impl Service {
         let name = "tessera-test".to_string();
         let text = lines.replace("{module}", &pam_module().display().to_string());
         std::fs::write(dir.path().join(&name), text).unwrap();
-        Service { dir, name }
+        Service {
+            dir,
+            name,
+            env: Vec::new(),
+        }
+    }
+
+    /// Run pamtester with these env(1) arguments too (`VAR=VALUE`, `-u VAR`).
+    pub fn with_env(mut self, args: &[&str]) -> Service {
+        self.env.extend(args.iter().map(|a| (*a).to_string()));
+        self
     }
 
     /// One `auth required pam_tessera.so config=... ARGS` line.
@@ -42,13 +54,14 @@ impl Service {
 
     /// The pam_wrapper environment and pamtester command line, for `timeout` or converse.py.
     fn pamtester_argv(&self, user: &str, items: &[&str]) -> Vec<String> {
-        let mut argv = vec![
-            "/usr/bin/env".to_string(),
+        let mut argv = vec!["/usr/bin/env".to_string()];
+        argv.extend(self.env.iter().cloned());
+        argv.extend([
             "LD_PRELOAD=libpam_wrapper.so".into(),
             "PAM_WRAPPER=1".into(),
             format!("PAM_WRAPPER_SERVICE_DIR={}", self.dir.path().display()),
             require("pamtester").display().to_string(),
-        ];
+        ]);
         for i in items {
             argv.push("-I".into());
             argv.push((*i).to_string());
