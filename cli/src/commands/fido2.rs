@@ -45,14 +45,15 @@ pub fn enroll_fido2(ctx: &Ctx<'_>, a: &EnrollFido2) -> Result<ExitCode> {
             pin_set |= info.pin_set && !info.builtin_uv;
         }
     }
-    let pin: Option<Zeroizing<String>> =
-        if pending.wants_pin() || (pending.needs_verification() && pin_set) {
-            let p = prompt::secret("PIN of the security key: ")?
-                .context("no PIN given (the key needs its PIN for this enrollment)")?;
-            Some(p)
-        } else {
-            None
-        };
+    // A key with a PIN set needs it to make any credential (CTAP2 keys refuse makeCredential
+    // without it), also one whose logins will not ask for the PIN.
+    let pin: Option<Zeroizing<String>> = if pending.wants_pin() || pin_set {
+        let p = prompt::secret("PIN of the security key: ")?
+            .context("no PIN given (the key needs its PIN for this enrollment)")?;
+        Some(p)
+    } else {
+        None
+    };
     if devices.len() > 1 {
         eprintln!(
             "{} security keys are plugged in: touch the one to enroll for {}.",
@@ -66,9 +67,16 @@ pub fn enroll_fido2(ctx: &Ctx<'_>, a: &EnrollFido2) -> Result<ExitCode> {
         eprintln!("Touch your security key to enroll it for {}.", a.name);
     }
     let request = pending.request.clone();
+    // A PIN the credential does not need goes only to the keys that have one: a key without a
+    // PIN refuses any.
+    let pin_for_every_key = pending.wants_pin() || pending.needs_verification();
     let deadline = Instant::now() + ctx.config.fido2.timeout;
     let answer = tessera_fido2::first_answer(devices, deadline, move |d| {
-        d.make_credential(&request, pin.as_deref().map(String::as_str))
+        let pin = pin
+            .as_deref()
+            .map(String::as_str)
+            .filter(|_| pin_for_every_key || d.info().is_ok_and(|i| i.pin_set));
+        d.make_credential(&request, pin)
     })
     .map_err(explain)?;
     let e = admin.finish_fido2(&pending, &answer)?;
