@@ -8,6 +8,9 @@ mod counting;
 mod crash;
 mod email;
 mod email_frontends;
+// The software FIDO2 key exists in debug builds only.
+#[cfg(debug_assertions)]
+mod fido2;
 mod names;
 mod pam;
 mod pam_sshd;
