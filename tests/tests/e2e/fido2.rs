@@ -5,6 +5,8 @@
 //! the keys its `TESSERA_FIDO2_TEST_DEVICE` names (set per process, never for the whole test
 //! binary). What a key did shows in its file: its credentials, their counters, its PIN tries.
 
+mod pam_u2f;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
