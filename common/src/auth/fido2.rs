@@ -12,10 +12,14 @@ use super::{Authenticator, FirstFactor, Login, Outcome, Stage};
 use crate::audit::Severity;
 use crate::base::secret::random_bytes;
 use crate::error::CoreError;
-use crate::factor::fido2::verify::verify_assertion;
+use crate::factor::fido2::verify::{Refusal, verify_assertion};
 use crate::factor::fido2::{AssertionRequest, AssertionResponse, Credential};
 use crate::factor::{Checked, Method, Miss, is_usable};
 use crate::store::{Claim, FactorId, Fido2Factor};
+
+/// Shown before the code prompt when the key that answered holds none of the user's credentials.
+pub const NOT_YOURS: &str =
+    "That security key holds none of your credentials; enter a code instead.";
 
 /// Shown before the code prompt when a key's answer was refused.
 pub const KEY_REFUSED: &str = "The security key's answer was refused; enter a code instead.";
@@ -56,7 +60,13 @@ impl Authenticator {
             let Some(Fido2Factor::Local(c)) = &f.fido2 else {
                 continue;
             };
-            let i = match asked.iter().position(|a| a.request.rp_id == c.rp_id) {
+            // A resident credential is found by rp id alone, and an allow list would hide it;
+            // a listed one is found only through the list. So one request of each kind per rp id.
+            let resident = c.credential_id.is_empty();
+            let same = |a: &Asked| {
+                a.request.rp_id == c.rp_id && a.request.allow_list.is_empty() == resident
+            };
+            let i = match asked.iter().position(same) {
                 Some(i) => i,
                 None => {
                     let mut challenge = [0u8; 32];
@@ -76,7 +86,7 @@ impl Authenticator {
                 }
             };
             let a = &mut asked[i];
-            if !c.credential_id.is_empty() {
+            if !resident {
                 a.request.allow_list.push(c.credential_id.clone());
             }
             a.request.presence |= c.presence;
@@ -87,15 +97,8 @@ impl Authenticator {
             a.request.pin |= c.pin;
             a.credentials.push((f.id, c.clone()));
         }
-        // A resident credential is found by rp id alone: an allow list would hide it.
-        for a in &mut asked {
-            if a.credentials
-                .iter()
-                .any(|(_, c)| c.credential_id.is_empty())
-            {
-                a.request.allow_list.clear();
-            }
-        }
+        // Listed credentials first: their keys answer without a search.
+        asked.sort_by_key(|a| a.request.allow_list.is_empty());
         let out = asked.iter().map(|a| a.request.clone()).collect();
         login.asked = asked;
         Ok(out)
@@ -114,6 +117,24 @@ impl Authenticator {
         self.finish_step(login, outcome)
     }
 
+    /// Whether `response` to request `index` would log the user in (nothing is changed: the
+    /// front-end asks this of each key's answer as they come, and hands the one that does, or
+    /// else the first, to [`Authenticator::fido2_answer`]).
+    pub fn fido2_verifies(
+        &self,
+        login: &Login,
+        index: usize,
+        response: &AssertionResponse,
+    ) -> bool {
+        let Some(asked) = login.asked.get(index) else {
+            return false;
+        };
+        let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
+        let require_uv = self.config.fido2.requires_uv();
+        self.may_use_keys(login)
+            && verify_assertion(&creds, response, &asked.request.challenge, require_uv).is_ok()
+    }
+
     fn fido2_answer_inner(
         &self,
         login: &mut Login,
@@ -128,10 +149,18 @@ impl Authenticator {
         // Each challenge is answered once.
         let asked = login.asked.swap_remove(index);
         login.asked.clear();
-        login.tries_left = login.tries_left.saturating_sub(1);
         let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
         let require_uv = self.config.fido2.requires_uv();
-        match verify_assertion(&creds, response, &asked.request.challenge, require_uv) {
+        let verdict = verify_assertion(&creds, response, &asked.request.challenge, require_uv);
+        if verdict == Err(Refusal::UnknownCredential) {
+            // Another key (someone else's, plugged in here) answered with a credential that is
+            // none of the user's: nothing of theirs was tried, so nothing is counted.
+            let mut p = login.prompt.clone();
+            p.info = Some(NOT_YOURS.to_string());
+            return Ok(Outcome::Prompt(p));
+        }
+        login.tries_left = login.tries_left.saturating_sub(1);
+        match verdict {
             Ok(v) => {
                 let factor_id = asked.credentials[v.index].0;
                 let checked = Checked::Matches {
@@ -168,6 +197,21 @@ impl Authenticator {
                     },
                 )
             }
+        }
+    }
+
+    /// The e-mailed code a login did not send when it began because the front-end asked the
+    /// keys first (it began with `auto_send` off): sent now, when e-mail is the user's preferred
+    /// factor and the login is past the first factor. `None`: nothing to send; the login stays
+    /// at its prompt.
+    pub fn send_deferred(&self, login: &mut Login) -> Result<Option<Outcome>, CoreError> {
+        if !self.may_use_keys(login) {
+            return Ok(None);
+        }
+        match self.send_preferred(login) {
+            Ok(None) => Ok(None),
+            Ok(Some(o)) => self.finish_step(login, Ok(o)).map(Some),
+            Err(e) => self.finish_step(login, Err(e)).map(Some),
         }
     }
 

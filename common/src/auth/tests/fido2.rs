@@ -247,3 +247,120 @@ fn an_enrolled_ssh_key_that_sshd_accepted_is_the_second_factor() {
     };
     assert_eq!(e.auth.ssh_key_answer(&mut l, &[blob]).unwrap(), None);
 }
+
+#[test]
+fn a_key_holding_none_of_the_users_credentials_is_not_a_wrong_answer() {
+    let e = env();
+    alice(&e);
+    enroll_key(&e, &TestKey::p256(1), b"mine", &Fido2Options::default());
+    let mut l = started(&e);
+    let reqs = e.auth.fido2_requests(&mut l).unwrap();
+    // Another user's key, plugged in here, answers with its own credential.
+    let foreign = TestKey::ed(9).assert(&reqs[0], b"bobs", FLAG_UP, 1);
+    assert!(!e.auth.fido2_verifies(&l, 0, &foreign));
+    match e.auth.fido2_answer(&mut l, 0, &foreign).unwrap() {
+        Outcome::Prompt(p) => {
+            assert_eq!(p.info.as_deref(), Some(crate::auth::fido2::NOT_YOURS));
+            assert_eq!(p.after, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(lock_of(&e, "alice").codes.failures, 0);
+}
+
+#[test]
+fn the_pure_check_changes_nothing_and_agrees_with_the_answer() {
+    let e = env();
+    alice(&e);
+    let key = TestKey::p256(1);
+    enroll_key(&e, &key, b"c", &Fido2Options::default());
+    let mut l = started(&e);
+    let reqs = e.auth.fido2_requests(&mut l).unwrap();
+    let good = key.assert(&reqs[0], b"c", FLAG_UP, 3);
+    let bad = key.assert(&reqs[0], b"c", 0, 3);
+    assert!(e.auth.fido2_verifies(&l, 0, &good));
+    assert!(!e.auth.fido2_verifies(&l, 0, &bad));
+    assert!(!e.auth.fido2_verifies(&l, 1, &good));
+    // Checking twice consumed nothing: the good answer still logs in.
+    assert!(e.auth.fido2_verifies(&l, 0, &good));
+    assert!(matches!(
+        e.auth.fido2_answer(&mut l, 0, &good).unwrap(),
+        Outcome::Accepted(_)
+    ));
+}
+
+#[test]
+fn resident_and_listed_credentials_are_asked_in_separate_requests() {
+    let e = env();
+    alice(&e);
+    let (listed, resident) = (TestKey::p256(1), TestKey::ed(2));
+    enroll_key(&e, &listed, b"listed", &Fido2Options::default());
+    let user = e.admin.show_user("alice").unwrap().user;
+    let cred = crate::factor::fido2::Credential {
+        credential_id: Vec::new(),
+        public_key: resident.public(),
+        rp_id: e.config.fido2.rp_id.clone(),
+        presence: true,
+        verification: UserVerification::Discouraged,
+        pin: false,
+        resident: true,
+        backup: None,
+        sign_count: 0,
+        origin: crate::factor::fido2::Origin::PamU2f,
+    };
+    let id = e
+        .store
+        .add_fido2_factor(user.id, "imported", &Fido2Factor::Local(cred), T0)
+        .unwrap();
+    e.store.activate_factor(user.id, id, None).unwrap();
+    let mut l = started(&e);
+    let reqs = e.auth.fido2_requests(&mut l).unwrap();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].allow_list, vec![b"listed".to_vec()]);
+    assert!(reqs[1].allow_list.is_empty());
+    // The listed key still answers its request.
+    let a = listed.assert(&reqs[0], b"listed", FLAG_UP, 1);
+    assert!(e.auth.fido2_verifies(&l, 0, &a));
+    // The resident one answers the other, under an id the store never saw.
+    let r = resident.assert(&reqs[1], b"whatever-the-key-says", FLAG_UP, 1);
+    assert!(e.auth.fido2_verifies(&l, 1, &r));
+    match e.auth.fido2_answer(&mut l, 1, &r).unwrap() {
+        Outcome::Accepted(v) => assert_eq!(v.method, Method::Fido2 { factor_id: id }),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_code_for_a_user_who_prefers_email_waits_for_the_keys() {
+    let (e, mailer) = email_env();
+    enroll_email(&e, &mailer);
+    enroll_key(&e, &TestKey::p256(1), b"c", &Fido2Options::default());
+    let email_id = e
+        .admin
+        .factors("alice")
+        .unwrap()
+        .iter()
+        .find(|f| f.kind == crate::store::FactorKind::Email)
+        .unwrap()
+        .id;
+    e.admin.prefer_factor("alice", email_id).unwrap();
+    let sent = mailer.messages().len();
+    let req = LoginRequest {
+        auto_send: false,
+        max_tries: 3,
+        ..request("alice")
+    };
+    let Begin::Prompt(mut l, _) = e.auth.begin(req).unwrap() else {
+        panic!("prompt");
+    };
+    assert_eq!(
+        mailer.messages().len(),
+        sent,
+        "mailed before the keys were asked"
+    );
+    assert_eq!(e.auth.fido2_requests(&mut l).unwrap().len(), 1);
+    // No key answered: now the code goes out.
+    let o = e.auth.send_deferred(&mut l).unwrap();
+    assert!(matches!(o, Some(Outcome::Prompt(_))), "{o:?}");
+    assert_eq!(mailer.messages().len(), sent + 1);
+}
