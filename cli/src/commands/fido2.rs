@@ -71,14 +71,15 @@ pub fn enroll_fido2(ctx: &Ctx<'_>, a: &EnrollFido2) -> Result<ExitCode> {
     // PIN refuses any.
     let pin_for_every_key = pending.wants_pin() || pending.needs_verification();
     let deadline = Instant::now() + ctx.config.fido2.timeout;
-    let answer = tessera_fido2::first_answer(devices, deadline, move |d| {
+    let make = move |d: &mut dyn tessera_fido2::Device| {
         let pin = pin
             .as_deref()
             .map(String::as_str)
             .filter(|_| pin_for_every_key || d.info().is_ok_and(|i| i.pin_set));
         d.make_credential(&request, pin)
-    })
-    .map_err(explain)?;
+    };
+    // Whichever key is touched first makes the credential.
+    let answer = tessera_fido2::first_answer(devices, deadline, make, |_| true).map_err(explain)?;
     let e = admin.finish_fido2(&pending, &answer)?;
     let codes = e.confirmation.recovery_codes.as_deref();
     ctx.emit(
