@@ -36,6 +36,9 @@ pub struct Args {
     pub fido_timeout: Option<u32>,
     /// `nofido`: never ask a local security key in this stack.
     pub nofido: bool,
+    /// `fido_any_session`: ask local keys even when the module cannot tell that the login is
+    /// at this machine (no logind session, no virtual console); never for a remote one.
+    pub fido_any_session: bool,
     /// `ssh_key_factor`: this is sshd's stack; an enrolled OpenSSH security key that sshd
     /// accepted (`SSH_AUTH_INFO_0`, with `AuthenticationMethods publickey,keyboard-interactive`)
     /// is the second factor.
@@ -79,6 +82,7 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
             "forward_pass" => "forward_pass",
             "fido_timeout" => "fido_timeout",
             "nofido" => "nofido",
+            "fido_any_session" => "fido_any_session",
             "ssh_key_factor" => "ssh_key_factor",
             other => return Err(ArgError::Unknown(printable(other))),
         };
@@ -117,6 +121,7 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
             "debug" => args.debug = true,
             "forward_pass" => args.forward_pass = true,
             "nofido" => args.nofido = true,
+            "fido_any_session" => args.fido_any_session = true,
             "ssh_key_factor" => args.ssh_key_factor = true,
             "try_first_pass" | "use_first_pass" => {
                 if args.pass_mode != PassMode::Prompt {
@@ -236,10 +241,21 @@ mod tests {
 
     #[test]
     fn security_key_options() {
-        let a = parse(&["fido_timeout=10", "nofido", "ssh_key_factor"]).unwrap();
+        let a = parse(&[
+            "fido_timeout=10",
+            "nofido",
+            "ssh_key_factor",
+            "fido_any_session",
+        ])
+        .unwrap();
         assert_eq!(
-            (a.fido_timeout, a.nofido, a.ssh_key_factor),
-            (Some(10), true, true)
+            (
+                a.fido_timeout,
+                a.nofido,
+                a.ssh_key_factor,
+                a.fido_any_session
+            ),
+            (Some(10), true, true, true)
         );
         for bad in [
             "fido_timeout=0",

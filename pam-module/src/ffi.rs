@@ -127,6 +127,7 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         caller_uid: nix::unistd::getuid().as_raw(),
         silent: flags.contains(PamFlags::SILENT),
         ssh_auth_info: item(pamh.getenv("SSH_AUTH_INFO_0")),
+        tty: tty(pamh),
     };
     let mut conv = PamConversation { pamh };
     let decision = flow::authenticate(args, &session, &mut conv, sink);
@@ -165,6 +166,7 @@ struct PamConv {
     appdata_ptr: *mut c_void,
 }
 
+const PAM_TTY: c_int = 3;
 const PAM_CONV: c_int = 5;
 const PAM_SUCCESS: c_int = 0;
 
@@ -186,6 +188,25 @@ fn raw_handle(pamh: &Pam) -> *const c_void {
     // struct Pam(PamHandle)` with `PamHandle = *const c_void`, so a reference to a `Pam` points
     // at an initialised handle pointer of the same layout; we only read it.
     unsafe { *std::ptr::from_ref(pamh).cast::<*const c_void>() }
+}
+
+/// PAM_TTY, when set and text (pamsm has no call for it).
+fn tty(pamh: &Pam) -> Option<String> {
+    let handle = raw_handle(pamh);
+    let mut item: *const c_void = std::ptr::null();
+    // SAFETY: `handle` is the live handle PAM passed to this hook; `item` is a valid out
+    // pointer. PAM_TTY yields a NUL-terminated string owned by PAM, or NULL.
+    let rc = unsafe { pam_get_item(handle, PAM_TTY, &mut item) };
+    if rc != PAM_SUCCESS || item.is_null() {
+        return None;
+    }
+    // SAFETY: a non-NULL PAM_TTY item is a C string PAM keeps for the transaction; it is
+    // copied out at once.
+    let text = unsafe { CStr::from_ptr(item.cast::<c_char>()) };
+    text.to_str()
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 /// Send one message; for a prompt, return the reply. The reply is copied into a zeroizing

@@ -46,6 +46,8 @@ pub struct Session {
     pub silent: bool,
     /// `SSH_AUTH_INFO_0` from the PAM environment: the methods sshd has verified.
     pub ssh_auth_info: Option<String>,
+    /// PAM_TTY.
+    pub tty: Option<String>,
 }
 
 /// How one call ended.
@@ -181,6 +183,7 @@ pub fn run<C: Conversation>(
         return Decision::Unavailable;
     }
     let combined = args.forward_pass || args.pass_mode != PassMode::Prompt;
+    let keys_here = local_keys_allowed(args, session);
     let request = LoginRequest {
         user: user.clone(),
         also_known_as: session.passwd_name.clone(),
@@ -196,7 +199,8 @@ pub fn run<C: Conversation>(
             (PassMode::UseFirstPass, _) | (_, true) => 1,
             (PassMode::Prompt | PassMode::TryFirstPass, false) => auth.config().policy.max_tries,
         },
-        auto_send: true,
+        // With keys to ask here, a code is mailed (if at all) only once they gave nothing.
+        auto_send: !keys_here,
         first_factor: if combined {
             FirstFactor::Unproven
         } else {
@@ -226,10 +230,19 @@ pub fn run<C: Conversation>(
         }
     };
     // A security key first: an OpenSSH one sshd accepted, else one plugged in here.
-    match keys_first(auth, args, session, conv, &mut login) {
+    match keys_first(auth, args, session, conv, &mut login, keys_here) {
         Ok(Some(decision)) => return decision,
         Ok(None) => {}
         Err(()) => return Decision::ConversationFailed,
+    }
+    if keys_here {
+        match auth.send_deferred(&mut login) {
+            Ok(None | Some(Outcome::Prompt(_))) => {}
+            Ok(Some(Outcome::Rejected(r))) => return rejected(r, auth.now(), conv),
+            Ok(Some(Outcome::Accepted(_) | Outcome::Ignored | Outcome::LoginAgain(_))) | Err(_) => {
+                return Decision::Unavailable;
+            }
+        }
     }
     let mut prompt = auth.current_prompt(&login).clone();
     // try_first_pass / use_first_pass: the first answer is PAM_AUTHTOK (absent: empty).
@@ -309,6 +322,7 @@ fn keys_first<C: Conversation>(
     session: &Session,
     conv: &mut C,
     login: &mut Login,
+    keys_here: bool,
 ) -> Result<Option<Decision>, ()> {
     let decided = |o: Result<Outcome, _>, login: &mut Login, conv: &mut C| match o {
         Ok(Outcome::Accepted(v)) => Some(accepted(login, &v, session, conv)),
@@ -318,7 +332,10 @@ fn keys_first<C: Conversation>(
         Ok(Outcome::Prompt(_)) => None,
         Err(_) => Some(Decision::Unavailable),
     };
+    // Only sshd sets SSH_AUTH_INFO_0, and sshd always sets PAM_RHOST: a stack without it is
+    // not sshd's, whatever its line says, and an earlier module could have set the variable.
     if args.ssh_key_factor
+        && session.rhost.is_some()
         && let Some(info) = &session.ssh_auth_info
     {
         let accepted = tessera_common::ssh_key::accepted_keys(info);
@@ -332,7 +349,7 @@ fn keys_first<C: Conversation>(
             Err(_) => return Ok(Some(Decision::Unavailable)),
         }
     }
-    if args.nofido || session.rhost.is_some() {
+    if !keys_here {
         return Ok(None);
     }
     let requests = match auth.fido2_requests(login) {
@@ -346,7 +363,13 @@ fn keys_first<C: Conversation>(
     let timeout = args.fido_timeout.map_or(auth.config().fido2.timeout, |s| {
         Duration::from_secs(u64::from(s))
     });
-    match crate::keys::ask_keys(&requests, timeout, session.silent, conv) {
+    let answer = {
+        let login: &Login = login;
+        crate::keys::ask_keys(&requests, timeout, session.silent, conv, |i, r| {
+            auth.fido2_verifies(login, i, r)
+        })
+    };
+    match answer {
         KeyAnswer::Answered { index, response } => {
             let o = auth.fido2_answer(login, index, &response);
             Ok(decided(o, login, conv))
@@ -360,6 +383,21 @@ fn keys_first<C: Conversation>(
             Ok(None)
         }
         KeyAnswer::ConversationFailed => Err(()),
+    }
+}
+
+/// Whether this stack may ask the keys plugged into this machine: not with `nofido`, never for
+/// a remote login, and only when the login is known to be at this machine (a local logind
+/// session, a virtual console) unless `fido_any_session` says every login of the stack is.
+pub fn local_keys_allowed(args: &Args, session: &Session) -> bool {
+    use crate::locality::{Locality, of_this_process};
+    if args.nofido {
+        return false;
+    }
+    match of_this_process(session.rhost.as_deref(), session.tty.as_deref()) {
+        Locality::Local => true,
+        Locality::Unknown => args.fido_any_session,
+        Locality::Remote => false,
     }
 }
 

@@ -34,11 +34,15 @@ pub const TOUCH: &str = "Touch your security key.";
 const OPEN_WAIT: Duration = Duration::from_secs(3);
 
 /// Ask every key plugged in for any of `requests`, waiting at most `timeout` for a touch.
+/// `accept` tells, as answers come in, whether one would log the user in (the core's check):
+/// the first it takes ends the wait; otherwise the first answer is handed back (to be refused)
+/// when every key has answered or the time is up.
 pub fn ask_keys<C: Conversation>(
     requests: &[AssertionRequest],
     timeout: Duration,
     silent: bool,
     conv: &mut C,
+    mut accept: impl FnMut(usize, &AssertionResponse) -> bool,
 ) -> KeyAnswer {
     let started = Instant::now();
     let opened = tessera_fido2::with_deadline(OPEN_WAIT, || {
@@ -94,9 +98,12 @@ pub fn ask_keys<C: Conversation>(
     };
     let requests = requests.to_vec();
     let devices = devices.into_iter().map(|(d, _)| d).collect();
-    let asked = tessera_fido2::first_answer(devices, deadline, move |device| {
-        ask_one(device, &requests, pin.as_deref().map(String::as_str))
-    });
+    let asked = tessera_fido2::first_answer(
+        devices,
+        deadline,
+        move |device| ask_one(device, &requests, pin.as_deref().map(String::as_str)),
+        |(index, response)| accept(*index, response),
+    );
     match asked {
         Ok((index, response)) => KeyAnswer::Answered { index, response },
         Err(DeviceError::NoTouch) => nothing("The security key was not touched in time.".into()),

@@ -14,4 +14,5 @@ pub mod conv;
 mod ffi;
 pub mod flow;
 pub mod keys;
+pub mod locality;
 pub mod passwd;

@@ -135,6 +135,7 @@ fn session(user: &str) -> Session {
         caller_uid: 0,
         silent: false,
         ssh_auth_info: None,
+        tty: None,
     }
 }
 

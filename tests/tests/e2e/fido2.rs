@@ -135,10 +135,12 @@ fn alice_with(t: &Install, key: &Path, extra: &[&str], input: &str) -> String {
     secret
 }
 
-/// pam_tessera with `args`, these keys plugged in.
+/// pam_tessera with `args`, these keys plugged in. `fido_any_session`: pamtester here runs in no
+/// logind session and on no virtual console, where the module otherwise asks no key (the test
+/// `pam_asks_no_key_where_the_login_is_not_known_to_be_local` shows it).
 fn service(t: &Install, args: &str, keys: &[&Path]) -> Service {
     let device = format!("{TEST_DEVICE_ENV}={}", plugged(keys));
-    Service::tessera(t, args).with_env(&[&device])
+    Service::tessera(t, &format!("fido_any_session {args}")).with_env(&[&device])
 }
 
 fn timed(f: impl FnOnce() -> Run) -> (Run, Duration) {
@@ -445,8 +447,9 @@ fn pam_without_a_key_goes_straight_to_the_code_prompt() {
     let secret = alice_with(&t, &key, &[], "");
     // The variable unset (USB only, and there is none here), or naming no key: nothing to say,
     // no wait (the touch timeout is 30 s).
-    let unset = Service::tessera(&t, "").with_env(&["-u", TEST_DEVICE_ENV]);
-    let nothing = Service::tessera(&t, "").with_env(&[&format!("{TEST_DEVICE_ENV}=:")]);
+    let unset = Service::tessera(&t, "fido_any_session").with_env(&["-u", TEST_DEVICE_ENV]);
+    let nothing =
+        Service::tessera(&t, "fido_any_session").with_env(&[&format!("{TEST_DEVICE_ENV}=:")]);
     for (offset, svc) in [(0, unset), (30, nothing)] {
         let code = oathtool_code(&secret, offset);
         let (run, took) = timed(|| svc.pamtester("alice", &format!("{code}\n"), &[]));
@@ -561,4 +564,27 @@ fn pam_nofido_never_asks_a_key() {
     assert!(!run.out.contains(TOUCH), "{}", run.out);
     assert_eq!(last_audit(&t, "alice")["method"], "totp");
     assert_eq!(counters(&key), [0]);
+}
+
+#[test]
+fn pam_asks_no_key_where_the_login_is_not_known_to_be_local() {
+    // No logind session and no virtual console (pamtester in the test runner): the login could
+    // be a `sudo` typed in an SSH session, so the key plugged in here is not asked.
+    let t = Install::new(CONFIG);
+    let keys = Keys::new();
+    let key = keys.plain("a");
+    let secret = alice_with(&t, &key, &[], "");
+    let device = format!("{TEST_DEVICE_ENV}={}", plugged(&[&key]));
+    let svc = Service::tessera(&t, "").with_env(&[&device]);
+    let code = oathtool_code(&secret, 0);
+    let run = svc.pamtester("alice", &format!("{code}\n"), &["tty=/dev/pts/7"]);
+    run.assert_ok();
+    assert!(!run.out.contains(TOUCH), "{}", run.out);
+    assert_eq!(last_audit(&t, "alice")["method"], "totp");
+    assert_eq!(counters(&key), [0]);
+    // A virtual console is this machine's: the key is asked.
+    let run = svc.pamtester("alice", "", &["tty=/dev/tty3"]);
+    run.assert_ok();
+    assert!(run.out.contains(TOUCH), "{}", run.out);
+    assert_eq!(last_audit(&t, "alice")["method"], "fido2");
 }
