@@ -312,8 +312,8 @@ fn accepted<C: Conversation>(
 }
 
 /// Before any code: an OpenSSH security key that sshd accepted (`ssh_key_factor`), then the
-/// keys plugged into this machine (not for a remote session: PAM_RHOST is set, and whoever
-/// sits at this machine must not be asked to touch a key for someone else's login). `Some`:
+/// keys plugged into this machine when `keys_here` ([`local_keys_allowed`]: whoever sits at
+/// this machine must not be asked to touch a key for someone else's login). `Some`:
 /// decided here; `None`: on to the code prompt (the login's current prompt, which says why
 /// when a key's answer was refused). `Err`: the conversation failed.
 fn keys_first<C: Conversation>(
