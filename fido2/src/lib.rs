@@ -22,6 +22,12 @@
 //! `soft` module, for the tests (this machine has no USB). A release build has no software key
 //! at all: the module and every path that selects it are `#[cfg(debug_assertions)]`, and the
 //! variable is then ignored.
+//!
+//! The variable is also ignored, and the USB keys used, in a process whose real user or group
+//! differs from its effective one (a setuid or setgid program such as sudo, with a debug build
+//! of the PAM module in its stack): the software key creates and writes the file the variable
+//! names, and the environment there is the calling user's, who would make root write a file
+//! of their choosing.
 #![forbid(unsafe_code)]
 
 pub mod hid;
@@ -117,17 +123,76 @@ pub const TEST_DEVICE_ENV: &str = "TESSERA_FIDO2_TEST_DEVICE";
 /// Every FIDO2 key plugged in, each ready for one request. `NoDevice` when there is none.
 ///
 /// In a debug build with [`TEST_DEVICE_ENV`] set and not empty: the software keys it names,
-/// whatever is plugged in.
+/// whatever is plugged in; unless the process runs setuid or setgid (see the crate doc).
 pub fn open_all() -> Result<Vec<Box<dyn Device>>, DeviceError> {
     #[cfg(debug_assertions)]
-    if let Some(paths) = soft_paths(std::env::var_os(TEST_DEVICE_ENV)) {
+    if let Some(paths) = soft_paths(std::env::var_os(TEST_DEVICE_ENV), &Ids::of_process()) {
         return soft::open_all(&paths);
     }
     hid::open_all()
 }
 
-/// The value of [`TEST_DEVICE_ENV`] when it selects software keys.
+/// The real and effective user and group ids of a process.
 #[cfg(debug_assertions)]
-fn soft_paths(var: Option<std::ffi::OsString>) -> Option<std::ffi::OsString> {
-    var.filter(|v| !v.is_empty())
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ids {
+    uid: u32,
+    euid: u32,
+    gid: u32,
+    egid: u32,
+}
+
+#[cfg(debug_assertions)]
+impl Ids {
+    fn of_process() -> Ids {
+        use rustix::process::{getegid, geteuid, getgid, getuid};
+        Ids {
+            uid: getuid().as_raw(),
+            euid: geteuid().as_raw(),
+            gid: getgid().as_raw(),
+            egid: getegid().as_raw(),
+        }
+    }
+
+    /// Setuid or setgid: the environment is another user's, not to be trusted with paths.
+    fn privileged(&self) -> bool {
+        self.uid != self.euid || self.gid != self.egid
+    }
+}
+
+/// The value of [`TEST_DEVICE_ENV`] when it selects software keys: set, not empty, and the
+/// process neither setuid nor setgid.
+#[cfg(debug_assertions)]
+fn soft_paths(var: Option<std::ffi::OsString>, ids: &Ids) -> Option<std::ffi::OsString> {
+    var.filter(|v| !v.is_empty() && !ids.privileged())
+}
+
+#[cfg(all(test, debug_assertions))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_key_variable_is_ignored_when_setuid_or_setgid() {
+        let ids = |uid, euid, gid, egid| Ids {
+            uid,
+            euid,
+            gid,
+            egid,
+        };
+        let var = || Some(std::ffi::OsString::from("/tmp/key.json"));
+        let plain = ids(1000, 1000, 1000, 1000);
+        assert_eq!(soft_paths(var(), &plain), var());
+        assert_eq!(soft_paths(var(), &ids(0, 0, 0, 0)), var(), "root itself");
+        assert_eq!(soft_paths(None, &plain), None);
+        assert_eq!(soft_paths(Some("".into()), &plain), None);
+        for setid in [
+            ids(1000, 0, 1000, 1000),
+            ids(1000, 1000, 1000, 0),
+            ids(1000, 0, 1000, 0),
+            ids(0, 1000, 0, 0),
+            ids(1000, 1000, 1000, 42),
+        ] {
+            assert_eq!(soft_paths(var(), &setid), None, "{setid:?}");
+        }
+    }
 }
