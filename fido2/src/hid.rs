@@ -20,6 +20,7 @@ use ctap_hid_fido2::{FidoKeyHid, HidInfo, HidParam, LibCfg};
 use tessera_common::fido2::{
     AssertionRequest, AssertionResponse, AttestationResponse, CoseAlg, CredentialRequest,
 };
+use tessera_common::{Printable, printable};
 
 use crate::{Device, DeviceError, DeviceInfo};
 
@@ -47,7 +48,10 @@ fn open_each() -> Result<Vec<Box<dyn Device>>, DeviceError> {
             })),
             Err(e) => {
                 first_failure.get_or_insert_with(|| {
-                    format!("cannot open {name} ({e}; check its permissions)")
+                    format!(
+                        "cannot open {name} ({}; check its permissions)",
+                        Printable::upto(&e.to_string(), MESSAGE_MAX)
+                    )
                 });
             }
         }
@@ -68,14 +72,17 @@ fn quiet_config() -> LibCfg {
     config
 }
 
+/// The key's name for its user. The product string is the key's own (any bytes a device
+/// chooses): escaped and cut at 64 characters, like the path, before it reaches a terminal or a
+/// log line.
 fn describe_found(found: &HidInfo) -> String {
     let product = if found.product_string.is_empty() {
         format!("security key {:04x}:{:04x}", found.vid, found.pid)
     } else {
-        found.product_string.clone()
+        printable(&found.product_string)
     };
     match &found.param {
-        HidParam::Path(path) => format!("{product} at {path}"),
+        HidParam::Path(path) => format!("{product} at {}", printable(path)),
         HidParam::VidPid { .. } => product,
     }
 }
@@ -223,6 +230,9 @@ fn uv_option(verification: bool, pin: Option<&str>, builtin_uv: bool) -> Option<
     (verification && pin.is_none() && builtin_uv).then_some(true)
 }
 
+/// The longest error text of the crate's (or hidapi's) passed on, in characters.
+const MESSAGE_MAX: usize = 200;
+
 /// How long the crate's keep-alive loop runs before it gives up (500 reads, 100 ms apart), less
 /// a margin: an error with a keep-alive's status after this long is a touch that never came.
 const KEEPALIVE_GIVE_UP: Duration = Duration::from_secs(45);
@@ -232,10 +242,12 @@ const KEEPALIVE_GIVE_UP: Duration = Duration::from_secs(45);
 /// keep-alive's status the same way (0x1 processing, 0x2 waiting for a touch), which is told
 /// from a real status by how long the request took. `PinInvalid` comes back without retries
 /// (the caller asks the key for them).
+/// The crate's error text may quote what the key sent: escaped and cut at [`MESSAGE_MAX`].
 fn map_error(e: &anyhow::Error, elapsed: Duration) -> DeviceError {
-    let text = format!("{e:#}");
-    let Some(status) = ctap_status(&text) else {
-        return DeviceError::Io(text);
+    let raw = format!("{e:#}");
+    let text = || Printable::upto(&raw, MESSAGE_MAX).to_string();
+    let Some(status) = ctap_status(&raw) else {
+        return DeviceError::Io(text());
     };
     match status {
         0x01 | 0x02 if elapsed >= KEEPALIVE_GIVE_UP => DeviceError::NoTouch,
@@ -259,7 +271,7 @@ fn map_error(e: &anyhow::Error, elapsed: Duration) -> DeviceError {
         ),
         // CTAP2_ERR_PIN_NOT_SET
         0x35 => DeviceError::Unsupported("no PIN is set on it".into()),
-        _ => DeviceError::Io(text),
+        _ => DeviceError::Io(text()),
     }
 }
 
@@ -316,6 +328,46 @@ mod tests {
         assert!(matches!(other, DeviceError::Io(t) if t.contains("OPERATION_DENIED")));
         let plain = map_error(&anyhow::anyhow!("read err = 0xFE"), quick);
         assert_eq!(plain, DeviceError::Io("read err = 0xFE".into()));
+    }
+
+    #[test]
+    fn what_the_device_names_itself_is_escaped_and_cut() {
+        let found = |product: &str| HidInfo {
+            pid: 0x0407,
+            vid: 0x1050,
+            product_string: product.into(),
+            info: String::new(),
+            param: HidParam::Path("/dev/hidraw3".into()),
+        };
+        assert_eq!(
+            describe_found(&found("YubiKey 5 NFC")),
+            "YubiKey 5 NFC at /dev/hidraw3"
+        );
+        assert_eq!(
+            describe_found(&found("")),
+            "security key 1050:0407 at /dev/hidraw3"
+        );
+        let hostile = describe_found(&found("Key\u{1b}]0;owned\u{7}\u{1b}[2J\r\nroot ok"));
+        assert_eq!(
+            hostile,
+            "Key\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\r\\nroot ok at /dev/hidraw3"
+        );
+        assert!(!hostile.chars().any(char::is_control), "{hostile:?}");
+        let long = describe_found(&found(&"K".repeat(1000)));
+        assert_eq!(long, format!("{}… at /dev/hidraw3", "K".repeat(64)));
+
+        let e = map_error(
+            &anyhow::anyhow!("bad answer \u{1b}[31m{}", "x".repeat(500)),
+            Duration::ZERO,
+        );
+        let DeviceError::Io(text) = e else {
+            panic!("{e:?}");
+        };
+        assert!(text.starts_with("bad answer \\u{1b}[31m"), "{text}");
+        assert!(
+            text.ends_with('…') && text.len() < 2 * MESSAGE_MAX,
+            "{text}"
+        );
     }
 
     #[test]
