@@ -47,7 +47,9 @@ pub enum AttestationError {
     UnsupportedAlgorithm(String),
     #[error("the credential's public key is not a valid {0} key")]
     BadKey(&'static str),
-    #[error("attestation format {0:?} is not supported (packed, fido-u2f and none are)")]
+    /// The key's format name, escaped and cut ([`crate::base::text::printable`]): it is the
+    /// key's own text, shown to the administrator.
+    #[error("attestation format \"{0}\" is not supported (packed, fido-u2f and none are)")]
     UnsupportedFormat(String),
     #[error("the attestation signature does not verify ({0})")]
     BadStatement(&'static str),
@@ -230,7 +232,7 @@ fn check_statement(
             m.extend_from_slice(point);
             signed(&certificate_key(leaf)?, &m)
         }
-        other => Err(E::UnsupportedFormat(other.to_string())),
+        other => Err(E::UnsupportedFormat(crate::base::text::printable(other))),
     }
 }
 

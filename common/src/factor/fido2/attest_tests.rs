@@ -167,6 +167,19 @@ fn truncated_or_padded_data_and_unknown_formats_are_refused() {
         read_attestation(&request(), &r),
         Err(AttestationError::UnsupportedFormat(_))
     ));
+    // The format is the key's own text: escaped and cut before it reaches a terminal.
+    let mut r = packed_self(&key, whole.clone());
+    r.format = format!("x\u{1b}]0;pwned\u{7}\u{1b}[2J\r\n\"{}", "y".repeat(200));
+    let e = read_attestation(&request(), &r).unwrap_err();
+    let shown = e.to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(
+        shown.starts_with(&format!(
+            "attestation format \"x\\u{{1b}}]0;pwned\\u{{7}}\\u{{1b}}[2J\\r\\n\\\"{}…\" is not",
+            "y".repeat(46)
+        )),
+        "{shown}"
+    );
     let mut r = packed_self(&key, whole);
     r.format = "none".into();
     assert!(read_attestation(&request(), &r).is_ok());
