@@ -13,8 +13,9 @@
 //!
 //! Behaviour, beyond the knobs of [`SoftOptions`]:
 //! - make_credential always waits for a touch; get_assertion when presence is asked. UP is set
-//!   after the touch, UV when verification is asked and a correct PIN was given or the key has
-//!   built-in UV; BE and BS as the options say.
+//!   after the touch; UV whenever a correct PIN was given (as a CTAP2 key does for a valid
+//!   pinUvAuthParam, asked for verification or not), or when verification is asked and the key
+//!   has built-in UV; BE and BS as the options say.
 //! - A key with a PIN wants it for make_credential unless it has built-in UV; get_assertion
 //!   wants one (from any key) when the request says so, as the USB path does. A wrong PIN costs a retry (8 to start; 0: blocked); a
 //!   right one resets them. A PIN given to a key without one is `Unsupported`.
@@ -200,7 +201,7 @@ impl Device for SoftKey {
 
         let (key, secret) = CredentialKey::generate(alg)?;
         let id = keys::random::<32>()?.to_vec();
-        let verified = request.verification && (pin_verified || state.options.uv);
+        let verified = user_verified(pin_verified, request.verification, &state.options);
         let flags = FLAG_UP | FLAG_AT | uv_flag(verified) | backup_flags(&state.options);
         let mut auth_data = keys::auth_data(&request.rp_id, flags, 0);
         auth_data.extend(keys::attested_credential_data(&id, &key.cose_key()?)?);
@@ -261,7 +262,7 @@ impl Device for SoftKey {
             wait_for_touch(state.options.touch);
         }
 
-        let verified = request.verification && (pin_verified || state.options.uv);
+        let verified = user_verified(pin_verified, request.verification, &state.options);
         let flags = up_flag(request.presence) | uv_flag(verified) | backup_flags(&state.options);
         let counter = state.options.counter;
         let credential = &mut state.credentials[index];
@@ -298,6 +299,12 @@ fn signed(auth_data: &[u8], challenge: &[u8; 32]) -> Vec<u8> {
     let mut message = auth_data.to_vec();
     message.extend_from_slice(&client_data_hash(challenge));
     message
+}
+
+/// The UV flag: a correct PIN verified the user (CTAP2 keys set UV for any valid
+/// pinUvAuthParam), or the key's built-in UV did, asked for.
+fn user_verified(pin_verified: bool, asked: bool, options: &SoftOptions) -> bool {
+    pin_verified || (asked && options.uv)
 }
 
 fn up_flag(present: bool) -> u8 {

@@ -290,6 +290,15 @@ fn a_key_with_a_pin_wants_it_counts_wrong_ones_and_blocks_at_zero() {
     let made = key.make_credential(&request, Some("1234")).unwrap();
     assert_eq!(parse(&made.auth_data).flags, 0x45, "UP, UV and AT");
     assert_eq!(SoftKey::state(key.path()).unwrap().pin_retries, PIN_RETRIES);
+    // A correct PIN verifies the user whether verification was asked or not, as on a CTAP2 key
+    // (UV for any valid pinUvAuthParam).
+    request.verification = false;
+    let made = key.make_credential(&request, Some("1234")).unwrap();
+    assert_eq!(
+        parse(&made.auth_data).flags,
+        0x45,
+        "the PIN sets UV unasked"
+    );
 
     let id = SoftKey::credentials(key.path()).unwrap()[0].id.clone();
     let mut login = login_request(vec![id]);
@@ -302,6 +311,18 @@ fn a_key_with_a_pin_wants_it_counts_wrong_ones_and_blocks_at_zero() {
     );
     let with_pin = key.get_assertion(&login, Some("1234")).unwrap();
     assert_eq!(parse(&with_pin.auth_data).flags, 0x05, "UP and UV");
+    login.verification = false;
+    let unasked = key.get_assertion(&login, Some("1234")).unwrap();
+    assert_eq!(
+        parse(&unasked.auth_data).flags,
+        0x05,
+        "the PIN sets UV unasked"
+    );
+    assert_eq!(
+        parse(&key.get_assertion(&login, None).unwrap().auth_data).flags,
+        0x01
+    );
+    login.verification = true;
     login.pin = true;
     assert_eq!(
         key.get_assertion(&login, None).err(),
@@ -327,7 +348,7 @@ fn a_key_with_a_pin_wants_it_counts_wrong_ones_and_blocks_at_zero() {
 }
 
 #[test]
-fn builtin_uv_sets_uv_without_a_pin_and_a_pin_for_a_key_without_one_is_refused() {
+fn builtin_uv_sets_uv_when_asked_without_a_pin_and_a_pin_for_a_key_without_one_is_refused() {
     let (_dir, mut key) = key_with(SoftOptions {
         uv: true,
         ..SoftOptions::default()
@@ -336,6 +357,19 @@ fn builtin_uv_sets_uv_without_a_pin_and_a_pin_for_a_key_without_one_is_refused()
     request.verification = true;
     let made = key.make_credential(&request, None).unwrap();
     assert_eq!(parse(&made.auth_data).flags, 0x45);
+    let id = SoftKey::credentials(key.path()).unwrap()[0].id.clone();
+    let mut login = login_request(vec![id]);
+    login.verification = true;
+    let verified = key.get_assertion(&login, None).unwrap();
+    assert_eq!(parse(&verified.auth_data).flags, 0x05, "UP and UV");
+    // Built-in UV is used only when asked for.
+    login.verification = false;
+    let unasked = key.get_assertion(&login, None).unwrap();
+    assert_eq!(parse(&unasked.auth_data).flags, 0x01, "UP alone");
+    request.verification = false;
+    let made = key.make_credential(&request, None).unwrap();
+    assert_eq!(parse(&made.auth_data).flags, 0x41, "UP and AT");
+    request.verification = true;
     assert!(matches!(
         key.make_credential(&request, Some("1234")),
         Err(DeviceError::Unsupported(_))
