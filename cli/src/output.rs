@@ -122,11 +122,13 @@ pub fn factor_line(f: &Factor) -> String {
     }
     match &f.fido2 {
         Some(Fido2Factor::Local(c)) => s.push_str(&format!(
-            "  [{}, {}, uv {}{}{}]",
+            "  [{}, {}, uv {}{}{}{}]",
             c.public_key.alg().as_str(),
             c.rp_id,
             c.verification.as_str(),
             if c.pin { ", pin" } else { "" },
+            // pam_u2f's credentials without `+presence`: a key left plugged in signs alone.
+            if c.presence { "" } else { ", no touch" },
             match c.origin {
                 tessera_common::fido2::Origin::PamU2f => ", from pam_u2f",
                 tessera_common::fido2::Origin::Enrolled => "",
@@ -168,5 +170,48 @@ pub fn print_codes(codes: &[Secret<String>]) {
     );
     for c in codes {
         println!("    {}", c.expose());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_common::fido2::{Credential, Origin, PublicKey, UserVerification};
+    use tessera_common::{FactorKind, FactorStatus};
+
+    use super::*;
+
+    fn fido2_factor(presence: bool) -> Factor {
+        Factor {
+            id: 3,
+            user_id: 1,
+            kind: FactorKind::Fido2,
+            label: "pam_u2f 1".into(),
+            status: FactorStatus::Active,
+            preferred: false,
+            created_at: 0,
+            totp: None,
+            address: None,
+            fido2: Some(Fido2Factor::Local(Credential {
+                credential_id: vec![1, 2, 3],
+                public_key: PublicKey::EdDsa([5; 32]),
+                rp_id: "pam://host".into(),
+                presence,
+                verification: UserVerification::Discouraged,
+                pin: false,
+                resident: false,
+                backup: None,
+                sign_count: 0,
+                origin: Origin::PamU2f,
+            })),
+        }
+    }
+
+    #[test]
+    fn a_credential_that_needs_no_touch_says_so() {
+        let line = factor_line(&fido2_factor(false));
+        assert!(line.contains(", no touch, from pam_u2f]"), "{line}");
+        let line = factor_line(&fido2_factor(true));
+        assert!(!line.contains("no touch"), "{line}");
+        assert!(line.ends_with(", from pam_u2f]"), "{line}");
     }
 }

@@ -168,6 +168,19 @@ pub fn enroll_ssh_key(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The warning for `count` imported credentials of `user` without `+presence`.
+fn no_touch_warning(user: &str, count: usize) -> String {
+    let (credentials, need) = if count == 1 {
+        ("credential", "needs")
+    } else {
+        ("credentials", "need")
+    };
+    format!(
+        "{count} {credentials} of {user} {need} no touch (no +presence in the file): a key left \
+         plugged in signs without the user"
+    )
+}
+
 pub fn import_pam_u2f(
     ctx: &Ctx<'_>,
     file: &Path,
@@ -185,24 +198,26 @@ pub fn import_pam_u2f(
     ctx.emit(
         json!({
             "rp_id": rp_id,
-            "users": r.users.iter().map(|(u, created, ids, already)| json!({
-                "user": u,
-                "user_created": created,
-                "factor_ids": ids,
-                "already_present": already,
+            "users": r.users.iter().map(|u| json!({
+                "user": u.user,
+                "user_created": u.created,
+                "factor_ids": u.factor_ids,
+                "already_present": u.already_present,
+                "without_presence": u.without_presence,
             })).collect::<Vec<_>>(),
             "errors": errors,
         }),
         || {
-            for (u, created, ids, already) in &r.users {
-                if *created {
-                    println!("created user {u}");
+            for u in &r.users {
+                if u.created {
+                    println!("created user {}", u.user);
                 }
                 println!(
-                    "{u}: {} credential(s) imported for {rp_id}{}",
-                    ids.len(),
-                    if *already > 0 {
-                        format!(", {already} already present")
+                    "{}: {} credential(s) imported for {rp_id}{}",
+                    u.user,
+                    u.factor_ids.len(),
+                    if u.already_present > 0 {
+                        format!(", {} already present", u.already_present)
                     } else {
                         String::new()
                     }
@@ -213,6 +228,13 @@ pub fn import_pam_u2f(
             }
         },
     );
+    // On stderr, with --json too: a credential that needs no touch is worth a second look.
+    for u in r.users.iter().filter(|u| u.without_presence > 0) {
+        eprintln!(
+            "tessera: warning: {}",
+            no_touch_warning(&u.user, u.without_presence)
+        );
+    }
     for e in &errors {
         eprintln!("tessera: {}: {e}", file.display());
     }
@@ -228,4 +250,19 @@ pub fn import_pam_u2f(
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_no_touch_warning_counts_the_credentials() {
+        assert_eq!(
+            no_touch_warning("alice", 2),
+            "2 credentials of alice need no touch (no +presence in the file): a key left plugged \
+             in signs without the user"
+        );
+        assert!(no_touch_warning("bob", 1).starts_with("1 credential of bob needs no touch"));
+    }
 }

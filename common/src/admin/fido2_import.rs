@@ -22,12 +22,26 @@ pub struct SshKeyEnrollment {
 /// What an import of a pam_u2f file did, per user.
 #[derive(Debug, Default)]
 pub struct PamU2fImport {
-    /// (user, created, credentials imported, already there).
-    pub users: Vec<(String, bool, Vec<FactorId>, usize)>,
+    pub users: Vec<PamU2fImportedUser>,
     /// Lines that could not be read (none of them imported).
     pub errors: Vec<PamU2fError>,
     /// Users of the file left out by `--user`.
     pub skipped_users: usize,
+}
+
+/// What an import of a pam_u2f file did for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PamU2fImportedUser {
+    pub user: String,
+    /// The user was added by the import.
+    pub created: bool,
+    /// The credentials imported.
+    pub factor_ids: Vec<FactorId>,
+    /// Credentials of the file already stored, left alone.
+    pub already_present: usize,
+    /// Of the credentials imported, those without `+presence`: their logins need no touch, so a
+    /// key left plugged in signs without its user.
+    pub without_presence: usize,
 }
 
 impl Admin {
@@ -128,6 +142,7 @@ impl Admin {
                 .collect();
             let mut added = Vec::new();
             let mut already = 0;
+            let mut without_presence = 0;
             for (n, cred) in entry.credentials.into_iter().enumerate() {
                 let known = existing.iter().any(|e| {
                     matches!(e, Fido2Factor::Local(c)
@@ -136,6 +151,9 @@ impl Admin {
                 if known {
                     already += 1;
                     continue;
+                }
+                if !cred.presence {
+                    without_presence += 1;
                 }
                 let label = format!("pam_u2f {}", n + 1);
                 let id = self.store.add_fido2_factor(
@@ -151,7 +169,13 @@ impl Admin {
                 );
                 added.push(id);
             }
-            report.users.push((user.name, created, added, already));
+            report.users.push(PamU2fImportedUser {
+                user: user.name,
+                created,
+                factor_ids: added,
+                already_present: already,
+                without_presence,
+            });
         }
         Ok(report)
     }
