@@ -33,8 +33,8 @@ pub mod testing;
 // The public interface is:
 pub use admin::{
     Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, InitReport,
-    PamU2fImport, PendingFido2, SshKeyEnrollment, TotpEnrollment, TotpOptions, UserDetails, init,
-    read_google_authenticator_file, read_pam_u2f_file,
+    PamU2fImport, PamU2fImportedUser, PendingFido2, SshKeyEnrollment, TotpEnrollment, TotpOptions,
+    UserDetails, init, read_google_authenticator_file, read_pam_u2f_file,
 };
 pub use admin::{BackupReport, RestoreReport, backup, restore};
 pub use admin::{

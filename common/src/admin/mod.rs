@@ -16,7 +16,7 @@ mod users;
 
 pub use backup::{BackupReport, RestoreReport, backup, restore};
 pub use fido2::{Fido2Enrollment, Fido2Options, PendingFido2};
-pub use fido2_import::{PamU2fImport, SshKeyEnrollment};
+pub use fido2_import::{PamU2fImport, PamU2fImportedUser, SshKeyEnrollment};
 pub use import::{read_google_authenticator_file, read_pam_u2f_file};
 pub use pam_u2f::{
     PamU2fEntry, PamU2fError, PamU2fField, PamU2fFile, PamU2fProblem, parse_pam_u2f,
