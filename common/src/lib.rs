@@ -43,8 +43,8 @@ pub use admin::{
 };
 pub use audit::{AuditEvent, AuditResult, AuditSink, MemorySink, Severity, SyslogSink, TeeSink};
 pub use auth::{
-    Authenticator, Begin, Channel, Entry, FirstFactor, Login, LoginRequest, MAIL_FAILED, Method,
-    MissingCode, Outcome, Prompt, PromptKind, Reject, Verified,
+    Authenticator, Begin, Channel, Entry, FirstFactor, KeyVerdict, Login, LoginRequest,
+    MAIL_FAILED, Method, MissingCode, Outcome, Prompt, PromptKind, Reject, Verified,
 };
 pub use base::clock::{Clock, SystemClock};
 pub use base::names::{MAX_USER_NAME, name_key};

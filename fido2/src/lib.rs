@@ -35,7 +35,7 @@ mod race;
 #[cfg(debug_assertions)]
 pub mod soft;
 
-pub use race::first_answer;
+pub use race::{Judged, first_answer};
 
 use std::time::Duration;
 

@@ -5,10 +5,22 @@ use std::time::Instant;
 
 use crate::{Device, DeviceError};
 
+/// What the caller makes of an answer, as it comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Judged {
+    /// Not the user's key speaking: kept only when nothing better comes.
+    Useless,
+    /// The user's key, refused: kept for the caller to refuse (once) when nothing verifies.
+    Refused,
+    /// Take it: the wait ends.
+    Take,
+}
+
 /// Run `ask` on every device, each on a thread of its own, and return the first answer that
-/// `accept` takes (checked here, on the caller's thread, as answers come in). When none is taken
-/// by the time every device has answered or `deadline` passed: the first answer that came (for
-/// the caller to refuse, once), else the last failure (`NoTouch` at the deadline). So a key
+/// `judge` takes (checked here, on the caller's thread, as answers come in). When none is taken
+/// by the time every device has answered or `deadline` passed: the first of the best judged
+/// (a refused answer of the user's key before a useless one), else the last failure
+/// (`NoTouch` at the deadline). So a key
 /// that answers at once with something useless (another user's key, a broken or hostile
 /// device) does not cut short the wait for the user's own key. A thread still waiting for its
 /// key at the deadline is left to end on its own.
@@ -16,12 +28,12 @@ pub fn first_answer<T, F, A>(
     devices: Vec<Box<dyn Device>>,
     deadline: Instant,
     ask: F,
-    mut accept: A,
+    mut judge: A,
 ) -> Result<T, DeviceError>
 where
     T: Send + 'static,
     F: Fn(&mut dyn Device) -> Result<T, DeviceError> + Send + Sync + 'static,
-    A: FnMut(&T) -> bool,
+    A: FnMut(&T) -> Judged,
 {
     if devices.is_empty() {
         return Err(DeviceError::NoDevice);
@@ -45,14 +57,15 @@ where
     }
     drop(tx);
     let mut last = DeviceError::NoTouch;
-    let mut refused: Option<T> = None;
+    let mut kept: Option<(Judged, T)> = None;
     for _ in 0..count {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(Ok(v)) if accept(&v) => return Ok(v),
-            Ok(Ok(v)) => {
-                refused.get_or_insert(v);
-            }
+            Ok(Ok(v)) => match judge(&v) {
+                Judged::Take => return Ok(v),
+                j if kept.as_ref().is_none_or(|(k, _)| j > *k) => kept = Some((j, v)),
+                _ => {}
+            },
             Ok(Err(e)) => last = e,
             Err(_) => {
                 last = DeviceError::NoTouch;
@@ -60,5 +73,5 @@ where
             }
         }
     }
-    refused.ok_or(last)
+    kept.map(|(_, v)| v).ok_or(last)
 }

@@ -14,14 +14,15 @@ use std::time::Duration;
 use pamsm::PamError;
 use tessera_common::{
     AuditSink, Authenticator, Begin, Channel, Config, DEFAULT_CONFIG_PATH, Entry, FirstFactor,
-    Login, LoginRequest, Method, MissingCode, Outcome, Prompt, Reject, Sections, Severity, Trust,
-    Verified, printable,
+    KeyVerdict, Login, LoginRequest, Method, MissingCode, Outcome, Prompt, Reject, Sections,
+    Severity, Trust, Verified, printable,
 };
 use zeroize::Zeroizing;
 
 use crate::args::{self, Args, PassMode};
 use crate::conv::Conversation;
 use crate::keys::KeyAnswer;
+use tessera_fido2::Judged;
 
 /// Who is logging in, from the PAM items.
 #[derive(Debug, Clone)]
@@ -184,6 +185,9 @@ pub fn run<C: Conversation>(
     }
     let combined = args.forward_pass || args.pass_mode != PassMode::Prompt;
     let keys_here = local_keys_allowed(args, session);
+    // An OpenSSH security key sshd may have accepted (see `keys_first`).
+    let ssh_key_here =
+        args.ssh_key_factor && session.rhost.is_some() && session.ssh_auth_info.is_some();
     let request = LoginRequest {
         user: user.clone(),
         also_known_as: session.passwd_name.clone(),
@@ -199,8 +203,8 @@ pub fn run<C: Conversation>(
             (PassMode::UseFirstPass, _) | (_, true) => 1,
             (PassMode::Prompt | PassMode::TryFirstPass, false) => auth.config().policy.max_tries,
         },
-        // With keys to ask here, a code is mailed (if at all) only once they gave nothing.
-        auto_send: !keys_here,
+        // With keys to ask, a code is mailed (if at all) only once they gave nothing.
+        auto_send: !(keys_here || ssh_key_here),
         first_factor: if combined {
             FirstFactor::Unproven
         } else {
@@ -235,7 +239,7 @@ pub fn run<C: Conversation>(
         Ok(None) => {}
         Err(()) => return Decision::ConversationFailed,
     }
-    if keys_here {
+    if keys_here || ssh_key_here {
         match auth.send_deferred(&mut login) {
             Ok(None | Some(Outcome::Prompt(_))) => {}
             Ok(Some(Outcome::Rejected(r))) => return rejected(r, auth.now(), conv),
@@ -338,6 +342,7 @@ fn keys_first<C: Conversation>(
         && session.rhost.is_some()
         && let Some(info) = &session.ssh_auth_info
     {
+        // sshd_config without publickey first leaves the variable out: nothing to check.
         let accepted = tessera_common::ssh_key::accepted_keys(info);
         match auth.ssh_key_answer(login, &accepted) {
             Ok(Some(o)) => {
@@ -365,8 +370,12 @@ fn keys_first<C: Conversation>(
     });
     let answer = {
         let login: &Login = login;
-        crate::keys::ask_keys(&requests, timeout, session.silent, conv, |i, r| {
-            auth.fido2_verifies(login, i, r)
+        crate::keys::ask_keys(&requests, timeout, session.silent, conv, |i, r| match auth
+            .fido2_verdict(login, i, r)
+        {
+            KeyVerdict::Verifies => Judged::Take,
+            KeyVerdict::Refused => Judged::Refused,
+            KeyVerdict::Useless => Judged::Useless,
         })
     };
     match answer {
@@ -394,7 +403,11 @@ pub fn local_keys_allowed(args: &Args, session: &Session) -> bool {
     if args.nofido {
         return false;
     }
-    match of_this_process(session.rhost.as_deref(), session.tty.as_deref()) {
+    match of_this_process(
+        session.rhost.as_deref(),
+        session.tty.as_deref(),
+        session.caller_uid,
+    ) {
         Locality::Local => true,
         Locality::Unknown => args.fido_any_session,
         Locality::Remote => false,

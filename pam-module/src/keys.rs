@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use tessera_common::fido2::{AssertionRequest, AssertionResponse};
-use tessera_fido2::{Device, DeviceError};
+use tessera_fido2::{Device, DeviceError, Judged};
 use zeroize::Zeroizing;
 
 use crate::conv::Conversation;
@@ -34,15 +34,15 @@ pub const TOUCH: &str = "Touch your security key.";
 const OPEN_WAIT: Duration = Duration::from_secs(3);
 
 /// Ask every key plugged in for any of `requests`, waiting at most `timeout` for a touch.
-/// `accept` tells, as answers come in, whether one would log the user in (the core's check):
-/// the first it takes ends the wait; otherwise the first answer is handed back (to be refused)
+/// `judge` tells, as answers come in, what one would come to (the core's check): the first it
+/// takes ends the wait; otherwise the best refused answer is handed back (to be refused once)
 /// when every key has answered or the time is up.
 pub fn ask_keys<C: Conversation>(
     requests: &[AssertionRequest],
     timeout: Duration,
     silent: bool,
     conv: &mut C,
-    mut accept: impl FnMut(usize, &AssertionResponse) -> bool,
+    mut judge: impl FnMut(usize, &AssertionResponse) -> Judged,
 ) -> KeyAnswer {
     let started = Instant::now();
     let opened = tessera_fido2::with_deadline(OPEN_WAIT, || {
@@ -70,6 +70,18 @@ pub fn ask_keys<C: Conversation>(
         .iter()
         .any(|(_, i)| matches!(i, Ok(i) if i.pin_set && !i.builtin_uv));
     let wants_pin = requests.iter().any(|r| r.pin) || (needs_uv && pin_verifies);
+    let devices: Vec<Box<dyn Device>> = devices.into_iter().map(|(d, _)| d).collect();
+    // The PIN goes only to keys that hold one of the user's credentials: another user's key
+    // would lose a PIN try (and, after eight, its credentials), and a hostile device would get
+    // a hash of the PIN to try offline.
+    let devices = if wants_pin {
+        holders(devices, requests)
+    } else {
+        devices
+    };
+    if devices.is_empty() {
+        return nothing("None of the security keys plugged in holds your credentials.".into());
+    }
     let pin: Option<Zeroizing<String>> = if wants_pin {
         match conv.prompt("PIN for your security key: ", false) {
             Ok(p) if p.is_empty() => return KeyAnswer::Nothing { tell: None },
@@ -97,18 +109,61 @@ pub fn ask_keys<C: Conversation>(
         started + timeout
     };
     let requests = requests.to_vec();
-    let devices = devices.into_iter().map(|(d, _)| d).collect();
     let asked = tessera_fido2::first_answer(
         devices,
         deadline,
         move |device| ask_one(device, &requests, pin.as_deref().map(String::as_str)),
-        |(index, response)| accept(*index, response),
+        |(index, response)| judge(*index, response),
     );
     match asked {
         Ok((index, response)) => KeyAnswer::Answered { index, response },
         Err(DeviceError::NoTouch) => nothing("The security key was not touched in time.".into()),
         Err(e) => nothing(format!("The security key gave no answer: {e}.")),
     }
+}
+
+/// How long a key may take to say whether it holds a credential (no touch, no PIN).
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// The keys that hold one of the requests' credentials, asked silently (no touch, no PIN, no
+/// verification: the key only looks its credentials up). A key that says it holds none is left
+/// out; one that cannot say without more (a PIN, a touch) stays in; one that does not answer in
+/// time is left out.
+fn holders(devices: Vec<Box<dyn Device>>, requests: &[AssertionRequest]) -> Vec<Box<dyn Device>> {
+    let probes: Vec<AssertionRequest> = requests
+        .iter()
+        .map(|r| AssertionRequest {
+            presence: false,
+            verification: false,
+            pin: false,
+            ..r.clone()
+        })
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let count = devices.len();
+    for mut device in devices {
+        let (tx, probes) = (tx.clone(), probes.clone());
+        let _ = std::thread::Builder::new()
+            .name("tessera-key-probe".into())
+            .spawn(move || {
+                let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    ask_one(device.as_mut(), &probes, None)
+                }));
+                let holds = !matches!(found, Ok(Err(DeviceError::NoCredentials)) | Err(_));
+                let _ = tx.send(holds.then_some(device));
+            });
+    }
+    drop(tx);
+    let deadline = Instant::now() + PROBE_WAIT;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Some(d)) => out.push(d),
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 fn nothing(text: String) -> KeyAnswer {

@@ -22,20 +22,26 @@ pub enum Locality {
     Unknown,
 }
 
-/// The login of this process, with PAM_RHOST and PAM_TTY.
-pub fn of_this_process(rhost: Option<&str>, tty: Option<&str>) -> Locality {
+/// The login of this process, with PAM_RHOST and PAM_TTY. The session must be the caller's
+/// (the real uid: who typed `sudo` or `su`).
+pub fn of_this_process(rhost: Option<&str>, tty: Option<&str>, caller: u32) -> Locality {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let record = session_id(&cgroup)
         .and_then(|id| std::fs::read_to_string(Path::new("/run/systemd/sessions").join(id)).ok());
-    decide(rhost, tty, record.as_deref())
+    decide(rhost, tty, record.as_deref(), caller)
 }
 
 /// The decision, from what was read: `record` is logind's file of the process's session.
-pub fn decide(rhost: Option<&str>, tty: Option<&str>, record: Option<&str>) -> Locality {
+pub fn decide(
+    rhost: Option<&str>,
+    tty: Option<&str>,
+    record: Option<&str>,
+    caller: u32,
+) -> Locality {
     if rhost.is_some_and(|h| !h.is_empty()) {
         return Locality::Remote;
     }
-    match record.map(session_is_local) {
+    match record.map(|r| session_is_local(r, caller)) {
         Some(true) => Locality::Local,
         Some(false) => Locality::Remote,
         None if tty.is_some_and(is_virtual_console) => Locality::Local,
@@ -43,26 +49,42 @@ pub fn decide(rhost: Option<&str>, tty: Option<&str>, record: Option<&str>) -> L
     }
 }
 
-/// The logind session id in `/proc/self/cgroup` (`0::/user.slice/user-1000.slice/session-3.scope`).
-/// A user cannot move a process into another session's scope: those cgroups are root's.
+/// The logind session id in `/proc/self/cgroup`, by systemd's own rule (`cg_path_get_session`):
+/// on the unified hierarchy's line (`0::`), else on the `name=systemd` line, the first path
+/// component that is not a slice must be `session-ID.scope`
+/// (`0::/user.slice/user-1000.slice/session-3.scope`). Anything under `user@UID.service` is in
+/// no session: that subtree is the user's own, and a cgroup the user names `session-5.scope`
+/// there is not logind's session 5.
 pub fn session_id(cgroup: &str) -> Option<&str> {
-    cgroup.lines().find_map(|line| {
-        let path = line.splitn(3, ':').nth(2)?;
-        let scope = path.rsplit('/').next()?;
-        let id = scope.strip_prefix("session-")?.strip_suffix(".scope")?;
-        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
-    })
+    let path_of = |want: &dyn Fn(&str) -> bool| {
+        cgroup.lines().find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            want(controllers).then_some(path)
+        })
+    };
+    let path = path_of(&|c| c.is_empty()).or_else(|| path_of(&|c| c == "name=systemd"))?;
+    let unit = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .find(|c| !c.ends_with(".slice"))?;
+    let id = unit.strip_prefix("session-")?.strip_suffix(".scope")?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
 }
 
-/// A logind session record that says: not remote, at a seat.
-pub fn session_is_local(record: &str) -> bool {
+/// A logind session record that says: the caller's (any session for root: a display manager's
+/// worker runs as root in the greeter's session), active, not remote, at a seat.
+pub fn session_is_local(record: &str, uid: u32) -> bool {
     let value = |key: &str| {
         record
             .lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
             .map(str::trim)
     };
-    value("REMOTE") == Some("0") && value("SEAT").is_some_and(|s| !s.is_empty())
+    value("REMOTE") == Some("0")
+        && value("SEAT").is_some_and(|s| !s.is_empty())
+        && value("STATE") == Some("active")
+        && (uid == 0 || value("UID") == Some(uid.to_string().as_str()))
 }
 
 /// `/dev/ttyN` or `ttyN`, N from 1 to 63: a virtual console of this machine (not a serial line,
@@ -70,7 +92,8 @@ pub fn session_is_local(record: &str) -> bool {
 pub fn is_virtual_console(tty: &str) -> bool {
     let name = tty.strip_prefix("/dev/").unwrap_or(tty);
     name.strip_prefix("tty")
-        .and_then(|n| n.parse::<u8>().ok().filter(|_| !n.starts_with('0')))
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))
+        .and_then(|n| n.parse::<u8>().ok())
         .is_some_and(|n| (1..=63).contains(&n))
 }
 
@@ -78,7 +101,8 @@ pub fn is_virtual_console(tty: &str) -> bool {
 mod tests {
     use super::*;
 
-    const LOCAL: &str = "UID=1000\nUSER=alice\nACTIVE=1\nREMOTE=0\nTYPE=wayland\nSEAT=seat0\n";
+    const LOCAL: &str =
+        "UID=1000\nUSER=alice\nACTIVE=1\nSTATE=active\nREMOTE=0\nTYPE=wayland\nSEAT=seat0\n";
     const REMOTE: &str =
         "UID=1000\nUSER=alice\nREMOTE=1\nTYPE=tty\nREMOTE_HOST=203.0.113.9\nSERVICE=sshd\n";
 
@@ -92,6 +116,11 @@ mod tests {
             session_id("12:pids:/x\n0::/user.slice/user-0.slice/session-c2.scope\n"),
             Some("c2")
         );
+        // cgroup v1 / hybrid: the name=systemd line, wherever it is.
+        assert_eq!(
+            session_id("9:name=systemd:/user.slice/user-1000.slice/session-4.scope\n3:cpu:/\n"),
+            Some("4")
+        );
         assert_eq!(session_id("0::/system.slice/getty@tty1.service\n"), None);
         assert_eq!(session_id("0::/user.slice/session-../x.scope\n"), None);
         assert_eq!(session_id("0::/session-.scope\n"), None);
@@ -99,45 +128,87 @@ mod tests {
     }
 
     #[test]
-    fn only_a_session_at_a_seat_that_is_not_remote_is_local() {
-        assert!(session_is_local(LOCAL));
-        assert!(!session_is_local(REMOTE));
+    fn a_cgroup_the_user_named_after_a_session_is_no_session() {
+        // The user's own subtree (systemd-run --user, a desktop terminal's app scope).
+        for path in [
+            "0::/user.slice/user-1001.slice/user@1001.service/session-5.scope\n",
+            "0::/user.slice/user-1001.slice/user@1001.service/app.slice/run-x.service/session-5.scope\n",
+            "0::/user.slice/user-1001.slice/user@1001.service/app.slice/app-gnome-vte-1.scope\n",
+            // Another hierarchy's line first, a user-made group there.
+            "4:memory:/session-5.scope\n9:name=systemd:/user.slice/user-1001.slice/user@1001.service/x\n",
+            "4:memory:/session-5.scope\n",
+        ] {
+            assert_eq!(session_id(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn only_the_callers_active_session_at_a_seat_that_is_not_remote_is_local() {
+        assert!(session_is_local(LOCAL, 1000));
+        assert!(!session_is_local(LOCAL, 1001), "someone else's session");
+        assert!(
+            session_is_local(LOCAL, 0),
+            "root's worker in the greeter's session"
+        );
+        assert!(!session_is_local(REMOTE, 1000));
+        assert!(!session_is_local(
+            &LOCAL.replace("STATE=active", "STATE=closing"),
+            1000
+        ));
         // Not remote, but at no seat (a cron or ssh-less service session).
-        assert!(!session_is_local("REMOTE=0\nTYPE=unspecified\n"));
-        assert!(!session_is_local("SEAT=seat0\n"));
-        assert!(!session_is_local("REMOTE=0\nSEAT=\n"));
+        assert!(!session_is_local(
+            "UID=1\nSTATE=active\nREMOTE=0\nTYPE=unspecified\n",
+            1
+        ));
+        assert!(!session_is_local("UID=1\nSTATE=active\nSEAT=seat0\n", 1));
+        assert!(!session_is_local(
+            "UID=1\nSTATE=active\nREMOTE=0\nSEAT=\n",
+            1
+        ));
     }
 
     #[test]
     fn sudo_in_an_ssh_session_is_remote_even_without_rhost() {
         assert_eq!(
-            decide(None, Some("/dev/pts/0"), Some(REMOTE)),
+            decide(None, Some("/dev/pts/0"), Some(REMOTE), 1000),
             Locality::Remote
         );
         assert_eq!(
-            decide(None, Some("/dev/tty1"), Some(REMOTE)),
+            decide(None, Some("/dev/tty1"), Some(REMOTE), 1000),
             Locality::Remote
         );
         assert_eq!(
-            decide(None, Some("/dev/pts/1"), Some(LOCAL)),
+            decide(None, Some("/dev/pts/1"), Some(LOCAL), 1000),
             Locality::Local
         );
         assert_eq!(
-            decide(Some("192.0.2.1"), None, Some(LOCAL)),
+            decide(Some("192.0.2.1"), None, Some(LOCAL), 1000),
             Locality::Remote
         );
     }
 
     #[test]
     fn without_a_session_only_a_virtual_console_is_local() {
-        assert_eq!(decide(None, Some("/dev/tty2"), None), Locality::Local);
-        assert_eq!(decide(None, Some("tty1"), None), Locality::Local);
-        assert_eq!(decide(None, Some("/dev/pts/3"), None), Locality::Unknown);
-        assert_eq!(decide(None, Some("/dev/ttyS0"), None), Locality::Unknown);
-        assert_eq!(decide(None, Some("ssh"), None), Locality::Unknown);
-        assert_eq!(decide(None, None, None), Locality::Unknown);
-        assert_eq!(decide(Some(""), Some("/dev/tty1"), None), Locality::Local);
-        for not in ["tty0", "tty64", "tty01", "/dev/tty", "ttyx", "/dev/console"] {
+        assert_eq!(decide(None, Some("/dev/tty2"), None, 0), Locality::Local);
+        assert_eq!(decide(None, Some("tty1"), None, 0), Locality::Local);
+        assert_eq!(decide(None, Some("/dev/pts/3"), None, 0), Locality::Unknown);
+        assert_eq!(decide(None, Some("/dev/ttyS0"), None, 0), Locality::Unknown);
+        assert_eq!(decide(None, Some("ssh"), None, 0), Locality::Unknown);
+        assert_eq!(decide(None, None, None, 0), Locality::Unknown);
+        assert_eq!(
+            decide(Some(""), Some("/dev/tty1"), None, 0),
+            Locality::Local
+        );
+        for not in [
+            "tty0",
+            "tty64",
+            "tty01",
+            "/dev/tty",
+            "ttyx",
+            "/dev/console",
+            "tty+5",
+            "tty-1",
+        ] {
             assert!(!is_virtual_console(not), "{not}");
         }
     }

@@ -79,7 +79,9 @@ pub fn enroll_fido2(ctx: &Ctx<'_>, a: &EnrollFido2) -> Result<ExitCode> {
         d.make_credential(&request, pin)
     };
     // Whichever key is touched first makes the credential.
-    let answer = tessera_fido2::first_answer(devices, deadline, make, |_| true).map_err(explain)?;
+    let answer =
+        tessera_fido2::first_answer(devices, deadline, make, |_| tessera_fido2::Judged::Take)
+            .map_err(explain)?;
     let e = admin.finish_fido2(&pending, &answer)?;
     let codes = e.confirmation.recovery_codes.as_deref();
     ctx.emit(

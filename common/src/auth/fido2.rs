@@ -9,7 +9,7 @@
 
 use super::attempt::Counting;
 use super::{Authenticator, FirstFactor, Login, Outcome, Stage};
-use crate::audit::Severity;
+use crate::audit::{AuditResult, Severity};
 use crate::base::secret::random_bytes;
 use crate::error::CoreError;
 use crate::factor::fido2::verify::{Refusal, verify_assertion};
@@ -23,6 +23,17 @@ pub const NOT_YOURS: &str =
 
 /// Shown before the code prompt when a key's answer was refused.
 pub const KEY_REFUSED: &str = "The security key's answer was refused; enter a code instead.";
+
+/// What a key's answer would come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyVerdict {
+    /// It logs the user in.
+    Verifies,
+    /// Signed by the user's key and refused for what it signed: one wrong answer.
+    Refused,
+    /// Not the user's key speaking (another's, a broken device): neither.
+    Useless,
+}
 
 /// One request a login sent to local keys, with the credentials it named.
 #[derive(Debug, Clone)]
@@ -117,22 +128,28 @@ impl Authenticator {
         self.finish_step(login, outcome)
     }
 
-    /// Whether `response` to request `index` would log the user in (nothing is changed: the
-    /// front-end asks this of each key's answer as they come, and hands the one that does, or
-    /// else the first, to [`Authenticator::fido2_answer`]).
-    pub fn fido2_verifies(
+    /// What `response` to request `index` would come to (nothing is changed: the front-end
+    /// asks this of each key's answer as they come, and hands the one that verifies, else the
+    /// best refused one, to [`Authenticator::fido2_answer`]).
+    pub fn fido2_verdict(
         &self,
         login: &Login,
         index: usize,
         response: &AssertionResponse,
-    ) -> bool {
+    ) -> KeyVerdict {
         let Some(asked) = login.asked.get(index) else {
-            return false;
+            return KeyVerdict::Useless;
         };
+        if !self.may_use_keys(login) {
+            return KeyVerdict::Useless;
+        }
         let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
         let require_uv = self.config.fido2.requires_uv();
-        self.may_use_keys(login)
-            && verify_assertion(&creds, response, &asked.request.challenge, require_uv).is_ok()
+        match verify_assertion(&creds, response, &asked.request.challenge, require_uv) {
+            Ok(_) => KeyVerdict::Verifies,
+            Err(why) if why.after_signature() => KeyVerdict::Refused,
+            Err(_) => KeyVerdict::Useless,
+        }
     }
 
     fn fido2_answer_inner(
@@ -152,11 +169,27 @@ impl Authenticator {
         let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
         let require_uv = self.config.fido2.requires_uv();
         let verdict = verify_assertion(&creds, response, &asked.request.challenge, require_uv);
-        if verdict == Err(Refusal::UnknownCredential) {
-            // Another key (someone else's, plugged in here) answered with a credential that is
-            // none of the user's: nothing of theirs was tried, so nothing is counted.
+        if let Err(why) = verdict
+            && !why.after_signature()
+        {
+            // Not the user's key speaking (someone else's key plugged in here, a broken or
+            // hostile device): nothing of the user's was tried, so nothing is counted. Audited.
+            let e = self.event(
+                login,
+                AuditResult::Reject,
+                None,
+                Some(format!("fido2 {}; not counted", why.as_str())),
+            );
+            self.audit_only(&e);
             let mut p = login.prompt.clone();
-            p.info = Some(NOT_YOURS.to_string());
+            p.info = Some(
+                if why == Refusal::UnknownCredential {
+                    NOT_YOURS
+                } else {
+                    KEY_REFUSED
+                }
+                .to_string(),
+            );
             return Ok(Outcome::Prompt(p));
         }
         login.tries_left = login.tries_left.saturating_sub(1);

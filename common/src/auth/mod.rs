@@ -25,6 +25,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub use email::MAIL_FAILED;
+pub use fido2::KeyVerdict;
 pub(crate) use housekeeping::check_key_binding;
 pub(crate) use split::Split;
 

@@ -397,7 +397,9 @@ fn pam_asks_for_the_pin_of_a_credential_enrolled_with_pin() {
     )
     .assert_ok();
     assert_eq!(last_audit(&t, "alice")["method"], "fido2");
-    assert_eq!(counters(&key), [1]);
+    // Two signatures: the silent look-up that tells which key may be given the PIN, then
+    // the login's.
+    assert_eq!(counters(&key), [2]);
 
     // A wrong PIN: the key says how many tries are left, and the code prompt follows.
     let code = oathtool_code(&secret, 0);
@@ -413,7 +415,8 @@ fn pam_asks_for_the_pin_of_a_credential_enrolled_with_pin() {
     .assert_ok();
     assert_eq!(last_audit(&t, "alice")["method"], "totp");
     assert_eq!(state(&key).pin_retries, 7);
-    assert_eq!(counters(&key), [1], "the key signed nothing");
+    // Only the silent look-up signed (no touch): nothing was signed for the login.
+    assert_eq!(counters(&key), [3], "the key signed for the login");
 }
 
 #[test]
@@ -587,4 +590,28 @@ fn pam_asks_no_key_where_the_login_is_not_known_to_be_local() {
     run.assert_ok();
     assert!(run.out.contains(TOUCH), "{}", run.out);
     assert_eq!(last_audit(&t, "alice")["method"], "fido2");
+}
+
+#[test]
+fn pam_gives_the_pin_only_to_the_key_that_holds_the_credential() {
+    let t = Install::new(CONFIG);
+    let keys = Keys::new();
+    let key = keys.make("pin", options(|o| o.pin = Some("1234".into())));
+    // Another user's key, with a PIN of its own, plugged in beside it.
+    let other = keys.make("other", options(|o| o.pin = Some("0000".into())));
+    alice_with(&t, &key, &["--pin"], "1234\n");
+    let svc = service(&t, "", &[&other, &key]);
+    svc.pamtester_pty(
+        "alice",
+        &[
+            (PIN_PROMPT, "1234"),
+            (TOUCH, ""),
+            ("successfully authenticated", ""),
+        ],
+    )
+    .assert_ok();
+    assert_eq!(last_audit(&t, "alice")["method"], "fido2");
+    // Had it been given alice's PIN, the other key would have lost a try.
+    assert_eq!(state(&other).pin_retries, 8);
+    assert_eq!(state(&key).pin_retries, 8);
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::admin::Fido2Options;
+use crate::auth::KeyVerdict;
 use crate::factor::fido2::testkey::TestKey;
 use crate::factor::fido2::verify::{FLAG_UP, FLAG_UV};
 use crate::factor::fido2::{CoseAlg, UserVerification};
@@ -79,7 +80,7 @@ fn a_touch_logs_in_once_and_a_repeated_counter_is_refused_and_counted() {
 }
 
 #[test]
-fn an_answer_over_another_challenge_is_refused() {
+fn an_answer_over_another_challenge_is_refused_and_audited_but_not_counted() {
     let e = env();
     alice(&e);
     let key = TestKey::ed(4);
@@ -90,9 +91,16 @@ fn an_answer_over_another_challenge_is_refused() {
     // A new request: the old challenge is gone.
     let reqs = e.auth.fido2_requests(&mut l).unwrap();
     assert_ne!(reqs[0].challenge, first[0].challenge);
-    let o = e.auth.fido2_answer(&mut l, 0, &old).unwrap();
-    assert!(matches!(o, Outcome::Prompt(_)), "{o:?}");
-    assert!(last_detail(&e).contains("fido2 bad_signature"));
+    match e.auth.fido2_answer(&mut l, 0, &old).unwrap() {
+        Outcome::Prompt(p) => {
+            assert_eq!(p.after, None);
+            assert_eq!(p.info.as_deref(), Some(crate::auth::fido2::KEY_REFUSED));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(last_detail(&e), "fido2 bad_signature; not counted");
+    // A signature over another challenge guesses nothing: no failure counted.
+    assert_eq!(lock_of(&e, "alice").codes.failures, 0);
 }
 
 #[test]
@@ -257,7 +265,7 @@ fn a_key_holding_none_of_the_users_credentials_is_not_a_wrong_answer() {
     let reqs = e.auth.fido2_requests(&mut l).unwrap();
     // Another user's key, plugged in here, answers with its own credential.
     let foreign = TestKey::ed(9).assert(&reqs[0], b"bobs", FLAG_UP, 1);
-    assert!(!e.auth.fido2_verifies(&l, 0, &foreign));
+    assert_eq!(e.auth.fido2_verdict(&l, 0, &foreign), KeyVerdict::Useless);
     match e.auth.fido2_answer(&mut l, 0, &foreign).unwrap() {
         Outcome::Prompt(p) => {
             assert_eq!(p.info.as_deref(), Some(crate::auth::fido2::NOT_YOURS));
@@ -278,11 +286,11 @@ fn the_pure_check_changes_nothing_and_agrees_with_the_answer() {
     let reqs = e.auth.fido2_requests(&mut l).unwrap();
     let good = key.assert(&reqs[0], b"c", FLAG_UP, 3);
     let bad = key.assert(&reqs[0], b"c", 0, 3);
-    assert!(e.auth.fido2_verifies(&l, 0, &good));
-    assert!(!e.auth.fido2_verifies(&l, 0, &bad));
-    assert!(!e.auth.fido2_verifies(&l, 1, &good));
+    assert_eq!(e.auth.fido2_verdict(&l, 0, &good), KeyVerdict::Verifies);
+    assert_eq!(e.auth.fido2_verdict(&l, 0, &bad), KeyVerdict::Refused);
+    assert_eq!(e.auth.fido2_verdict(&l, 1, &good), KeyVerdict::Useless);
     // Checking twice consumed nothing: the good answer still logs in.
-    assert!(e.auth.fido2_verifies(&l, 0, &good));
+    assert_eq!(e.auth.fido2_verdict(&l, 0, &good), KeyVerdict::Verifies);
     assert!(matches!(
         e.auth.fido2_answer(&mut l, 0, &good).unwrap(),
         Outcome::Accepted(_)
@@ -320,10 +328,10 @@ fn resident_and_listed_credentials_are_asked_in_separate_requests() {
     assert!(reqs[1].allow_list.is_empty());
     // The listed key still answers its request.
     let a = listed.assert(&reqs[0], b"listed", FLAG_UP, 1);
-    assert!(e.auth.fido2_verifies(&l, 0, &a));
+    assert_eq!(e.auth.fido2_verdict(&l, 0, &a), KeyVerdict::Verifies);
     // The resident one answers the other, under an id the store never saw.
     let r = resident.assert(&reqs[1], b"whatever-the-key-says", FLAG_UP, 1);
-    assert!(e.auth.fido2_verifies(&l, 1, &r));
+    assert_eq!(e.auth.fido2_verdict(&l, 1, &r), KeyVerdict::Verifies);
     match e.auth.fido2_answer(&mut l, 1, &r).unwrap() {
         Outcome::Accepted(v) => assert_eq!(v.method, Method::Fido2 { factor_id: id }),
         other => panic!("{other:?}"),

@@ -64,6 +64,24 @@ impl Refusal {
         }
     }
 
+    /// Whether the answer was signed by the user's own key, and refused for what it signed: only
+    /// such a refusal says anything about this user's login, and counts as a wrong answer. A
+    /// bad or missing signature over a fresh random challenge guesses nothing (another user's
+    /// key, a broken or hostile device): audited, not counted.
+    pub fn after_signature(self) -> bool {
+        match self {
+            Refusal::RpIdMismatch
+            | Refusal::NoPresence
+            | Refusal::NoVerification
+            | Refusal::BackupChanged
+            | Refusal::CounterNotIncreased { .. } => true,
+            Refusal::UnknownCredential
+            | Refusal::Truncated
+            | Refusal::MalformedSignature
+            | Refusal::BadSignature => false,
+        }
+    }
+
     /// Whether the refusal hints at a cloned key (audited as a warning).
     pub fn possible_clone(self) -> bool {
         matches!(self, Refusal::CounterNotIncreased { .. })
