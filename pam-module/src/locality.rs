@@ -50,7 +50,7 @@ pub fn decide(
 }
 
 /// The logind session id in `/proc/self/cgroup`, by systemd's own rule (`cg_path_get_session`):
-/// on the unified hierarchy's line (`0::`), else on the `name=systemd` line, the first path
+/// on the `name=systemd` line (legacy and hybrid hosts), else the unified one (`0::`), the first path
 /// component that is not a slice must be `session-ID.scope`
 /// (`0::/user.slice/user-1000.slice/session-3.scope`). Anything under `user@UID.service` is in
 /// no session: that subtree is the user's own, and a cgroup the user names `session-5.scope`
@@ -63,7 +63,9 @@ pub fn session_id(cgroup: &str) -> Option<&str> {
             want(controllers).then_some(path)
         })
     };
-    let path = path_of(&|c| c.is_empty()).or_else(|| path_of(&|c| c == "name=systemd"))?;
+    // A legacy or hybrid host tracks units on the name=systemd line (its `0::` line may just
+    // say `/`); a unified host has only `0::`.
+    let path = path_of(&|c| c == "name=systemd").or_else(|| path_of(&|c| c.is_empty()))?;
     let unit = path
         .split('/')
         .filter(|c| !c.is_empty())
@@ -116,9 +118,13 @@ mod tests {
             session_id("12:pids:/x\n0::/user.slice/user-0.slice/session-c2.scope\n"),
             Some("c2")
         );
-        // cgroup v1 / hybrid: the name=systemd line, wherever it is.
+        // cgroup v1 / hybrid: the name=systemd line, wherever it is, whatever `0::` says.
         assert_eq!(
             session_id("9:name=systemd:/user.slice/user-1000.slice/session-4.scope\n3:cpu:/\n"),
+            Some("4")
+        );
+        assert_eq!(
+            session_id("9:name=systemd:/user.slice/user-1000.slice/session-4.scope\n0::/\n"),
             Some("4")
         );
         assert_eq!(session_id("0::/system.slice/getty@tty1.service\n"), None);
