@@ -75,7 +75,7 @@ pub fn ask_keys<C: Conversation>(
     // would lose a PIN try (and, after eight, its credentials), and a hostile device would get
     // a hash of the PIN to try offline.
     let devices = if wants_pin {
-        holders(devices, requests)
+        holders(devices, requests, &mut judge)
     } else {
         devices
     };
@@ -125,11 +125,16 @@ pub fn ask_keys<C: Conversation>(
 /// How long a key may take to say whether it holds a credential (no touch, no PIN).
 const PROBE_WAIT: Duration = Duration::from_secs(2);
 
-/// The keys that hold one of the requests' credentials, asked silently (no touch, no PIN, no
-/// verification: the key only looks its credentials up). A key that says it holds none is left
-/// out; one that cannot say without more (a PIN, a touch) stays in; one that does not answer in
-/// time is left out.
-fn holders(devices: Vec<Box<dyn Device>>, requests: &[AssertionRequest]) -> Vec<Box<dyn Device>> {
+/// The keys that prove they hold one of the user's credentials, asked silently (no touch, no
+/// PIN, no verification: the key only looks its credentials up and signs): a key stays only when
+/// the core finds its answer signed by one of the user's keys (`judge` not `Useless`). Another
+/// user's key, a hostile device, a key that will not answer without the PIN (alwaysUv, or a
+/// credential hidden by credProtect) or in time are left out and never see the PIN.
+fn holders(
+    devices: Vec<Box<dyn Device>>,
+    requests: &[AssertionRequest],
+    judge: &mut impl FnMut(usize, &AssertionResponse) -> Judged,
+) -> Vec<Box<dyn Device>> {
     let probes: Vec<AssertionRequest> = requests
         .iter()
         .map(|r| AssertionRequest {
@@ -149,8 +154,11 @@ fn holders(devices: Vec<Box<dyn Device>>, requests: &[AssertionRequest]) -> Vec<
                 let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     ask_one(device.as_mut(), &probes, None)
                 }));
-                let holds = !matches!(found, Ok(Err(DeviceError::NoCredentials)) | Err(_));
-                let _ = tx.send(holds.then_some(device));
+                if let Ok(Ok(answer)) = found {
+                    let _ = tx.send(Some((device, answer)));
+                } else {
+                    let _ = tx.send(None);
+                }
             });
     }
     drop(tx);
@@ -158,7 +166,12 @@ fn holders(devices: Vec<Box<dyn Device>>, requests: &[AssertionRequest]) -> Vec<
     let mut out = Vec::new();
     for _ in 0..count {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Some(d)) => out.push(d),
+            Ok(Some((device, (index, response)))) => {
+                // The probe's answer proves possession only; it is never a login's answer.
+                if judge(index, &response) != Judged::Useless {
+                    out.push(device);
+                }
+            }
             Ok(None) => {}
             Err(_) => break,
         }
