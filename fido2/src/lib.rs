@@ -140,6 +140,9 @@ struct Ids {
     euid: u32,
     gid: u32,
     egid: u32,
+    /// The kernel's AT_SECURE: the program gained privileges at exec (setuid, setgid, file
+    /// capabilities), whatever the ids say now.
+    secure: bool,
 }
 
 #[cfg(debug_assertions)]
@@ -151,13 +154,34 @@ impl Ids {
             euid: geteuid().as_raw(),
             gid: getgid().as_raw(),
             egid: getegid().as_raw(),
+            // Unreadable: assume the worst.
+            secure: std::fs::read("/proc/self/auxv").map_or(true, |a| at_secure(&a)),
         }
     }
 
-    /// Setuid or setgid: the environment is another user's, not to be trusted with paths.
+    /// Setuid, setgid or otherwise privileged at exec: the environment is another user's, not
+    /// to be trusted with paths.
     fn privileged(&self) -> bool {
-        self.uid != self.euid || self.gid != self.egid
+        self.uid != self.euid || self.gid != self.egid || self.secure
     }
+}
+
+/// AT_SECURE in an auxiliary vector (`/proc/self/auxv`: native-endian word pairs, type then
+/// value, ending at AT_NULL). Not found: not secure.
+#[cfg(debug_assertions)]
+fn at_secure(auxv: &[u8]) -> bool {
+    const AT_NULL: usize = 0;
+    const AT_SECURE: usize = 23;
+    const WORD: usize = std::mem::size_of::<usize>();
+    let word = |b: &[u8]| b.try_into().map(usize::from_ne_bytes).unwrap_or(AT_NULL);
+    for pair in auxv.chunks_exact(2 * WORD) {
+        match word(&pair[..WORD]) {
+            AT_NULL => break,
+            AT_SECURE => return word(&pair[WORD..]) != 0,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The value of [`TEST_DEVICE_ENV`] when it selects software keys: set, not empty, and the
@@ -178,6 +202,7 @@ mod tests {
             euid,
             gid,
             egid,
+            secure: false,
         };
         let var = || Some(std::ffi::OsString::from("/tmp/key.json"));
         let plain = ids(1000, 1000, 1000, 1000);
@@ -194,5 +219,31 @@ mod tests {
         ] {
             assert_eq!(soft_paths(var(), &setid), None, "{setid:?}");
         }
+        // Privileged at exec with equal ids (file capabilities; sudo leaving the real gid).
+        let caps = Ids {
+            secure: true,
+            ..plain
+        };
+        assert_eq!(soft_paths(var(), &caps), None);
+    }
+
+    #[test]
+    fn at_secure_is_read_from_the_auxiliary_vector() {
+        let vector = |pairs: &[(usize, usize)]| -> Vec<u8> {
+            pairs
+                .iter()
+                .flat_map(|(t, v)| [t.to_ne_bytes(), v.to_ne_bytes()].concat())
+                .collect()
+        };
+        assert!(at_secure(&vector(&[(6, 4096), (23, 1), (0, 0)])));
+        assert!(!at_secure(&vector(&[(6, 4096), (23, 0), (0, 0)])));
+        assert!(
+            !at_secure(&vector(&[(6, 4096), (0, 0), (23, 1)])),
+            "after AT_NULL"
+        );
+        assert!(!at_secure(&[]));
+        // This test process is not privileged.
+        let me = Ids::of_process();
+        assert!(!me.secure, "{me:?}");
     }
 }

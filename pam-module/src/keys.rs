@@ -45,17 +45,8 @@ pub fn ask_keys<C: Conversation>(
     mut judge: impl FnMut(usize, &AssertionResponse) -> Judged,
 ) -> KeyAnswer {
     let started = Instant::now();
-    let opened = tessera_fido2::with_deadline(OPEN_WAIT, || {
-        tessera_fido2::open_all().map(|devices| {
-            devices
-                .into_iter()
-                .map(|mut d| {
-                    let info = d.info();
-                    (d, info)
-                })
-                .collect::<Vec<_>>()
-        })
-    });
+    let opened = tessera_fido2::with_deadline(OPEN_WAIT, tessera_fido2::open_all)
+        .map(|found| found.map(with_info));
     let devices = match opened {
         Some(Ok(d)) if !d.is_empty() => d,
         // No key: nothing to say, the code prompt follows at once.
@@ -120,6 +111,42 @@ pub fn ask_keys<C: Conversation>(
         Err(DeviceError::NoTouch) => nothing("The security key was not touched in time.".into()),
         Err(e) => nothing(format!("The security key gave no answer: {e}.")),
     }
+}
+
+/// How long a key may take to tell what it can (getInfo).
+const INFO_WAIT: Duration = Duration::from_secs(2);
+
+/// Each key with what it can, asked at once on a thread of its own: a key that does not answer
+/// in time is left out, and does not keep the others from being asked.
+fn with_info(
+    devices: Vec<Box<dyn Device>>,
+) -> Vec<(
+    Box<dyn Device>,
+    Result<tessera_fido2::DeviceInfo, DeviceError>,
+)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let count = devices.len();
+    for mut device in devices {
+        let tx = tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("tessera-key-info".into())
+            .spawn(move || {
+                let info = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| device.info()));
+                if let Ok(info) = info {
+                    let _ = tx.send((device, info));
+                }
+            });
+    }
+    drop(tx);
+    let deadline = Instant::now() + INFO_WAIT;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(found) => out.push(found),
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 /// How long a key may take to say whether it holds a credential (no touch, no PIN).
@@ -202,4 +229,58 @@ fn ask_one(
         }
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_common::fido2::{AttestationResponse, CredentialRequest};
+    use tessera_fido2::DeviceInfo;
+
+    /// A key whose getInfo takes `stall`.
+    struct Stalling {
+        name: &'static str,
+        stall: Duration,
+    }
+
+    impl Device for Stalling {
+        fn describe(&self) -> String {
+            self.name.to_string()
+        }
+        fn info(&mut self) -> Result<DeviceInfo, DeviceError> {
+            std::thread::sleep(self.stall);
+            Ok(DeviceInfo::default())
+        }
+        fn make_credential(
+            &mut self,
+            _: &CredentialRequest,
+            _: Option<&str>,
+        ) -> Result<AttestationResponse, DeviceError> {
+            Err(DeviceError::NoTouch)
+        }
+        fn get_assertion(
+            &mut self,
+            _: &AssertionRequest,
+            _: Option<&str>,
+        ) -> Result<AssertionResponse, DeviceError> {
+            Err(DeviceError::NoCredentials)
+        }
+    }
+
+    #[test]
+    fn a_key_that_stalls_in_get_info_does_not_keep_the_others_out() {
+        let devices: Vec<Box<dyn Device>> = vec![
+            Box::new(Stalling {
+                name: "stuck",
+                stall: Duration::from_secs(30),
+            }),
+            Box::new(Stalling {
+                name: "fine",
+                stall: Duration::ZERO,
+            }),
+        ];
+        let found = with_info(devices);
+        let names: Vec<String> = found.iter().map(|(d, _)| d.describe()).collect();
+        assert_eq!(names, ["fine"]);
+    }
 }
