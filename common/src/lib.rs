@@ -89,4 +89,41 @@ mod layers {
         }
         assert!(offenders.is_empty(), "{offenders:#?}");
     }
+
+    /// The store only stores: nothing in `store/` uses the factors, the login flow or the
+    /// administration above it (doc comments may name them).
+    #[test]
+    fn the_store_imports_no_layer_above_it() {
+        fn walk(dir: &std::path::Path, offenders: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, offenders);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.trim_start();
+                    if code.starts_with("//") {
+                        continue;
+                    }
+                    if ["crate::factor", "crate::auth", "crate::admin"]
+                        .iter()
+                        .any(|above| code.contains(above))
+                    {
+                        offenders.push(format!("{}:{}: {line}", path.display(), i + 1));
+                    }
+                }
+            }
+        }
+        let mut offenders = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store"),
+            &mut offenders,
+        );
+        assert!(offenders.is_empty(), "{offenders:#?}");
+    }
 }

@@ -8,11 +8,13 @@
 //! - [`names`]: user names and their canonical key (`NameError`);
 //! - [`address`]: e-mail addresses (`AddressError`);
 //! - [`origin`]: where a login comes from, one key per place;
+//! - [`fido2`]: what a stored FIDO2 credential is (algorithm, public key, options);
 //! - [`text`]: untrusted text made printable;
 //! - [`trust`]: files only root could have written, checked before they are believed.
 
 pub mod address;
 pub mod clock;
+pub mod fido2;
 pub mod kdf;
 pub mod names;
 pub mod origin;

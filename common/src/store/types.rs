@@ -2,9 +2,9 @@
 
 use std::fmt;
 
+use crate::base::fido2::{CoseAlg, Credential};
 use crate::base::otp::TotpAlgorithm;
 use crate::base::secret::Secret;
-use crate::factor::fido2::{CoseAlg, Credential};
 use crate::policy::LockState;
 
 pub type UserId = i64;

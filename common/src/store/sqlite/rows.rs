@@ -2,9 +2,9 @@
 
 use rusqlite::Row;
 
+use crate::base::fido2::{CoseAlg, Credential, Origin, PublicKey, UserVerification};
 use crate::base::otp::TotpAlgorithm;
 use crate::base::secret::Secret;
-use crate::factor::fido2::{CoseAlg, Credential, Origin, PublicKey, UserVerification};
 use crate::store::{Factor, FactorKind, FactorStatus, Fido2Factor, TotpState, User};
 
 pub(super) fn to_u64(v: i64) -> u64 {
