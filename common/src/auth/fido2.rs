@@ -143,13 +143,23 @@ impl Authenticator {
         if !self.may_use_keys(login) {
             return KeyVerdict::Useless;
         }
-        let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
-        let require_uv = self.config.fido2.requires_uv();
-        match verify_assertion(&creds, response, &asked.request.challenge, require_uv) {
+        match self.check_key_answer(asked, response) {
             Ok(_) => KeyVerdict::Verifies,
             Err(why) if why.after_signature() => KeyVerdict::Refused,
             Err(_) => KeyVerdict::Useless,
         }
+    }
+
+    /// The one check of a key's answer to `asked`, for [`Authenticator::fido2_verdict`] and
+    /// [`Authenticator::fido2_answer`] alike.
+    fn check_key_answer(
+        &self,
+        asked: &Asked,
+        response: &AssertionResponse,
+    ) -> Result<crate::factor::fido2::verify::Verified, Refusal> {
+        let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
+        let require_uv = self.config.fido2.requires_uv();
+        verify_assertion(&creds, response, &asked.request.challenge, require_uv)
     }
 
     fn fido2_answer_inner(
@@ -166,9 +176,7 @@ impl Authenticator {
         // Each challenge is answered once.
         let asked = login.asked.swap_remove(index);
         login.asked.clear();
-        let creds: Vec<Credential> = asked.credentials.iter().map(|(_, c)| c.clone()).collect();
-        let require_uv = self.config.fido2.requires_uv();
-        let verdict = verify_assertion(&creds, response, &asked.request.challenge, require_uv);
+        let verdict = self.check_key_answer(&asked, response);
         if let Err(why) = verdict
             && !why.after_signature()
         {
