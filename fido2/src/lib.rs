@@ -35,7 +35,7 @@ mod race;
 #[cfg(debug_assertions)]
 pub mod soft;
 
-pub use race::{Judged, first_answer};
+pub use race::{Judged, first_answer, on_each};
 
 use std::time::Duration;
 
@@ -50,6 +50,13 @@ pub struct DeviceInfo {
     pub pin_set: bool,
     /// The key verifies its user itself (a fingerprint), without a PIN from the host.
     pub builtin_uv: bool,
+}
+
+impl DeviceInfo {
+    /// The key verifies its user with a PIN from the host: it has one and no fingerprint reader.
+    pub fn pin_verifies(&self) -> bool {
+        self.pin_set && !self.builtin_uv
+    }
 }
 
 /// Why a key did not answer. Each says what the user should do.

@@ -75,3 +75,41 @@ where
     }
     kept.map(|(_, v)| v).ok_or(last)
 }
+
+/// Run `ask` on every device at once, each on a thread of its own, and give back each device
+/// with its result, for those that finished by `deadline` (a device still busy then, or one
+/// whose driver panicked, is left out: it cannot keep the others from being used).
+pub fn on_each<T, F>(
+    devices: Vec<Box<dyn Device>>,
+    deadline: Instant,
+    ask: F,
+) -> Vec<(Box<dyn Device>, T)>
+where
+    T: Send + 'static,
+    F: Fn(&mut dyn Device) -> T + Send + Sync + 'static,
+{
+    let ask = std::sync::Arc::new(ask);
+    let (tx, rx) = mpsc::channel::<(Box<dyn Device>, T)>();
+    let count = devices.len();
+    for mut device in devices {
+        let (tx, ask) = (tx.clone(), ask.clone());
+        let _ = std::thread::Builder::new()
+            .name("tessera-key".into())
+            .spawn(move || {
+                let found =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ask(device.as_mut())));
+                if let Ok(v) = found {
+                    let _ = tx.send((device, v));
+                }
+            });
+    }
+    drop(tx);
+    let mut out = Vec::new();
+    for _ in 0..count {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(found) => out.push(found),
+            Err(_) => break,
+        }
+    }
+    out
+}

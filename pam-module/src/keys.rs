@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use tessera_common::fido2::{AssertionRequest, AssertionResponse};
-use tessera_fido2::{Device, DeviceError, Judged};
+use tessera_fido2::{Device, DeviceError, DeviceInfo, Judged};
 use zeroize::Zeroizing;
 
 use crate::conv::Conversation;
@@ -59,7 +59,7 @@ pub fn ask_keys<C: Conversation>(
     let needs_uv = requests.iter().any(|r| r.verification);
     let pin_verifies = devices
         .iter()
-        .any(|(_, i)| matches!(i, Ok(i) if i.pin_set && !i.builtin_uv));
+        .any(|(_, i)| i.as_ref().is_ok_and(DeviceInfo::pin_verifies));
     let wants_pin = requests.iter().any(|r| r.pin) || (needs_uv && pin_verifies);
     let devices: Vec<Box<dyn Device>> = devices.into_iter().map(|(d, _)| d).collect();
     // The PIN goes only to keys that hold one of the user's credentials: another user's key
@@ -116,37 +116,12 @@ pub fn ask_keys<C: Conversation>(
 /// How long a key may take to tell what it can (getInfo).
 const INFO_WAIT: Duration = Duration::from_secs(2);
 
-/// Each key with what it can, asked at once on a thread of its own: a key that does not answer
-/// in time is left out, and does not keep the others from being asked.
+/// Each key with what it can, asked at once: a key that does not answer in time is left out,
+/// and does not keep the others from being asked.
 fn with_info(
     devices: Vec<Box<dyn Device>>,
-) -> Vec<(
-    Box<dyn Device>,
-    Result<tessera_fido2::DeviceInfo, DeviceError>,
-)> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let count = devices.len();
-    for mut device in devices {
-        let tx = tx.clone();
-        let _ = std::thread::Builder::new()
-            .name("tessera-key-info".into())
-            .spawn(move || {
-                let info = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| device.info()));
-                if let Ok(info) = info {
-                    let _ = tx.send((device, info));
-                }
-            });
-    }
-    drop(tx);
-    let deadline = Instant::now() + INFO_WAIT;
-    let mut out = Vec::new();
-    for _ in 0..count {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(found) => out.push(found),
-            Err(_) => break,
-        }
-    }
-    out
+) -> Vec<(Box<dyn Device>, Result<DeviceInfo, DeviceError>)> {
+    tessera_fido2::on_each(devices, Instant::now() + INFO_WAIT, |d| d.info())
 }
 
 /// How long a key may take to say whether it holds a credential (no touch, no PIN).
@@ -171,39 +146,17 @@ fn holders(
             ..r.clone()
         })
         .collect();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let count = devices.len();
-    for mut device in devices {
-        let (tx, probes) = (tx.clone(), probes.clone());
-        let _ = std::thread::Builder::new()
-            .name("tessera-key-probe".into())
-            .spawn(move || {
-                let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    ask_one(device.as_mut(), &probes, None)
-                }));
-                if let Ok(Ok(answer)) = found {
-                    let _ = tx.send(Some((device, answer)));
-                } else {
-                    let _ = tx.send(None);
-                }
-            });
-    }
-    drop(tx);
-    let deadline = Instant::now() + PROBE_WAIT;
-    let mut out = Vec::new();
-    for _ in 0..count {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Some((device, (index, response)))) => {
-                // The probe's answer proves possession only; it is never a login's answer.
-                if judge(index, &response) != Judged::Useless {
-                    out.push(device);
-                }
-            }
-            Ok(None) => {}
-            Err(_) => break,
-        }
-    }
-    out
+    let found = tessera_fido2::on_each(devices, Instant::now() + PROBE_WAIT, move |d| {
+        ask_one(d, &probes, None)
+    });
+    found
+        .into_iter()
+        // The probe's answer proves possession only; it is never a login's answer.
+        .filter_map(|(device, answer)| match answer {
+            Ok((index, response)) if judge(index, &response) != Judged::Useless => Some(device),
+            Ok(_) | Err(_) => None,
+        })
+        .collect()
 }
 
 fn nothing(text: String) -> KeyAnswer {

@@ -42,7 +42,7 @@ pub fn enroll_fido2(ctx: &Ctx<'_>, a: &EnrollFido2) -> Result<ExitCode> {
     let mut pin_set = false;
     for d in &mut devices {
         if let Ok(info) = d.info() {
-            pin_set |= info.pin_set && !info.builtin_uv;
+            pin_set |= info.pin_verifies();
         }
     }
     // A key with a PIN set needs it to make any credential (CTAP2 keys refuse makeCredential
