@@ -2,8 +2,6 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use qrcode::QrCode;
-use qrcode::render::unicode::Dense1x2;
 use serde_json::{Value, json};
 use tessera_common::{AuditEvent, Factor, Fido2Factor, Lock, LockState, Secret};
 
@@ -14,14 +12,7 @@ pub fn time(unix: u64) -> String {
 
 /// A QR code of `text` drawn with half-block characters, quiet zone included.
 pub fn qr(text: &str) -> Option<String> {
-    let code = QrCode::new(text.as_bytes()).ok()?;
-    Some(
-        code.render::<Dense1x2>()
-            .dark_color(Dense1x2::Light)
-            .light_color(Dense1x2::Dark)
-            .quiet_zone(true)
-            .build(),
-    )
+    tessera_common::qr_half_blocks(text)
 }
 
 pub fn lock_text(lock: &LockState, now: u64) -> String {

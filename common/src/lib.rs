@@ -49,6 +49,7 @@ pub use auth::{
 pub use base::clock::{Clock, SystemClock};
 pub use base::names::{MAX_USER_NAME, name_key};
 pub use base::origin::origin_key;
+pub use base::qr::half_blocks as qr_half_blocks;
 pub use base::otp::TotpAlgorithm;
 pub use base::secret::{Secret, random_bytes};
 pub use base::text::{Printable, printable};

@@ -1,8 +1,8 @@
 //! New factors: an authenticator (TOTP), an e-mail address.
 
-use super::{Admin, EmailEnrollment, TotpEnrollment, TotpOptions, host_name, validate_label};
+use super::{Admin, EmailEnrollment, TotpEnrollment, TotpOptions, validate_label};
 use crate::base::address::validate_email;
-use crate::base::otp::{TotpParams, generate_secret, otpauth_uri, to_base32};
+use crate::base::otp::TotpParams;
 use crate::base::secret::MasterKey;
 use crate::error::{CoreError, InputError};
 use crate::factor::email::{Delivery, MessageContext, Sender};
@@ -19,17 +19,16 @@ impl Admin {
             .clone()
             .unwrap_or_else(|| "authenticator".to_string());
         validate_label(&label)?;
-        let secret = generate_secret(params.algorithm)?;
-        let factor_id = self.add_totp(&user, &key, &label, &params, secret.expose(), None, None)?;
-
-        let secret_base32 = to_base32(secret.expose());
-        let account = format!("{}@{}", user.name, host_name());
-        let uri = otpauth_uri(
+        let p = totp::provision(
+            self.store.as_ref(),
+            &key,
             &self.config.totp.issuer,
-            &account,
-            secret_base32.expose(),
+            &user,
+            &label,
             &params,
-        );
+            self.clock.now(),
+        )?;
+        let factor_id = p.factor_id;
         self.audit(name, format!("enroll totp factor={factor_id}"));
 
         let (status, recovery_codes) = if o.activate {
@@ -42,8 +41,8 @@ impl Admin {
             user: user.name,
             factor_id,
             label,
-            secret_base32,
-            uri,
+            secret_base32: p.secret_base32,
+            uri: p.uri,
             params,
             status,
             recovery_codes,

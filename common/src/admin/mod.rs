@@ -290,10 +290,3 @@ pub(super) fn validate_label(label: &str) -> Result<(), InputError> {
     Ok(())
 }
 
-pub(super) fn host_name() -> String {
-    hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}

@@ -4,7 +4,7 @@ use super::Admin;
 use crate::base::secret::Secret;
 use crate::error::{CoreError, InputError};
 use crate::factor::recovery;
-use crate::store::{RecoveryBatch, User};
+use crate::store::User;
 
 impl Admin {
     /// Replace the user's recovery codes with `count` new ones, returned for display once.
@@ -40,25 +40,8 @@ impl Admin {
         origin: &str,
     ) -> Result<(), CoreError> {
         let key = self.key()?;
-        let salt = recovery::generate_salt()?;
-        let a = self.config.argon2;
-        let mut hashes = Vec::with_capacity(codes.len());
-        for c in codes {
-            let norm = recovery::normalize(c.expose())
-                .ok_or_else(|| InputError::Code("a recovery code has an unexpected form".into()))?;
-            let h = recovery::hash_code(&norm, &salt, key.recovery_pepper(), &a)?;
-            hashes.push(*h);
-        }
-        let batch = RecoveryBatch {
-            salt: salt.to_vec(),
-            m_cost: a.memory_kib,
-            t_cost: a.iterations,
-            p_cost: a.parallelism,
-            created_at: self.clock.now(),
-            origin: origin.to_string(),
-            total: u32::try_from(codes.len()).unwrap_or(u32::MAX),
-            unused: u32::try_from(codes.len()).unwrap_or(u32::MAX),
-        };
+        let (batch, hashes) =
+            recovery::new_batch(codes, &key, &self.config.argon2, self.clock.now(), origin)?;
         self.store.replace_recovery(user.id, &batch, &hashes)?;
         self.audit(
             &user.name,

@@ -10,6 +10,7 @@
 //! - [`origin`]: where a login comes from, one key per place;
 //! - [`fido2`]: what a stored FIDO2 credential is (algorithm, public key, options);
 //! - [`text`]: untrusted text made printable;
+//! - [`qr`]: QR codes for a terminal;
 //! - [`trust`]: files only root could have written, checked before they are believed.
 
 pub mod address;
@@ -18,6 +19,7 @@ pub mod fido2;
 pub mod kdf;
 pub mod names;
 pub mod origin;
+pub mod qr;
 pub mod otp;
 pub mod secret;
 pub mod text;

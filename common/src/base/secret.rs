@@ -89,6 +89,7 @@ pub struct MasterKey {
     seal: [u8; KEY_LEN],
     pepper: [u8; KEY_LEN],
     email: [u8; KEY_LEN],
+    invite: [u8; KEY_LEN],
     binding: [u8; KEY_LEN],
 }
 
@@ -98,6 +99,7 @@ impl fmt::Debug for MasterKey {
             seal: _,
             pepper: _,
             email: _,
+            invite: _,
             binding: _,
         } = self;
         f.write_str("MasterKey(<redacted>)")
@@ -130,6 +132,7 @@ impl MasterKey {
             seal: derive(root, b"tessera seal v1"),
             pepper: derive(root, b"tessera recovery pepper v1"),
             email: derive(root, b"tessera email code v1"),
+            invite: derive(root, b"tessera invite v1"),
             binding: derive(root, b"tessera store binding v1"),
         }
     }
@@ -272,6 +275,11 @@ impl MasterKey {
     /// The HMAC key for e-mailed code hashes.
     pub fn email_code_key(&self) -> &[u8] {
         &self.email
+    }
+
+    /// The HMAC key for invitation hashes.
+    pub fn invite_key(&self) -> &[u8] {
+        &self.invite
     }
 }
 

@@ -123,6 +123,34 @@ pub struct PolicyConfig {
     /// factor for `first_factor_lockout` (never longer).
     pub first_factor_max_failures: u32,
     pub first_factor_lockout: Duration,
+    /// Whether an unenrolled user may set up a factor while logging in.
+    pub enroll_at_login: EnrollAtLogin,
+    /// How long an invitation (`tessera user invite`) is valid unless `--valid` says otherwise.
+    pub invite_valid: Duration,
+    /// Where to set up the second factor, told to an unenrolled user who cannot do it where
+    /// they are (a VPN client, no invitation): a URL, a host to log in to, a help-desk number.
+    pub enroll_help: Option<String>,
+}
+
+/// `[policy] enroll_at_login`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollAtLogin {
+    /// Unenrolled users are refused, or step aside under `nullok` / `allow_unenrolled`.
+    Off,
+    /// Unenrolled users are offered enrollment and may skip it (this module then steps aside).
+    Optional,
+    /// Unenrolled users must enroll (with a proof beyond the password) or are refused.
+    Required,
+}
+
+impl EnrollAtLogin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrollAtLogin::Off => "off",
+            EnrollAtLogin::Optional => "optional",
+            EnrollAtLogin::Required => "required",
+        }
+    }
 }
 
 impl PolicyConfig {
@@ -196,6 +224,9 @@ struct RawPolicy {
     max_tries: Option<i64>,
     first_factor_max_failures: Option<i64>,
     first_factor_lockout: Option<RawDuration>,
+    enroll_at_login: Option<String>,
+    invite_valid: Option<RawDuration>,
+    enroll_help: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,6 +377,37 @@ impl Validator<'_> {
                 Duration::from_secs(1),
                 Duration::from_secs(24 * 3600),
             )?,
+            enroll_at_login: match p.enroll_at_login.as_deref() {
+                None | Some("off") => EnrollAtLogin::Off,
+                Some("optional") => EnrollAtLogin::Optional,
+                Some("required") => EnrollAtLogin::Required,
+                Some(other) => {
+                    return Err(self.invalid(
+                        "policy",
+                        "enroll_at_login",
+                        format!("{other:?} is not one of \"off\", \"optional\", \"required\""),
+                    ));
+                }
+            },
+            invite_valid: self.duration(
+                "policy",
+                "invite_valid",
+                p.invite_valid,
+                Duration::from_secs(72 * 3600),
+                Duration::from_secs(60),
+                Duration::from_secs(90 * 24 * 3600),
+            )?,
+            enroll_help: match p.enroll_help {
+                None => None,
+                Some(h) if h.trim().is_empty() || h.len() > 200 || h.chars().any(char::is_control) => {
+                    return Err(self.invalid(
+                        "policy",
+                        "enroll_help",
+                        "must be 1 to 200 characters of text on one line",
+                    ));
+                }
+                Some(h) => Some(h.trim().to_string()),
+            },
         };
         let policy = PolicyConfig {
             max_lockout: self.duration(

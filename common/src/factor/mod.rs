@@ -9,6 +9,7 @@
 
 pub mod email;
 pub mod fido2;
+pub mod invite;
 pub mod password;
 pub mod recovery;
 pub mod ssh_key;

@@ -17,7 +17,7 @@ use crate::base::secret::{Secret, random_bytes};
 use crate::error::CoreError;
 use crate::store::{RecoveryBatch, RecoveryStore, UserId};
 
-const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters in a generated code.
 pub const CODE_LEN: usize = 12;
 /// Shortest and longest normalised input treated as a recovery code (8-digit google-authenticator
@@ -29,20 +29,21 @@ pub const SALT_LEN: usize = 16;
 
 /// Fresh codes, formatted for display.
 pub fn generate_codes(count: u32) -> Result<Vec<Secret<String>>, KeyError> {
-    let mut out = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let mut raw = Zeroizing::new([0u8; CODE_LEN]);
-        random_bytes(raw.as_mut())?;
-        let mut code = String::with_capacity(CODE_LEN + 2);
-        for (i, b) in raw.iter().enumerate() {
-            if i > 0 && i % 4 == 0 {
-                code.push('-');
-            }
-            code.push(char::from(ALPHABET[usize::from(b & 31)]));
+    (0..count).map(|_| random_grouped(CODE_LEN)).collect()
+}
+
+/// `len` random characters of [`ALPHABET`], in groups of four joined by dashes.
+pub(crate) fn random_grouped(len: usize) -> Result<Secret<String>, KeyError> {
+    let mut raw = Zeroizing::new(vec![0u8; len]);
+    random_bytes(raw.as_mut())?;
+    let mut code = String::with_capacity(len + len / 4);
+    for (i, b) in raw.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            code.push('-');
         }
-        out.push(Secret::new(code));
+        code.push(char::from(ALPHABET[usize::from(b & 31)]));
     }
-    Ok(out)
+    Ok(Secret::new(code))
 }
 
 /// Length of a recovery code as printed (`xxxx-xxxx-xxxx`).
@@ -92,6 +93,37 @@ pub fn hash_code(
     params: &Argon2Config,
 ) -> Result<Zeroizing<[u8; HASH_LEN]>, CoreError> {
     Ok(kdf::raw_hash(normalized.as_bytes(), salt, pepper, params)?)
+}
+
+/// A new batch for `codes`: its salt and Argon2 parameters, and each code's hash, to hand to
+/// [`RecoveryStore::replace_recovery`](crate::store::RecoveryStore::replace_recovery).
+pub fn new_batch(
+    codes: &[Secret<String>],
+    key: &MasterKey,
+    params: &Argon2Config,
+    now: u64,
+    origin: &str,
+) -> Result<(RecoveryBatch, Vec<[u8; HASH_LEN]>), CoreError> {
+    let salt = generate_salt()?;
+    let mut hashes = Vec::with_capacity(codes.len());
+    for c in codes {
+        let norm = normalize(c.expose()).ok_or_else(|| {
+            crate::error::InputError::Code("a recovery code has an unexpected form".into())
+        })?;
+        hashes.push(*hash_code(&norm, &salt, key.recovery_pepper(), params)?);
+    }
+    let n = u32::try_from(codes.len()).unwrap_or(u32::MAX);
+    let batch = RecoveryBatch {
+        salt: salt.to_vec(),
+        m_cost: params.memory_kib,
+        t_cost: params.iterations,
+        p_cost: params.parallelism,
+        created_at: now,
+        origin: origin.to_string(),
+        total: n,
+        unused: n,
+    };
+    Ok((batch, hashes))
 }
 
 /// A recovery code that matched: its id (to claim) and how many unused codes remain after it.

@@ -124,6 +124,22 @@ pub trait EmailCodeStore {
     ) -> Result<bool, StoreError>;
 }
 
+/// Invitations to enroll at login.
+pub trait InviteStore {
+    /// Give the user this invitation, replacing any previous one.
+    fn put_invite(
+        &self,
+        user_id: UserId,
+        hash: &[u8],
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+    /// The user's invitation (pending, used or expired), if any.
+    fn invite(&self, user_id: UserId) -> Result<Option<Invite>, StoreError>;
+    /// Withdraw the user's invitation. `false` if there was none still pending at `now`.
+    fn revoke_invite(&self, user_id: UserId, now: u64) -> Result<bool, StoreError>;
+}
+
 /// The audit table.
 pub trait AuditStore {
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
@@ -170,11 +186,19 @@ pub trait Tx {
     fn claim(&self, user_id: UserId, claim: &Claim, now: u64) -> Result<bool, StoreError>;
     /// One wrong answer against the user's outstanding e-mailed code.
     fn spend_email_try(&self, user_id: UserId) -> Result<(), StoreError>;
+    /// Activate a pending factor, claiming `step` as [`FactorStore::activate_factor`] does, in
+    /// this transaction. `None` when the step was already used or the factor is not pending.
+    fn activate_factor(
+        &self,
+        user_id: UserId,
+        factor_id: FactorId,
+        step: Option<u64>,
+    ) -> Result<Option<Activation>, StoreError>;
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
 }
 
 pub trait Store:
-    UserStore + FactorStore + RecoveryStore + EmailCodeStore + AuditStore + Send + Sync
+    UserStore + FactorStore + RecoveryStore + EmailCodeStore + InviteStore + AuditStore + Send + Sync
 {
     /// Run `f` in one write transaction (taken at once, so concurrent writers queue on the busy
     /// timeout). Committed when `f` returns `Ok`, rolled back when it returns `Err`.

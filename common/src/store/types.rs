@@ -236,6 +236,48 @@ pub enum Claim {
     Fido2Count { factor_id: FactorId, count: u32 },
     /// Accept only if the SSH security-key factor is still active.
     SshKey { factor_id: FactorId },
+    /// Accept only if the user's outstanding e-mailed code has this hash, has tries left, has
+    /// not expired and was sent for this *pending* factor (enrollment at login); the row is then
+    /// deleted, so the send interval does not hold against the user's next login.
+    PendingEmailCode {
+        factor_id: FactorId,
+        hash: [u8; 32],
+    },
+    /// Accept only if the user's invitation has this hash, is unused and has not expired; it is
+    /// then marked used.
+    Invite { hash: [u8; 32] },
+}
+
+/// A user's invitation to enroll at login (`tessera user invite`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub hash: Vec<u8>,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub used_at: Option<u64>,
+}
+
+impl Invite {
+    /// Not used and not expired at `now`.
+    pub fn is_pending(&self, now: u64) -> bool {
+        self.used_at.is_none() && self.expires_at > now
+    }
+}
+
+impl fmt::Debug for Invite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Invite {
+            hash: _,
+            created_at,
+            expires_at,
+            used_at,
+        } = self;
+        f.debug_struct("Invite")
+            .field("created_at", created_at)
+            .field("expires_at", expires_at)
+            .field("used_at", used_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -105,8 +105,10 @@ impl EmailCodeStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.with(|c| {
             let tx = BatchTx::begin(c, true)?;
+            // A confirmed code is deleted, not spent: the send interval is against bombing,
+            // and must not keep the user's first login from getting a code of its own.
             let consumed = tx.execute(
-                "UPDATE email_codes SET tries_left = 0
+                "DELETE FROM email_codes
                  WHERE user_id = ?1 AND factor_id = ?2 AND hash = ?3
                    AND expires_at > ?4 AND tries_left > 0",
                 params![user_id, factor_id, hash, to_i64(now)],

@@ -132,30 +132,11 @@ impl FactorStore for SqliteStore {
     ) -> Result<Option<Activation>, StoreError> {
         self.with(|c| {
             let tx = BatchTx::begin(c, true)?;
-            let had_active: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM factors WHERE user_id = ?1 AND status = 'active')",
-                [user_id],
-                |r| r.get(0),
-            )?;
-            let changed = tx.execute(
-                "UPDATE factors SET status = 'active', last_step = coalesce(?3, last_step)
-                 WHERE id = ?1 AND user_id = ?2 AND status = 'pending'
-                   AND (?3 IS NULL OR last_step IS NULL OR last_step < ?3)",
-                params![factor_id, user_id, step.map(to_i64)],
-            )?;
-            if changed != 1 {
-                return Ok(None);
+            let activation = activate(&tx, user_id, factor_id, step)?;
+            if activation.is_some() {
+                tx.commit()?;
             }
-            let has_recovery: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM recovery_batches WHERE user_id = ?1)",
-                [user_id],
-                |r| r.get(0),
-            )?;
-            tx.commit()?;
-            Ok(Some(Activation {
-                first_active: !had_active,
-                has_recovery,
-            }))
+            Ok(activation)
         })
     }
 
@@ -187,4 +168,36 @@ impl FactorStore for SqliteStore {
             Ok(true)
         })
     }
+}
+
+/// Activate a pending factor on `conn` (inside the caller's transaction), claiming `step`.
+pub(super) fn activate(
+    conn: &rusqlite::Connection,
+    user_id: UserId,
+    factor_id: FactorId,
+    step: Option<u64>,
+) -> rusqlite::Result<Option<Activation>> {
+    let had_active: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM factors WHERE user_id = ?1 AND status = 'active')",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    let changed = conn.execute(
+        "UPDATE factors SET status = 'active', last_step = coalesce(?3, last_step)
+         WHERE id = ?1 AND user_id = ?2 AND status = 'pending'
+           AND (?3 IS NULL OR last_step IS NULL OR last_step < ?3)",
+        params![factor_id, user_id, step.map(to_i64)],
+    )?;
+    if changed != 1 {
+        return Ok(None);
+    }
+    let has_recovery: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM recovery_batches WHERE user_id = ?1)",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    Ok(Some(Activation {
+        first_active: !had_active,
+        has_recovery,
+    }))
 }

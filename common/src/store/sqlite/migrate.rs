@@ -50,6 +50,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0009_fido2.sql"),
         then: None,
     },
+    Migration {
+        sql: include_str!("../migrations/0010_invites.sql"),
+        then: None,
+    },
 ];
 
 pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {

@@ -22,6 +22,7 @@ mod backup;
 mod batch;
 mod email_codes;
 mod factors;
+mod invites;
 mod migrate;
 
 pub use backup::inspect as inspect_backup;

@@ -9,7 +9,7 @@ use super::email_codes::spend_email_try;
 use super::rows::{opt_u64, to_i64};
 use crate::audit::AuditEvent;
 use crate::policy::{Counter, LockState};
-use crate::store::{Claim, StoreError, Tx, UserId};
+use crate::store::{Activation, Claim, FactorId, StoreError, Tx, UserId};
 
 pub(super) struct SqliteTx<'a> {
     pub(super) conn: &'a Connection,
@@ -184,6 +184,21 @@ impl Tx for SqliteTx<'_> {
                            AND fido_transport = 'ssh'",
                     )?
                     .execute(params![factor_id, user_id])?,
+                // Deleted once used: the send interval is for logins, not against them.
+                Claim::PendingEmailCode { factor_id, hash } => c
+                    .prepare_cached(
+                        "DELETE FROM email_codes
+                         WHERE user_id = ?1 AND factor_id = ?2 AND hash = ?3 AND expires_at > ?4
+                           AND tries_left > 0
+                           AND factor_id IN (SELECT id FROM factors WHERE status = 'pending')",
+                    )?
+                    .execute(params![user_id, factor_id, &hash[..], to_i64(now)])?,
+                Claim::Invite { hash } => c
+                    .prepare_cached(
+                        "UPDATE invites SET used_at = ?3
+                         WHERE user_id = ?1 AND hash = ?2 AND used_at IS NULL AND expires_at > ?3",
+                    )?
+                    .execute(params![user_id, &hash[..], to_i64(now)])?,
             };
             Ok(changed == 1)
         })
@@ -191,6 +206,15 @@ impl Tx for SqliteTx<'_> {
 
     fn spend_email_try(&self, user_id: UserId) -> Result<(), StoreError> {
         self.run(|c| spend_email_try(c, user_id))
+    }
+
+    fn activate_factor(
+        &self,
+        user_id: UserId,
+        factor_id: FactorId,
+        step: Option<u64>,
+    ) -> Result<Option<Activation>, StoreError> {
+        self.run(|c| super::factors::activate(c, user_id, factor_id, step))
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
