@@ -156,6 +156,33 @@ pub enum UserCommand {
         #[arg(long, value_name = "ADDR")]
         email: Option<String>,
     },
+    /// Change a user's e-mail address (where enrollment codes at login may be mailed)
+    Modify {
+        name: String,
+        /// The new address
+        #[arg(long, value_name = "ADDR", conflicts_with = "no_email")]
+        email: Option<String>,
+        /// Remove the address
+        #[arg(long)]
+        no_email: bool,
+    },
+    /// Invite a user to set up their second factor at their next login
+    ///
+    /// Prints a single-use enrollment code (stored only as a keyed hash) to hand to the user
+    /// by a channel other than the password's. With `[policy] enroll_at_login` set to
+    /// "optional" or "required", an unenrolled user who logs in (password first) over SSH,
+    /// sudo or the console is asked for it, then shown a QR code for an authenticator app; the
+    /// factor is active once they type its first code, and the invitation is then used up.
+    /// The user is added when unknown. A new invitation replaces the previous one.
+    Invite {
+        name: String,
+        /// How long the code is valid (e.g. 30m, 72h, 7d; default `[policy] invite_valid`, 72h)
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        valid: Option<std::time::Duration>,
+        /// Withdraw the user's pending invitation instead
+        #[arg(long, conflicts_with = "valid")]
+        revoke: bool,
+    },
     /// List users with their factor counts, recovery codes left and lock state
     List,
     /// Show one user in detail
@@ -296,6 +323,11 @@ pub struct EnrollTotp {
     /// Activate without asking for a confirming code
     #[arg(long)]
     pub no_confirm: bool,
+    /// The phone was lost or replaced: once this authenticator is active, remove the user's
+    /// other authenticators and replace their recovery codes (the old ones may have been kept
+    /// with the phone). Needs the code confirmed here (a terminal) or --no-confirm
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Subcommand)]

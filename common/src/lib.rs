@@ -33,8 +33,9 @@ pub mod testing;
 // The public interface is:
 pub use admin::{
     Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, InitReport,
-    PamU2fImport, PamU2fImportedUser, PendingFido2, SshKeyEnrollment, TotpEnrollment, TotpOptions,
-    UserDetails, init, read_google_authenticator_file, read_pam_u2f_file,
+    Invitation, PamU2fImport, PamU2fImportedUser, PendingFido2, Replaced, SshKeyEnrollment,
+    TotpEnrollment, TotpOptions, UserDetails, init, read_google_authenticator_file,
+    read_pam_u2f_file,
 };
 pub use admin::{BackupReport, RestoreReport, backup, restore};
 pub use admin::{
@@ -49,13 +50,13 @@ pub use auth::{
 pub use base::clock::{Clock, SystemClock};
 pub use base::names::{MAX_USER_NAME, name_key};
 pub use base::origin::origin_key;
-pub use base::qr::half_blocks as qr_half_blocks;
 pub use base::otp::TotpAlgorithm;
+pub use base::qr::half_blocks as qr_half_blocks;
 pub use base::secret::{Secret, random_bytes};
 pub use base::text::{Printable, printable};
 pub use base::trust::{Access, Owners, Rule as TrustRule, TrustError};
 pub use config::{
-    Argon2Config, CONFIG_ENV, Config, ConfigError, DEFAULT_CONFIG_PATH, Fido2Config,
+    Argon2Config, CONFIG_ENV, Config, ConfigError, DEFAULT_CONFIG_PATH, EnrollAtLogin, Fido2Config,
     FirstFactor as RadiusFirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes,
     Sections, Trust,
 };
@@ -65,7 +66,7 @@ pub use factor::ssh_key;
 pub use mail::{MailError, Mailer, SmtpMailer};
 pub use policy::{Counter, Lock, LockState};
 pub use store::{
-    Factor, FactorId, FactorKind, FactorStatus, Fido2Factor, RecoveryBatch, SqliteStore,
+    Factor, FactorId, FactorKind, FactorStatus, Fido2Factor, Invite, RecoveryBatch, SqliteStore,
     StoreError, User, UserId, UserSummary,
 };
 

@@ -77,6 +77,7 @@ pub fn pam_code(decision: &Decision) -> PamError {
             Reject::InvalidUser
             | Reject::UnknownUser
             | Reject::NotEnrolled
+            | Reject::NotSetUp
             | Reject::BadPassword
             | Reject::BadCode
             | Reject::Malformed
@@ -227,7 +228,7 @@ pub fn run<C: Conversation>(
     let mut login = match auth.begin(request.clone()) {
         Ok(Begin::Prompt(login, _)) => login,
         Ok(Begin::Ignore) => return Decision::Ignored,
-        Ok(Begin::Rejected(reject)) => return rejected(reject, auth.now(), conv),
+        Ok(Begin::Rejected(reject)) => return rejected(auth, reject, conv),
         Err(e) => {
             auth.report_error(&request, &e);
             return Decision::Unavailable;
@@ -242,7 +243,7 @@ pub fn run<C: Conversation>(
     if keys_here || ssh_key_here {
         match auth.send_deferred(&mut login) {
             Ok(None | Some(Outcome::Prompt(_))) => {}
-            Ok(Some(Outcome::Rejected(r))) => return rejected(r, auth.now(), conv),
+            Ok(Some(Outcome::Rejected(r))) => return rejected(auth, r, conv),
             Ok(Some(Outcome::Accepted(_) | Outcome::Ignored | Outcome::LoginAgain(_))) | Err(_) => {
                 return Decision::Unavailable;
             }
@@ -282,7 +283,7 @@ pub fn run<C: Conversation>(
                 }
                 return Decision::Ignored;
             }
-            Ok(Outcome::Rejected(reject)) => return rejected(reject, auth.now(), conv),
+            Ok(Outcome::Rejected(reject)) => return rejected(auth, reject, conv),
             Ok(Outcome::Prompt(next)) => prompt = next,
             // Only RADIUS `append` logins end this way.
             Ok(Outcome::LoginAgain(_)) => return Decision::Rejected(Reject::BadCode),
@@ -330,7 +331,7 @@ fn keys_first<C: Conversation>(
 ) -> Result<Option<Decision>, ()> {
     let decided = |o: Result<Outcome, _>, login: &mut Login, conv: &mut C| match o {
         Ok(Outcome::Accepted(v)) => Some(accepted(login, &v, session, conv)),
-        Ok(Outcome::Rejected(r)) => Some(rejected(r, auth.now(), conv)),
+        Ok(Outcome::Rejected(r)) => Some(rejected(auth, r, conv)),
         Ok(Outcome::Ignored) => Some(Decision::Ignored),
         Ok(Outcome::LoginAgain(_)) => Some(Decision::Rejected(Reject::BadCode)),
         Ok(Outcome::Prompt(_)) => None,
@@ -414,12 +415,22 @@ pub fn local_keys_allowed(args: &Args, session: &Session) -> bool {
     }
 }
 
-/// Show the note before the prompt (unless PAM_SILENT) and read an answer.
+/// Show what the user needs to answer (always), the note before the prompt (unless
+/// PAM_SILENT), and read an answer.
 fn ask<C: Conversation>(
     session: &Session,
     conv: &mut C,
     prompt: &Prompt,
 ) -> Result<Zeroizing<String>, ()> {
+    for m in &prompt.messages {
+        // Under PAM_SILENT (sudo) only error messages are shown: a QR code and the recovery
+        // codes are what the user cannot go on without.
+        if session.silent {
+            conv.error(m.expose()).map_err(drop)?;
+        } else {
+            conv.info(m.expose()).map_err(drop)?;
+        }
+    }
     if let Some(info) = &prompt.info {
         match prompt.after {
             // What the user must know (the mail failed: use another way) is told even under
@@ -435,10 +446,10 @@ fn ask<C: Conversation>(
 /// A refusal. What the user must know (a lock, a throttle, a code already used, a failed mail)
 /// is told as an error message, even under PAM_SILENT (sudo authenticates with PAM_SILENT and
 /// shows error messages); every other reason looks the same.
-fn rejected<C: Conversation>(reject: Reject, now: u64, conv: &mut C) -> Decision {
+fn rejected<C: Conversation>(auth: &Authenticator, reject: Reject, conv: &mut C) -> Decision {
     if reject.must_tell() {
         // Best effort: the answer is a refusal whether or not the message got through.
-        let _ = conv.error(&reject.user_message(now));
+        let _ = conv.error(&auth.refusal_message(reject));
     }
     Decision::Rejected(reject)
 }

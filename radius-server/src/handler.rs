@@ -354,13 +354,21 @@ impl Handler {
                     format!("method={}", v.method.as_str()),
                 )
             }
-            Step::Ignored => (
+            // The core steps aside (an unenrolled user, or one who skipped optional
+            // enrollment): RADIUS has no next module, so only `allow_unenrolled` lets them in.
+            Step::Ignored if request.allow_unenrolled => (
                 Reply::Accept(self.accept_attributes(&request.user)),
                 "unenrolled_allowed".to_string(),
             ),
+            Step::Ignored => (
+                Reply::Reject {
+                    message: self.auth.refusal_message(Reject::NotSetUp),
+                },
+                "not_enrolled".to_string(),
+            ),
             Step::Rejected(r) => (
                 Reply::Reject {
-                    message: r.user_message(now),
+                    message: self.auth.refusal_message(r),
                 },
                 r.as_str().to_string(),
             ),
@@ -449,12 +457,19 @@ impl Answered {
     }
 }
 
-/// A prompt as one Reply-Message: the information line, then the question.
+/// A prompt as one Reply-Message (split into attributes as long as it needs): what the user
+/// must see, the information line, then the question.
 fn prompt_message(prompt: &Prompt) -> String {
-    match &prompt.info {
-        Some(info) => format!("{info} {}", prompt.text.trim_end()),
-        None => prompt.text.trim_end().to_string(),
+    let mut parts: Vec<&str> = prompt
+        .messages
+        .iter()
+        .map(|m| m.expose().as_str())
+        .collect();
+    if let Some(info) = &prompt.info {
+        parts.push(info);
     }
+    parts.push(prompt.text.trim_end());
+    parts.join(" ")
 }
 
 #[cfg(test)]

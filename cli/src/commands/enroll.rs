@@ -94,6 +94,18 @@ fn totp(ctx: &Ctx<'_>, a: &EnrollTotp) -> Result<ExitCode> {
         }),
         activate: a.no_confirm,
     };
+    if a.replace && !a.no_confirm && !prompt::stdin_is_terminal() {
+        anyhow::bail!(
+            "--replace removes the old authenticators only once the new one is confirmed: run \
+             it at a terminal (it asks for a code from the new app), or add --no-confirm"
+        );
+    }
+    // Other authenticators the user has now (the lost-phone case when --replace is not given).
+    let others: Vec<_> = admin
+        .factors(&a.name)?
+        .into_iter()
+        .filter(|f| f.kind == tessera_common::FactorKind::Totp && f.status == FactorStatus::Active)
+        .collect();
     let e = admin.enroll_totp(&a.name, &options)?;
 
     if !ctx.cli.json {
@@ -123,12 +135,24 @@ fn totp(ctx: &Ctx<'_>, a: &EnrollTotp) -> Result<ExitCode> {
         status = FactorStatus::Active;
         codes = c;
     }
+    let mut replaced = Vec::new();
+    if a.replace && status == FactorStatus::Active {
+        let r = admin.replace_authenticators(&e.user, e.factor_id)?;
+        replaced = r.removed;
+        codes = Some(r.recovery_codes);
+    } else if a.replace {
+        eprintln!(
+            "The new authenticator was not confirmed: nothing was replaced. Run the command again \
+             when the user has the new phone at hand."
+        );
+    }
 
     ctx.emit(
         json!({
             "user": e.user,
             "factor_id": e.factor_id,
             "label": e.label,
+            "replaced": replaced,
             "status": status.as_str(),
             "secret": e.secret_base32.expose(),
             "uri": e.uri.expose(),
@@ -139,6 +163,23 @@ fn totp(ctx: &Ctx<'_>, a: &EnrollTotp) -> Result<ExitCode> {
         }),
         || {
             println!();
+            if !replaced.is_empty() {
+                let ids: Vec<String> = replaced.iter().map(|i| i.to_string()).collect();
+                println!(
+                    "Removed the old authenticator{} (factor {}); the old recovery codes no \
+                     longer work.",
+                    if ids.len() == 1 { "" } else { "s" },
+                    ids.join(", ")
+                );
+            } else if !a.replace && !others.is_empty() {
+                let f = &others[0];
+                println!(
+                    "note: {} also has authenticator \"{}\" (factor {}). If that phone was lost, \
+                     run this again with --replace: it removes the old one and gives fresh \
+                     recovery codes.",
+                    e.user, f.label, f.id
+                );
+            }
             print_outcome(
                 status,
                 &e.user,

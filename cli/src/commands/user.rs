@@ -24,6 +24,76 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                 },
             );
         }
+        UserCommand::Modify {
+            name,
+            email,
+            no_email,
+        } => {
+            if email.is_none() && !no_email {
+                anyhow::bail!("nothing to change: give --email ADDR or --no-email");
+            }
+            admin.set_email(name, email.as_deref())?;
+            ctx.emit(json!({"user": name, "email": email}), || match email {
+                Some(e) => println!("e-mail address of {name} set to {e}"),
+                None => println!("e-mail address of {name} removed"),
+            });
+        }
+        UserCommand::Invite {
+            name,
+            valid,
+            revoke,
+        } => {
+            if *revoke {
+                let was = admin.revoke_invite(name)?;
+                ctx.emit(json!({"user": name, "revoked": was}), || {
+                    if was {
+                        println!("invitation of {name} withdrawn");
+                    } else {
+                        println!("{name} had no pending invitation");
+                    }
+                });
+                return Ok(ExitCode::SUCCESS);
+            }
+            let i = admin.invite_user(name, *valid)?;
+            let policy = ctx.config.policy.enroll_at_login;
+            ctx.emit(
+                json!({
+                    "user": i.user,
+                    "user_created": i.user_created,
+                    "code": i.code.expose(),
+                    "expires_at": i.expires_at,
+                    "already_enrolled": i.already_enrolled,
+                    "enroll_at_login": policy.as_str(),
+                }),
+                || {
+                    if i.user_created {
+                        println!("added user {}", i.user);
+                    }
+                    println!("Enrollment code for {}: {}", i.user, i.code.expose());
+                    println!(
+                        "Valid until {}, once. Give it to {} by a channel other than their \
+                         password's; at their next SSH, sudo or console login they enter it \
+                         and set up an authenticator app.",
+                        time(i.expires_at),
+                        i.user
+                    );
+                    if i.already_enrolled {
+                        println!(
+                            "note: {} already has an active factor; the code is asked for only \
+                             once they have none.",
+                            i.user
+                        );
+                    }
+                    if policy == tessera_common::EnrollAtLogin::Off {
+                        println!(
+                            "note: [policy] enroll_at_login is \"off\" in {}: set it to \
+                             \"optional\" or \"required\" for the code to be asked for.",
+                            ctx.config.source.display()
+                        );
+                    }
+                },
+            );
+        }
         UserCommand::List => {
             let users = admin.users()?;
             let doc: Vec<_> = users
@@ -81,6 +151,12 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                     "lock": lock_json(&d.lock, now),
                     "factors": d.factors.iter().map(factor_json).collect::<Vec<_>>(),
                     "recovery_codes": recovery,
+                    "invitation": d.invite.as_ref().map(|i| json!({
+                        "created_at": i.created_at,
+                        "expires_at": i.expires_at,
+                        "used_at": i.used_at,
+                        "pending": i.is_pending(now),
+                    })),
                 }),
                 || {
                     println!("user:      {}", d.user.name);
@@ -101,6 +177,18 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                             r.unused, r.total, r.origin
                         ),
                         None => println!("recovery:  none"),
+                    }
+                    match &d.invite {
+                        Some(i) if i.is_pending(now) => println!(
+                            "invited:   pending, valid until {} (issued {})",
+                            time(i.expires_at),
+                            time(i.created_at)
+                        ),
+                        Some(i) => match i.used_at {
+                            Some(u) => println!("invited:   used {}", time(u)),
+                            None => println!("invited:   expired {}", time(i.expires_at)),
+                        },
+                        None => {}
                     }
                     println!("factors:");
                     if d.factors.is_empty() {

@@ -10,6 +10,7 @@ mod fido2;
 mod fido2_import;
 pub(crate) mod google_auth;
 mod import;
+mod invite;
 mod pam_u2f;
 mod recovery;
 mod users;
@@ -18,6 +19,7 @@ pub use backup::{BackupReport, RestoreReport, backup, restore};
 pub use fido2::{Fido2Enrollment, Fido2Options, PendingFido2};
 pub use fido2_import::{PamU2fImport, PamU2fImportedUser, SshKeyEnrollment};
 pub use import::{read_google_authenticator_file, read_pam_u2f_file};
+pub use invite::{Invitation, Replaced};
 pub use pam_u2f::{
     PamU2fEntry, PamU2fError, PamU2fField, PamU2fFile, PamU2fProblem, parse_pam_u2f,
     parse_pam_u2f_lenient,
@@ -148,6 +150,8 @@ pub struct Confirmation {
 #[derive(Debug, Clone)]
 pub struct UserDetails {
     pub user: User,
+    /// The user's invitation to enroll at login, if any (pending, used or expired).
+    pub invite: Option<crate::store::Invite>,
     pub factors: Vec<Factor>,
     pub lock: LockState,
     pub recovery: Option<RecoveryBatch>,
@@ -289,4 +293,3 @@ pub(super) fn validate_label(label: &str) -> Result<(), InputError> {
     }
     Ok(())
 }
-

@@ -39,6 +39,23 @@ impl Admin {
         self.user(name)
     }
 
+    /// Set or clear the user's e-mail address (the one enrollment codes at login go to).
+    pub fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), CoreError> {
+        let user = self.user(name)?;
+        if let Some(e) = email {
+            validate_email(e)?;
+        }
+        self.store.set_email(user.id, email)?;
+        self.audit(
+            &user.name,
+            format!(
+                "user modify email={}",
+                if email.is_some() { "set" } else { "cleared" }
+            ),
+        );
+        Ok(())
+    }
+
     pub fn users(&self) -> Result<Vec<UserSummary>, CoreError> {
         Ok(self.store.users()?)
     }
@@ -53,6 +70,7 @@ impl Admin {
             factors: self.store.factors(user.id)?,
             lock: data.lock,
             recovery: data.recovery,
+            invite: self.store.invite(user.id)?,
             user,
         })
     }

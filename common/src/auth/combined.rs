@@ -149,7 +149,7 @@ impl Authenticator {
                 MissingCode::Fail => self.missing_code(login),
             };
         };
-        if let Some(o) = self.stop_after_first_factor(login) {
+        if let Some(o) = self.stop_after_first_factor(login)? {
             return Ok(o);
         }
         // Asked again, it is for the code alone: the password is proven.
@@ -160,7 +160,7 @@ impl Authenticator {
     /// A proven password with no code where one was required (RADIUS `append`): an e-mail user
     /// is mailed one to log in with again; for anyone else it is a failed try.
     fn missing_code(&self, login: &mut Login) -> Result<Outcome, CoreError> {
-        if let Some(o) = self.stop_after_first_factor(login) {
+        if let Some(o) = self.stop_after_first_factor(login)? {
             return Ok(o);
         }
         login.stage = Stage::Code;

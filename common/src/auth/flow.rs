@@ -60,6 +60,7 @@ fn retryable(r: Reject) -> bool {
         | Reject::UnknownUser
         | Reject::NotEnrolled => true,
         Reject::InvalidUser
+        | Reject::NotSetUp
         | Reject::BadPassword
         | Reject::MailFailed
         | Reject::LockedOut { .. }
@@ -176,6 +177,7 @@ impl Authenticator {
             matched: None,
             password_checked: false,
             asked: Vec::new(),
+            enroll: None,
             request,
         });
         login.tries_left = self.tries_for(&login);
@@ -212,6 +214,7 @@ impl Authenticator {
             Stage::Password => self.answer_password(login, text),
             Stage::Combined => self.answer_combined(login, text),
             Stage::Code => self.answer_code_stage(login, text),
+            Stage::Enroll => self.answer_enroll(login, text),
         };
         self.finish_step(login, outcome)
     }
@@ -289,6 +292,8 @@ impl Authenticator {
         }
         login.password = Some(password);
         match self.after_first_factor(login)? {
+            // Enrollment at login: its first prompt, whatever code came with the password.
+            Outcome::Prompt(p) if login.stage == Stage::Enroll => Ok(Outcome::Prompt(p)),
             Outcome::Prompt(_) => self.answer_code(login, &code, counting),
             o @ (Outcome::Accepted(_)
             | Outcome::Rejected(_)
@@ -346,16 +351,27 @@ impl Authenticator {
         Outcome::Rejected(r)
     }
 
-    /// Where a login with its first factor proven ends before any code: an unenrolled user
-    /// steps aside (when allowed), a locked user is told.
-    pub(super) fn stop_after_first_factor(&self, login: &Login) -> Option<Outcome> {
+    /// Where a login with its first factor proven ends before any code: an unenrolled user is
+    /// offered enrollment (`[policy] enroll_at_login`) or steps aside (when allowed), a locked
+    /// user is told.
+    pub(super) fn stop_after_first_factor(
+        &self,
+        login: &mut Login,
+    ) -> Result<Option<Outcome>, CoreError> {
+        if self.enrolls_here(login) {
+            return self.begin_enrollment(login).map(Some);
+        }
         if !login.enrolled && login.request.allow_unenrolled {
             self.audit_ignore(login);
-            return Some(Outcome::Ignored);
+            return Ok(Some(Outcome::Ignored));
         }
-        let d = login.enrolled_data()?;
-        let r = lock_reject(d.lock.lock_at(self.clock.now()))?;
-        Some(self.refuse(login, r))
+        let Some(d) = login.enrolled_data() else {
+            return Ok(None);
+        };
+        let Some(r) = lock_reject(d.lock.lock_at(self.clock.now())) else {
+            return Ok(None);
+        };
+        Ok(Some(self.refuse(login, r)))
     }
 
     /// From here the login asks for a code: the user's prompt, and the tries the lockout leaves.
@@ -369,7 +385,7 @@ impl Authenticator {
     /// is told, anyone else is asked for a code (mailed at once when e-mail is their preferred
     /// or only factor).
     pub(super) fn after_first_factor(&self, login: &mut Login) -> Result<Outcome, CoreError> {
-        if let Some(o) = self.stop_after_first_factor(login) {
+        if let Some(o) = self.stop_after_first_factor(login)? {
             return Ok(o);
         }
         self.ask_for_code(login);

@@ -13,6 +13,8 @@ mod attempt;
 mod batch;
 mod combined;
 mod email;
+mod enroll;
+mod enroll_prompts;
 mod fido2;
 mod flow;
 mod housekeeping;
@@ -197,6 +199,13 @@ pub enum PromptKind {
     Password,
     /// The password followed by a code.
     PasswordAndCode,
+    /// Enrollment at login: an invitation from the administrator, or the code just e-mailed
+    /// as proof (or a request for one, or `skip` where enrollment is optional).
+    EnrollmentCode,
+    /// Enrollment at login: the first code of the new factor, which activates it.
+    NewFactorCode,
+    /// A yes, once the user has saved what the messages showed (the recovery codes). Echoed.
+    Acknowledge,
 }
 
 /// Something to show the user and read an answer for.
@@ -210,6 +219,10 @@ pub struct Prompt {
     pub echo: bool,
     /// The refusal of the previous answer, when this prompt asks again.
     pub after: Option<Reject>,
+    /// Shown before `info`, one conversation message each, and even where messages are
+    /// otherwise suppressed (PAM_SILENT): what the user needs to answer at all (a new factor's
+    /// QR code, secret and URI; the recovery codes). Secrets: never logged.
+    pub messages: Vec<crate::base::secret::Secret<String>>,
 }
 
 /// Why a login was refused. Front-ends log the variant and show [`Reject::user_message`]; only
@@ -221,6 +234,10 @@ pub enum Reject {
     InvalidUser,
     UnknownUser,
     NotEnrolled,
+    /// Enrollment is required (`[policy] enroll_at_login`) and this user has no way to enroll
+    /// here (no invitation, no address, or a channel that cannot show a QR code). Only said
+    /// once the first factor is proven.
+    NotSetUp,
     /// The first-factor password is wrong.
     BadPassword,
     BadCode,
@@ -248,6 +265,7 @@ impl Reject {
             Reject::InvalidUser => "invalid_user",
             Reject::UnknownUser => "unknown_user",
             Reject::NotEnrolled => "not_enrolled",
+            Reject::NotSetUp => "not_set_up",
             Reject::BadPassword => "bad_password",
             Reject::BadCode => "bad_code",
             Reject::Malformed => "malformed_code",
@@ -267,6 +285,7 @@ impl Reject {
             | Reject::Throttled { .. }
             | Reject::Replayed
             | Reject::Expired
+            | Reject::NotSetUp
             | Reject::MailFailed => true,
             Reject::InvalidUser
             | Reject::UnknownUser
@@ -299,6 +318,7 @@ impl Reject {
             // Only someone who has the code gets this (a real code, late or spent).
             Reject::Expired => "That code has expired; ask for a new one.".to_string(),
             Reject::MailFailed => MAIL_FAILED.to_string(),
+            Reject::NotSetUp => enroll_prompts::NOT_SET_UP.to_string(),
             Reject::InvalidUser
             | Reject::UnknownUser
             | Reject::NotEnrolled
@@ -374,6 +394,8 @@ enum Stage {
     Password,
     Combined,
     Code,
+    /// Enrollment at login ([`Login::enroll`] says where).
+    Enroll,
 }
 
 /// One login in progress.
@@ -409,6 +431,8 @@ pub struct Login {
     password_checked: bool,
     /// What local security keys were last asked, with the challenges they must sign.
     asked: Vec<fido2::Asked>,
+    /// Enrollment at login, once offered.
+    enroll: Option<Box<enroll::Enrolling>>,
 }
 
 impl std::fmt::Debug for Login {
@@ -528,6 +552,16 @@ impl Authenticator {
     fn audit_only(&self, event: &AuditEvent) {
         crate::audit::append_or_tell(self.store.as_ref(), self.sink.as_ref(), event);
         self.record(event);
+    }
+
+    /// What to tell the user about refusal `r`: [`Reject::user_message`], and for
+    /// [`Reject::NotSetUp`] where to set the factor up (`[policy] enroll_help`).
+    pub fn refusal_message(&self, r: Reject) -> String {
+        let text = r.user_message(self.clock.now());
+        match (r, &self.config.policy.enroll_help) {
+            (Reject::NotSetUp, Some(help)) => format!("{text} {help}"),
+            _ => text,
+        }
     }
 
     /// Log that the core could not decide for `request` (the front-end denies). Best effort: the

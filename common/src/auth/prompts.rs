@@ -11,13 +11,14 @@ pub(super) const PASSWORD: &str = "Password: ";
 /// google-authenticator-libpam's wording for `forward_pass`.
 pub(super) const PASSWORD_AND_CODE: &str = "Password & verification code: ";
 
-fn prompt(kind: PromptKind, text: String) -> Prompt {
+pub(super) fn prompt(kind: PromptKind, text: String) -> Prompt {
     Prompt {
         kind,
         info: None,
         text,
         echo: false,
         after: None,
+        messages: Vec::new(),
     }
 }
 
@@ -26,7 +27,12 @@ pub(super) fn neutral(kind: PromptKind) -> Prompt {
     let text = match kind {
         PromptKind::Password => PASSWORD,
         PromptKind::PasswordAndCode => PASSWORD_AND_CODE,
-        PromptKind::Code | PromptKind::CodeOrEmail | PromptKind::EmailedCode => CODE,
+        PromptKind::Code
+        | PromptKind::CodeOrEmail
+        | PromptKind::EmailedCode
+        | PromptKind::EnrollmentCode
+        | PromptKind::NewFactorCode
+        | PromptKind::Acknowledge => CODE,
     };
     prompt(kind, text.to_string())
 }
@@ -112,6 +118,7 @@ pub(super) fn retry_info(r: Reject, neutral: bool) -> &'static str {
         | Reject::InvalidUser
         | Reject::UnknownUser
         | Reject::NotEnrolled
+        | Reject::NotSetUp
         | Reject::BadPassword
         | Reject::BadCode
         | Reject::MailFailed

@@ -126,6 +126,16 @@ pub fn is_default_ignorable(c: char) -> bool {
     )
 }
 
+/// This machine's name (for the account part of an `otpauth://` URI), `localhost` when it has
+/// none that is text.
+pub fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,14 +252,4 @@ mod tests {
         assert_ne!(name_key("alice"), name_key("alicia"));
         assert_ne!(name_key("alice"), name_key("ali ce"));
     }
-}
-
-/// This machine's name (for the account part of an `otpauth://` URI), `localhost` when it has
-/// none that is text.
-pub fn host_name() -> String {
-    hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
 }

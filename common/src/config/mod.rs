@@ -399,7 +399,9 @@ impl Validator<'_> {
             )?,
             enroll_help: match p.enroll_help {
                 None => None,
-                Some(h) if h.trim().is_empty() || h.len() > 200 || h.chars().any(char::is_control) => {
+                Some(h)
+                    if h.trim().is_empty() || h.len() > 200 || h.chars().any(char::is_control) =>
+                {
                     return Err(self.invalid(
                         "policy",
                         "enroll_help",

@@ -62,7 +62,11 @@ pub fn check(
     now: u64,
 ) -> Checked {
     let normalized = normalize(answer);
-    let h = hash(key, user_id, normalized.as_deref().map_or("", |n| n.as_str()));
+    let h = hash(
+        key,
+        user_id,
+        normalized.as_deref().map_or("", |n| n.as_str()),
+    );
     let Some(invite) = invite else {
         return Checked::Wrong;
     };
@@ -99,7 +103,10 @@ mod tests {
         assert_ne!(generate().unwrap().expose(), c);
         // A recovery code (12 characters) is not an invitation.
         assert!(normalize("k7qd-3mzp-x8tf").is_none());
-        assert!(normalize("k7qd-3mzp-x8tf-2nvu").is_none(), "u is not in the alphabet");
+        assert!(
+            normalize("k7qd-3mzp-x8tf-2nvu").is_none(),
+            "u is not in the alphabet"
+        );
     }
 
     #[test]
@@ -120,7 +127,11 @@ mod tests {
             check(&key, 7, Some(&live), "k7qd-3mzp-x8tf-2nvc", 50),
             Checked::Wrong
         );
-        assert_eq!(check(&key, 8, Some(&live), code, 50), Checked::Wrong, "another user's");
+        assert_eq!(
+            check(&key, 8, Some(&live), code, 50),
+            Checked::Wrong,
+            "another user's"
+        );
         assert_eq!(check(&key, 7, None, code, 50), Checked::Wrong);
         assert_eq!(check(&key, 7, Some(&live), "", 50), Checked::Wrong);
         let other = MasterKey::from_bytes(&[8u8; 32]);

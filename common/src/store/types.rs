@@ -239,10 +239,7 @@ pub enum Claim {
     /// Accept only if the user's outstanding e-mailed code has this hash, has tries left, has
     /// not expired and was sent for this *pending* factor (enrollment at login); the row is then
     /// deleted, so the send interval does not hold against the user's next login.
-    PendingEmailCode {
-        factor_id: FactorId,
-        hash: [u8; 32],
-    },
+    PendingEmailCode { factor_id: FactorId, hash: [u8; 32] },
     /// Accept only if the user's invitation has this hash, is unused and has not expired; it is
     /// then marked used.
     Invite { hash: [u8; 32] },

@@ -973,7 +973,7 @@ fn failed_mail_is_told_and_denied() {
     assert_eq!(pam_code(&d), PamError::AUTH_ERR);
     // With no other way in, the refusal itself says why.
     let mut s = script(vec![Step::Error("Could not send a code by email")]);
-    let d = rejected(Reject::MailFailed, T0, &mut s);
+    let d = rejected(&e.auth, Reject::MailFailed, &mut s);
     assert_eq!(pam_code(&d), PamError::AUTH_ERR);
 }
 

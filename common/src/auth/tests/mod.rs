@@ -14,6 +14,7 @@ use crate::store::{AuditStore, SqliteStore, StoreError, UserStore};
 use crate::testing::TestCore;
 
 mod combined;
+mod enroll;
 mod fido2;
 mod first_factor;
 mod names;

@@ -1,0 +1,703 @@
+//! Enrollment at login (`[policy] enroll_at_login`): an unenrolled user whose first factor is
+//! proven sets up a factor in the same conversation, with a proof beyond the password.
+//!
+//! The proof is the administrator's invitation (`tessera user invite`), or a code e-mailed to
+//! the address the administrator set for the user. Over a terminal the new factor is an
+//! authenticator app: its QR code, secret and URI are shown and it stays pending until the user
+//! types a code from it; the invitation is claimed in the same transaction that activates it,
+//! so a user who fumbles the set-up can try again with the same invitation, and two logins can
+//! never both use it. Over RADIUS (no QR code) the mailed code itself makes e-mail the factor.
+//! The fresh recovery codes are shown once, right after, and must be acknowledged.
+//!
+//! Every wrong answer counts against the user's lockout like a wrong code; nothing is offered,
+//! mailed or shown before the first factor is proven, and every step is audited.
+
+use zeroize::Zeroizing;
+
+use super::email::{MAIL_FAILED, is_send_request};
+use super::flow::lock_reject;
+use super::{
+    Authenticator, Channel, FirstFactor, Login, Method, Outcome, Reject, Stage, Verified,
+    enroll_prompts as say, prompts,
+};
+use crate::audit::AuditResult;
+use crate::base::address::mask_address;
+use crate::base::secret::Secret;
+use crate::config::EnrollAtLogin;
+use crate::error::CoreError;
+use crate::factor::email::{self, Delivery, MessageContext, Sender};
+use crate::factor::{invite, recovery, totp};
+use crate::policy::Lock;
+use crate::store::{Claim, FactorId, FactorKind, FactorStatus, StoreError, Tx, UserId};
+
+/// The label of a factor set up at login (a pending one left by an abandoned login is replaced
+/// by the next).
+pub const LOGIN_APP_LABEL: &str = "app";
+pub const LOGIN_EMAIL_LABEL: &str = "e-mail";
+
+/// A pending factor set up at login and not confirmed for this long was abandoned.
+const ABANDONED_SECS: u64 = 3600;
+
+/// Acknowledgements asked for before the login gives up.
+const ACKS: u32 = 3;
+
+/// Where an enrollment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Waiting for the proof (or a request for it by e-mail, or `skip`).
+    Proof,
+    /// The proof checked out; waiting for the new authenticator's first code.
+    Confirm,
+    /// The factor is active; waiting for the recovery codes to be acknowledged.
+    Acknowledge,
+}
+
+/// An enrollment in progress (part of a [`Login`]).
+pub(super) struct Enrolling {
+    user_id: UserId,
+    optional: bool,
+    /// The user's pending invitation, when there is one (and the channel can use it).
+    invite: Option<crate::store::Invite>,
+    /// The address the administrator set for the user.
+    address: Option<String>,
+    /// The invitation that checked out, claimed when the factor is activated.
+    invite_hash: Option<[u8; invite::HASH_LEN]>,
+    /// The pending factor being set up.
+    factor: Option<FactorId>,
+    /// A code was e-mailed for `factor` in this conversation.
+    mailed: bool,
+    step: Step,
+    acks_left: u32,
+    method: Option<Method>,
+}
+
+impl Enrolling {
+    fn masked(&self) -> Option<String> {
+        self.address.as_deref().map(mask_address)
+    }
+}
+
+impl Authenticator {
+    /// Whether this login is one enrollment at login is for: configured, an unenrolled user, the
+    /// first factor proven.
+    pub(super) fn enrolls_here(&self, login: &Login) -> bool {
+        self.config.policy.enroll_at_login != EnrollAtLogin::Off
+            && !login.enrolled
+            && match login.request.first_factor {
+                FirstFactor::Proven => true,
+                FirstFactor::Password => login.password_checked,
+                FirstFactor::Unproven => false,
+            }
+    }
+
+    /// The first factor of an unenrolled user is proven: offer enrollment, or refuse (required)
+    /// or step aside (optional) when they have no proof to give here.
+    pub(super) fn begin_enrollment(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
+        let optional = self.config.policy.enroll_at_login == EnrollAtLogin::Optional;
+        let Some(d) = login.data.clone() else {
+            return Ok(self.no_enrollment(login, optional, "unknown_user"));
+        };
+        if let Some(r) = lock_reject(d.lock.lock_at(now)) {
+            return Ok(self.refuse(login, r));
+        }
+        let terminal = login.request.channel == Channel::Terminal;
+        // Over RADIUS no QR code can be shown: an invitation is of no use there.
+        let invite = match terminal {
+            true => self.store.invite(d.user.id)?.filter(|i| i.is_pending(now)),
+            false => None,
+        };
+        let address = d.user.email.clone().filter(|_| self.config.email.is_some());
+        if invite.is_none() && address.is_none() {
+            let why = if terminal {
+                "no_invitation"
+            } else {
+                "no_address"
+            };
+            return Ok(self.no_enrollment(login, optional, why));
+        }
+        let enrolling = Enrolling {
+            user_id: d.user.id,
+            optional,
+            invite,
+            address,
+            invite_hash: None,
+            factor: None,
+            mailed: false,
+            step: Step::Proof,
+            acks_left: ACKS,
+            method: None,
+        };
+        let proofs = match (&enrolling.invite, &enrolling.address) {
+            (Some(_), Some(_)) => "invitation,mail",
+            (Some(_), None) => "invitation",
+            (None, _) => "mail",
+        };
+        let masked = enrolling.masked();
+        let has_invite = enrolling.invite.is_some();
+        login.stage = Stage::Enroll;
+        login.enroll = Some(Box::new(enrolling));
+        // The configured tries, not the front-end's one per call under PAM_SILENT: every note
+        // of an enrollment is shown even there.
+        login.tries_left = self
+            .config
+            .policy
+            .max_tries
+            .max(1)
+            .min(self.rules.codes.failures_left(d.lock.codes, now).max(1));
+        self.audit_step(
+            login,
+            AuditResult::Admin,
+            format!("enroll offered proof={proofs}"),
+        );
+        let channel = login.request.channel;
+        let prompt = match (has_invite, masked) {
+            (true, m) => say::invitation(optional, m.as_deref(), channel),
+            (false, Some(m)) if optional => say::offer_mail(&m, channel, !terminal),
+            (false, _) => return self.mail_proof(login),
+        };
+        login.prompt = prompt.clone();
+        Ok(Outcome::Prompt(prompt))
+    }
+
+    /// No proof can be given here: refused where enrollment is required, else this module steps
+    /// aside.
+    fn no_enrollment(&self, login: &Login, optional: bool, why: &str) -> Outcome {
+        if optional {
+            let e = self.event(
+                login,
+                AuditResult::Ignore,
+                None,
+                Some(format!("not_enrolled; {why}")),
+            );
+            self.audit_only(&e);
+            return Outcome::Ignored;
+        }
+        let e = self.event(
+            login,
+            AuditResult::Reject,
+            None,
+            Some(format!("{}; {why}", Reject::NotSetUp.as_str())),
+        );
+        self.audit_only(&e);
+        Outcome::Rejected(Reject::NotSetUp)
+    }
+
+    fn audit_step(&self, login: &Login, result: AuditResult, detail: String) {
+        let e = self.event(login, result, None, Some(detail));
+        self.audit_only(&e);
+    }
+
+    fn enrolling<'a>(&self, login: &'a mut Login) -> Result<&'a mut Enrolling, CoreError> {
+        login
+            .enroll
+            .as_deref_mut()
+            .ok_or_else(|| CoreError::Corrupt("an enrollment answer without an enrollment".into()))
+    }
+
+    /// An answer during enrollment.
+    pub(super) fn answer_enroll(
+        &self,
+        login: &mut Login,
+        text: &str,
+    ) -> Result<Outcome, CoreError> {
+        let answer = Zeroizing::new(text.trim().to_string());
+        match self.enrolling(login)?.step {
+            Step::Proof => self.answer_proof(login, &answer),
+            Step::Confirm => self.answer_confirm(login, &answer),
+            Step::Acknowledge => self.answer_ack(login, &answer),
+        }
+    }
+
+    fn answer_proof(&self, login: &mut Login, answer: &str) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
+        let e = self.enrolling(login)?;
+        let (optional, has_address, user_id) = (e.optional, e.address.is_some(), e.user_id);
+        if answer.eq_ignore_ascii_case("skip") {
+            if optional {
+                self.audit_step(
+                    login,
+                    AuditResult::Ignore,
+                    "not_enrolled; enroll_skipped".into(),
+                );
+                return Ok(Outcome::Ignored);
+            }
+            return Ok(self.again(login, say::NO_SKIP, None));
+        }
+        if is_send_request(answer) && has_address {
+            if login.sends_left == 0 {
+                return Ok(self.again(login, MAIL_FAILED, Some(Reject::MailFailed)));
+            }
+            login.sends_left -= 1;
+            return self.mail_proof(login);
+        }
+        let key = self.key.clone();
+        let e = self.enrolling(login)?;
+        match invite::check(&key, user_id, e.invite.as_ref(), answer, now) {
+            invite::Checked::Matches { hash } => {
+                e.invite_hash = Some(hash);
+                self.audit_step(login, AuditResult::Admin, "enroll proof=invitation".into());
+                return self.show_authenticator(login);
+            }
+            invite::Checked::Stale => {
+                self.audit_step(
+                    login,
+                    AuditResult::Reject,
+                    "invitation_used_or_expired".into(),
+                );
+                return Ok(self.again(login, say::STALE_INVITATION, Some(Reject::Expired)));
+            }
+            invite::Checked::Wrong => {}
+        }
+        let mailed_for = e.factor.filter(|_| e.mailed);
+        let checked = email::check(self.store.as_ref(), &key, user_id, answer, now)?;
+        match (checked, mailed_for) {
+            (email::Checked::Matches { hash, factor_id }, Some(ours)) if factor_id == ours => {
+                self.proof_by_mail(login, ours, hash)
+            }
+            (email::Checked::Expired | email::Checked::Spent, Some(_)) => {
+                self.audit_step(login, AuditResult::Reject, "expired; enrolling".into());
+                Ok(self.again(login, prompts::retry_info(Reject::Expired, false), None))
+            }
+            (email::Checked::Wrong, Some(_)) => self.miss(login, true),
+            (_, _) => self.miss(login, false),
+        }
+    }
+
+    /// The mailed code checked out: claim it (and, over RADIUS, activate the e-mail factor it
+    /// was sent for) in one transaction.
+    fn proof_by_mail(
+        &self,
+        login: &mut Login,
+        factor_id: FactorId,
+        hash: [u8; 32],
+    ) -> Result<Outcome, CoreError> {
+        let user_id = self.enrolling(login)?.user_id;
+        let email_factor = login.request.channel == Channel::Radius;
+        let now = self.clock.now();
+        let claim = Claim::PendingEmailCode { factor_id, hash };
+        let mut outcome = None;
+        let event = self.event(
+            login,
+            AuditResult::Admin,
+            None,
+            Some(match email_factor {
+                true => format!("enroll proof=mail; factor activate factor={factor_id}"),
+                false => "enroll proof=mail".to_string(),
+            }),
+        );
+        let written = self.store.write(&mut |tx: &dyn Tx| {
+            outcome = Some(false);
+            if !tx.claim(user_id, &claim, now)? {
+                return Ok(());
+            }
+            if email_factor && tx.activate_factor(user_id, factor_id, None)?.is_none() {
+                // Removed or activated meanwhile: the claim is rolled back with the rest.
+                return Err(rolled_back());
+            }
+            tx.append_audit(&event)?;
+            outcome = Some(true);
+            Ok(())
+        });
+        ok_unless_rolled_back(written)?;
+        self.record(&event);
+        if outcome != Some(true) {
+            // Used by a parallel login, or spent meanwhile: only its holder has it.
+            return Ok(self.again(login, prompts::retry_info(Reject::Expired, false), None));
+        }
+        if email_factor {
+            self.enrolling(login)?.method = Some(Method::Email { factor_id });
+            return self.show_recovery(login);
+        }
+        self.show_authenticator(login)
+    }
+
+    /// Make the new authenticator (unless the mailed proof made it already) and show it.
+    fn show_authenticator(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+        let user = login
+            .data
+            .as_ref()
+            .map(|d| d.user.clone())
+            .ok_or_else(|| CoreError::Corrupt("enrollment without a user".into()))?;
+        let params = totp::params(&self.config.totp, None, None, None)?;
+        // A factor made for the mailed proof is replaced: its secret was never shown, and is
+        // not kept in memory meanwhile.
+        self.remove_login_factors(login, FactorKind::Totp)?;
+        let p = totp::provision(
+            self.store.as_ref(),
+            &self.key,
+            &self.config.totp.issuer,
+            &user,
+            LOGIN_APP_LABEL,
+            &params,
+            self.clock.now(),
+        )?;
+        let e = self.enrolling(login)?;
+        e.factor = Some(p.factor_id);
+        e.mailed = false;
+        e.step = Step::Confirm;
+        self.audit_step(
+            login,
+            AuditResult::Admin,
+            format!("enroll totp factor={} at login", p.factor_id),
+        );
+        let prompt = say::new_authenticator(&p.secret_base32, &p.uri, &params);
+        login.prompt = prompt.clone();
+        Ok(Outcome::Prompt(prompt))
+    }
+
+    /// E-mail a code as the proof, for a new pending factor (an authenticator over a terminal,
+    /// e-mail itself over RADIUS).
+    fn mail_proof(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
+        let e = self.enrolling(login)?;
+        let (user_id, optional, address) = (e.user_id, e.optional, e.address.clone());
+        let (Some(address), Some(cfg), Some(mailer)) = (address, &self.config.email, &self.mailer)
+        else {
+            return Ok(self.again(login, MAIL_FAILED, Some(Reject::MailFailed)));
+        };
+        // The interval holds across logins: a code sent moments ago by another is not resent.
+        if let Some(c) = self.store.email_code(user_id)? {
+            let next = c.sent_at.saturating_add(cfg.min_interval.as_secs());
+            if now < next {
+                let info = prompts::send_later(next - now, login.request.channel);
+                return Ok(self.again(login, &info, None));
+            }
+        }
+        let email_factor = login.request.channel == Channel::Radius;
+        let kind = match email_factor {
+            true => FactorKind::Email,
+            false => FactorKind::Totp,
+        };
+        self.remove_login_factors(login, kind)?;
+        let factor_id = match email_factor {
+            true => self
+                .store
+                .add_email_factor(user_id, LOGIN_EMAIL_LABEL, &address, now)?,
+            // A placeholder the code is bound to: the authenticator shown after the proof is a
+            // fresh one.
+            false => {
+                let user = login
+                    .data
+                    .as_ref()
+                    .map(|d| d.user.clone())
+                    .ok_or_else(|| CoreError::Corrupt("enrollment without a user".into()))?;
+                let params = totp::params(&self.config.totp, None, None, None)?;
+                totp::provision(
+                    self.store.as_ref(),
+                    &self.key,
+                    &self.config.totp.issuer,
+                    &user,
+                    LOGIN_APP_LABEL,
+                    &params,
+                    now,
+                )?
+                .factor_id
+            }
+        };
+        let name = login.audit_name().to_string();
+        let sent = Sender {
+            config: cfg,
+            store: self.store.as_ref(),
+            key: &self.key,
+            mailer: mailer.as_ref(),
+            now,
+        }
+        .send(
+            user_id,
+            factor_id,
+            &address,
+            &MessageContext {
+                user: &name,
+                service: &login.request.service,
+                source: login.request.source.as_deref(),
+            },
+        )?;
+        let e = self.enrolling(login)?;
+        e.factor = Some(factor_id);
+        match sent {
+            Delivery::Sent { masked } => {
+                e.mailed = true;
+                login.code_sent = true;
+                let ev = self.event(
+                    login,
+                    AuditResult::Sent,
+                    Some("email"),
+                    Some(format!("enrollment code sent to {masked}")),
+                );
+                self.audit_only(&ev);
+                let prompt = say::mailed(&masked, optional, email_factor);
+                login.prompt = prompt.clone();
+                Ok(Outcome::Prompt(prompt))
+            }
+            Delivery::TooSoon { retry_after, .. } => {
+                let info = prompts::send_later(
+                    retry_after.saturating_sub(now).max(1),
+                    login.request.channel,
+                );
+                Ok(self.again(login, &info, None))
+            }
+            Delivery::Failed { masked, error } => {
+                self.store.remove_factor(user_id, factor_id)?;
+                self.enrolling(login)?.factor = None;
+                let ev = self.event(
+                    login,
+                    AuditResult::Error,
+                    Some("email"),
+                    Some(format!("mail_failed to {masked}: {}", error.category())),
+                );
+                self.audit_only(&ev);
+                let has_invite = self.enrolling(login)?.invite.is_some();
+                if has_invite {
+                    return Ok(self.again(login, MAIL_FAILED, Some(Reject::MailFailed)));
+                }
+                login.finished = true;
+                Ok(Outcome::Rejected(Reject::MailFailed))
+            }
+        }
+    }
+
+    /// Remove this login's own placeholder factor of `kind`, and the pending ones of `kind` that
+    /// earlier logins set up and abandoned (older than [`ABANDONED_SECS`]: a login in another
+    /// terminal at the same time keeps its own).
+    fn remove_login_factors(&self, login: &Login, kind: FactorKind) -> Result<(), CoreError> {
+        let Some(e) = login.enroll.as_deref() else {
+            return Ok(());
+        };
+        let label = match kind {
+            FactorKind::Email => LOGIN_EMAIL_LABEL,
+            FactorKind::Totp | FactorKind::Fido2 => LOGIN_APP_LABEL,
+        };
+        let now = self.clock.now();
+        for f in self.store.factors(e.user_id)? {
+            let ours = e.factor == Some(f.id);
+            let abandoned = f.created_at.saturating_add(ABANDONED_SECS) <= now;
+            if f.kind == kind
+                && f.status == FactorStatus::Pending
+                && f.label == label
+                && (ours || abandoned)
+            {
+                self.store.remove_factor(e.user_id, f.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first code of the new authenticator: activates it (claiming the invitation, if that
+    /// was the proof) in one transaction.
+    fn answer_confirm(&self, login: &mut Login, answer: &str) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
+        let e = self.enrolling(login)?;
+        let (user_id, invite_hash) = (e.user_id, e.invite_hash);
+        let Some(factor_id) = e.factor else {
+            return Err(CoreError::Corrupt("confirming no factor".into()));
+        };
+        let user = login
+            .data
+            .as_ref()
+            .map(|d| d.user.clone())
+            .ok_or_else(|| CoreError::Corrupt("enrollment without a user".into()))?;
+        let factor = self
+            .store
+            .factors(user_id)?
+            .into_iter()
+            .find(|f| f.id == factor_id && f.status == FactorStatus::Pending);
+        let Some(t) = factor.and_then(|f| f.totp) else {
+            // Removed meanwhile (an administrator, a parallel login).
+            login.finished = true;
+            return Ok(self.refuse(login, Reject::BadCode));
+        };
+        let step = match totp::is_shaped(&t, answer) {
+            true => totp::check(
+                &self.key,
+                self.config.totp.window,
+                &user,
+                factor_id,
+                &t,
+                answer,
+                now,
+            )?,
+            false => None,
+        };
+        let Some(step) = step else {
+            return self.miss(login, false);
+        };
+        let detail = format!(
+            "factor activate factor={factor_id} at login{}",
+            if invite_hash.is_some() {
+                "; invitation used"
+            } else {
+                ""
+            }
+        );
+        let event = self.event(login, AuditResult::Admin, Some("totp"), Some(detail));
+        let mut done = false;
+        let written = self.store.write(&mut |tx: &dyn Tx| {
+            done = false;
+            if let Some(hash) = invite_hash
+                && !tx.claim(user_id, &Claim::Invite { hash }, now)?
+            {
+                return Ok(());
+            }
+            if tx
+                .activate_factor(user_id, factor_id, Some(step))?
+                .is_none()
+            {
+                // Activated or removed meanwhile: the invitation's claim is rolled back.
+                return Err(rolled_back());
+            }
+            tx.append_audit(&event)?;
+            done = true;
+            Ok(())
+        });
+        ok_unless_rolled_back(written)?;
+        if !done {
+            // Another login used the invitation first.
+            self.audit_step(
+                login,
+                AuditResult::Reject,
+                "invitation_used_or_expired".into(),
+            );
+            login.finished = true;
+            return Ok(Outcome::Rejected(Reject::Expired));
+        }
+        self.record(&event);
+        self.enrolling(login)?.method = Some(Method::Totp { factor_id });
+        self.show_recovery(login)
+    }
+
+    /// The factor is active: fresh recovery codes, shown once.
+    fn show_recovery(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+        let user_id = self.enrolling(login)?.user_id;
+        let codes = recovery::generate_codes(self.config.recovery.count)?;
+        let (batch, hashes) = recovery::new_batch(
+            &codes,
+            &self.key,
+            &self.config.argon2,
+            self.clock.now(),
+            "login",
+        )?;
+        self.store.replace_recovery(user_id, &batch, &hashes)?;
+        self.audit_step(
+            login,
+            AuditResult::Admin,
+            format!("recovery generate count={} origin=login", codes.len()),
+        );
+        self.enrolling(login)?.step = Step::Acknowledge;
+        let prompt = say::recovery_codes(&codes, login.request.channel);
+        login.prompt = prompt.clone();
+        Ok(Outcome::Prompt(prompt))
+    }
+
+    fn answer_ack(&self, login: &mut Login, answer: &str) -> Result<Outcome, CoreError> {
+        let e = self.enrolling(login)?;
+        let method = e.method;
+        if !answer.eq_ignore_ascii_case("yes") {
+            e.acks_left = e.acks_left.saturating_sub(1);
+            if e.acks_left > 0 {
+                let mut p = login.prompt.clone();
+                p.messages = vec![Secret::new(say::SAY_YES.to_string())];
+                return Ok(Outcome::Prompt(p));
+            }
+            self.audit_step(
+                login,
+                AuditResult::Reject,
+                "recovery_codes_not_acknowledged".into(),
+            );
+            return Ok(Outcome::Rejected(Reject::BadCode));
+        }
+        let (Some(method), Some(d)) = (method, login.data.as_ref()) else {
+            return Err(CoreError::Corrupt("acknowledged without a factor".into()));
+        };
+        let ev = self.event(
+            login,
+            AuditResult::Accept,
+            Some(method.as_str()),
+            Some("enrolled_at_login".into()),
+        );
+        self.audit_only(&ev);
+        Ok(Outcome::Accepted(Verified {
+            user: d.user.name.clone(),
+            user_id: d.user.id,
+            method,
+            wrong_codes_since_last_login: 0,
+        }))
+    }
+
+    /// Ask the same again with `info` before it (not counted, but a try of the conversation).
+    fn again(&self, login: &mut Login, info: &str, after: Option<Reject>) -> Outcome {
+        login.tries_left = login.tries_left.saturating_sub(1);
+        if login.tries_left == 0 {
+            return Outcome::Rejected(after.unwrap_or(Reject::BadCode));
+        }
+        let mut p = login.prompt.clone();
+        // Told as a message, not a note: shown even under PAM_SILENT (sudo), where the user
+        // would otherwise not know why they are asked again.
+        p.messages = vec![Secret::new(info.to_string())];
+        p.after = after;
+        Outcome::Prompt(p)
+    }
+
+    /// A wrong proof or a wrong first code: counted against the user like a wrong code
+    /// (spending a try of the mailed code when it was checked against one).
+    fn miss(&self, login: &mut Login, email_tried: bool) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
+        let user_id = self.enrolling(login)?.user_id;
+        let rules = self.rules;
+        let base = self.event(
+            login,
+            AuditResult::Reject,
+            None,
+            Some(format!("{}; enrolling", Reject::BadCode.as_str())),
+        );
+        let mut lock = Lock::Open;
+        let mut written = base.clone();
+        self.store.write(&mut |tx: &dyn Tx| {
+            if email_tried {
+                tx.spend_email_try(user_id)?;
+            }
+            let next = tx.lock_state(user_id)?.after_failure(&rules, now);
+            tx.put_lock_state(user_id, &next)?;
+            lock = next.lock_at(now);
+            written = base.clone();
+            if lock.is_locked() {
+                written.detail = Some(format!(
+                    "{}; enrolling; locked_out",
+                    Reject::BadCode.as_str()
+                ));
+            }
+            tx.append_audit(&written)
+        })?;
+        self.record(&written);
+        login.failed_here = login.failed_here.saturating_add(1);
+        login.tries_left = login.tries_left.saturating_sub(1);
+        if let Some(r) = lock_reject(lock) {
+            return Ok(Outcome::Rejected(r));
+        }
+        if login.tries_left == 0 {
+            return Ok(Outcome::Rejected(Reject::BadCode));
+        }
+        let mut p = login.prompt.clone();
+        p.messages = vec![Secret::new(say::WRONG.to_string())];
+        p.after = Some(Reject::BadCode);
+        Ok(Outcome::Prompt(p))
+    }
+}
+
+/// The error a transaction returns to be rolled back on purpose.
+fn rolled_back() -> StoreError {
+    StoreError::Aborted {
+        path: std::path::PathBuf::from("(enrollment rolled back)"),
+    }
+}
+
+/// A write's result, with a rollback on purpose ([`rolled_back`]) taken as done (its flag says
+/// what became of it).
+fn ok_unless_rolled_back(r: Result<(), StoreError>) -> Result<(), StoreError> {
+    match r {
+        Err(StoreError::Aborted { path }) if path.as_os_str() == "(enrollment rolled back)" => {
+            Ok(())
+        }
+        other => other,
+    }
+}
