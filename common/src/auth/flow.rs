@@ -9,6 +9,8 @@
 
 use zeroize::Zeroizing;
 
+use super::reject::{lock_reject, miss_reject, miss_shown, retryable, stale_reject};
+
 use super::attempt::{Committed, Counting, NameRow};
 use super::email::{is_send_request, send_factor};
 use super::split::parse_scrv1;
@@ -19,62 +21,9 @@ use super::{
 use crate::audit::AuditResult;
 use crate::base::names::{account_key, name_key, validate_user_name};
 use crate::error::CoreError;
-use crate::factor::Stale;
 use crate::factor::{Checked, Checker, Miss, is_usable};
 use crate::policy::Lock;
 use crate::store::LoginData;
-
-/// The refusal a miss stands for: for an unknown or unenrolled user their state (audited; they
-/// are shown the same as anyone), else what was wrong with the answer.
-fn miss_reject(miss: Miss, login: &Login) -> Reject {
-    match (&login.data, login.enrolled, miss) {
-        (None, _, _) => Reject::UnknownUser,
-        (Some(_), false, _) => Reject::NotEnrolled,
-        (Some(_), true, Miss::Wrong) => Reject::BadCode,
-        (Some(_), true, Miss::Malformed) => Reject::Malformed,
-    }
-}
-
-/// What the user is told before being asked again after `miss` (the same for every user whose
-/// answer had that shape).
-fn miss_shown(miss: Miss) -> Reject {
-    match miss {
-        Miss::Wrong => Reject::BadCode,
-        Miss::Malformed => Reject::Malformed,
-    }
-}
-
-fn stale_reject(stale: Stale) -> Reject {
-    match stale {
-        Stale::Used => Reject::Replayed,
-        Stale::Expired => Reject::Expired,
-    }
-}
-
-fn retryable(r: Reject) -> bool {
-    match r {
-        Reject::BadCode
-        | Reject::Malformed
-        | Reject::Replayed
-        | Reject::Expired
-        | Reject::UnknownUser
-        | Reject::NotEnrolled => true,
-        Reject::InvalidUser
-        | Reject::NotSetUp
-        | Reject::BadPassword
-        | Reject::MailFailed
-        | Reject::LockedOut { .. }
-        | Reject::Throttled { .. } => false,
-    }
-}
-
-pub(super) fn lock_reject(lock: Lock) -> Option<Reject> {
-    match lock {
-        Lock::Open => None,
-        Lock::Until(t) => Some(Reject::LockedOut { until: Some(t) }),
-        Lock::UntilUnlocked => Some(Reject::LockedOut { until: None }),
-    }
-}
 
 impl Authenticator {
     /// Find the user under each spelling the request carries (the passwd name first), each as

@@ -1,12 +1,12 @@
 //! What enrollment at login says, by channel. Only shown once the first factor is proven.
 
-use super::{Channel, Prompt, PromptKind, prompts};
+use crate::auth::{Channel, Prompt, PromptKind, prompts};
 use crate::base::otp::TotpParams;
 use crate::base::qr;
 use crate::base::secret::Secret;
 
 /// The refusal of an unenrolled user who must enroll and cannot here.
-pub(super) const NOT_SET_UP: &str = "Two-factor authentication is required for this account but \
+pub(crate) const NOT_SET_UP: &str = "Two-factor authentication is required for this account but \
      is not set up, and cannot be set up here without an enrollment code: ask your administrator \
      for one (`tessera user invite`).";
 

@@ -1,0 +1,219 @@
+//! Enrollment at login by e-mail: the mailed proof, and over RADIUS the e-mail factor it makes.
+
+use super::{ABANDONED_SECS, LOGIN_APP_LABEL, LOGIN_EMAIL_LABEL, say};
+use crate::audit::AuditResult;
+use crate::auth::email::MAIL_FAILED;
+use crate::auth::{Authenticator, Channel, Login, Method, Outcome, Reject, prompts};
+use crate::error::CoreError;
+use crate::factor::email::{Delivery, MessageContext, Sender};
+use crate::factor::totp;
+use crate::store::{Claim, FactorId, FactorKind, FactorStatus, StoreError, Tx};
+
+impl Authenticator {
+    /// The mailed code checked out: claim it (and, over RADIUS, activate the e-mail factor it
+    /// was sent for) in one transaction.
+    pub(super) fn proof_by_mail(
+        &self,
+        login: &mut Login,
+        factor_id: FactorId,
+        hash: [u8; 32],
+    ) -> Result<Outcome, CoreError> {
+        let user_id = self.enrolling(login)?.user_id;
+        let email_factor = login.request.channel == Channel::Radius;
+        let now = self.clock.now();
+        let claim = Claim::PendingEmailCode { factor_id, hash };
+        let mut outcome = None;
+        let event = self.event(
+            login,
+            AuditResult::Admin,
+            None,
+            Some(match email_factor {
+                true => format!("enroll proof=mail; factor activate factor={factor_id}"),
+                false => "enroll proof=mail".to_string(),
+            }),
+        );
+        let written = self.store.write(&mut |tx: &dyn Tx| {
+            outcome = Some(false);
+            if !tx.claim(user_id, &claim, now)? {
+                return Ok(());
+            }
+            if email_factor && tx.activate_factor(user_id, factor_id, None)?.is_none() {
+                // Removed or activated meanwhile: the claim is rolled back with the rest.
+                return Err(rolled_back());
+            }
+            tx.append_audit(&event)?;
+            outcome = Some(true);
+            Ok(())
+        });
+        ok_unless_rolled_back(written)?;
+        self.record(&event);
+        if outcome != Some(true) {
+            // Used by a parallel login, or spent meanwhile: only its holder has it.
+            return Ok(self.again(login, prompts::retry_info(Reject::Expired, false), None));
+        }
+        if email_factor {
+            self.enrolling(login)?.method = Some(Method::Email { factor_id });
+            return self.show_recovery(login);
+        }
+        self.show_authenticator(login)
+    }
+
+    /// E-mail a code as the proof, for a new pending factor (an authenticator over a terminal,
+    /// e-mail itself over RADIUS).
+    pub(super) fn mail_proof(&self, login: &mut Login) -> Result<Outcome, CoreError> {
+        let now = self.clock.now();
+        let e = self.enrolling(login)?;
+        let (user_id, optional, address) = (e.user_id, e.optional, e.address.clone());
+        let (Some(address), Some(cfg), Some(mailer)) = (address, &self.config.email, &self.mailer)
+        else {
+            return Ok(self.again(login, MAIL_FAILED, Some(Reject::MailFailed)));
+        };
+        // The interval holds across logins: a code sent moments ago by another is not resent.
+        if let Some(c) = self.store.email_code(user_id)? {
+            let next = c.sent_at.saturating_add(cfg.min_interval.as_secs());
+            if now < next {
+                let info = prompts::send_later(next - now, login.request.channel);
+                return Ok(self.again(login, &info, None));
+            }
+        }
+        let email_factor = login.request.channel == Channel::Radius;
+        let kind = match email_factor {
+            true => FactorKind::Email,
+            false => FactorKind::Totp,
+        };
+        self.remove_login_factors(login, kind)?;
+        let factor_id = match email_factor {
+            true => self
+                .store
+                .add_email_factor(user_id, LOGIN_EMAIL_LABEL, &address, now)?,
+            // A placeholder the code is bound to: the authenticator shown after the proof is a
+            // fresh one.
+            false => {
+                let user = login
+                    .data
+                    .as_ref()
+                    .map(|d| d.user.clone())
+                    .ok_or_else(|| CoreError::Corrupt("enrollment without a user".into()))?;
+                let params = totp::params(&self.config.totp, None, None, None)?;
+                totp::provision(
+                    self.store.as_ref(),
+                    &self.key,
+                    &self.config.totp.issuer,
+                    &user,
+                    LOGIN_APP_LABEL,
+                    &params,
+                    now,
+                )?
+                .factor_id
+            }
+        };
+        let name = login.audit_name().to_string();
+        let sent = Sender {
+            config: cfg,
+            store: self.store.as_ref(),
+            key: &self.key,
+            mailer: mailer.as_ref(),
+            now,
+        }
+        .send(
+            user_id,
+            factor_id,
+            &address,
+            &MessageContext {
+                user: &name,
+                service: &login.request.service,
+                source: login.request.source.as_deref(),
+            },
+        )?;
+        let e = self.enrolling(login)?;
+        e.factor = Some(factor_id);
+        match sent {
+            Delivery::Sent { masked } => {
+                e.mailed = true;
+                login.code_sent = true;
+                let ev = self.event(
+                    login,
+                    AuditResult::Sent,
+                    Some("email"),
+                    Some(format!("enrollment code sent to {masked}")),
+                );
+                self.audit_only(&ev);
+                let prompt = say::mailed(&masked, optional, email_factor);
+                login.prompt = prompt.clone();
+                Ok(Outcome::Prompt(prompt))
+            }
+            Delivery::TooSoon { retry_after, .. } => {
+                let info = prompts::send_later(
+                    retry_after.saturating_sub(now).max(1),
+                    login.request.channel,
+                );
+                Ok(self.again(login, &info, None))
+            }
+            Delivery::Failed { masked, error } => {
+                self.store.remove_factor(user_id, factor_id)?;
+                self.enrolling(login)?.factor = None;
+                let ev = self.event(
+                    login,
+                    AuditResult::Error,
+                    Some("email"),
+                    Some(format!("mail_failed to {masked}: {}", error.category())),
+                );
+                self.audit_only(&ev);
+                let has_invite = self.enrolling(login)?.invite.is_some();
+                if has_invite {
+                    return Ok(self.again(login, MAIL_FAILED, Some(Reject::MailFailed)));
+                }
+                login.finished = true;
+                Ok(Outcome::Rejected(Reject::MailFailed))
+            }
+        }
+    }
+
+    /// Remove this login's own placeholder factor of `kind`, and the pending ones of `kind` that
+    /// earlier logins set up and abandoned (older than [`ABANDONED_SECS`]: a login in another
+    /// terminal at the same time keeps its own).
+    pub(super) fn remove_login_factors(
+        &self,
+        login: &Login,
+        kind: FactorKind,
+    ) -> Result<(), CoreError> {
+        let Some(e) = login.enroll.as_deref() else {
+            return Ok(());
+        };
+        let label = match kind {
+            FactorKind::Email => LOGIN_EMAIL_LABEL,
+            FactorKind::Totp | FactorKind::Fido2 => LOGIN_APP_LABEL,
+        };
+        let now = self.clock.now();
+        for f in self.store.factors(e.user_id)? {
+            let ours = e.factor == Some(f.id);
+            let abandoned = f.created_at.saturating_add(ABANDONED_SECS) <= now;
+            if f.kind == kind
+                && f.status == FactorStatus::Pending
+                && f.label == label
+                && (ours || abandoned)
+            {
+                self.store.remove_factor(e.user_id, f.id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error a transaction returns to be rolled back on purpose.
+pub(super) fn rolled_back() -> StoreError {
+    StoreError::Aborted {
+        path: std::path::PathBuf::from("(enrollment rolled back)"),
+    }
+}
+
+/// A write's result, with a rollback on purpose ([`rolled_back`]) taken as done (its flag says
+/// what became of it).
+pub(super) fn ok_unless_rolled_back(r: Result<(), StoreError>) -> Result<(), StoreError> {
+    match r {
+        Err(StoreError::Aborted { path }) if path.as_os_str() == "(enrollment rolled back)" => {
+            Ok(())
+        }
+        other => other,
+    }
+}
