@@ -9,6 +9,7 @@ use std::path::PathBuf;
 pub use crate::base::address::AddressError;
 pub use crate::base::kdf::KdfError;
 pub use crate::base::names::NameError;
+pub use crate::base::phone::PhoneError;
 pub use crate::base::secret::KeyError;
 pub use crate::config::ConfigError;
 pub use crate::store::StoreError;
@@ -21,6 +22,8 @@ pub enum InputError {
     Name(#[from] NameError),
     #[error(transparent)]
     Address(#[from] AddressError),
+    #[error(transparent)]
+    Phone(#[from] PhoneError),
     #[error("invalid code: {0}")]
     Code(String),
     #[error("invalid option: {0}")]
@@ -84,6 +87,12 @@ pub enum CoreError {
 impl From<NameError> for CoreError {
     fn from(e: NameError) -> CoreError {
         CoreError::Input(InputError::Name(e))
+    }
+}
+
+impl From<PhoneError> for CoreError {
+    fn from(e: PhoneError) -> CoreError {
+        CoreError::Input(InputError::Phone(e))
     }
 }
 

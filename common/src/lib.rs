@@ -6,7 +6,8 @@
 //!
 //! Layers, each importing only those below it:
 //!
-//! 1. `base`: clock, secrets and the key file, TOTP, Argon2, user names, addresses, text;
+//! 1. `base`: clock, secrets and the key file, TOTP, Argon2, user names, addresses, phone
+//!    numbers, text;
 //! 2. `config` (the TOML file), `policy` (lockout and throttling as pure functions), `audit`,
 //!    `mail`;
 //! 3. `store`: one trait per table, and SQLite;
@@ -52,6 +53,7 @@ pub use base::names::{MAX_USER_NAME, name_key};
 pub use base::origin::origin_key;
 pub use base::otp::TotpAlgorithm;
 pub use base::qr::half_blocks as qr_half_blocks;
+pub use base::phone::{PhoneError, mask_phone, validate_phone};
 pub use base::secret::{Secret, random_bytes};
 pub use base::text::{Printable, printable};
 pub use base::trust::{Access, Owners, Rule as TrustRule, TrustError};

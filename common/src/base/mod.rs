@@ -7,10 +7,11 @@
 //! - [`kdf`]: Argon2id, counted (`KdfError`);
 //! - [`names`]: user names and their canonical key (`NameError`);
 //! - [`address`]: e-mail addresses (`AddressError`);
+//! - [`phone`]: phone numbers, E.164 (`PhoneError`);
 //! - [`origin`]: where a login comes from, one key per place;
 //! - [`fido2`]: what a stored FIDO2 credential is (algorithm, public key, options);
-//! - [`text`]: untrusted text made printable;
 //! - [`qr`]: QR codes for a terminal;
+//! - [`text`]: untrusted text made printable, templates filled;
 //! - [`trust`]: files only root could have written, checked before they are believed.
 
 pub mod address;
@@ -21,6 +22,7 @@ pub mod names;
 pub mod origin;
 pub mod otp;
 pub mod qr;
+pub mod phone;
 pub mod secret;
 pub mod text;
 pub mod trust;
