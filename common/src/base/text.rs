@@ -1,4 +1,4 @@
-//! Untrusted text made safe for a message or a log line.
+//! Untrusted text made safe for a message or a log line; templates filled in one pass.
 
 /// A form of untrusted text that is safe to put in a message or a log line: control characters
 /// escaped, long input cut.
@@ -85,6 +85,40 @@ impl std::fmt::Display for Printable<'_> {
     }
 }
 
+/// `template` with every `{name}` that `value` knows replaced, in one pass (replacement text is
+/// never scanned again); unknown `{...}` stay as written.
+pub fn fill_template<'v>(template: &str, value: impl Fn(&str) -> Option<&'v str>) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after
+            .find('}')
+            .and_then(|end| Some((end, value(&after[..end])?)))
+        {
+            Some((end, v)) => {
+                out.push_str(v);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A lifetime as a message says it, in whole minutes rounded up: `1 minute`, `10 minutes`.
+pub fn minutes(d: std::time::Duration) -> String {
+    match d.as_secs().div_ceil(60) {
+        1 => "1 minute".to_string(),
+        n => format!("{n} minutes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +165,24 @@ mod tests {
         );
         assert_eq!(Printable::field("alice").to_string(), "alice");
         assert_eq!(Printable::new("alice bob").to_string(), "alice bob");
+    }
+
+    #[test]
+    fn templates_fill_in_one_pass() {
+        let v = |n: &str| match n {
+            "a" => Some("{b}"),
+            "b" => Some("B"),
+            _ => None,
+        };
+        assert_eq!(fill_template("x{a}y{b}{z}{", v), "x{b}yB{z}{");
+    }
+
+    #[test]
+    fn lifetimes_read_in_whole_minutes() {
+        use std::time::Duration;
+        assert_eq!(minutes(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(minutes(Duration::from_secs(61)), "2 minutes");
+        assert_eq!(minutes(Duration::from_secs(60)), "1 minute");
+        assert_eq!(minutes(Duration::from_secs(1)), "1 minute");
     }
 }

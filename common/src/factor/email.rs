@@ -13,7 +13,7 @@ pub use crate::base::address::mask_address;
 use crate::base::otp::is_code_shaped;
 use crate::base::secret::KeyError;
 use crate::base::secret::{MasterKey, Secret, random_bytes};
-use crate::base::text::Printable;
+use crate::base::text::{Printable, fill_template, minutes};
 use crate::config::EmailConfig;
 use crate::error::CoreError;
 use crate::mail::{MailError, Mailer};
@@ -133,12 +133,7 @@ pub fn render(
     ctx: &MessageContext<'_>,
     code: &str,
 ) -> (String, Zeroizing<String>) {
-    let minutes = cfg.lifetime.as_secs().div_ceil(60);
-    let expiry = if minutes == 1 {
-        "1 minute".to_string()
-    } else {
-        format!("{minutes} minutes")
-    };
+    let expiry = minutes(cfg.lifetime);
     // What a client sent (Calling-Station-Id, PAM_RHOST, the name typed) is escaped and cut
     // (it must not add lines, headers-looking text or megabytes to the mail), and the
     // template is filled in one pass: a value that looks like a placeholder stays text.
@@ -164,32 +159,6 @@ pub fn render(
         fill(&cfg.subject, false),
         Zeroizing::new(fill(&cfg.body, true)),
     )
-}
-
-/// `template` with every `{name}` that `value` knows replaced, in one pass (replacement text is
-/// never scanned again); unknown `{...}` stay as written.
-fn fill_template<'v>(template: &str, value: impl Fn(&str) -> Option<&'v str>) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after
-            .find('}')
-            .and_then(|end| Some((end, value(&after[..end])?)))
-        {
-            Some((end, v)) => {
-                out.push_str(v);
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Everything a send needs.
@@ -327,16 +296,6 @@ mod tests {
             "{subject:?}"
         );
         assert!(subject.contains("alice\\nBcc: eve"), "{subject:?}");
-    }
-
-    #[test]
-    fn templates_fill_in_one_pass() {
-        let v = |n: &str| match n {
-            "a" => Some("{b}"),
-            "b" => Some("B"),
-            _ => None,
-        };
-        assert_eq!(fill_template("x{a}y{b}{z}{", v), "x{b}yB{z}{");
     }
 
     #[test]
