@@ -62,6 +62,10 @@ pub use config::{
     FirstFactor as RadiusFirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes,
     Sections, Trust,
 };
+pub use config::{
+    CommandGateway, EmailGateway, GATEWAY_PLACEHOLDERS, HttpAuth, HttpBody, HttpGateway,
+    HttpMethod, SMS_COMMAND_DIR, SMS_COMMAND_DIR_ENV, SMS_PLACEHOLDERS, SmsConfig, SmsGateway,
+};
 pub use error::{CoreError, InputError};
 pub use factor::fido2;
 pub use factor::ssh_key;

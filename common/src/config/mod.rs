@@ -14,6 +14,7 @@ mod email;
 mod fido2;
 mod radius;
 mod sections;
+mod sms;
 mod trusted;
 mod validate;
 
@@ -26,6 +27,10 @@ use email::RawEmail;
 pub use email::{EmailConfig, SmtpSecurity};
 pub use fido2::Fido2Config;
 pub use radius::{FirstFactor, RadiusClient, RadiusConfig, RadiusMode, ReplyAttributes};
+pub use sms::{
+    CommandGateway, EmailGateway, GATEWAY_PLACEHOLDERS, HttpAuth, HttpBody, HttpGateway,
+    HttpMethod, SMS_COMMAND_DIR, SMS_COMMAND_DIR_ENV, SMS_PLACEHOLDERS, SmsConfig, SmsGateway,
+};
 pub use trusted::{Sections, Trust};
 
 /// Where the configuration lives when neither `--config` nor `TESSERA_CONFIG` says otherwise.
@@ -82,6 +87,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `None` when the file has no `[email]` section: e-mailed codes are then unavailable.
     pub email: Option<EmailConfig>,
+    /// `None` when the file has no `[sms]` section: texted codes are then unavailable.
+    pub sms: Option<SmsConfig>,
     pub radius: RadiusConfig,
     pub audit: AuditConfig,
     pub fido2: Fido2Config,
@@ -178,6 +185,7 @@ struct RawConfig {
     argon2: Option<RawArgon2>,
     policy: Option<RawPolicy>,
     email: Option<RawEmail>,
+    sms: Option<sms::RawSms>,
     radius: Option<radius::RawRadius>,
     audit: Option<audit::RawAudit>,
     fido2: Option<fido2::RawFido2>,
@@ -427,6 +435,10 @@ impl Validator<'_> {
             None => None,
             Some(e) => Some(self.email(e)?),
         };
+        let sms = match raw.sms {
+            None => None,
+            Some(s) => Some(self.sms(s, email.is_some())?),
+        };
         let radius = self.radius(raw.radius.unwrap_or_default())?;
         let audit = self.audit(raw.audit.unwrap_or_default())?;
         let fido2 = self.fido2(raw.fido2.unwrap_or_default())?;
@@ -439,6 +451,7 @@ impl Validator<'_> {
             argon2,
             policy,
             email,
+            sms,
             radius,
             audit,
             fido2,

@@ -35,7 +35,8 @@ pub enum Trust {
     /// could have placed.
     ConfigFile,
     /// The configuration and every file it names must be root's: the store (with its `-wal`,
-    /// `-shm` and directory), the key (readable by root alone), `ca_file` and `password_file`.
+    /// `-shm` and directory), the key (readable by root alone), `ca_file`, `password_file` and
+    /// `secret_file`.
     Everything,
 }
 
@@ -54,6 +55,8 @@ impl Trust {
 pub(super) const CONFIG_RULE: Rule = Rule::root("config file", Access::OwnerWrites);
 pub(super) const PASSWORD_RULE: Rule = Rule::root("[email] password_file", Access::OwnerOnly);
 pub(super) const CA_RULE: Rule = Rule::root("[email] ca_file", Access::OwnerWrites);
+pub(super) const SMS_SECRET_RULE: Rule = Rule::root("[sms] secret_file", Access::OwnerOnly);
+pub(super) const SMS_CA_RULE: Rule = Rule::root("[sms] ca_file", Access::OwnerWrites);
 const STORE_RULE: Rule = Rule::root("store", Access::OwnerWrites);
 const KEY_RULE: Rule = Rule::root("key file", Access::OwnerOnly);
 
@@ -141,14 +144,21 @@ impl Validator<'_> {
         &self,
         path: &Path,
     ) -> Result<zeroize::Zeroizing<String>, String> {
+        self.read_secret_file_as(&PASSWORD_RULE, path)
+    }
+
+    /// As [`Validator::read_secret_file`], through `rule` when the files are trusted (the
+    /// rule names the key in its errors).
+    pub(super) fn read_secret_file_as(
+        &self,
+        rule: &Rule,
+        path: &Path,
+    ) -> Result<zeroize::Zeroizing<String>, String> {
         use std::io::Read;
         use std::os::unix::fs::PermissionsExt;
         let cannot = |why: String| format!("cannot read {}: {why}", path.display());
         let bytes = if self.trust_files {
-            PASSWORD_RULE
-                .read(path, 64 * 1024)
-                .map_err(|e| cannot(e.reason))?
-                .1
+            rule.read(path, 64 * 1024).map_err(|e| cannot(e.reason))?.1
         } else {
             let mut f = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
             let mode = f
