@@ -9,7 +9,7 @@
 //! 1. `base`: clock, secrets and the key file, TOTP, Argon2, user names, addresses, phone
 //!    numbers, text;
 //! 2. `config` (the TOML file), `policy` (lockout and throttling as pure functions), `audit`,
-//!    `mail`;
+//!    `mail`, `sms`;
 //! 3. `store`: one trait per table, and SQLite;
 //! 4. `factor`: one module per factor, the only place its answers are checked;
 //! 5. `auth` (the login flow) and `admin` (what the CLI does); `error` wraps every layer's error.
@@ -27,6 +27,7 @@ mod factor;
 pub mod fuzzing;
 mod mail;
 mod policy;
+mod sms;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -71,6 +72,10 @@ pub use factor::fido2;
 pub use factor::ssh_key;
 pub use mail::{MailError, Mailer, SmtpMailer};
 pub use policy::{Counter, Lock, LockState};
+pub use sms::{
+    CommandTexter, EmailTexter, Exit as SmsExit, HttpTexter, MAX_MESSAGE as MAX_SMS_MESSAGE,
+    SmsContext, SmsError, Texter, render_sms, texter_from_config,
+};
 pub use store::{
     Factor, FactorId, FactorKind, FactorStatus, Fido2Factor, Invite, RecoveryBatch, SqliteStore,
     StoreError, User, UserId, UserSummary,

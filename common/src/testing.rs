@@ -19,6 +19,7 @@ pub use crate::base::kdf::{evaluations as argon2_evaluations, raw_hash as argon2
 pub use crate::base::otp::{TotpParams, from_base32, totp_code};
 pub use crate::base::secret::MasterKey;
 pub use crate::mail::RecordingMailer;
+pub use crate::sms::RecordingTexter;
 pub use crate::store::{
     AuditStore, EmailCodeStore, FactorStore, RecoveryStore, Store, Tx, UserStore,
 };
