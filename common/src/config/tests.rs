@@ -93,7 +93,11 @@ fn email_section_defaults_and_checks() {
 #[test]
 fn example_email_block_parses_once_uncommented() {
     let example = include_str!("../../../packaging/tessera.toml");
-    let block: String = example[example.find("\n# [email]\n").unwrap()..]
+    let from_email = &example[example.find("\n# [email]\n").unwrap()..];
+    // Up to the next section's introduction.
+    let block: String = from_email[..from_email[1..]
+        .find("\n\n")
+        .map_or(from_email.len(), |e| e + 1)]
         .lines()
         .map(|l| l.strip_prefix("# ").or(l.strip_prefix("#")).unwrap_or(l))
         // Files that do not exist here.

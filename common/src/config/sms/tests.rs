@@ -459,3 +459,96 @@ fn the_test_directory_variable_is_ignored_when_privileged() {
         "this test process is not privileged"
     );
 }
+
+/// The packaged example's `[sms]` block, uncommented, keeping the lines `keep` accepts.
+fn example_block(keep: impl Fn(&str) -> bool) -> String {
+    let example = include_str!("../../../../packaging/tessera.toml");
+    let block = &example[example.find("\n# [sms]\n").unwrap()..];
+    let block = &block[..block[1..].find("\n\n").map_or(block.len(), |e| e + 1)];
+    block
+        .lines()
+        .map(|l| l.strip_prefix("# ").or(l.strip_prefix("#")).unwrap_or(l))
+        .filter(|l| keep(l))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn key_is(line: &str, keys: &[&str]) -> bool {
+    keys.iter().any(|k| line.starts_with(&format!("{k} ")))
+}
+
+#[test]
+fn the_example_sms_block_parses_once_uncommented_and_states_the_defaults() {
+    const HTTP: &[&str] = &[
+        "url",
+        "method",
+        "body",
+        "template",
+        "auth",
+        "username",
+        "secret_file",
+        "success_status",
+        "success_contains",
+        "ca_file",
+    ];
+    // As it stands: the command gateway.
+    let text = example_block(|l| !key_is(l, HTTP) && !key_is(l, &["address"]));
+    let c = sms(&text);
+    let defaults = sms("[sms]\ngateway = \"command\"\ncommand = \"send-sms\"\n");
+    assert_eq!(
+        format!(
+            "{:?}",
+            SmsConfig {
+                hostname: defaults.hostname.clone(),
+                ..c.clone()
+            }
+        ),
+        format!("{defaults:?}"),
+        "{text}"
+    );
+    assert_eq!(c.hostname, "bastion.example.com");
+    // Its http keys, with the form template, are real keys with valid values.
+    let text = example_block(|l| {
+        !key_is(l, &["command", "address", "secret_file", "ca_file"])
+            && !l.starts_with("template = '")
+    })
+    .replace("gateway = \"command\"", "gateway = \"http\"")
+    .replace("auth = \"basic\"", "auth = \"none\"")
+    .replace("username = ", "# username = ");
+    let c = sms(&text);
+    let SmsGateway::Http(g) = &c.gateway else {
+        panic!("{:?}", c.gateway)
+    };
+    assert_eq!(g.success_status, [201]);
+    assert!(
+        matches!(&g.body, HttpBody::Form(f) if f.len() == 3),
+        "{:?}",
+        g.body
+    );
+    // And the JSON template too.
+    let text = example_block(|l| {
+        !key_is(
+            l,
+            &[
+                "command",
+                "address",
+                "secret_file",
+                "ca_file",
+                "auth",
+                "username",
+            ],
+        ) && !l.starts_with("template = {")
+    })
+    .replace("gateway = \"command\"", "gateway = \"http\"")
+    .replace("body = \"form\"", "body = \"json\"");
+    assert!(
+        matches!(&sms(&text).gateway, SmsGateway::Http(g) if matches!(g.body, HttpBody::Json(_)))
+    );
+    // The e-mail gateway's address, with [email].
+    let text = example_block(|l| !key_is(l, HTTP) && !key_is(l, &["command"]))
+        .replace("gateway = \"command\"", "gateway = \"email\"");
+    assert!(matches!(
+        &sms(&format!("{EMAIL}{text}")).gateway,
+        SmsGateway::Email(g) if g.address == "{digits}@sms.example.net"
+    ));
+}
