@@ -1,6 +1,8 @@
 use std::path::{Path, PathBuf};
 
-use super::gateway::{Ids, at_secure, json_placeholders, test_command_dir};
+use super::gateway::json_placeholders;
+#[cfg(debug_assertions)]
+use super::gateway::{Ids, at_secure, test_command_dir};
 use super::*;
 use crate::config::Config;
 
@@ -417,6 +419,8 @@ fn json_placeholders_are_the_bare_names_in_braces() {
     assert_eq!(names, ["number", "message"]);
 }
 
+/// Debug builds only: a release build has no test directory at all.
+#[cfg(debug_assertions)]
 #[test]
 fn the_test_directory_variable_is_ignored_when_privileged() {
     let ids = |uid, euid, gid, egid, secure| Ids {
