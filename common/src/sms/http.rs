@@ -41,26 +41,28 @@ pub struct HttpTexter {
 
 impl HttpTexter {
     pub fn new(gateway: &HttpGateway, timeout: Duration) -> Result<HttpTexter, SmsError> {
-        let roots = match &gateway.ca_file {
-            None => RootCerts::WebPki,
-            Some(path) => {
-                let ca_error = |why: String| SmsError::CaFile {
-                    path: path.clone(),
-                    why,
-                };
-                let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-                let mut certs: Vec<Certificate<'static>> = Vec::new();
-                for item in ureq::tls::parse_pem(&pem) {
-                    if let PemItem::Certificate(c) = item.map_err(|e| ca_error(e.to_string()))? {
-                        certs.push(c);
-                    }
+        // The built-in (Mozilla) roots, and those of `ca_file` besides.
+        let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()))
+            .collect();
+        if let Some(path) = &gateway.ca_file {
+            let ca_error = |why: String| SmsError::CaFile {
+                path: path.clone(),
+                why,
+            };
+            let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+            let before = roots.len();
+            for item in ureq::tls::parse_pem(&pem) {
+                if let PemItem::Certificate(c) = item.map_err(|e| ca_error(e.to_string()))? {
+                    roots.push(c);
                 }
-                if certs.is_empty() {
-                    return Err(ca_error("holds no PEM certificate".to_string()));
-                }
-                RootCerts::new_with_certs(&certs)
             }
-        };
+            if roots.len() == before {
+                return Err(ca_error("holds no PEM certificate".to_string()));
+            }
+        }
+        let roots = RootCerts::new_with_certs(&roots);
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .root_certs(roots)

@@ -93,7 +93,7 @@ pub struct HttpGateway {
     pub success_status: Vec<u16>,
     /// Text the answer's body must contain for a delivery (read up to 64 KiB).
     pub success_contains: Option<String>,
-    /// Root certificates to trust instead of the built-in (Mozilla) list, PEM.
+    /// Root certificates to trust besides the built-in (Mozilla) list, PEM.
     pub ca_file: Option<PathBuf>,
 }
 
