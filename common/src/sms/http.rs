@@ -2,7 +2,8 @@
 //! mail). TLS is always verified; no redirect is followed (the secret would travel to wherever
 //! it points); no proxy from the environment (the PAM module's environment is the caller's);
 //! the whole exchange, from DNS to the answer's last byte read, within `[sms] timeout`; at most
-//! 64 KiB of the answer read.
+//! 64 KiB of the answer read. ureq looks the host up on a thread of its own, which ends when the
+//! resolver answers (at once for a literal address), even past the timeout.
 
 use std::io::Read;
 use std::time::Duration;

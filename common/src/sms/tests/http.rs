@@ -143,7 +143,9 @@ fn a_json_body_escapes_every_value_and_bearer_auth_is_sent() {
         gw.url("/v1/sms"),
         token.display()
     ));
-    let injection = "\", \"to\": \"+19005550100\", \"admin\": true, \"x\": \"{number}";
+    // A message that closes its string to add fields, and spells the placeholders: it stays
+    // one string, verbatim.
+    let injection = "\", \"to\": \"+19005550100\", \"admin\": true, \"x\": \"{number} {message}";
     let message = format!("quote \" backslash \\ tab\t{AWKWARD} {injection}");
     t.send(NUMBER, &message).unwrap();
     let r = gw.only_request();
