@@ -53,7 +53,7 @@ impl Service {
     }
 
     /// The pam_wrapper environment and pamtester command line, for `timeout` or converse.py.
-    fn pamtester_argv(&self, user: &str, items: &[&str]) -> Vec<String> {
+    pub(crate) fn pamtester_argv(&self, user: &str, items: &[&str]) -> Vec<String> {
         let mut argv = vec!["/usr/bin/env".to_string()];
         argv.extend(self.env.iter().cloned());
         argv.extend([
@@ -83,28 +83,7 @@ impl Service {
             cmd.arg("60").args(self.pamtester_argv(user, items));
             let run = Run::of(run_with_input(cmd, input));
             attempts += 1;
-            // pam_wrapper's own complaints (its functions are `pwrap_*`) or libpam finding no
-            // service file; with 64 at once, a few runs also end with status 1 having printed
-            // nothing at all, not even pamtester's verdict. None showed the prompt.
-            let wrapper_noise = run.out.lines().any(|l| {
-                l.starts_with("PWRAP_ERROR")
-                    && [
-                        "pwrap_",
-                        "no modules loaded",
-                        "pam_start:",
-                        "error reading PAM",
-                    ]
-                    .iter()
-                    .any(|m| l.contains(m))
-            });
-            // A module that ran and could not decide (a busy store, say) is an answer: kept.
-            let wrapper_failed = !run.ok()
-                && !run.out.contains("Verification code")
-                && !run.out.contains(AUTHINFO_UNAVAIL)
-                && (wrapper_noise
-                    || run.out.contains("pamtester: Initialization failure")
-                    || run.out.trim().is_empty());
-            if !wrapper_failed || attempts == 10 {
+            if !wrapper_failed(&run) || attempts == 10 {
                 return run;
             }
             std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
@@ -199,6 +178,34 @@ pub(crate) const AUTH_ERR: &str = "Authentication failure";
 pub(crate) const AUTHINFO_UNAVAIL: &str =
     "Authentication service cannot retrieve authentication info";
 
+/// A pamtester run that pam_wrapper failed before any module ran: pam_wrapper's own complaints
+/// (its functions are `pwrap_*`) or libpam finding no service file; with 64 at once, a few runs
+/// also end with status 1 having printed nothing at all, not even pamtester's verdict (under
+/// converse.py: nothing but its own complaint). None showed a prompt.
+pub(crate) fn wrapper_failed(run: &Run) -> bool {
+    let wrapper_noise = run.out.lines().any(|l| {
+        l.starts_with("PWRAP_ERROR")
+            && [
+                "pwrap_",
+                "no modules loaded",
+                "pam_start:",
+                "error reading PAM",
+            ]
+            .iter()
+            .any(|m| l.contains(m))
+    });
+    let nothing = run
+        .out
+        .lines()
+        .all(|l| l.trim().is_empty() || l.starts_with("converse.py: "));
+    // A module that ran and could not decide (a busy store, say) is an answer: kept.
+    !run.ok()
+        && !run.out.contains("Verification code")
+        && !run.out.contains("Two-factor authentication")
+        && !run.out.contains(AUTHINFO_UNAVAIL)
+        && (wrapper_noise || run.out.contains("pamtester: Initialization failure") || nothing)
+}
+
 /// Run `argv` in a pseudo-terminal through tests/scripts/converse.py: `(expect regex, send)`
 /// pairs; an empty `send` only waits for the text.
 pub(crate) fn converse(steps: &[(&str, &str)], argv: &[String]) -> Run {
@@ -212,9 +219,15 @@ pub(crate) fn converse(steps: &[(&str, &str)], argv: &[String]) -> Run {
     converse_script(script, argv)
 }
 
-/// [`converse`] with converse.py's own steps (`["expect", REGEX]`, `["send", TEXT]`), for what
-/// the pairs cannot say: `["send", ""]` answers a prompt with an empty line.
+/// [`converse`] with converse.py's own steps (`["expect", REGEX]`, `["send", TEXT]`,
+/// `["send_totp", REGEX]`, ...), for what the pairs cannot say: `["send", ""]` answers a prompt
+/// with an empty line, `send_totp` types a code from a secret the conversation showed.
 pub(crate) fn converse_script(script: Vec<serde_json::Value>, argv: &[String]) -> Run {
+    scripted(run_script(script, argv))
+}
+
+/// Run converse.py with `script` on `argv`, however the conversation went.
+pub(crate) fn run_script(script: Vec<serde_json::Value>, argv: &[String]) -> Run {
     let json = serde_json::json!({"timeout": 30, "steps": script}).to_string();
     let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/converse.py");
     let out = Command::new("/usr/bin/python3")
@@ -224,10 +237,15 @@ pub(crate) fn converse_script(script: Vec<serde_json::Value>, argv: &[String]) -
         .args(argv)
         .output()
         .unwrap();
-    let run = Run::of(out);
-    assert_ne!(
-        run.code,
-        Some(100),
+    Run::of(out)
+}
+
+/// `run`, once it is known that the conversation went as scripted.
+#[track_caller]
+pub(crate) fn scripted(run: Run) -> Run {
+    // 100: a step was not reached; 101: a `send_totp` step found no secret to compute it from.
+    assert!(
+        !matches!(run.code, Some(100 | 101)),
         "the conversation did not go as scripted:\n{}",
         run.out
     );
