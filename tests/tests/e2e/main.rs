@@ -8,6 +8,7 @@ mod counting;
 mod crash;
 mod email;
 mod email_frontends;
+mod enroll;
 // The software FIDO2 key exists in debug builds only.
 #[cfg(debug_assertions)]
 mod fido2;
