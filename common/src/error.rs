@@ -80,8 +80,21 @@ pub enum CoreError {
     EmailNotConfigured(PathBuf),
     #[error("could not send a code by e-mail: {0}")]
     Mail(#[from] crate::mail::MailError),
+    #[error("could not send a code by SMS: {0}")]
+    Sms(#[from] crate::sms::SmsError),
+    #[error("SMS is not configured (add an [sms] section to {0})")]
+    SmsNotConfigured(PathBuf),
     #[error("a code was sent to {masked} less than the minimum interval ago; wait until it passes")]
     EmailTooSoon { masked: String },
+}
+
+impl From<crate::factor::sent::SendError> for CoreError {
+    fn from(e: crate::factor::sent::SendError) -> CoreError {
+        match e {
+            crate::factor::sent::SendError::Mail(m) => CoreError::Mail(m),
+            crate::factor::sent::SendError::Sms(s) => CoreError::Sms(s),
+        }
+    }
 }
 
 impl From<NameError> for CoreError {

@@ -35,9 +35,9 @@ pub mod testing;
 // The public interface is:
 pub use admin::{
     Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, InitReport,
-    Invitation, PamU2fImport, PamU2fImportedUser, PendingFido2, Replaced, SshKeyEnrollment,
-    TotpEnrollment, TotpOptions, UserDetails, init, read_google_authenticator_file,
-    read_pam_u2f_file,
+    Invitation, PamU2fImport, PamU2fImportedUser, PendingFido2, Replaced, SmsEnrollment,
+    SshKeyEnrollment, TotpEnrollment, TotpOptions, UserDetails, init,
+    read_google_authenticator_file, read_pam_u2f_file,
 };
 pub use admin::{BackupReport, RestoreReport, backup, restore};
 pub use admin::{
@@ -47,14 +47,14 @@ pub use admin::{
 pub use audit::{AuditEvent, AuditResult, AuditSink, MemorySink, Severity, SyslogSink, TeeSink};
 pub use auth::{
     Authenticator, Begin, Channel, Entry, FirstFactor, KeyVerdict, Login, LoginRequest,
-    MAIL_FAILED, Method, MissingCode, Outcome, Prompt, PromptKind, Reject, Verified,
+    MAIL_FAILED, Method, MissingCode, Outcome, Prompt, PromptKind, Reject, SMS_FAILED, Verified,
 };
 pub use base::clock::{Clock, SystemClock};
 pub use base::names::{MAX_USER_NAME, name_key};
 pub use base::origin::origin_key;
 pub use base::otp::TotpAlgorithm;
-pub use base::qr::half_blocks as qr_half_blocks;
 pub use base::phone::{PhoneError, mask_phone, validate_phone};
+pub use base::qr::half_blocks as qr_half_blocks;
 pub use base::secret::{Secret, random_bytes};
 pub use base::text::{Printable, printable};
 pub use base::trust::{Access, Owners, Rule as TrustRule, TrustError};

@@ -84,6 +84,7 @@ pub fn pam_code(decision: &Decision) -> PamError {
             | Reject::Replayed
             | Reject::Expired
             | Reject::MailFailed
+            | Reject::SmsFailed
             | Reject::LockedOut { .. }
             | Reject::Throttled { .. } => PamError::AUTH_ERR,
         },
@@ -449,7 +450,7 @@ fn ask<C: Conversation>(
 fn rejected<C: Conversation>(auth: &Authenticator, reject: Reject, conv: &mut C) -> Decision {
     if reject.must_tell() {
         // Best effort: the answer is a refusal whether or not the message got through.
-        let _ = conv.error(&auth.refusal_message(reject));
+        let _ = conv.error(&auth.refusal_message(reject, Channel::Terminal));
     }
     Decision::Rejected(reject)
 }

@@ -362,13 +362,13 @@ impl Handler {
             ),
             Step::Ignored => (
                 Reply::Reject {
-                    message: self.auth.refusal_message(Reject::NotSetUp),
+                    message: self.auth.refusal_message(Reject::NotSetUp, Channel::Radius),
                 },
                 "not_enrolled".to_string(),
             ),
             Step::Rejected(r) => (
                 Reply::Reject {
-                    message: self.auth.refusal_message(r),
+                    message: self.auth.refusal_message(r, Channel::Radius),
                 },
                 r.as_str().to_string(),
             ),

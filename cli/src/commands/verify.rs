@@ -53,6 +53,7 @@ pub fn run(ctx: &Ctx<'_>, name: &str, code: Option<&str>, service: &str) -> Resu
                     Method::Recovery { remaining } => Some(remaining),
                     Method::Totp { .. }
                     | Method::Email { .. }
+                    | Method::Sms { .. }
                     | Method::Fido2 { .. }
                     | Method::SshKey { .. } => None,
                 };

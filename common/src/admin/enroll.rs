@@ -157,3 +157,97 @@ impl Admin {
         })
     }
 }
+
+/// A pending SMS factor: a code went to the number.
+#[derive(Debug)]
+pub struct SmsEnrollment {
+    pub user: String,
+    pub factor_id: FactorId,
+    pub label: String,
+    pub number: String,
+    /// The number as shown to users (`+44*******123`).
+    pub masked: String,
+}
+
+impl Admin {
+    /// Add a pending SMS factor and text it a verification code; the factor becomes active
+    /// when that code is confirmed. The number defaults to the user's phone number. A send
+    /// that fails (or is refused by the limits) leaves nothing behind.
+    pub fn enroll_sms(
+        &self,
+        name: &str,
+        number: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<SmsEnrollment, CoreError> {
+        let user = self.user(name)?;
+        let number = match number.or(user.phone.as_deref()) {
+            Some(n) => n.to_string(),
+            None => {
+                return Err(InputError::Option(format!(
+                    "user {:?} has no phone number: pass --phone +E164 (or set one with \
+                     `tessera user modify {} --phone`)",
+                    user.name, user.name
+                ))
+                .into());
+            }
+        };
+        crate::base::phone::validate_phone(&number)?;
+        let label = label.unwrap_or("phone").to_string();
+        validate_label(&label)?;
+        let cfg = self
+            .config
+            .sms
+            .as_ref()
+            .ok_or_else(|| CoreError::SmsNotConfigured(self.config.source.clone()))?;
+        let texter = match &self.texter {
+            Some(t) => t.clone(),
+            None => crate::sms::texter_from_config(cfg, self.mailer.clone())?,
+        };
+        let key = self.key()?;
+        let factor_id = self
+            .store
+            .add_sms_factor(user.id, &label, &number, self.clock.now())?;
+        let sent = crate::factor::sms::SmsSender {
+            config: cfg,
+            store: self.store.as_ref(),
+            key: &key,
+            texter: texter.as_ref(),
+            now: self.clock.now(),
+        }
+        .send(
+            user.id,
+            factor_id,
+            &number,
+            &crate::sms::SmsContext {
+                user: &user.name,
+                service: "tessera enroll",
+            },
+        );
+        let masked = match sent {
+            Ok(Delivery::Sent { masked }) => masked,
+            Ok(Delivery::TooSoon { masked, .. }) => {
+                self.store.remove_factor(user.id, factor_id)?;
+                return Err(CoreError::EmailTooSoon { masked });
+            }
+            Ok(Delivery::Failed { error, .. }) => {
+                self.store.remove_factor(user.id, factor_id)?;
+                return Err(error.into());
+            }
+            Err(e) => {
+                let _ = self.store.remove_factor(user.id, factor_id);
+                return Err(e);
+            }
+        };
+        if user.phone.is_none() {
+            self.store.set_phone(user.id, Some(&number))?;
+        }
+        self.audit(name, format!("enroll sms factor={factor_id} to {masked}"));
+        Ok(SmsEnrollment {
+            user: user.name,
+            factor_id,
+            label,
+            number,
+            masked,
+        })
+    }
+}

@@ -51,16 +51,15 @@ impl Admin {
                 .ok_or_else(failed)?;
                 self.activate(&user, factor_id, Some(step))
             }
-            (FactorKind::Email, _) => {
-                let shaped = self
-                    .config
-                    .email
-                    .as_ref()
-                    .is_some_and(|cfg| email::is_shaped(cfg, code));
-                if !shaped {
-                    let digits = self.config.email.as_ref().map_or(6, |e| e.code_length);
+            (FactorKind::Email | FactorKind::Sms, _) => {
+                let (length, from) = match factor.kind {
+                    FactorKind::Sms => (self.config.sms.as_ref().map(|c| c.code_length), "text"),
+                    _ => (self.config.email.as_ref().map(|c| c.code_length), "e-mail"),
+                };
+                let digits = length.unwrap_or(6);
+                if !crate::base::otp::is_code_shaped(code, digits) {
                     return Err(InputError::Code(format!(
-                        "factor {factor_id} expects the {digits}-digit code from the e-mail"
+                        "factor {factor_id} expects the {digits}-digit code from the {from}"
                     ))
                     .into());
                 }

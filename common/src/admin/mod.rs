@@ -16,6 +16,7 @@ mod recovery;
 mod users;
 
 pub use backup::{BackupReport, RestoreReport, backup, restore};
+pub use enroll::SmsEnrollment;
 pub use fido2::{Fido2Enrollment, Fido2Options, PendingFido2};
 pub use fido2_import::{PamU2fImport, PamU2fImportedUser, SshKeyEnrollment};
 pub use import::{read_google_authenticator_file, read_pam_u2f_file};
@@ -176,6 +177,7 @@ pub struct Admin {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn AuditSink>,
     mailer: Option<Arc<dyn Mailer>>,
+    texter: Option<Arc<dyn crate::sms::Texter>>,
 }
 
 #[derive(Debug)]
@@ -214,12 +216,20 @@ impl Admin {
             clock,
             sink,
             mailer: None,
+            texter: None,
         }
     }
 
     /// Send e-mailed codes (enrollment confirmation) through `mailer`.
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Admin {
         self.mailer = Some(mailer);
+        self
+    }
+
+    /// Send texted codes (enrollment confirmation) through `texter` (default: the gateway of
+    /// `[sms]`, made when needed).
+    pub fn with_texter(mut self, texter: Arc<dyn crate::sms::Texter>) -> Admin {
+        self.texter = Some(texter);
         self
     }
 

@@ -56,6 +56,23 @@ impl Admin {
         Ok(())
     }
 
+    /// Set or clear the user's phone number (E.164; where SMS codes go).
+    pub fn set_phone(&self, name: &str, phone: Option<&str>) -> Result<(), CoreError> {
+        let user = self.user(name)?;
+        if let Some(p) = phone {
+            crate::base::phone::validate_phone(p)?;
+        }
+        self.store.set_phone(user.id, phone)?;
+        self.audit(
+            &user.name,
+            format!(
+                "user modify phone={}",
+                if phone.is_some() { "set" } else { "cleared" }
+            ),
+        );
+        Ok(())
+    }
+
     pub fn users(&self) -> Result<Vec<UserSummary>, CoreError> {
         Ok(self.store.users()?)
     }

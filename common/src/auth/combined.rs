@@ -164,13 +164,18 @@ impl Authenticator {
             return Ok(o);
         }
         login.stage = Stage::Code;
-        let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);
+        let factor = login
+            .enrolled_data()
+            .and_then(|d| send_factor(d, ""))
+            .map(|f| f.id);
         let Some(factor_id) = factor else {
             return self.answer_code(login, "", Counting::User);
         };
         Ok(match self.mail_code(login, factor_id)? {
-            super::email::Mailed::Prompt(p) if p.after == Some(Reject::MailFailed) => {
-                Outcome::Rejected(Reject::MailFailed)
+            super::email::Mailed::Prompt(p)
+                if matches!(p.after, Some(Reject::MailFailed | Reject::SmsFailed)) =>
+            {
+                Outcome::Rejected(p.after.unwrap_or(Reject::MailFailed))
             }
             super::email::Mailed::Prompt(p) => {
                 if !login.code_sent {
@@ -184,7 +189,7 @@ impl Authenticator {
                 }
                 Outcome::LoginAgain(p)
             }
-            super::email::Mailed::Failed => Outcome::Rejected(Reject::MailFailed),
+            super::email::Mailed::Failed(r) => Outcome::Rejected(r),
         })
     }
 }

@@ -373,12 +373,15 @@ impl Authenticator {
             && login.sends_left > 0
             && !self.awaits_password(login)
         {
-            let factor = login.enrolled_data().and_then(send_factor).map(|f| f.id);
+            let factor = login
+                .enrolled_data()
+                .and_then(|d| send_factor(d, &answer))
+                .map(|f| f.id);
             if let Some(factor_id) = factor {
                 login.sends_left -= 1;
                 return Ok(match self.mail_code(login, factor_id)? {
                     super::email::Mailed::Prompt(p) => Outcome::Prompt(p),
-                    super::email::Mailed::Failed => Outcome::Rejected(Reject::MailFailed),
+                    super::email::Mailed::Failed(r) => Outcome::Rejected(r),
                 });
             }
         }
@@ -511,7 +514,10 @@ impl Authenticator {
                             .and_then(|f| f.totp.as_ref())
                             .map(|t| usize::from(t.digits)),
                         Method::Recovery { .. } => Some(crate::factor::recovery::PRINTED_LEN),
-                        Method::Email { .. } | Method::Fido2 { .. } | Method::SshKey { .. } => None,
+                        Method::Email { .. }
+                        | Method::Sms { .. }
+                        | Method::Fido2 { .. }
+                        | Method::SshKey { .. } => None,
                     };
                     let candidates = std::mem::take(&mut login.candidates);
                     login.password = candidates

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-pub use email::MAIL_FAILED;
+pub use email::{MAIL_FAILED, SMS_FAILED};
 pub use fido2::KeyVerdict;
 pub(crate) use housekeeping::check_key_binding;
 pub use reject::Reject;
@@ -385,6 +385,7 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn AuditSink>,
     mailer: Option<Arc<dyn Mailer>>,
+    texter: Option<Arc<dyn crate::sms::Texter>>,
     /// The process prunes on its own schedule ([`Authenticator::defer_maintenance`]).
     maintenance_deferred: std::sync::atomic::AtomicBool,
 }
@@ -405,6 +406,7 @@ impl Authenticator {
             clock,
             sink,
             mailer: None,
+            texter: None,
             maintenance_deferred: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -413,6 +415,17 @@ impl Authenticator {
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Authenticator {
         self.mailer = Some(mailer);
         self
+    }
+
+    /// Send texted codes through `texter` (without one, SMS factors cannot get codes).
+    pub fn with_texter(mut self, texter: Arc<dyn crate::sms::Texter>) -> Authenticator {
+        self.texter = Some(texter);
+        self
+    }
+
+    /// The texter codes are sent through, if any (a front-end may wrap it).
+    pub fn texter(&self) -> Option<Arc<dyn crate::sms::Texter>> {
+        self.texter.clone()
     }
 
     /// The mailer codes are sent through, if any (a front-end may wrap it, e.g. to bound the
@@ -431,8 +444,10 @@ impl Authenticator {
         let key = Arc::new(MasterKey::load(&config.store.key_file)?);
         check_key_binding(store.as_ref(), &key, &config.store)?;
         let mailer = email::mailer_from_config(&config, sink.as_ref());
+        let texter = email::texter_from_config(&config, mailer.clone(), sink.as_ref());
         let mut auth = Authenticator::new(config, store, key, Arc::new(SystemClock), sink);
         auth.mailer = mailer;
+        auth.texter = texter;
         Ok(auth)
     }
 
@@ -451,10 +466,14 @@ impl Authenticator {
         self.record(event);
     }
 
-    /// What to tell the user about refusal `r`: [`Reject::user_message`], and for
-    /// [`Reject::NotSetUp`] where to set the factor up (`[policy] enroll_help`).
-    pub fn refusal_message(&self, r: Reject) -> String {
-        let text = r.user_message(self.clock.now());
+    /// What to tell the user about refusal `r` on `channel`: [`Reject::user_message`], and for
+    /// [`Reject::NotSetUp`] what to do and where (`[policy] enroll_help`).
+    pub fn refusal_message(&self, r: Reject, channel: Channel) -> String {
+        let text = match (r, channel) {
+            // Over RADIUS nothing can be set up, whatever the user holds.
+            (Reject::NotSetUp, Channel::Radius) => enroll::NOT_SET_UP_HERE.to_string(),
+            _ => r.user_message(self.clock.now()),
+        };
         match (r, &self.config.policy.enroll_help) {
             (Reject::NotSetUp, Some(help)) => format!("{text} {help}"),
             _ => text,

@@ -37,11 +37,17 @@ pub(super) fn neutral(kind: PromptKind) -> Prompt {
     prompt(kind, text.to_string())
 }
 
-/// How to ask for an e-mailed code on this channel.
-fn ask_for_email(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Terminal => "press Enter to get one by email",
-        Channel::Radius => "answer \"email\" to get one by email",
+/// How to ask for a sent code on this channel, for a user with e-mail and/or SMS factors.
+fn ask_for_code(channel: Channel, email: bool, sms: bool) -> &'static str {
+    match (channel, email, sms) {
+        (Channel::Terminal, true, true) => {
+            "press Enter to get one by email, or type \"sms\" for a text message"
+        }
+        (Channel::Terminal, false, true) => "press Enter to get one by text message",
+        (Channel::Terminal, _, false) => "press Enter to get one by email",
+        (Channel::Radius, true, true) => "answer \"email\" or \"sms\" to get one sent",
+        (Channel::Radius, false, true) => "answer \"sms\" to get one by text message",
+        (Channel::Radius, _, false) => "answer \"email\" to get one by email",
     }
 }
 
@@ -54,9 +60,10 @@ pub(super) fn for_code(data: Option<&LoginData>, channel: Channel) -> Prompt {
     let usable = || d.factors.iter().filter(|f| is_usable(f));
     let totps: Vec<&Factor> = usable().filter(|f| f.kind == FactorKind::Totp).collect();
     let has_email = usable().any(|f| f.kind == FactorKind::Email);
+    let has_sms = usable().any(|f| f.kind == FactorKind::Sms);
     let recovery = d.recovery.as_ref().is_some_and(|b| b.unused > 0);
-    let ask = ask_for_email(channel);
-    match (totps.first(), has_email) {
+    let ask = ask_for_code(channel, has_email, has_sms);
+    match (totps.first(), has_email || has_sms) {
         (None, false) => neutral(PromptKind::Code),
         (Some(_), false) if totps.len() == 1 => neutral(PromptKind::Code),
         (Some(first), false) => prompt(
@@ -94,7 +101,7 @@ pub(super) fn emailed(masked: &str) -> Prompt {
     )
 }
 
-/// A new code can be mailed in `wait` seconds.
+/// A new code can be sent in `wait` seconds.
 pub(super) fn send_later(wait: u64, channel: Channel) -> String {
     match channel {
         Channel::Terminal => format!(
@@ -122,6 +129,7 @@ pub(super) fn retry_info(r: Reject, neutral: bool) -> &'static str {
         | Reject::BadPassword
         | Reject::BadCode
         | Reject::MailFailed
+        | Reject::SmsFailed
         | Reject::LockedOut { .. }
         | Reject::Throttled { .. } => "Invalid code, try again.",
     }

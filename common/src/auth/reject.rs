@@ -1,7 +1,7 @@
 //! Why a login was refused, what the user is told, and which refusals may be asked again.
 
 use super::Login;
-use super::email::MAIL_FAILED;
+use super::email::{MAIL_FAILED, SMS_FAILED};
 use super::enroll;
 use crate::factor::{Miss, Stale};
 use crate::policy::Lock;
@@ -30,6 +30,8 @@ pub enum Reject {
     Expired,
     /// A code could not be e-mailed and the user has no other way in.
     MailFailed,
+    /// A code could not be texted and the user has no other way in.
+    SmsFailed,
     /// Locked until this time (`None`: until an administrator unlocks).
     LockedOut {
         until: Option<u64>,
@@ -53,6 +55,7 @@ impl Reject {
             Reject::Replayed => "replayed",
             Reject::Expired => "expired",
             Reject::MailFailed => "mail_failed",
+            Reject::SmsFailed => "sms_failed",
             Reject::LockedOut { .. } => "locked_out",
             Reject::Throttled { .. } => "throttled",
         }
@@ -67,6 +70,7 @@ impl Reject {
             | Reject::Replayed
             | Reject::Expired
             | Reject::NotSetUp
+            | Reject::SmsFailed
             | Reject::MailFailed => true,
             Reject::InvalidUser
             | Reject::UnknownUser
@@ -99,6 +103,7 @@ impl Reject {
             // Only someone who has the code gets this (a real code, late or spent).
             Reject::Expired => "That code has expired; ask for a new one.".to_string(),
             Reject::MailFailed => MAIL_FAILED.to_string(),
+            Reject::SmsFailed => SMS_FAILED.to_string(),
             Reject::NotSetUp => enroll::NOT_SET_UP.to_string(),
             Reject::InvalidUser
             | Reject::UnknownUser
@@ -148,6 +153,7 @@ pub(super) fn retryable(r: Reject) -> bool {
         Reject::InvalidUser
         | Reject::NotSetUp
         | Reject::BadPassword
+        | Reject::SmsFailed
         | Reject::MailFailed
         | Reject::LockedOut { .. }
         | Reject::Throttled { .. } => false,

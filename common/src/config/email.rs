@@ -39,6 +39,8 @@ pub struct EmailConfig {
     pub lifetime: Duration,
     pub max_tries: u32,
     pub min_interval: Duration,
+    /// Codes sent to one user in a day, at most (by e-mail and SMS together).
+    pub max_per_day: u32,
     pub timeout: Duration,
 }
 
@@ -59,6 +61,7 @@ impl fmt::Debug for EmailConfig {
             lifetime,
             max_tries,
             min_interval,
+            max_per_day,
             timeout,
         } = self;
         f.debug_struct("EmailConfig")
@@ -76,6 +79,7 @@ impl fmt::Debug for EmailConfig {
             .field("lifetime", lifetime)
             .field("max_tries", max_tries)
             .field("min_interval", min_interval)
+            .field("max_per_day", max_per_day)
             .field("timeout", timeout)
             .finish()
     }
@@ -103,6 +107,7 @@ pub(super) struct RawEmail {
     lifetime: Option<RawDuration>,
     max_tries: Option<i64>,
     min_interval: Option<RawDuration>,
+    max_per_day: Option<i64>,
     timeout: Option<RawDuration>,
     allow_plaintext_auth: Option<bool>,
 }
@@ -239,6 +244,7 @@ impl Validator<'_> {
                 Duration::from_secs(24 * 3600),
             )?,
             max_tries: self.int(S, "max_tries", e.max_tries, 5, 1..=20)?,
+            max_per_day: self.int(S, "max_per_day", e.max_per_day, 50, 1..=10_000)?,
             min_interval: self.duration(
                 S,
                 "min_interval",

@@ -9,6 +9,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::sent::{CodeRules, send_code};
 pub use crate::base::address::mask_address;
 use crate::base::otp::is_code_shaped;
 use crate::base::secret::KeyError;
@@ -16,8 +17,8 @@ use crate::base::secret::{MasterKey, Secret, random_bytes};
 use crate::base::text::{Printable, fill_template, minutes};
 use crate::config::EmailConfig;
 use crate::error::CoreError;
-use crate::mail::{MailError, Mailer};
-use crate::store::{EmailCodeStore, FactorId, NewEmailCode, Reservation, Store, UserId};
+use crate::mail::Mailer;
+use crate::store::{EmailCodeStore, FactorId, Store, UserId};
 
 pub const HASH_LEN: usize = 32;
 
@@ -170,21 +171,7 @@ pub struct Sender<'a> {
     pub now: u64,
 }
 
-/// What became of a request to send a code.
-#[derive(Debug)]
-pub enum Delivery {
-    /// A fresh code went to this (masked) address.
-    Sent { masked: String },
-    /// The previous code went out less than `min_interval` ago; nothing sent. `still_valid`:
-    /// that code can still be entered.
-    TooSoon {
-        masked: String,
-        retry_after: u64,
-        still_valid: bool,
-    },
-    /// The mail could not be sent; nothing is outstanding. The error names why (never the code).
-    Failed { masked: String, error: MailError },
-}
+pub use super::sent::{Delivery, SendError};
 
 impl Sender<'_> {
     /// Make a code for `factor_id`, store its hash (rate limit checked atomically), and mail it.
@@ -196,43 +183,29 @@ impl Sender<'_> {
         address: &str,
         ctx: &MessageContext<'_>,
     ) -> Result<Delivery, CoreError> {
-        let masked = mask_address(address);
-        let code = generate_code(self.config.code_length)?;
-        let hash = hash_code(self.key.email_code_key(), user_id, code.expose());
-        let reservation = self.store.reserve_email_code(&NewEmailCode {
+        let c = self.config;
+        let rules = CodeRules {
+            length: c.code_length,
+            lifetime: c.lifetime,
+            tries: c.max_tries,
+            min_interval: c.min_interval,
+            max_per_day: c.max_per_day,
+        };
+        send_code(
+            self.store,
+            self.key,
+            &rules,
+            self.now,
             user_id,
             factor_id,
-            hash: &hash,
-            now: self.now,
-            expires_at: self.now.saturating_add(self.config.lifetime.as_secs()),
-            tries: self.config.max_tries,
-            min_interval_secs: self.config.min_interval.as_secs(),
-        })?;
-        if let Reservation::TooSoon {
-            retry_after,
-            still_valid,
-        } = reservation
-        {
-            return Ok(Delivery::TooSoon {
-                masked,
-                retry_after,
-                still_valid,
-            });
-        }
-        let (subject, body) = render(self.config, ctx, code.expose());
-        match self.mailer.send(address, &subject, &body) {
-            Ok(()) => Ok(Delivery::Sent { masked }),
-            // Given up at the deadline, the send may still go out: the code is withdrawn but
-            // the interval holds. Refused or never started: the user may ask again at once.
-            Err(error @ MailError::Timeout { .. }) => {
-                self.store.withdraw_email_code(user_id, &hash)?;
-                Ok(Delivery::Failed { masked, error })
-            }
-            Err(error) => {
-                self.store.cancel_email_code(user_id, &hash)?;
-                Ok(Delivery::Failed { masked, error })
-            }
-        }
+            mask_address(address),
+            &|code| {
+                let (subject, body) = render(c, ctx, code);
+                self.mailer
+                    .send(address, &subject, &body)
+                    .map_err(SendError::from)
+            },
+        )
     }
 }
 

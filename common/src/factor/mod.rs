@@ -12,6 +12,8 @@ pub mod fido2;
 pub mod invite;
 pub mod password;
 pub mod recovery;
+pub mod sent;
+pub mod sms;
 pub mod ssh_key;
 pub mod totp;
 
@@ -26,7 +28,7 @@ pub fn is_usable(f: &Factor) -> bool {
     f.status == FactorStatus::Active
         && match f.kind {
             FactorKind::Totp => f.totp.is_some(),
-            FactorKind::Email => f.address.is_some(),
+            FactorKind::Email | FactorKind::Sms => f.address.is_some(),
             FactorKind::Fido2 => f.fido2.is_some(),
         }
 }
@@ -38,6 +40,10 @@ pub enum Method {
         factor_id: FactorId,
     },
     Email {
+        factor_id: FactorId,
+    },
+    /// A code texted to the user.
+    Sms {
         factor_id: FactorId,
     },
     Recovery {
@@ -58,6 +64,7 @@ impl Method {
         match self {
             Method::Totp { .. } => "totp",
             Method::Email { .. } => "email",
+            Method::Sms { .. } => "sms",
             Method::Recovery { .. } => "recovery",
             Method::Fido2 { .. } => "fido2",
             Method::SshKey { .. } => "ssh_key",
@@ -102,9 +109,10 @@ pub fn code_lengths(config: &Config, data: Option<&LoginData>) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::new();
     if let Some(d) = data {
         for f in d.factors.iter().filter(|f| is_usable(f)) {
-            let len = match (f.kind, &f.totp, &config.email) {
-                (FactorKind::Totp, Some(t), _) => Some(t.digits),
-                (FactorKind::Email, _, Some(e)) => Some(e.code_length),
+            let len = match (f.kind, &f.totp) {
+                (FactorKind::Totp, Some(t)) => Some(t.digits),
+                (FactorKind::Email, _) => config.email.as_ref().map(|e| e.code_length),
+                (FactorKind::Sms, _) => config.sms.as_ref().map(|e| e.code_length),
                 _ => None,
             };
             if let Some(len) = len
@@ -179,19 +187,35 @@ impl Checker<'_> {
                     });
                 }
             }
-            if let Some(cfg) = &self.config.email
-                && with_email
-                && d.factors
-                    .iter()
-                    .any(|f| is_usable(f) && f.kind == FactorKind::Email)
-                && email::is_shaped(cfg, answer)
-            {
+            // The outstanding code, sent by e-mail or SMS: shaped as one of the user's channels
+            // sends them.
+            let sent_shaped = |kind: FactorKind| {
+                d.factors.iter().any(|f| is_usable(f) && f.kind == kind)
+                    && match kind {
+                        FactorKind::Email => self
+                            .config
+                            .email
+                            .as_ref()
+                            .is_some_and(|c| email::is_shaped(c, answer)),
+                        FactorKind::Sms => self
+                            .config
+                            .sms
+                            .as_ref()
+                            .is_some_and(|c| sms::is_shaped(c, answer)),
+                        FactorKind::Totp | FactorKind::Fido2 => false,
+                    }
+            };
+            if with_email && (sent_shaped(FactorKind::Email) || sent_shaped(FactorKind::Sms)) {
                 shaped = true;
                 match email::check(self.store, self.key, d.user.id, answer, now)? {
                     email::Checked::Matches { hash, factor_id } => {
+                        let kind = d.factors.iter().find(|f| f.id == factor_id).map(|f| f.kind);
                         return Ok(Checked::Matches {
                             claim: Claim::EmailCode { hash },
-                            method: Method::Email { factor_id },
+                            method: match kind {
+                                Some(FactorKind::Sms) => Method::Sms { factor_id },
+                                _ => Method::Email { factor_id },
+                            },
                         });
                     }
                     email::Checked::Wrong => email_tried = true,

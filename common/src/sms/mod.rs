@@ -111,6 +111,9 @@ pub enum SmsError {
     /// `gateway = "email"` and no mailer was given ([email] missing).
     #[error("[sms] gateway = \"email\" needs the [email] section's mailer")]
     NoMailer,
+    /// SMS is off (no `[sms]`), or its gateway could not be set up (logged when it was tried).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// `: what it said` when it said something.
@@ -144,6 +147,7 @@ impl SmsError {
             SmsError::CaFile { .. } => "ca_file".into(),
             SmsError::Mail(e) => format!("mail_{}", e.category()),
             SmsError::NoMailer => "no_mailer".into(),
+            SmsError::Unavailable(_) => "unavailable".into(),
         }
     }
 }

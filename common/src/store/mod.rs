@@ -40,6 +40,7 @@ pub trait UserStore {
     fn claim_name_key(&self, id: UserId, key: &str) -> Result<bool, StoreError>;
     fn set_password(&self, id: UserId, phc: Option<&str>) -> Result<(), StoreError>;
     fn set_email(&self, id: UserId, email: Option<&str>) -> Result<(), StoreError>;
+    fn set_phone(&self, id: UserId, phone: Option<&str>) -> Result<(), StoreError>;
     /// Everything a login needs about the user whose canonical name is `key`, in one read.
     fn login_data(&self, key: &str) -> Result<Option<LoginData>, StoreError>;
     /// The same for the user with this id (administration).
@@ -63,6 +64,14 @@ pub trait FactorStore {
         user_id: UserId,
         label: &str,
         address: &str,
+        now: u64,
+    ) -> Result<FactorId, StoreError>;
+    /// Insert a pending SMS factor for `number`.
+    fn add_sms_factor(
+        &self,
+        user_id: UserId,
+        label: &str,
+        number: &str,
         now: u64,
     ) -> Result<FactorId, StoreError>;
     /// Insert a pending FIDO2 factor (activated like any other, once checked).
@@ -103,8 +112,10 @@ pub trait RecoveryStore {
 
 /// E-mailed codes.
 pub trait EmailCodeStore {
-    /// Store a new e-mailed code (replacing the previous one) unless the previous one was sent
-    /// less than `min_interval_secs` ago. Atomic: concurrent logins cannot both send.
+    /// Store a new e-mailed (or texted) code, replacing the previous one, unless the previous
+    /// one was sent less than `min_interval_secs` ago or `max_per_day` codes went to the user in
+    /// the day (counted from the first of them, whatever became of each). Atomic: concurrent
+    /// logins cannot both send.
     fn reserve_email_code(&self, new: &NewEmailCode<'_>) -> Result<Reservation, StoreError>;
     /// Forget the user's outstanding code if it is this one (its mail could not be sent).
     fn cancel_email_code(&self, user_id: UserId, hash: &[u8]) -> Result<(), StoreError>;

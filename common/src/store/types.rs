@@ -17,6 +17,8 @@ pub struct User {
     pub email: Option<String>,
     pub password_hash: Option<Secret<String>>,
     pub created_at: u64,
+    /// Where SMS codes go (E.164), when the administrator set one.
+    pub phone: Option<String>,
 }
 
 impl fmt::Debug for User {
@@ -27,6 +29,7 @@ impl fmt::Debug for User {
             email,
             password_hash,
             created_at,
+            phone,
         } = self;
         f.debug_struct("User")
             .field("id", id)
@@ -37,6 +40,7 @@ impl fmt::Debug for User {
                 &password_hash.as_ref().map(|_| "<redacted>"),
             )
             .field("created_at", created_at)
+            .field("phone", phone)
             .finish()
     }
 }
@@ -46,6 +50,8 @@ pub enum FactorKind {
     Totp,
     Email,
     Fido2,
+    /// Codes sent by SMS (the number in [`Factor::address`]).
+    Sms,
 }
 
 impl FactorKind {
@@ -54,6 +60,7 @@ impl FactorKind {
             FactorKind::Totp => "totp",
             FactorKind::Email => "email",
             FactorKind::Fido2 => "fido2",
+            FactorKind::Sms => "sms",
         }
     }
 }
@@ -114,7 +121,7 @@ pub struct Factor {
     pub preferred: bool,
     pub created_at: u64,
     pub totp: Option<TotpState>,
-    /// E-mail factors: the address codes go to.
+    /// E-mail factors: the address codes go to; SMS factors: the number (E.164).
     pub address: Option<String>,
     /// FIDO2 factors: the credential.
     pub fido2: Option<Fido2Factor>,
@@ -175,6 +182,8 @@ pub struct NewEmailCode<'a> {
     pub tries: u32,
     /// Refuse (rate limit) when the previous code was sent less than this long ago.
     pub min_interval_secs: u64,
+    /// Refuse when this many codes (by any channel) went to the user in the last day.
+    pub max_per_day: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -306,11 +306,9 @@ fn enroll_an_invitation_is_single_use_even_once_the_factor_is_gone() {
         ],
     );
     run.assert_ok();
-    assert_eq!(
-        t.lock("alice")["failures"].as_u64().unwrap(),
-        before + 1,
-        "the old code counted as a wrong one"
-    );
+    // The old code was one wrong answer of this login, forgiven with its success as any
+    // login's own slips are.
+    assert_eq!(t.lock("alice")["failures"].as_u64().unwrap(), before);
     assert_eq!(invitation(&t, "alice")["pending"], false);
 }
 
@@ -430,7 +428,6 @@ fn enroll_optional_skip_and_no_proof_step_aside_with_pam_ignore() {
 /// it (the user's own fumbles at the new app) and reset "since the last login". It does not
 /// yet: the next login warns of the user's own mistake, and the failure stays counted.
 #[test]
-#[ignore = "product bug: the enrolling login leaves its own wrong codes counted (answer_ack)"]
 fn enroll_a_successful_enrollment_forgives_its_own_wrong_codes_like_any_login() {
     let t = Install::new(&policy("required"));
     let code = invite(&t, "frank");

@@ -7,7 +7,7 @@ use crate::auth::{Authenticator, Channel, Login, Method, Outcome, Reject, prompt
 use crate::error::CoreError;
 use crate::factor::email::{Delivery, MessageContext, Sender};
 use crate::factor::totp;
-use crate::store::{Claim, FactorId, FactorKind, FactorStatus, StoreError, Tx};
+use crate::store::{Claim, FactorId, FactorKind, FactorStatus, StoreError, Tx, UserId};
 
 impl Authenticator {
     /// The mailed code checked out: claim it (and, over RADIUS, activate the e-mail factor it
@@ -32,6 +32,7 @@ impl Authenticator {
                 false => "enroll proof=mail".to_string(),
             }),
         );
+        let own = login.failed_here;
         let written = self.store.write(&mut |tx: &dyn Tx| {
             outcome = Some(false);
             if !tx.claim(user_id, &claim, now)? {
@@ -41,17 +42,21 @@ impl Authenticator {
                 // Removed or activated meanwhile: the claim is rolled back with the rest.
                 return Err(rolled_back());
             }
+            if email_factor {
+                forgive_own_slips(tx, user_id, own)?;
+            }
             tx.append_audit(&event)?;
             outcome = Some(true);
             Ok(())
         });
         ok_unless_rolled_back(written)?;
-        self.record(&event);
         if outcome != Some(true) {
             // Used by a parallel login, or spent meanwhile: only its holder has it.
             return Ok(self.again(login, prompts::retry_info(Reject::Expired, false), None));
         }
+        self.record(&event);
         if email_factor {
+            self.remove_other_login_factors(login, factor_id, FactorKind::Email)?;
             self.enrolling(login)?.method = Some(Method::Email { factor_id });
             return self.show_recovery(login);
         }
@@ -169,6 +174,28 @@ impl Authenticator {
         }
     }
 
+    /// The factor `keep` is active: the pending ones of `kind` earlier tries left are removed.
+    pub(super) fn remove_other_login_factors(
+        &self,
+        login: &Login,
+        keep: FactorId,
+        kind: FactorKind,
+    ) -> Result<(), CoreError> {
+        let Some(e) = login.enroll.as_deref() else {
+            return Ok(());
+        };
+        for f in self.store.factors(e.user_id)? {
+            if f.id != keep
+                && f.kind == kind
+                && f.status == FactorStatus::Pending
+                && f.label == login_label(kind)
+            {
+                self.store.remove_factor(e.user_id, f.id)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Remove this login's own placeholder factor of `kind`, and the pending ones of `kind` that
     /// earlier logins set up and abandoned (older than [`ABANDONED_SECS`]: a login in another
     /// terminal at the same time keeps its own).
@@ -180,10 +207,7 @@ impl Authenticator {
         let Some(e) = login.enroll.as_deref() else {
             return Ok(());
         };
-        let label = match kind {
-            FactorKind::Email => LOGIN_EMAIL_LABEL,
-            FactorKind::Totp | FactorKind::Fido2 => LOGIN_APP_LABEL,
-        };
+        let label = login_label(kind);
         let now = self.clock.now();
         for f in self.store.factors(e.user_id)? {
             let ours = e.factor == Some(f.id);
@@ -216,4 +240,23 @@ pub(super) fn ok_unless_rolled_back(r: Result<(), StoreError>) -> Result<(), Sto
         }
         other => other,
     }
+}
+
+/// The label of a factor of `kind` set up at login.
+fn login_label(kind: FactorKind) -> &'static str {
+    match kind {
+        FactorKind::Email | FactorKind::Sms => LOGIN_EMAIL_LABEL,
+        FactorKind::Totp | FactorKind::Fido2 => LOGIN_APP_LABEL,
+    }
+}
+
+/// The enrolling login succeeded: its own wrong answers are forgiven as any login's are
+/// ([`crate::policy::LockState::after_success`]), in the activation's transaction.
+pub(super) fn forgive_own_slips(tx: &dyn Tx, user_id: UserId, own: u32) -> Result<(), StoreError> {
+    let lock = tx.lock_state(user_id)?;
+    let next = lock.after_success(own);
+    if next != lock {
+        tx.put_lock_state(user_id, &next)?;
+    }
+    Ok(())
 }

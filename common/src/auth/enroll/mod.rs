@@ -18,7 +18,7 @@ use super::email::{MAIL_FAILED, is_send_request};
 mod mail;
 mod say;
 
-pub(super) use say::NOT_SET_UP;
+pub(super) use say::{NOT_SET_UP, NOT_SET_UP_HERE};
 
 use super::reject::lock_reject;
 use super::{
@@ -33,7 +33,7 @@ use crate::factor::email;
 use crate::factor::{invite, recovery, totp};
 use crate::policy::Lock;
 use crate::store::{Claim, FactorId, FactorKind, FactorStatus, Tx, UserId};
-use mail::{ok_unless_rolled_back, rolled_back};
+use mail::{forgive_own_slips, ok_unless_rolled_back, rolled_back};
 
 /// The label of a factor set up at login (a pending one left by an abandoned login is replaced
 /// by the next).
@@ -352,6 +352,7 @@ impl Authenticator {
         );
         let event = self.event(login, AuditResult::Admin, Some("totp"), Some(detail));
         let mut done = false;
+        let own = login.failed_here;
         let written = self.store.write(&mut |tx: &dyn Tx| {
             done = false;
             if let Some(hash) = invite_hash
@@ -366,6 +367,7 @@ impl Authenticator {
                 // Activated or removed meanwhile: the invitation's claim is rolled back.
                 return Err(rolled_back());
             }
+            forgive_own_slips(tx, user_id, own)?;
             tx.append_audit(&event)?;
             done = true;
             Ok(())
@@ -382,6 +384,8 @@ impl Authenticator {
             return Ok(Outcome::Rejected(Reject::Expired));
         }
         self.record(&event);
+        // Pending factors of earlier tries are abandoned now.
+        self.remove_other_login_factors(login, factor_id, FactorKind::Totp)?;
         self.enrolling(login)?.method = Some(Method::Totp { factor_id });
         self.show_recovery(login)
     }

@@ -8,7 +8,10 @@ use crate::base::secret::Secret;
 /// The refusal of an unenrolled user who must enroll and cannot here.
 pub(crate) const NOT_SET_UP: &str = "Two-factor authentication is required for this account but \
      is not set up, and cannot be set up here without an enrollment code: ask your administrator \
-     for one (`tessera user invite`).";
+     for one.";
+/// The same where nothing can be set up (a VPN client).
+pub(crate) const NOT_SET_UP_HERE: &str =
+    "Two-factor authentication is not set up for this account, and cannot be set up from here.";
 
 /// The most bytes of one conversation message (Linux-PAM's PAM_MAX_MSG_SIZE is 512).
 const MESSAGE_BYTES: usize = 480;

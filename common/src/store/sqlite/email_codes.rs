@@ -18,6 +18,9 @@ pub(super) fn spend_email_try(conn: &Connection, user_id: UserId) -> rusqlite::R
     Ok(())
 }
 
+/// The window the day's count of sent codes is kept over.
+const DAY: u64 = 24 * 3600;
+
 impl EmailCodeStore for SqliteStore {
     fn reserve_email_code(&self, n: &NewEmailCode<'_>) -> Result<Reservation, StoreError> {
         self.with(|c| {
@@ -29,15 +32,41 @@ impl EmailCodeStore for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
+            let still_valid = |tries: i64, expires: i64| tries > 0 && to_u64(expires) > n.now;
             if let Some((sent, expires, tries)) = last {
                 let next = to_u64(sent).saturating_add(n.min_interval_secs);
                 if n.now < next {
                     return Ok(Reservation::TooSoon {
                         retry_after: next,
-                        still_valid: tries > 0 && to_u64(expires) > n.now,
+                        still_valid: still_valid(tries, expires),
                     });
                 }
             }
+            // The day's count: every code sent (or tried) counts, whatever became of it.
+            let day: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT since, sends FROM code_sends WHERE user_id = ?1",
+                    [n.user_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (since, sends) = match day {
+                Some((since, sends)) if to_u64(since).saturating_add(DAY) > n.now => {
+                    (to_u64(since), u32::try_from(sends).unwrap_or(u32::MAX))
+                }
+                _ => (n.now, 0),
+            };
+            if sends >= n.max_per_day {
+                return Ok(Reservation::TooSoon {
+                    retry_after: since.saturating_add(DAY),
+                    still_valid: last.is_some_and(|(_, e, t)| still_valid(t, e)),
+                });
+            }
+            tx.execute(
+                "INSERT INTO code_sends (user_id, since, sends) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id) DO UPDATE SET since = excluded.since, sends = excluded.sends",
+                params![n.user_id, to_i64(since), sends.saturating_add(1)],
+            )?;
             tx.execute(
                 "INSERT INTO email_codes (user_id, factor_id, hash, sent_at, expires_at, tries_left)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)

@@ -64,6 +64,23 @@ impl FactorStore for SqliteStore {
         })
     }
 
+    fn add_sms_factor(
+        &self,
+        user_id: UserId,
+        label: &str,
+        number: &str,
+        now: u64,
+    ) -> Result<FactorId, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO factors (user_id, kind, label, status, created_at, address)
+                 VALUES (?1, 'sms', ?2, 'pending', ?3, ?4)",
+                params![user_id, label, to_i64(now), number],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
     fn add_fido2_factor(
         &self,
         user_id: UserId,

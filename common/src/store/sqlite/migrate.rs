@@ -10,6 +10,9 @@ use crate::store::StoreError;
 pub(super) struct Migration {
     pub(super) sql: &'static str,
     then: Option<fn(&Connection) -> rusqlite::Result<()>>,
+    /// It rebuilds a table others refer to: run with foreign keys off (dropping the old table
+    /// would otherwise cascade), and checked before the commit.
+    rebuilds: bool,
 }
 
 /// The index + 1 is the schema version.
@@ -17,42 +20,57 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         sql: include_str!("../migrations/0001_init.sql"),
         then: None,
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0002_email.sql"),
         then: None,
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0003_recovery_index.sql"),
         then: None,
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0004_canonical_names_and_throttle.sql"),
         then: Some(fill_name_keys),
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0005_throttle_sources.sql"),
         then: Some(add_throttle_sources),
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0006_store_meta.sql"),
         then: None,
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0007_audit_retention.sql"),
         then: None,
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0008_audit_age_index.sql"),
         then: None,
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0009_fido2.sql"),
         then: None,
+        rebuilds: false,
     },
     Migration {
         sql: include_str!("../migrations/0010_invites.sql"),
         then: None,
+        rebuilds: false,
+    },
+    Migration {
+        sql: include_str!("../migrations/0011_sms.sql"),
+        then: None,
+        rebuilds: true,
     },
 ];
 
@@ -71,25 +89,54 @@ pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), Stor
             supported: latest,
         });
     }
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| store.err(e))?;
-    let result = (|| {
-        // Another process may have migrated while we waited for the lock.
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            conn.execute_batch(m.sql)?;
-            if let Some(then) = m.then {
-                then(conn)?;
-            }
-            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
-        }
-        conn.execute_batch("COMMIT")
-    })();
-    if let Err(e) = result {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(store.err(e));
+    // Foreign keys can only be switched outside a transaction: off for the whole run when a
+    // pending migration rebuilds a table (SQLite's documented way to change a constraint).
+    let rebuilds = MIGRATIONS
+        .iter()
+        .skip(version.max(0) as usize)
+        .any(|m| m.rebuilds);
+    if rebuilds {
+        conn.execute_batch("PRAGMA foreign_keys = OFF")
+            .map_err(|e| store.err(e))?;
     }
-    Ok(())
+    let result = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+        let run = (|| {
+            // Another process may have migrated while we waited for the lock.
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                conn.execute_batch(m.sql)?;
+                if let Some(then) = m.then {
+                    then(conn)?;
+                }
+                conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            }
+            if rebuilds {
+                let broken: i64 =
+                    conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                        r.get(0)
+                    })?;
+                if broken > 0 {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                        Some(format!(
+                            "{broken} rows break a foreign key after the migration"
+                        )),
+                    ));
+                }
+            }
+            conn.execute_batch("COMMIT")
+        })();
+        if run.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        run
+    });
+    if rebuilds {
+        // Back on whatever happened: this connection goes on serving.
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(|e| store.err(e))?;
+    }
+    result.map_err(|e| store.err(e))
 }
 
 /// Give every user its canonical key. Where two stored names share one (`alice` and `Alice`,
@@ -135,4 +182,17 @@ fn add_throttle_sources(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     conn.execute_batch("DROP INDEX IF EXISTS throttle_last_failure")
+}
+
+/// Bring a new database to version `n` (tests of later migrations start from there).
+#[cfg(test)]
+pub(super) fn migrate_until(conn: &Connection, n: usize) -> rusqlite::Result<()> {
+    for (i, m) in MIGRATIONS[..n].iter().enumerate() {
+        conn.execute_batch(m.sql)?;
+        if let Some(then) = m.then {
+            then(conn)?;
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    Ok(())
 }

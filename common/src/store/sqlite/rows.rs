@@ -19,7 +19,7 @@ pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-pub(super) const USER_COLS: &str = "id, name, email, password_hash, created_at";
+pub(super) const USER_COLS: &str = "id, name, email, password_hash, created_at, phone";
 
 pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -28,6 +28,7 @@ pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         email: r.get(2)?,
         password_hash: r.get::<_, Option<String>>(3)?.map(Secret::new),
         created_at: to_u64(r.get(4)?),
+        phone: r.get(5)?,
     })
 }
 
@@ -154,6 +155,7 @@ impl RawFactor {
             "totp" => FactorKind::Totp,
             "email" => FactorKind::Email,
             "fido2" => FactorKind::Fido2,
+            "sms" => FactorKind::Sms,
             _ => return Err(format!("factor {}: kind", self.id)),
         };
         let status = match self.status.as_str() {
@@ -194,7 +196,9 @@ impl RawFactor {
         } else {
             None
         };
-        if kind == FactorKind::Email && self.address.as_deref().is_none_or(str::is_empty) {
+        if matches!(kind, FactorKind::Email | FactorKind::Sms)
+            && self.address.as_deref().is_none_or(str::is_empty)
+        {
             return Err(format!("factor {}: address", self.id));
         }
         let fido2 = if kind == FactorKind::Fido2 {

@@ -633,6 +633,7 @@ fn email_code_reservation_rate_limits_replaces_and_is_single_use() {
         expires_at: now + 600,
         tries: 2,
         min_interval_secs: 60,
+        max_per_day: 100,
     };
     assert_eq!(
         s.reserve_email_code(&new(&[1u8; 32], 100)).unwrap(),
@@ -675,6 +676,41 @@ fn email_code_reservation_rate_limits_replaces_and_is_single_use() {
     );
 }
 
+/// Every code sent counts towards the day's bound, whatever became of it (cancelled after a
+/// failed delivery, confirmed), until a day after the first.
+#[test]
+fn sent_codes_are_bounded_per_day() {
+    let (_d, s) = store();
+    let id = s.add_user("alice", "alice", None, 10).unwrap();
+    let fid = s.add_sms_factor(id, "phone", "+447700900123", 10).unwrap();
+    let n = |now: u64| NewEmailCode {
+        user_id: id,
+        factor_id: fid,
+        hash: &[7u8; 32],
+        now,
+        expires_at: now + 600,
+        tries: 2,
+        min_interval_secs: 0,
+        max_per_day: 3,
+    };
+    for t in [100, 200, 300] {
+        assert_eq!(s.reserve_email_code(&n(t)).unwrap(), Reservation::Reserved);
+        s.cancel_email_code(id, &[7u8; 32]).unwrap();
+    }
+    assert_eq!(
+        s.reserve_email_code(&n(400)).unwrap(),
+        Reservation::TooSoon {
+            retry_after: 100 + 24 * 3600,
+            still_valid: false
+        }
+    );
+    assert_eq!(
+        s.reserve_email_code(&n(100 + 24 * 3600)).unwrap(),
+        Reservation::Reserved,
+        "a new day"
+    );
+}
+
 #[test]
 fn email_code_expires_and_dies_after_its_tries() {
     let (_d, s) = store();
@@ -691,6 +727,7 @@ fn email_code_expires_and_dies_after_its_tries() {
         expires_at: 700,
         tries: 2,
         min_interval_secs: 0,
+        max_per_day: 100,
     };
     s.reserve_email_code(&n).unwrap();
     let expired = attempt(id, 700, Some(Claim::EmailCode { hash: [7u8; 32] }));
@@ -1208,4 +1245,52 @@ fn a_key_binding_is_written_once_and_then_only_read() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     assert_eq!(s.bind_key(b"first").unwrap(), b"first");
     other.execute_batch("ROLLBACK").unwrap();
+}
+
+/// Version 11 rebuilds `factors` (a new kind): nothing that refers to it is lost, ids are not
+/// reused, and foreign keys are back on afterwards.
+#[test]
+fn migration_11_rebuilds_factors_without_losing_what_refers_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    std::fs::create_dir_all(c.path.parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&c.path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        super::migrate::migrate_until(&conn, 10).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (name, name_key, email, created_at) VALUES ('alice', 'alice', 'a@example.com', 1);
+             INSERT INTO factors (user_id, kind, label, status, created_at, address)
+               VALUES (1, 'email', 'mail', 'active', 1, 'a@example.com');
+             INSERT INTO factors (user_id, kind, label, status, created_at, algorithm, digits, period, secret)
+               VALUES (1, 'totp', 'phone', 'active', 2, 'sha1', 6, 30, x'00');
+             INSERT INTO factors (user_id, kind, label, status, created_at, algorithm, digits, period, secret)
+               VALUES (1, 'totp', 'old', 'pending', 3, 'sha1', 6, 30, x'00');
+             DELETE FROM factors WHERE id = 3;
+             INSERT INTO email_codes (user_id, factor_id, hash, sent_at, expires_at, tries_left)
+               VALUES (1, 1, x'01', 10, 20, 5);
+             INSERT INTO invites (user_id, hash, created_at, expires_at) VALUES (1, x'02', 1, 99);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&c).unwrap();
+    let f = s.factors(1).unwrap();
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].address.as_deref(), Some("a@example.com"));
+    assert!(s.email_code(1).unwrap().is_some(), "not cascaded away");
+    assert!(s.invite(1).unwrap().is_some());
+    let id = s.add_email_factor(1, "x", "b@example.com", 5).unwrap();
+    assert_eq!(id, 4, "id 3 was used once: not given again");
+    let conn = rusqlite::Connection::open(&c.path).unwrap();
+    conn.execute(
+        "INSERT INTO factors (user_id, kind, label, status, created_at, address)
+           VALUES (1, 'sms', 'phone', 'pending', 6, '+447700900123')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    // Foreign keys still hold on the store's own connections: removing the user takes all.
+    assert!(s.remove_user(1).unwrap());
+    assert!(s.email_code(1).unwrap().is_none());
+    assert!(s.factors(1).unwrap().is_empty());
 }

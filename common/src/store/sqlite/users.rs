@@ -12,7 +12,7 @@ use crate::store::{LoginData, RecoveryBatch, StoreError, User, UserId, UserStore
 macro_rules! user_data_sql {
     ($by:literal) => {
         concat!(
-            "SELECT u.id, u.name, u.email, u.password_hash, u.created_at,
+            "SELECT u.id, u.name, u.email, u.password_hash, u.created_at, u.phone,
                 l.failures, l.locked_until, l.admin_locked,
                 b.salt, b.m_cost, b.t_cost, b.p_cost, b.created_at, b.origin,
                 (SELECT count(*) FROM recovery_codes c WHERE c.user_id = u.id),
@@ -91,11 +91,11 @@ impl UserStore for SqliteStore {
                 .query_map([], |r| {
                     Ok((
                         user_row(r)?,
-                        r.get::<_, u32>(5)?,
                         r.get::<_, u32>(6)?,
                         r.get::<_, u32>(7)?,
-                        r.get::<_, bool>(8)?,
+                        r.get::<_, u32>(8)?,
                         r.get::<_, bool>(9)?,
+                        r.get::<_, bool>(10)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -135,6 +135,16 @@ impl UserStore for SqliteStore {
             c.execute(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
                 params![id, phc],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_phone(&self, id: UserId, phone: Option<&str>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE users SET phone = ?2 WHERE id = ?1",
+                params![id, phone],
             )?;
             Ok(())
         })
@@ -184,28 +194,28 @@ impl SqliteStore {
                     };
                     let lock = LockState {
                         codes: Counter {
-                            failures: n(5)?,
-                            locks: n(16)?,
-                            locked_until: opt_u64(r.get(6)?),
-                            last_failure: opt_u64(r.get(17)?),
+                            failures: n(6)?,
+                            locks: n(17)?,
+                            locked_until: opt_u64(r.get(7)?),
+                            last_failure: opt_u64(r.get(18)?),
                             good_until: None,
                             pending: 0,
                             pending_at: None,
                         },
-                        admin_locked: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
-                        since_login: n(18)?,
+                        admin_locked: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+                        since_login: n(19)?,
                     };
-                    let recovery = match r.get::<_, Option<Vec<u8>>>(8)? {
+                    let recovery = match r.get::<_, Option<Vec<u8>>>(9)? {
                         None => None,
                         Some(salt) => Some(RecoveryBatch {
                             salt,
-                            m_cost: r.get(9)?,
-                            t_cost: r.get(10)?,
-                            p_cost: r.get(11)?,
-                            created_at: to_u64(r.get(12)?),
-                            origin: r.get(13)?,
-                            total: r.get(14)?,
-                            unused: r.get(15)?,
+                            m_cost: r.get(10)?,
+                            t_cost: r.get(11)?,
+                            p_cost: r.get(12)?,
+                            created_at: to_u64(r.get(13)?),
+                            origin: r.get(14)?,
+                            total: r.get(15)?,
+                            unused: r.get(16)?,
                         }),
                     };
                     Ok((user, lock, recovery))
