@@ -152,11 +152,14 @@ pub enum UserCommand {
     /// Add a user (no factor yet: enroll one next)
     Add {
         name: String,
-        /// E-mail address (for e-mailed codes)
+        /// E-mail address (for e-mailed codes, and enrollment codes at login)
         #[arg(long, value_name = "ADDR")]
         email: Option<String>,
+        /// Phone number in E.164 form, e.g. +447700900123 (for codes by SMS)
+        #[arg(long, value_name = "+E164")]
+        phone: Option<String>,
     },
-    /// Change a user's e-mail address (where enrollment codes at login may be mailed)
+    /// Change a user's e-mail address (where e-mailed and enrollment codes go) or phone number
     Modify {
         name: String,
         /// The new address
@@ -165,6 +168,12 @@ pub enum UserCommand {
         /// Remove the address
         #[arg(long)]
         no_email: bool,
+        /// The new phone number, E.164 (e.g. +447700900123)
+        #[arg(long, value_name = "+E164", conflicts_with = "no_phone")]
+        phone: Option<String>,
+        /// Remove the phone number
+        #[arg(long)]
+        no_phone: bool,
     },
     /// Invite a user to set up their second factor at their next login
     ///
@@ -245,6 +254,23 @@ pub enum EnrollCommand {
         #[arg(long, value_name = "ADDR")]
         address: Option<String>,
         /// A label for this factor (default "email")
+        #[arg(long, value_name = "L")]
+        label: Option<String>,
+    },
+
+    /// Enroll a phone number for one-time codes by SMS
+    ///
+    /// Texts a verification code to the number (default: the user's phone number) through the
+    /// gateway of [sms]. When stdin is a terminal it asks for that code; otherwise the factor
+    /// stays pending until `tessera factor confirm NAME ID --code CODE`. The same code rules as
+    /// e-mail: random digits, stored as keyed hashes, single use, an expiry, limited tries, a
+    /// send interval and a daily bound. The first active factor of a user brings recovery codes.
+    Sms {
+        name: String,
+        /// The number, E.164 (default: the user's phone number)
+        #[arg(long, value_name = "+E164")]
+        phone: Option<String>,
+        /// A label for this factor (default "phone")
         #[arg(long, value_name = "L")]
         label: Option<String>,
     },

@@ -111,6 +111,10 @@ pub fn factor_line(f: &Factor) -> String {
             t.digits, t.period, t.algorithm
         ));
     }
+    if let Some(a) = &f.address {
+        // The administrator's own view: the full address or number.
+        s.push_str(&format!("  [{a}]"));
+    }
     match &f.fido2 {
         Some(Fido2Factor::Local(c)) => s.push_str(&format!(
             "  [{}, {}, uv {}{}{}{}]",

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tessera_common::{MailError, Mailer};
+use tessera_common::{MailError, Mailer, SmsError, Texter};
 
 /// Mails being sent, at most `max`; kept across reloads.
 pub struct Places {
@@ -61,6 +61,31 @@ impl Mailer for Bounded {
             return Err(MailError::Overloaded(self.places.max));
         };
         self.inner.send(to, subject, body)
+    }
+}
+
+/// A texter that takes one of the same places around each send: a gateway that hangs holds
+/// workers no longer than a mail server does.
+pub struct BoundedTexter {
+    inner: Arc<dyn Texter>,
+    places: Arc<Places>,
+}
+
+impl BoundedTexter {
+    pub fn new(inner: Arc<dyn Texter>, places: Arc<Places>) -> BoundedTexter {
+        BoundedTexter { inner, places }
+    }
+}
+
+impl Texter for BoundedTexter {
+    fn send(&self, number: &str, message: &str) -> Result<(), SmsError> {
+        let Some(_place) = self.places.take() else {
+            return Err(SmsError::Unavailable(format!(
+                "not sent: {} codes are being sent already (the most at once)",
+                self.places.max
+            )));
+        };
+        self.inner.send(number, message)
     }
 }
 

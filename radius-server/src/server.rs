@@ -417,6 +417,12 @@ fn build(
             mail_places.clone(),
         )));
     }
+    if let Some(texter) = auth.texter() {
+        auth = auth.with_texter(Arc::new(crate::mail::BoundedTexter::new(
+            texter,
+            mail_places.clone(),
+        )));
+    }
     // WAL checkpoints (and their fsync) run on the maintenance tick, not inside a request.
     auth.defer_maintenance();
     let clients = Clients::from_config(&config.radius);

@@ -26,6 +26,9 @@ pub fn run(ctx: &Ctx<'_>, cmd: &EnrollCommand) -> Result<ExitCode> {
             address,
             label,
         } => email(ctx, name, address.as_deref(), label.as_deref()),
+        EnrollCommand::Sms { name, phone, label } => {
+            sms(ctx, name, phone.as_deref(), label.as_deref())
+        }
         EnrollCommand::Fido2(a) => super::fido2::enroll_fido2(ctx, a),
         EnrollCommand::SshKey { name, key, label } => {
             super::fido2::enroll_ssh_key(ctx, name, key, label.as_deref())
@@ -74,6 +77,54 @@ fn email(
                 &e.user,
                 e.factor_id,
                 "the code from the e-mail",
+                codes.as_deref(),
+            )
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sms(
+    ctx: &Ctx<'_>,
+    name: &str,
+    phone: Option<&str>,
+    label: Option<&str>,
+) -> Result<ExitCode> {
+    let mut admin = ctx.admin()?;
+    // An e-mail-to-SMS gateway sends through [email].
+    if let Some(cfg) = &ctx.config.email {
+        admin = admin.with_mailer(Arc::new(SmtpMailer::new(cfg)?));
+    }
+    let e = admin.enroll_sms(name, phone, label)?;
+    if !ctx.cli.json {
+        println!(
+            "SMS factor {} ({}) for {}: a verification code was texted to {}",
+            e.factor_id, e.label, e.user, e.masked
+        );
+    }
+    let mut status = FactorStatus::Pending;
+    let mut codes = None;
+    if prompt::stdin_is_terminal()
+        && let Some(c) = confirm_interactively(&admin, &e.user, e.factor_id, "Code from the text")?
+    {
+        status = FactorStatus::Active;
+        codes = c;
+    }
+    ctx.emit(
+        json!({
+            "user": e.user,
+            "factor_id": e.factor_id,
+            "label": e.label,
+            "phone": e.number,
+            "status": status.as_str(),
+            "recovery_codes": codes.as_deref().map(codes_json),
+        }),
+        || {
+            print_outcome(
+                status,
+                &e.user,
+                e.factor_id,
+                "the code from the text message",
                 codes.as_deref(),
             )
         },

@@ -12,10 +12,18 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
     let admin = ctx.admin()?;
     let now = ctx.now();
     match cmd {
-        UserCommand::Add { name, email } => {
+        UserCommand::Add { name, email, phone } => {
+            if let Some(p) = phone {
+                // Checked before the user is added: a typo leaves nothing half made.
+                tessera_common::validate_phone(p)
+                    .map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+            }
             let u = admin.add_user(name, email.as_deref())?;
+            if let Some(p) = phone {
+                admin.set_phone(&u.name, Some(p))?;
+            }
             ctx.emit(
-                json!({"user": u.name, "id": u.id, "email": u.email}),
+                json!({"user": u.name, "id": u.id, "email": u.email, "phone": phone}),
                 || {
                     println!(
                         "added user {}; next: tessera enroll totp {}",
@@ -28,14 +36,37 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
             name,
             email,
             no_email,
+            phone,
+            no_phone,
         } => {
-            if email.is_none() && !no_email {
-                anyhow::bail!("nothing to change: give --email ADDR or --no-email");
+            let email_change = email.is_some() || *no_email;
+            let phone_change = phone.is_some() || *no_phone;
+            if !email_change && !phone_change {
+                anyhow::bail!(
+                    "nothing to change: give --email ADDR, --no-email, --phone +E164 or --no-phone"
+                );
             }
-            admin.set_email(name, email.as_deref())?;
-            ctx.emit(json!({"user": name, "email": email}), || match email {
-                Some(e) => println!("e-mail address of {name} set to {e}"),
-                None => println!("e-mail address of {name} removed"),
+            if let Some(p) = phone {
+                tessera_common::validate_phone(p)
+                    .map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+            }
+            if email_change {
+                admin.set_email(name, email.as_deref())?;
+            }
+            if phone_change {
+                admin.set_phone(name, phone.as_deref())?;
+            }
+            ctx.emit(json!({"user": name, "email": email, "phone": phone}), || {
+                match (email_change, email) {
+                    (true, Some(e)) => println!("e-mail address of {name} set to {e}"),
+                    (true, None) => println!("e-mail address of {name} removed"),
+                    (false, _) => {}
+                }
+                match (phone_change, phone) {
+                    (true, Some(p)) => println!("phone number of {name} set to {p}"),
+                    (true, None) => println!("phone number of {name} removed"),
+                    (false, _) => {}
+                }
             });
         }
         UserCommand::Invite {
@@ -146,6 +177,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                     "user": d.user.name,
                     "id": d.user.id,
                     "email": d.user.email,
+                    "phone": d.user.phone,
                     "created_at": d.user.created_at,
                     "has_password": d.user.password_hash.is_some(),
                     "lock": lock_json(&d.lock, now),
@@ -161,6 +193,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                 || {
                     println!("user:      {}", d.user.name);
                     println!("email:     {}", d.user.email.as_deref().unwrap_or("-"));
+                    println!("phone:     {}", d.user.phone.as_deref().unwrap_or("-"));
                     println!("created:   {}", time(d.user.created_at));
                     println!(
                         "password:  {}",
