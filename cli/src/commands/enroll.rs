@@ -84,12 +84,7 @@ fn email(
     Ok(ExitCode::SUCCESS)
 }
 
-fn sms(
-    ctx: &Ctx<'_>,
-    name: &str,
-    phone: Option<&str>,
-    label: Option<&str>,
-) -> Result<ExitCode> {
+fn sms(ctx: &Ctx<'_>, name: &str, phone: Option<&str>, label: Option<&str>) -> Result<ExitCode> {
     let mut admin = ctx.admin()?;
     // An e-mail-to-SMS gateway sends through [email].
     if let Some(cfg) = &ctx.config.email {

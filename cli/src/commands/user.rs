@@ -15,8 +15,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
         UserCommand::Add { name, email, phone } => {
             if let Some(p) = phone {
                 // Checked before the user is added: a typo leaves nothing half made.
-                tessera_common::validate_phone(p)
-                    .map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+                tessera_common::validate_phone(p).map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
             }
             let u = admin.add_user(name, email.as_deref())?;
             if let Some(p) = phone {
@@ -47,8 +46,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                 );
             }
             if let Some(p) = phone {
-                tessera_common::validate_phone(p)
-                    .map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+                tessera_common::validate_phone(p).map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
             }
             if email_change {
                 admin.set_email(name, email.as_deref())?;
@@ -56,18 +54,21 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
             if phone_change {
                 admin.set_phone(name, phone.as_deref())?;
             }
-            ctx.emit(json!({"user": name, "email": email, "phone": phone}), || {
-                match (email_change, email) {
-                    (true, Some(e)) => println!("e-mail address of {name} set to {e}"),
-                    (true, None) => println!("e-mail address of {name} removed"),
-                    (false, _) => {}
-                }
-                match (phone_change, phone) {
-                    (true, Some(p)) => println!("phone number of {name} set to {p}"),
-                    (true, None) => println!("phone number of {name} removed"),
-                    (false, _) => {}
-                }
-            });
+            ctx.emit(
+                json!({"user": name, "email": email, "phone": phone}),
+                || {
+                    match (email_change, email) {
+                        (true, Some(e)) => println!("e-mail address of {name} set to {e}"),
+                        (true, None) => println!("e-mail address of {name} removed"),
+                        (false, _) => {}
+                    }
+                    match (phone_change, phone) {
+                        (true, Some(p)) => println!("phone number of {name} set to {p}"),
+                        (true, None) => println!("phone number of {name} removed"),
+                        (false, _) => {}
+                    }
+                },
+            );
         }
         UserCommand::Invite {
             name,

@@ -19,6 +19,7 @@ mod fido2;
 mod first_factor;
 mod names;
 mod otp_only;
+mod sms;
 mod unproven;
 
 const T0: u64 = 1_700_000_010;

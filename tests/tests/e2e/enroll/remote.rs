@@ -259,7 +259,10 @@ fn enroll_over_radius_an_invitation_is_of_no_use_and_the_reject_says_where_to_en
     assert!(r.attr("State").is_none(), "no challenge: {}", r.out);
     let text = reply_text(&r);
     assert!(text.contains("cannot be set up from here"), "{text}");
-    assert!(!text.contains("enrollment code"), "of no use over RADIUS: {text}");
+    assert!(
+        !text.contains("enrollment code"),
+        "of no use over RADIUS: {text}"
+    );
     assert!(text.contains(HELP), "enroll_help: {text}");
     // The invitation is kept for a terminal login, and nothing was set up.
     assert_eq!(invitation(&s.install, "bob")["pending"], true);
