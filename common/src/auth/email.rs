@@ -251,7 +251,11 @@ impl Authenticator {
                 self.sink.message(
                     Severity::Error,
                     &format!(
-                        "sending a code to {masked} failed, the login goes on without it: {}",
+                        "{} a code to {masked} failed, the login goes on without it: {}",
+                        match kind {
+                            FactorKind::Sms => "texting",
+                            _ => "e-mailing",
+                        },
                         Printable::upto(&error.to_string(), 300)
                     ),
                 );
