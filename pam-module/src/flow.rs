@@ -180,7 +180,10 @@ pub fn run<C: Conversation>(
         // The core never sees a name it could not store; there is nothing to enumerate.
         return Decision::Rejected(Reject::InvalidUser);
     };
-    if session.passwd_failed && args.nullok {
+    // Under `optional` enrollment a `skip` steps aside too.
+    let may_step_aside = args.nullok
+        || auth.config().policy.enroll_at_login == tessera_common::EnrollAtLogin::Optional;
+    if session.passwd_failed && may_step_aside {
         // Under nullok an unknown spelling steps aside: without the passwd name it cannot be
         // told from an enrolled account's other spelling. Fail closed.
         return Decision::Unavailable;

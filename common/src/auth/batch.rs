@@ -90,6 +90,11 @@ impl Authenticator {
             super::FirstFactor::Password => return false,
             super::FirstFactor::Proven | super::FirstFactor::Unproven => {}
         }
+        // An unenrolled user may be mid-enrollment (a mail, Argon2 for recovery codes): with
+        // enrollment at login on, nothing is decided inside a batch.
+        if self.config.policy.enroll_at_login != crate::config::EnrollAtLogin::Off {
+            return false;
+        }
         let code = super::split::parse_scrv1(answer);
         let answer = code.as_ref().map_or(answer, |(_, c)| c.as_str()).trim();
         !email::is_send_request(answer) && recovery::normalize(answer).is_none()

@@ -85,7 +85,7 @@ impl Authenticator {
                 if let Some(until) = self.throttled_until(login, NameRow::Unproven)? {
                     return Ok(self.refuse(login, Reject::Throttled { until }));
                 }
-                if !login.enrolled && login.request.allow_unenrolled {
+                if self.steps_aside(login) {
                     // No factor, so no code to take off: all of it is the password.
                     login.password = Some(whole);
                     self.audit_ignore(login);

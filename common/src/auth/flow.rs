@@ -310,7 +310,7 @@ impl Authenticator {
         if self.enrolls_here(login) {
             return self.begin_enrollment(login).map(Some);
         }
-        if !login.enrolled && login.request.allow_unenrolled {
+        if self.steps_aside(login) {
             self.audit_ignore(login);
             return Ok(Some(Outcome::Ignored));
         }

@@ -190,6 +190,7 @@ impl Sender<'_> {
             tries: c.max_tries,
             min_interval: c.min_interval,
             max_per_day: c.max_per_day,
+            interval_after_failure: false,
         };
         send_code(
             self.store,

@@ -71,6 +71,10 @@ pub struct CodeRules {
     pub tries: u32,
     pub min_interval: Duration,
     pub max_per_day: u32,
+    /// A failed delivery keeps the send interval (SMS: a gateway that delivers and then reports
+    /// an error must not be made to text at every attempt). Otherwise only one given up at a
+    /// deadline does, and a refused mail may be asked for again at once.
+    pub interval_after_failure: bool,
 }
 
 /// Make a code for `factor_id`, store its hash (the limits checked atomically), and hand it to
@@ -113,7 +117,7 @@ pub fn send_code(
     }
     match deliver(code.expose()) {
         Ok(()) => Ok(Delivery::Sent { masked }),
-        Err(error) if error.timed_out() => {
+        Err(error) if error.timed_out() || rules.interval_after_failure => {
             store.withdraw_email_code(user_id, &hash)?;
             Ok(Delivery::Failed { masked, error })
         }

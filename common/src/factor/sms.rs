@@ -40,6 +40,7 @@ impl SmsSender<'_> {
             tries: c.max_tries,
             min_interval: c.min_interval,
             max_per_day: c.max_per_day,
+            interval_after_failure: true,
         };
         send_code(
             self.store,

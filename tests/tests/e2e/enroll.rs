@@ -365,7 +365,7 @@ fn enroll_three_wrong_codes_leave_the_factor_and_the_invitation_pending_and_coun
 }
 
 #[test]
-fn enroll_optional_skip_and_no_proof_step_aside_with_pam_ignore() {
+fn enroll_optional_skip_steps_aside_with_pam_ignore_and_no_proof_follows_nullok() {
     let t = Install::new(&policy("optional"));
     let code = invite(&t, "dave");
     assert!(t.tessera(&["user", "add", "erin"]).status.success());
@@ -409,15 +409,25 @@ fn enroll_optional_skip_and_no_proof_step_aside_with_pam_ignore() {
     assert_eq!(invitation(&t, "dave")["pending"], true);
     assert_eq!(t.lock("dave")["failures"], 0);
 
-    // No proof at all: no prompt, the same PAM_IGNORE.
+    // No proof at all: as if enrollment were off (no nullok here): refused, no prompt.
     let run = permit.pamtester("erin", "", &[]);
-    run.assert_ok();
+    run.assert_pam_error(AUTH_ERR);
     assert!(!run.out.contains(PROOF_PROMPT), "{}", run.out);
-    deny.pamtester("erin", "", &[]).assert_pam_error(AUTH_ERR);
     assert_eq!(
         last_audit(&t, "erin")["detail"],
         "not_enrolled; no_invitation"
     );
+    // With nullok it steps aside: PAM_IGNORE.
+    let nullok = Service::new(&format!(
+        "auth required {module} nullok\nauth required pam_permit.so\n"
+    ));
+    nullok.pamtester("erin", "", &[]).assert_ok();
+    let nullok_deny = Service::new(&format!(
+        "auth sufficient {module} nullok\nauth required pam_deny.so\n"
+    ));
+    nullok_deny
+        .pamtester("erin", "", &[])
+        .assert_pam_error(AUTH_ERR);
 
     // Optional is still enrollment: the invitation sets the factor up.
     enroll_by_invitation(&deny, "dave", &code, 0);

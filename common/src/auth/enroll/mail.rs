@@ -33,8 +33,16 @@ impl Authenticator {
             }),
         );
         let own = login.failed_here;
+        let mut locked = None;
+        let mut since = 0;
         let written = self.store.write(&mut |tx: &dyn Tx| {
             outcome = Some(false);
+            let lock = tx.lock_state(user_id)?;
+            locked = crate::auth::reject::lock_reject(lock.lock_at(now));
+            if locked.is_some() {
+                return Ok(());
+            }
+            since = lock.since_login;
             if !tx.claim(user_id, &claim, now)? {
                 return Ok(());
             }
@@ -50,15 +58,27 @@ impl Authenticator {
             Ok(())
         });
         ok_unless_rolled_back(written)?;
+        if let Some(r) = locked {
+            return Ok(self.refuse(login, r));
+        }
+        self.enrolling(login)?.since_login = since;
         if outcome != Some(true) {
             // Used by a parallel login, or spent meanwhile: only its holder has it.
             return Ok(self.again(login, prompts::retry_info(Reject::Expired, false), None));
         }
         self.record(&event);
         if email_factor {
+            // Over RADIUS: accepted at once. Recovery codes are not shown there: a
+            // Reply-Message crosses the network (and the NAS's logs) in clear.
             self.remove_other_login_factors(login, factor_id, FactorKind::Email)?;
-            self.enrolling(login)?.method = Some(Method::Email { factor_id });
-            return self.show_recovery(login);
+            let ev = self.event(
+                login,
+                AuditResult::Admin,
+                None,
+                Some("recovery not_shown over radius".into()),
+            );
+            self.audit_only(&ev);
+            return self.enrolled(login, Some(Method::Email { factor_id }), since);
         }
         self.show_authenticator(login)
     }
@@ -148,6 +168,9 @@ impl Authenticator {
                 Ok(Outcome::Prompt(prompt))
             }
             Delivery::TooSoon { retry_after, .. } => {
+                // Refused by the day's bound: the placeholder goes (one per login otherwise).
+                self.store.remove_factor(user_id, factor_id)?;
+                self.enrolling(login)?.factor = None;
                 let info = prompts::send_later(
                     retry_after.saturating_sub(now).max(1),
                     login.request.channel,

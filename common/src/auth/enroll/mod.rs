@@ -74,6 +74,12 @@ pub(super) struct Enrolling {
     step: Step,
     acks_left: u32,
     method: Option<Method>,
+    /// The front-end holds the first answer already (`auto_send` off: RADIUS `otp-only`, a
+    /// `--code`): it was typed before the user saw any enrollment prompt, so it is no proof,
+    /// and the proof by mail waits for it.
+    held: bool,
+    /// Wrong codes entered elsewhere since the last login, read when the factor is activated.
+    since_login: u32,
 }
 
 impl Enrolling {
@@ -93,6 +99,14 @@ impl Authenticator {
                 FirstFactor::Password => login.password_checked,
                 FirstFactor::Unproven => false,
             }
+    }
+
+    /// Whether an unenrolled user passes this module (`allow_unenrolled`), which `required`
+    /// overrides: 2FA is mandatory, wherever the module sits in the stack.
+    pub(super) fn steps_aside(&self, login: &Login) -> bool {
+        !login.enrolled
+            && login.request.allow_unenrolled
+            && self.config.policy.enroll_at_login != EnrollAtLogin::Required
     }
 
     /// The first factor of an unenrolled user is proven: offer enrollment, or refuse (required)
@@ -132,6 +146,8 @@ impl Authenticator {
             step: Step::Proof,
             acks_left: ACKS,
             method: None,
+            held: !login.request.auto_send,
+            since_login: 0,
         };
         let proofs = match (&enrolling.invite, &enrolling.address) {
             (Some(_), Some(_)) => "invitation,mail",
@@ -156,18 +172,30 @@ impl Authenticator {
             format!("enroll offered proof={proofs}"),
         );
         let channel = login.request.channel;
+        let held = !login.request.auto_send;
         let prompt = match (has_invite, masked) {
             (true, m) => say::invitation(optional, m.as_deref(), channel),
-            (false, Some(m)) if optional => say::offer_mail(&m, channel, !terminal),
+            (false, Some(m)) if optional || held => say::offer_mail(&m, channel, !terminal),
             (false, _) => return self.mail_proof(login),
         };
         login.prompt = prompt.clone();
         Ok(Outcome::Prompt(prompt))
     }
 
-    /// No proof can be given here: refused where enrollment is required, else this module steps
-    /// aside.
+    /// No proof can be given here: refused where enrollment is required; where it is optional,
+    /// as if it were off (this module steps aside only under `allow_unenrolled`: `optional`
+    /// alone must not make every account Tessera does not know pass it).
     fn no_enrollment(&self, login: &Login, optional: bool, why: &str) -> Outcome {
+        if optional && !login.request.allow_unenrolled {
+            let e = self.event(
+                login,
+                AuditResult::Reject,
+                None,
+                Some(format!("{}; {why}", Reject::NotEnrolled.as_str())),
+            );
+            self.audit_only(&e);
+            return Outcome::Rejected(Reject::NotEnrolled);
+        }
         if optional {
             let e = self.event(
                 login,
@@ -207,6 +235,27 @@ impl Authenticator {
         text: &str,
     ) -> Result<Outcome, CoreError> {
         let answer = Zeroizing::new(text.trim().to_string());
+        // A lock set meanwhile (an administrator, a lockout reached in a parallel login) ends
+        // the enrollment at any step.
+        let user_id = self.enrolling(login)?.user_id;
+        let lock = self
+            .store
+            .user_data(user_id)?
+            .map(|d| d.lock)
+            .unwrap_or_default();
+        if let Some(r) = lock_reject(lock.lock_at(self.clock.now())) {
+            return Ok(self.refuse(login, r));
+        }
+        let e = self.enrolling(login)?;
+        if std::mem::take(&mut e.held) {
+            // Typed before any enrollment prompt: not a proof. Ask (mailing now where a mail
+            // is the only proof and enrollment is required).
+            let mail_now = e.invite.is_none() && e.address.is_some() && !e.optional;
+            if mail_now {
+                return self.mail_proof(login);
+            }
+            return Ok(Outcome::Prompt(login.prompt.clone()));
+        }
         match self.enrolling(login)?.step {
             Step::Proof => self.answer_proof(login, &answer),
             Step::Confirm => self.answer_confirm(login, &answer),
@@ -353,8 +402,16 @@ impl Authenticator {
         let event = self.event(login, AuditResult::Admin, Some("totp"), Some(detail));
         let mut done = false;
         let own = login.failed_here;
+        let mut locked = None;
+        let mut since = 0;
         let written = self.store.write(&mut |tx: &dyn Tx| {
             done = false;
+            let lock = tx.lock_state(user_id)?;
+            locked = lock_reject(lock.lock_at(now));
+            if locked.is_some() {
+                return Ok(());
+            }
+            since = lock.since_login;
             if let Some(hash) = invite_hash
                 && !tx.claim(user_id, &Claim::Invite { hash }, now)?
             {
@@ -373,6 +430,10 @@ impl Authenticator {
             Ok(())
         });
         ok_unless_rolled_back(written)?;
+        if let Some(r) = locked {
+            return Ok(self.refuse(login, r));
+        }
+        self.enrolling(login)?.since_login = since;
         if !done {
             // Another login used the invitation first.
             self.audit_step(
@@ -415,7 +476,7 @@ impl Authenticator {
 
     fn answer_ack(&self, login: &mut Login, answer: &str) -> Result<Outcome, CoreError> {
         let e = self.enrolling(login)?;
-        let method = e.method;
+        let (method, since) = (e.method, e.since_login);
         if !answer.eq_ignore_ascii_case("yes") {
             e.acks_left = e.acks_left.saturating_sub(1);
             if e.acks_left > 0 {
@@ -430,6 +491,16 @@ impl Authenticator {
             );
             return Ok(Outcome::Rejected(Reject::BadCode));
         }
+        self.enrolled(login, method, since)
+    }
+
+    /// The enrollment is done: the login is accepted with the new factor, and audited so.
+    pub(super) fn enrolled(
+        &self,
+        login: &Login,
+        method: Option<Method>,
+        since: u32,
+    ) -> Result<Outcome, CoreError> {
         let (Some(method), Some(d)) = (method, login.data.as_ref()) else {
             return Err(CoreError::Corrupt("acknowledged without a factor".into()));
         };
@@ -444,7 +515,9 @@ impl Authenticator {
             user: d.user.name.clone(),
             user_id: d.user.id,
             method,
-            wrong_codes_since_last_login: 0,
+            // Wrong codes typed elsewhere (an invitation guessed at) are told; this login's
+            // own are not.
+            wrong_codes_since_last_login: since.saturating_sub(login.failed_here),
         }))
     }
 

@@ -4,6 +4,7 @@ use crate::auth::{Channel, Prompt, PromptKind, prompts};
 use crate::base::otp::TotpParams;
 use crate::base::qr;
 use crate::base::secret::Secret;
+use zeroize::Zeroizing;
 
 /// The refusal of an unenrolled user who must enroll and cannot here.
 pub(crate) const NOT_SET_UP: &str = "Two-factor authentication is required for this account but \
@@ -112,14 +113,15 @@ pub(super) fn new_authenticator(
          1Password, ...):"
             .to_string(),
     ));
-    if let Some(q) = qr::half_blocks(uri.expose()) {
+    if let Some(q) = qr::half_blocks(uri.expose()).map(Zeroizing::new) {
         for part in qr::in_messages(&q, MESSAGE_BYTES) {
             messages.push(Secret::new(part));
         }
     }
+    let by_hand = Zeroizing::new(grouped(secret_base32.expose()));
     messages.push(Secret::new(format!(
         "Or enter this key by hand: {} (time-based, {}, {} digits, every {} s)",
-        grouped(secret_base32.expose()),
+        by_hand.as_str(),
         params.algorithm.as_str().to_uppercase(),
         params.digits,
         params.period

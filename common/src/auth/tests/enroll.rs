@@ -231,11 +231,16 @@ fn an_invitation_cannot_be_used_twice() {
 fn optional_can_be_skipped_and_never_succeeds_unenrolled() {
     let e = env_policy("optional", None);
     e.admin.add_user("bob", None).unwrap();
-    // No proof: this module steps aside.
+    // No proof: as if enrollment were off: refused, or stepping aside only under nullok.
     assert!(matches!(
         e.auth.begin(request("bob")).unwrap(),
-        Begin::Ignore
+        Begin::Rejected(Reject::NotEnrolled)
     ));
+    let nullok = LoginRequest {
+        allow_unenrolled: true,
+        ..request("bob")
+    };
+    assert!(matches!(e.auth.begin(nullok).unwrap(), Begin::Ignore));
     let inv = e.admin.invite_user("alice", None).unwrap();
     let (mut l, p) = begin(&e, request("alice"));
     assert!(p.text.contains("skip"), "{}", p.text);
@@ -335,12 +340,9 @@ fn over_radius_the_mailed_code_makes_email_the_factor_and_an_invitation_is_of_no
         p.text
     );
     let mailed = mailer.last_code("alice@example.com").unwrap();
-    let Outcome::Prompt(p) = e.auth.answer(&mut l, &mailed).unwrap() else {
-        panic!()
-    };
-    assert_eq!(p.kind, PromptKind::Acknowledge);
-    assert!(p.text.starts_with("Answer \"yes\""), "{}", p.text);
-    let o = e.auth.answer(&mut l, "yes").unwrap();
+    // Accepted at once: no recovery codes in a Reply-Message, which crosses the network in
+    // clear.
+    let o = e.auth.answer(&mut l, &mailed).unwrap();
     assert!(
         matches!(
             o,
@@ -393,4 +395,101 @@ fn a_confirmed_email_factor_leaves_the_first_login_its_send() {
     let before = mailer.messages().len();
     let (_, p) = begin(&e, request("alice"));
     assert_eq!(mailer.messages().len(), before + 1, "{p:?}");
+}
+
+#[test]
+fn a_lock_set_during_enrollment_ends_it() {
+    let e = env_policy("required", None);
+    let inv = e.admin.invite_user("alice", None).unwrap();
+    let (mut l, _) = begin(&e, request("alice"));
+    let Outcome::Prompt(p) = e.auth.answer(&mut l, inv.code.expose()).unwrap() else {
+        panic!()
+    };
+    let secret = secret_of(&p);
+    e.admin.lock_user("alice").unwrap();
+    let o = e.auth.answer(&mut l, &code(&secret, T0)).unwrap();
+    assert!(
+        matches!(o, Outcome::Rejected(Reject::LockedOut { .. })),
+        "{o:?}"
+    );
+    assert!(
+        factors(&e, "alice")
+            .iter()
+            .all(|f| f.status == FactorStatus::Pending),
+        "nothing activated"
+    );
+    let u = e.store.user(&crate::name_key("alice")).unwrap().unwrap();
+    assert!(e.store.invite(u.id).unwrap().unwrap().used_at.is_none());
+}
+
+#[test]
+fn an_answer_held_before_the_prompt_is_no_proof_and_not_counted() {
+    let mailer = Arc::new(RecordingMailer::default());
+    let e = env_policy("required", Some(mailer.clone()));
+    e.admin
+        .add_user("alice", Some("alice@example.com"))
+        .unwrap();
+    // RADIUS otp-only: the request carries a code before any prompt could be shown.
+    let req = LoginRequest {
+        channel: Channel::Radius,
+        auto_send: false,
+        ..request("alice")
+    };
+    let (mut l, _) = begin(&e, req);
+    assert!(
+        mailer.messages().is_empty(),
+        "nothing mailed before the held answer"
+    );
+    let o = e.auth.answer(&mut l, "123456").unwrap();
+    assert!(
+        matches!(o, Outcome::Prompt(ref p) if p.text.contains("A code was sent")),
+        "{o:?}"
+    );
+    assert_eq!(mailer.messages().len(), 1);
+    assert_eq!(
+        lock_of(&e, "alice").codes.failures,
+        0,
+        "the held answer is not counted"
+    );
+}
+
+#[test]
+fn required_wins_over_nullok_before_the_password_module_too() {
+    let e = env_policy("required", None);
+    e.admin.add_user("alice", None).unwrap();
+    let req = LoginRequest {
+        allow_unenrolled: true,
+        first_factor: FirstFactor::Unproven,
+        entry: Entry::Combined {
+            separator: None,
+            missing_code: MissingCode::Fail,
+        },
+        ..request("alice")
+    };
+    let (mut l, _) = begin(&e, req);
+    let o = e.auth.answer(&mut l, "hunter2").unwrap();
+    assert!(
+        !matches!(o, Outcome::Ignored | Outcome::Accepted(_)),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn wrong_codes_typed_elsewhere_are_told_after_the_enrollment() {
+    let e = env_policy("required", None);
+    let inv = e.admin.invite_user("alice", None).unwrap();
+    // Someone with the password guesses at the invitation in another conversation.
+    let (mut g, _) = begin(&e, request("alice"));
+    e.auth.answer(&mut g, "aaaa-bbbb-cccc-dddd").unwrap();
+    e.auth.answer(&mut g, "aaaa-bbbb-cccc-eeee").unwrap();
+    let (mut l, _) = begin(&e, request("alice"));
+    let Outcome::Prompt(p) = e.auth.answer(&mut l, inv.code.expose()).unwrap() else {
+        panic!()
+    };
+    e.auth.answer(&mut l, &code(&secret_of(&p), T0)).unwrap();
+    let Outcome::Accepted(v) = e.auth.answer(&mut l, "yes").unwrap() else {
+        panic!()
+    };
+    assert_eq!(v.wrong_codes_since_last_login, 2);
+    assert!(v.notice().unwrap().contains("2 wrong codes"));
 }

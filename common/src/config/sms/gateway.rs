@@ -221,6 +221,20 @@ impl Validator<'_> {
             .ok_or_else(|| bad(format!("{url:?} names no host")))?;
         match scheme.to_ascii_lowercase().as_str() {
             "https" => {}
+            // A port any local account may bind (when the relay is down, or listens only on
+            // one of 127.0.0.1 and ::1) would get every code and the gateway's secret. Debug
+            // builds allow one: the tests' relay listens on whatever port is free.
+            "http"
+                if is_loopback(host)
+                    && uri.port_u16().unwrap_or(80) >= 1024
+                    && !cfg!(debug_assertions) =>
+            {
+                return Err(bad(format!(
+                    "plain http:// to {host} must use a port below 1024, which only root can \
+                     listen on (any local account could take port {} and receive the codes)",
+                    uri.port_u16().unwrap_or(80)
+                )));
+            }
             "http" if is_loopback(host) => {}
             "http" => {
                 return Err(bad(format!(
