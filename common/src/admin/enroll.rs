@@ -129,21 +129,7 @@ impl Admin {
                 source: None,
             },
         );
-        let masked = match sent {
-            Ok(Delivery::Sent { masked }) => masked,
-            Ok(Delivery::TooSoon { masked, .. }) => {
-                self.store.remove_factor(user.id, factor_id)?;
-                return Err(CoreError::EmailTooSoon { masked });
-            }
-            Ok(Delivery::Failed { error, .. }) => {
-                self.store.remove_factor(user.id, factor_id)?;
-                return Err(error.into());
-            }
-            Err(e) => {
-                let _ = self.store.remove_factor(user.id, factor_id);
-                return Err(e);
-            }
-        };
+        let masked = self.kept_if_sent(user.id, factor_id, sent)?;
         if user.email.is_none() {
             self.store.set_email(user.id, Some(&address))?;
         }
@@ -223,21 +209,7 @@ impl Admin {
                 service: "tessera enroll",
             },
         );
-        let masked = match sent {
-            Ok(Delivery::Sent { masked }) => masked,
-            Ok(Delivery::TooSoon { masked, .. }) => {
-                self.store.remove_factor(user.id, factor_id)?;
-                return Err(CoreError::EmailTooSoon { masked });
-            }
-            Ok(Delivery::Failed { error, .. }) => {
-                self.store.remove_factor(user.id, factor_id)?;
-                return Err(error.into());
-            }
-            Err(e) => {
-                let _ = self.store.remove_factor(user.id, factor_id);
-                return Err(e);
-            }
-        };
+        let masked = self.kept_if_sent(user.id, factor_id, sent)?;
         if user.phone.is_none() {
             self.store.set_phone(user.id, Some(&number))?;
         }
@@ -249,5 +221,32 @@ impl Admin {
             number,
             masked,
         })
+    }
+}
+
+impl Admin {
+    /// A new pending factor whose confirmation code went out is kept (the masked address or
+    /// number returned); one whose code did not go out is removed, and the reason returned.
+    fn kept_if_sent(
+        &self,
+        user_id: crate::store::UserId,
+        factor_id: FactorId,
+        sent: Result<Delivery, CoreError>,
+    ) -> Result<String, CoreError> {
+        match sent {
+            Ok(Delivery::Sent { masked }) => Ok(masked),
+            Ok(Delivery::TooSoon { masked, .. }) => {
+                self.store.remove_factor(user_id, factor_id)?;
+                Err(CoreError::EmailTooSoon { masked })
+            }
+            Ok(Delivery::Failed { error, .. }) => {
+                self.store.remove_factor(user_id, factor_id)?;
+                Err(error.into())
+            }
+            Err(e) => {
+                let _ = self.store.remove_factor(user_id, factor_id);
+                Err(e)
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ConfigError;
-use super::validate::{RawDuration, Validator};
+use super::validate::{RawDuration, RawSentCodes, Validator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
@@ -223,6 +223,18 @@ impl Validator<'_> {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_string()),
         };
+        let rules = self.sent_codes(
+            S,
+            RawSentCodes {
+                code_length: e.code_length,
+                lifetime: e.lifetime,
+                max_tries: e.max_tries,
+                min_interval: e.min_interval,
+                max_per_day: e.max_per_day,
+                timeout: e.timeout,
+            },
+            (50, 10_000),
+        )?;
         Ok(EmailConfig {
             smtp_host,
             smtp_port: self.int(S, "smtp_port", e.smtp_port, default_port, 1..=65535)?,
@@ -234,33 +246,12 @@ impl Validator<'_> {
             subject,
             body,
             hostname,
-            code_length: self.int(S, "code_length", e.code_length, 6, 6..=10)?,
-            lifetime: self.duration(
-                S,
-                "lifetime",
-                e.lifetime,
-                Duration::from_secs(600),
-                Duration::from_secs(1),
-                Duration::from_secs(24 * 3600),
-            )?,
-            max_tries: self.int(S, "max_tries", e.max_tries, 5, 1..=20)?,
-            max_per_day: self.int(S, "max_per_day", e.max_per_day, 50, 1..=10_000)?,
-            min_interval: self.duration(
-                S,
-                "min_interval",
-                e.min_interval,
-                Duration::from_secs(60),
-                Duration::ZERO,
-                Duration::from_secs(3600),
-            )?,
-            timeout: self.duration(
-                S,
-                "timeout",
-                e.timeout,
-                Duration::from_secs(10),
-                Duration::from_millis(100),
-                Duration::from_secs(120),
-            )?,
+            code_length: rules.code_length,
+            lifetime: rules.lifetime,
+            max_tries: rules.max_tries,
+            min_interval: rules.min_interval,
+            max_per_day: rules.max_per_day,
+            timeout: rules.timeout,
         })
     }
 }

@@ -184,3 +184,65 @@ pub(super) fn locate_key(text: &str, section: &str, key: &str) -> Option<usize> 
     }
     section_line
 }
+
+/// The keys every channel of sent codes (`[email]`, `[sms]`) has, as read.
+#[derive(Debug, Default)]
+pub(super) struct RawSentCodes {
+    pub(super) code_length: Option<i64>,
+    pub(super) lifetime: Option<RawDuration>,
+    pub(super) max_tries: Option<i64>,
+    pub(super) min_interval: Option<RawDuration>,
+    pub(super) max_per_day: Option<i64>,
+    pub(super) timeout: Option<RawDuration>,
+}
+
+/// Those keys validated, with the defaults.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SentCodes {
+    pub(super) code_length: u8,
+    pub(super) lifetime: Duration,
+    pub(super) max_tries: u32,
+    pub(super) min_interval: Duration,
+    pub(super) max_per_day: u32,
+    pub(super) timeout: Duration,
+}
+
+impl Validator<'_> {
+    /// The code rules of section `s`; `per_day` is the default and the most of `max_per_day`.
+    pub(super) fn sent_codes(
+        &self,
+        s: &str,
+        raw: RawSentCodes,
+        per_day: (u32, i64),
+    ) -> Result<SentCodes, ConfigError> {
+        Ok(SentCodes {
+            code_length: self.int(s, "code_length", raw.code_length, 6, 6..=10)?,
+            lifetime: self.duration(
+                s,
+                "lifetime",
+                raw.lifetime,
+                Duration::from_secs(600),
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            )?,
+            max_tries: self.int(s, "max_tries", raw.max_tries, 5, 1..=20)?,
+            min_interval: self.duration(
+                s,
+                "min_interval",
+                raw.min_interval,
+                Duration::from_secs(60),
+                Duration::ZERO,
+                Duration::from_secs(3600),
+            )?,
+            max_per_day: self.int(s, "max_per_day", raw.max_per_day, per_day.0, 1..=per_day.1)?,
+            timeout: self.duration(
+                s,
+                "timeout",
+                raw.timeout,
+                Duration::from_secs(10),
+                Duration::from_millis(100),
+                Duration::from_secs(120),
+            )?,
+        })
+    }
+}

@@ -184,14 +184,7 @@ impl Sender<'_> {
         ctx: &MessageContext<'_>,
     ) -> Result<Delivery, CoreError> {
         let c = self.config;
-        let rules = CodeRules {
-            length: c.code_length,
-            lifetime: c.lifetime,
-            tries: c.max_tries,
-            min_interval: c.min_interval,
-            max_per_day: c.max_per_day,
-            interval_after_failure: false,
-        };
+        let rules = CodeRules::of_email(c);
         send_code(
             self.store,
             self.key,

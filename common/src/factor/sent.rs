@@ -77,6 +77,30 @@ pub struct CodeRules {
     pub interval_after_failure: bool,
 }
 
+impl CodeRules {
+    pub fn of_email(c: &crate::config::EmailConfig) -> CodeRules {
+        CodeRules {
+            length: c.code_length,
+            lifetime: c.lifetime,
+            tries: c.max_tries,
+            min_interval: c.min_interval,
+            max_per_day: c.max_per_day,
+            interval_after_failure: false,
+        }
+    }
+
+    pub fn of_sms(c: &crate::config::SmsConfig) -> CodeRules {
+        CodeRules {
+            length: c.code_length,
+            lifetime: c.lifetime,
+            tries: c.max_tries,
+            min_interval: c.min_interval,
+            max_per_day: c.max_per_day,
+            interval_after_failure: true,
+        }
+    }
+}
+
 /// Make a code for `factor_id`, store its hash (the limits checked atomically), and hand it to
 /// `deliver`. A failed delivery withdraws the code: refused at once, it is forgotten (the user
 /// may ask again); given up at a deadline, it is killed but the interval holds (a hung gateway

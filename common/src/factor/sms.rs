@@ -34,14 +34,7 @@ impl SmsSender<'_> {
         ctx: &SmsContext<'_>,
     ) -> Result<Delivery, CoreError> {
         let c = self.config;
-        let rules = CodeRules {
-            length: c.code_length,
-            lifetime: c.lifetime,
-            tries: c.max_tries,
-            min_interval: c.min_interval,
-            max_per_day: c.max_per_day,
-            interval_after_failure: true,
-        };
+        let rules = CodeRules::of_sms(c);
         send_code(
             self.store,
             self.key,

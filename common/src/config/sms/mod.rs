@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ConfigError;
-use super::validate::{RawDuration, Validator};
+use super::validate::{RawDuration, RawSentCodes, Validator};
 use crate::base::secret::Secret;
 
 mod gateway;
@@ -289,37 +289,28 @@ impl Validator<'_> {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_string()),
         };
+        let rules = self.sent_codes(
+            S,
+            RawSentCodes {
+                code_length: raw.code_length,
+                lifetime: raw.lifetime,
+                max_tries: raw.max_tries,
+                min_interval: raw.min_interval,
+                max_per_day: raw.max_per_day,
+                timeout: raw.timeout,
+            },
+            (10, 1000),
+        )?;
         Ok(SmsConfig {
             gateway,
             message,
             hostname,
-            code_length: self.int(S, "code_length", raw.code_length, 6, 6..=10)?,
-            lifetime: self.duration(
-                S,
-                "lifetime",
-                raw.lifetime,
-                Duration::from_secs(600),
-                Duration::from_secs(1),
-                Duration::from_secs(24 * 3600),
-            )?,
-            max_tries: self.int(S, "max_tries", raw.max_tries, 5, 1..=20)?,
-            min_interval: self.duration(
-                S,
-                "min_interval",
-                raw.min_interval,
-                Duration::from_secs(60),
-                Duration::ZERO,
-                Duration::from_secs(3600),
-            )?,
-            max_per_day: self.int(S, "max_per_day", raw.max_per_day, 10, 1..=1000)?,
-            timeout: self.duration(
-                S,
-                "timeout",
-                raw.timeout,
-                Duration::from_secs(10),
-                Duration::from_millis(100),
-                Duration::from_secs(120),
-            )?,
+            code_length: rules.code_length,
+            lifetime: rules.lifetime,
+            max_tries: rules.max_tries,
+            min_interval: rules.min_interval,
+            max_per_day: rules.max_per_day,
+            timeout: rules.timeout,
         })
     }
 
