@@ -22,6 +22,8 @@ pub(crate) struct Radiusd {
     port: u16,
     pub install: Install,
     log: std::path::PathBuf,
+    /// More environment for the server (`TESSERA_SMS_COMMAND_DIR`), kept for a restart.
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Radiusd {
@@ -59,31 +61,46 @@ fn radius_sections(radius: &str, clients: &str, extra_sections: &str) -> String 
 
 /// Start the server and wait until it answers Status-Server.
 pub(crate) fn start(install: Install) -> Radiusd {
-    let server = spawn(install);
+    start_with_env(install, &[])
+}
+
+/// [`start`] with more environment variables for the server.
+pub(crate) fn start_with_env(install: Install, env: &[(&str, &str)]) -> Radiusd {
+    let env = env
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    let server = spawn(install, env);
     server.wait_ready(SECRET);
     server
 }
 
 /// Start the server and wait for its `listening on 127.0.0.1:PORT` line (stderr goes to
 /// radiusd.log in the installation's directory).
-fn spawn(install: Install) -> Radiusd {
+fn spawn(install: Install, env: Vec<(String, String)>) -> Radiusd {
     let log = install.dir.path().join("radiusd.log");
-    let (child, port) = spawn_process(&install, &log);
+    let (child, port) = spawn_process(&install, &log, &env);
     Radiusd {
         child,
         port,
         install,
         log,
+        env,
     }
 }
 
 /// Start `tessera-radiusd` on `install`, its stderr to `log` (truncated), and return it with
 /// the port of its `listening on 127.0.0.1:PORT` line.
-fn spawn_process(install: &Install, log: &std::path::Path) -> (Child, u16) {
+fn spawn_process(
+    install: &Install,
+    log: &std::path::Path,
+    env: &[(String, String)],
+) -> (Child, u16) {
     let mut child = Command::new(bin("tessera-radiusd"))
         .arg("--config")
         .arg(&install.config)
         .env_remove("TESSERA_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -125,7 +142,7 @@ impl Radiusd {
     /// Start the server again on the same installation (after [`Radiusd::kill9`]); it may
     /// listen on another port.
     pub fn restart(&mut self) {
-        let (child, port) = spawn_process(&self.install, &self.log);
+        let (child, port) = spawn_process(&self.install, &self.log, &self.env);
         (self.child, self.port) = (child, port);
         self.wait_ready(SECRET);
     }
@@ -645,7 +662,7 @@ fn radius_unknown_client_is_dropped() {
     );
     let t = install("", &clients);
     // Not `start`: the readiness probe itself would be an unknown client.
-    let s = spawn(t);
+    let s = spawn(t, Vec::new());
     let r = s.radclient("status", SECRET, "Message-Authenticator = 0x00\n");
     assert_eq!(r.reply, None, "{}", r.out);
     s.log_containing("reason=unknown_client");
