@@ -17,6 +17,7 @@ mod pam;
 mod pam_sshd;
 mod radius;
 mod radius_fairness;
+mod sms;
 mod soak;
 mod ssh_key_factor;
 mod ssh_sk;
