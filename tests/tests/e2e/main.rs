@@ -18,6 +18,7 @@ mod pam_sshd;
 mod radius;
 mod radius_fairness;
 mod sms;
+mod sms_failures;
 mod soak;
 mod ssh_key_factor;
 mod ssh_sk;
