@@ -19,6 +19,7 @@ mod radius;
 mod radius_fairness;
 mod sms;
 mod sms_failures;
+mod sms_radius;
 mod soak;
 mod ssh_key_factor;
 mod ssh_sk;
