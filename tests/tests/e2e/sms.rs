@@ -287,6 +287,12 @@ fn sms_cli_enroll_texts_a_code_and_confirm_activates_with_recovery_codes() {
     let listed = t.tessera_json(&["factor", "list", "alice"]);
     assert_eq!(listed["factors"][0]["kind"], "sms", "{listed}");
     assert_eq!(listed["factors"][0]["status"], "active", "{listed}");
+    let out = t.tessera(&["factor", "list", "alice"]);
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        line.contains(&format!("{id}  sms    active")) && line.contains(NUMBER),
+        "{line}"
+    );
     assert_eq!(cmds.texts().len(), 1, "confirming texts nothing");
     assert!(!audit_text(&t, "alice").contains(&code), "no code audited");
 }
