@@ -217,12 +217,25 @@ impl Authenticator {
                 masked,
                 still_valid: true,
                 ..
-            } => Mailed::Prompt(Prompt {
-                info: Some(format!(
-                    "A code was sent to {masked} a moment ago and is still valid; enter it."
-                )),
-                ..prompts::emailed(&masked)
-            }),
+            } => {
+                // One code per user, whichever way it went: name where the live one was sent
+                // (a mail moments ago, when a text was asked for), not where this one would go.
+                let went_to = self
+                    .store
+                    .email_code(data.user.id)?
+                    .and_then(|c| usable(data).find(|f| f.id == c.factor_id))
+                    .map(|f| match f.kind {
+                        FactorKind::Sms => mask_phone(f.address.as_deref().unwrap_or_default()),
+                        _ => mask_address(f.address.as_deref().unwrap_or_default()),
+                    })
+                    .unwrap_or(masked);
+                Mailed::Prompt(Prompt {
+                    info: Some(format!(
+                        "A code was sent to {went_to} a moment ago and is still valid; enter it."
+                    )),
+                    ..prompts::emailed(&went_to)
+                })
+            }
             Delivery::TooSoon {
                 retry_after,
                 still_valid: false,
@@ -230,7 +243,7 @@ impl Authenticator {
             } => {
                 let wait = retry_after.saturating_sub(now).max(1);
                 Mailed::Prompt(Prompt {
-                    info: Some(prompts::send_later(wait, channel)),
+                    info: Some(prompts::send_later(wait, channel, kind == FactorKind::Sms)),
                     ..code_prompt
                 })
             }

@@ -102,13 +102,20 @@ pub(super) fn emailed(masked: &str) -> Prompt {
 }
 
 /// A new code can be sent in `wait` seconds.
-pub(super) fn send_later(wait: u64, channel: Channel) -> String {
-    match channel {
-        Channel::Terminal => format!(
+/// `sms`: it would be texted (and is asked for with `sms`), else e-mailed.
+pub(super) fn send_later(wait: u64, channel: Channel, sms: bool) -> String {
+    match (channel, sms) {
+        (Channel::Terminal, false) => format!(
             "A new code can be e-mailed in {wait} s; press Enter then, or use another method."
         ),
-        Channel::Radius => format!(
+        (Channel::Radius, false) => format!(
             "A new code can be e-mailed in {wait} s; answer \"email\" then, or use another method."
+        ),
+        (Channel::Terminal, true) => format!(
+            "A new code can be texted in {wait} s; type \"sms\" then, or use another method."
+        ),
+        (Channel::Radius, true) => format!(
+            "A new code can be texted in {wait} s; answer \"sms\" then, or use another method."
         ),
     }
 }

@@ -460,3 +460,42 @@ fn sms_pam_http_gateway_texts_on_request_when_totp_is_preferred() {
     assert_eq!(gw.requests().len(), 2, "no text for a TOTP login");
     assert_eq!(last_audit(&t, "bob")["method"], "totp");
 }
+
+/// E-mail and SMS share one outstanding code: asking for a text just after a code was mailed
+/// sends nothing, and the user is told where the live code went (the mail), not the phone.
+#[test]
+fn sms_asking_for_a_text_after_a_mail_names_where_the_code_went() {
+    use tessera_tests::{SmtpMode, SmtpServer, code_in_mail};
+    let smtp = SmtpServer::start(SmtpMode::Plain);
+    let cmds = Commands::new();
+    let t = Install::new(&format!(
+        "{}\n{}\n{POLICY}",
+        smtp.config("min_interval = \"0s\""),
+        command_config("record", "min_interval = \"60s\"")
+    ));
+    let out = t.tessera(&["user", "add", "erin", "--email", "erin@example.com"]);
+    assert!(out.status.success(), "{out:?}");
+    crate::email::enroll_email(&t, &smtp, "erin", "erin@example.com");
+    enroll_sms(&t, &cmds, "erin");
+    prefer(&t, "erin", "email");
+    let svc = Service::tessera(&t, "").with_env(&[&cmds.env_arg()]);
+    let (mails, texts) = (smtp.messages().len(), cmds.texts().len());
+    let run = svc.pamtester_talking("erin", &[], |stdin| {
+        let code = code_in_mail(&smtp.wait_for(mails + 1));
+        stdin.write_all(b"sms\n").unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
+    });
+    assert_eq!(cmds.texts().len(), texts, "no text");
+    assert!(
+        !run.out.contains("A code was sent to +44*******123"),
+        "told a text was sent when the code was mailed:\n{}",
+        run.out
+    );
+    assert!(
+        run.out
+            .contains("A code was sent to e***@example.com a moment ago"),
+        "{}",
+        run.out
+    );
+}

@@ -141,3 +141,32 @@ fn sms_radius_append_with_a_failing_gateway_says_so_and_logs_what_it_said() {
     );
     assert!(r.is("Access-Accept"), "{}\n{}", r.out, s.log());
 }
+
+#[test]
+fn sms_radius_too_soon_tells_an_sms_only_user_how_to_ask_for_a_text() {
+    let cmds = Commands::new();
+    // The enrollment's text is the day's only one.
+    let t = install_with(
+        "mode = \"challenge\"",
+        "",
+        &command_config("record", "min_interval = \"0s\"\nmax_per_day = 1"),
+    );
+    assert!(t.tessera(&["user", "add", "alice"]).status.success());
+    enroll_sms(&t, &cmds, "alice");
+    set_password(&t, "alice", "hunter2");
+    let s = serve(t, &cmds);
+    let r = s.radclient("auth", SECRET, &pap("alice", "hunter2"));
+    assert!(r.is("Access-Challenge"), "{}\n{}", r.out, s.log());
+    // radclient prints quotes escaped.
+    let message = r
+        .attr("Reply-Message")
+        .unwrap_or_default()
+        .replace("\\\"", "\"");
+    assert!(message.contains("A new code can be texted"), "{message}");
+    // alice has no e-mail factor: the way to ask again is "sms", and the text is not a mail.
+    assert!(
+        !message.contains("e-mail") && !message.contains("\"email\""),
+        "an SMS-only user is told about e-mail: {message}"
+    );
+    assert!(message.contains("answer \"sms\""), "{message}");
+}

@@ -97,7 +97,7 @@ impl Authenticator {
         if let Some(c) = self.store.email_code(user_id)? {
             let next = c.sent_at.saturating_add(cfg.min_interval.as_secs());
             if now < next {
-                let info = prompts::send_later(next - now, login.request.channel);
+                let info = prompts::send_later(next - now, login.request.channel, false);
                 return Ok(self.again(login, &info, None));
             }
         }
@@ -174,6 +174,7 @@ impl Authenticator {
                 let info = prompts::send_later(
                     retry_after.saturating_sub(now).max(1),
                     login.request.channel,
+                    false,
                 );
                 Ok(self.again(login, &info, None))
             }
