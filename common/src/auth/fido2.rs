@@ -246,6 +246,15 @@ impl Authenticator {
     /// factor and the login is past the first factor. `None`: nothing to send; the login stays
     /// at its prompt.
     pub fn send_deferred(&self, login: &mut Login) -> Result<Option<Outcome>, CoreError> {
+        // An enrollment waits for no answer the front-end holds: the keys were asked (none,
+        // the user has no factor), and what comes next is typed at its prompt.
+        if login.stage == Stage::Enroll && !login.finished {
+            return match self.release_held(login) {
+                Ok(None) => Ok(None),
+                Ok(Some(o)) => self.finish_step(login, Ok(o)).map(Some),
+                Err(e) => self.finish_step(login, Err(e)).map(Some),
+            };
+        }
         if !self.may_use_keys(login) {
             return Ok(None);
         }

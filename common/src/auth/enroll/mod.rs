@@ -228,6 +228,20 @@ impl Authenticator {
             .ok_or_else(|| CoreError::Corrupt("an enrollment answer without an enrollment".into()))
     }
 
+    /// The front-end holds no answer any more (it asked the keys first, or the answer it held
+    /// was set aside): the proof mail that waited goes now, where a mail is the only proof and
+    /// enrollment is required. `None`: nothing to send; the login stays at its prompt.
+    pub(super) fn release_held(&self, login: &mut Login) -> Result<Option<Outcome>, CoreError> {
+        let e = self.enrolling(login)?;
+        if !std::mem::take(&mut e.held) {
+            return Ok(None);
+        }
+        if e.invite.is_none() && e.address.is_some() && !e.optional {
+            return self.mail_proof(login).map(Some);
+        }
+        Ok(None)
+    }
+
     /// An answer during enrollment.
     pub(super) fn answer_enroll(
         &self,
@@ -246,15 +260,11 @@ impl Authenticator {
         if let Some(r) = lock_reject(lock.lock_at(self.clock.now())) {
             return Ok(self.refuse(login, r));
         }
-        let e = self.enrolling(login)?;
-        if std::mem::take(&mut e.held) {
-            // Typed before any enrollment prompt: not a proof. Ask (mailing now where a mail
-            // is the only proof and enrollment is required).
-            let mail_now = e.invite.is_none() && e.address.is_some() && !e.optional;
-            if mail_now {
-                return self.mail_proof(login);
-            }
-            return Ok(Outcome::Prompt(login.prompt.clone()));
+        if self.enrolling(login)?.held {
+            // Typed before any enrollment prompt: not a proof. Ask.
+            return Ok(self
+                .release_held(login)?
+                .unwrap_or_else(|| Outcome::Prompt(login.prompt.clone())));
         }
         match self.enrolling(login)?.step {
             Step::Proof => self.answer_proof(login, &answer),

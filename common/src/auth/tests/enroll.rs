@@ -493,3 +493,22 @@ fn wrong_codes_typed_elsewhere_are_told_after_the_enrollment() {
     assert_eq!(v.wrong_codes_since_last_login, 2);
     assert!(v.notice().unwrap().contains("2 wrong codes"));
 }
+
+/// The PAM module asks local keys first (auto_send off), then `send_deferred`: the user's first
+/// typed answer is then a real answer, not one held before the prompt.
+#[test]
+fn after_the_keys_the_first_typed_invitation_counts_as_the_proof() {
+    let e = env_policy("required", None);
+    let inv = e.admin.invite_user("alice", None).unwrap();
+    let req = LoginRequest {
+        auto_send: false,
+        ..request("alice")
+    };
+    let (mut l, _) = begin(&e, req);
+    assert_eq!(e.auth.send_deferred(&mut l).unwrap(), None);
+    let o = e.auth.answer(&mut l, inv.code.expose()).unwrap();
+    assert!(
+        matches!(o, Outcome::Prompt(ref p) if p.kind == PromptKind::NewFactorCode),
+        "{o:?}"
+    );
+}
