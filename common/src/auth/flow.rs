@@ -241,8 +241,11 @@ impl Authenticator {
         }
         login.password = Some(password);
         match self.after_first_factor(login)? {
-            // Enrollment at login: its first prompt, whatever code came with the password.
-            Outcome::Prompt(p) if login.stage == Stage::Enroll => Ok(Outcome::Prompt(p)),
+            // Enrollment at login: the code that came with the password was typed before any
+            // enrollment prompt (set aside); its first prompt, the proof mail sent if it waited.
+            Outcome::Prompt(p) if login.stage == Stage::Enroll => {
+                Ok(self.release_held(login)?.unwrap_or(Outcome::Prompt(p)))
+            }
             Outcome::Prompt(_) => self.answer_code(login, &code, counting),
             o @ (Outcome::Accepted(_)
             | Outcome::Rejected(_)

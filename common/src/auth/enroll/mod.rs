@@ -14,7 +14,7 @@
 
 use zeroize::Zeroizing;
 
-use super::email::{MAIL_FAILED, is_send_request};
+use super::email::MAIL_FAILED;
 mod mail;
 mod say;
 
@@ -175,7 +175,9 @@ impl Authenticator {
         let held = !login.request.auto_send;
         let prompt = match (has_invite, masked) {
             (true, m) => say::invitation(optional, m.as_deref(), channel),
-            (false, Some(m)) if optional || held => say::offer_mail(&m, channel, !terminal),
+            (false, Some(m)) if optional || held => {
+                say::offer_mail(&m, channel, !terminal, optional)
+            }
             (false, _) => return self.mail_proof(login),
         };
         login.prompt = prompt.clone();
@@ -252,12 +254,12 @@ impl Authenticator {
         // A lock set meanwhile (an administrator, a lockout reached in a parallel login) ends
         // the enrollment at any step.
         let user_id = self.enrolling(login)?.user_id;
-        let lock = self
-            .store
-            .user_data(user_id)?
-            .map(|d| d.lock)
-            .unwrap_or_default();
-        if let Some(r) = lock_reject(lock.lock_at(self.clock.now())) {
+        let Some(now_data) = self.store.user_data(user_id)? else {
+            // Removed meanwhile: nothing to enroll.
+            login.finished = true;
+            return Ok(self.refuse(login, Reject::UnknownUser));
+        };
+        if let Some(r) = lock_reject(now_data.lock.lock_at(self.clock.now())) {
             return Ok(self.refuse(login, r));
         }
         if self.enrolling(login)?.held {
@@ -288,7 +290,10 @@ impl Authenticator {
             }
             return Ok(self.again(login, say::NO_SKIP, None));
         }
-        if is_send_request(answer) && has_address {
+        let asks_mail = answer.is_empty()
+            || answer.eq_ignore_ascii_case("email")
+            || answer.eq_ignore_ascii_case("e-mail");
+        if asks_mail && has_address {
             if login.sends_left == 0 {
                 return Ok(self.again(login, MAIL_FAILED, Some(Reject::MailFailed)));
             }
@@ -478,8 +483,16 @@ impl Authenticator {
             AuditResult::Admin,
             format!("recovery generate count={} origin=login", codes.len()),
         );
-        self.enrolling(login)?.step = Step::Acknowledge;
-        let prompt = say::recovery_codes(&codes, login.request.channel);
+        let e = self.enrolling(login)?;
+        e.step = Step::Acknowledge;
+        let elsewhere = e.since_login.saturating_sub(login.failed_here);
+        let mut prompt = say::recovery_codes(&codes, login.request.channel);
+        if elsewhere > 0 {
+            // Told now too: an enrollment that ends without the acknowledgement still warns.
+            prompt
+                .messages
+                .insert(0, Secret::new(say::wrong_elsewhere(elsewhere)));
+        }
         login.prompt = prompt.clone();
         Ok(Outcome::Prompt(prompt))
     }
@@ -514,6 +527,19 @@ impl Authenticator {
         let (Some(method), Some(d)) = (method, login.data.as_ref()) else {
             return Err(CoreError::Corrupt("acknowledged without a factor".into()));
         };
+        // The factor must still be there and active (an administrator may have removed it).
+        let factor_id = match method {
+            Method::Totp { factor_id } | Method::Email { factor_id } => Some(factor_id),
+            _ => None,
+        };
+        let active = self
+            .store
+            .factors(d.user.id)?
+            .iter()
+            .any(|f| Some(f.id) == factor_id && crate::factor::is_usable(f));
+        if !active {
+            return Ok(self.refuse(login, Reject::BadCode));
+        }
         let ev = self.event(
             login,
             AuditResult::Accept,

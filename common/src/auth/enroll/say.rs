@@ -55,19 +55,31 @@ pub(super) fn invitation(optional: bool, masked: Option<&str>, channel: Channel)
     }
 }
 
-/// Offer a code by e-mail as the proof (optional enrollment: only on request).
-pub(super) fn offer_mail(masked: &str, channel: Channel, for_email_factor: bool) -> Prompt {
+/// Offer a code by e-mail as the proof (optional enrollment: only on request; required: where
+/// the front-end held an answer before any prompt, and the mail waits for the next).
+pub(super) fn offer_mail(
+    masked: &str,
+    channel: Channel,
+    for_email_factor: bool,
+    optional: bool,
+) -> Prompt {
     let what = if for_email_factor {
         "make e-mail your second factor"
     } else {
         "set it up now"
     };
-    let text = format!(
-        "To {what}, {} for a code by e-mail at {masked}; or type \"skip\": ",
-        ask_mail(channel)
-    );
+    let text = match optional {
+        true => format!(
+            "To {what}, {} for a code by e-mail at {masked}; or type \"skip\": ",
+            ask_mail(channel)
+        ),
+        false => format!(
+            "To {what}, {} for a code by e-mail at {masked}: ",
+            ask_mail(channel)
+        ),
+    };
     Prompt {
-        messages: vec![Secret::new(header(true))],
+        messages: vec![Secret::new(header(optional))],
         ..prompts::prompt(PromptKind::EnrollmentCode, text)
     }
 }
@@ -169,6 +181,16 @@ pub(super) fn recovery_codes(codes: &[Secret<String>], channel: Channel) -> Prom
             format!("{verb} \"yes\" once you have saved them: "),
         )
     }
+}
+
+/// Wrong codes entered for the account elsewhere before this enrollment (someone guessing at
+/// the invitation).
+pub(super) fn wrong_elsewhere(n: u32) -> String {
+    format!(
+        "Warning: {n} wrong code{} entered for your account before this login; if it was not \
+         you, tell your administrator.",
+        if n == 1 { " was" } else { "s were" }
+    )
 }
 
 /// Asked again for the acknowledgement.

@@ -512,3 +512,63 @@ fn after_the_keys_the_first_typed_invitation_counts_as_the_proof() {
         "{o:?}"
     );
 }
+
+/// RADIUS `otp-only` with Tessera's password: the code that came with the password was typed
+/// before any enrollment prompt. It is set aside (not counted), the proof is mailed, and the
+/// next answer, the mailed code, is taken as the proof.
+#[test]
+fn otp_only_with_a_password_mails_the_proof_and_takes_the_next_answer() {
+    use base64ct::{Base64, Encoding as _};
+    let mailer = Arc::new(RecordingMailer::default());
+    let e = env_policy("required", Some(mailer.clone()));
+    e.admin
+        .add_user("alice", Some("alice@example.com"))
+        .unwrap();
+    e.admin.set_password("alice", Some("hunter2")).unwrap();
+    let req = LoginRequest {
+        channel: Channel::Radius,
+        auto_send: false,
+        first_factor: FirstFactor::Password,
+        ..request("alice")
+    };
+    let (mut l, _) = begin(&e, req);
+    let scrv1 = format!(
+        "SCRV1:{}:{}",
+        Base64::encode_string(b"hunter2"),
+        Base64::encode_string(b"123456")
+    );
+    let o = e.auth.answer(&mut l, &scrv1).unwrap();
+    assert!(
+        matches!(o, Outcome::Prompt(ref p) if p.text.contains("A code was sent")),
+        "{o:?}"
+    );
+    assert_eq!(lock_of(&e, "alice").codes.failures, 0);
+    let mailed = mailer.last_code("alice@example.com").unwrap();
+    let o = e.auth.answer(&mut l, &mailed).unwrap();
+    assert!(
+        matches!(
+            o,
+            Outcome::Accepted(Verified {
+                method: Method::Email { .. },
+                ..
+            })
+        ),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn a_factor_removed_before_the_acknowledgement_is_no_login() {
+    let e = env_policy("required", None);
+    let inv = e.admin.invite_user("alice", None).unwrap();
+    let (mut l, _) = begin(&e, request("alice"));
+    let Outcome::Prompt(p) = e.auth.answer(&mut l, inv.code.expose()).unwrap() else {
+        panic!()
+    };
+    let o = e.auth.answer(&mut l, &code(&secret_of(&p), T0)).unwrap();
+    assert!(matches!(o, Outcome::Prompt(ref p) if p.kind == PromptKind::Acknowledge));
+    let id = factors(&e, "alice")[0].id;
+    e.admin.remove_factor("alice", id).unwrap();
+    let o = e.auth.answer(&mut l, "yes").unwrap();
+    assert!(matches!(o, Outcome::Rejected(_)), "{o:?}");
+}
