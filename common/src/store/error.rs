@@ -68,6 +68,10 @@ pub enum StoreError {
     Aborted { path: PathBuf },
     #[error("database {path}: invalid stored value in {what}")]
     BadRow { path: PathBuf, what: String },
+    /// Returned by a [`Store::write`](crate::store::Store::write) closure to roll its
+    /// transaction back on purpose (a condition it found inside); not a failure of the store.
+    #[error("the transaction was rolled back on purpose")]
+    RolledBack,
     #[error("user {0:?} already exists")]
     UserExists(String),
     #[error(transparent)]

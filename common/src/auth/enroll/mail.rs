@@ -6,7 +6,6 @@ use crate::auth::email::MAIL_FAILED;
 use crate::auth::{Authenticator, Channel, Login, Method, Outcome, Reject, prompts};
 use crate::error::CoreError;
 use crate::factor::email::{Delivery, MessageContext, Sender};
-use crate::factor::totp;
 use crate::store::{Claim, FactorId, FactorKind, FactorStatus, StoreError, Tx, UserId};
 
 impl Authenticator {
@@ -48,7 +47,7 @@ impl Authenticator {
             }
             if email_factor && tx.activate_factor(user_id, factor_id, None)?.is_none() {
                 // Removed or activated meanwhile: the claim is rolled back with the rest.
-                return Err(rolled_back());
+                return Err(StoreError::RolledBack);
             }
             if email_factor {
                 forgive_own_slips(tx, user_id, own)?;
@@ -113,24 +112,7 @@ impl Authenticator {
                 .add_email_factor(user_id, LOGIN_EMAIL_LABEL, &address, now)?,
             // A placeholder the code is bound to: the authenticator shown after the proof is a
             // fresh one.
-            false => {
-                let user = login
-                    .data
-                    .as_ref()
-                    .map(|d| d.user.clone())
-                    .ok_or_else(|| CoreError::Corrupt("enrollment without a user".into()))?;
-                let params = totp::params(&self.config.totp, None, None, None)?;
-                totp::provision(
-                    self.store.as_ref(),
-                    &self.key,
-                    &self.config.totp.issuer,
-                    &user,
-                    LOGIN_APP_LABEL,
-                    &params,
-                    now,
-                )?
-                .factor_id
-            }
+            false => self.provision_app(login)?.0.factor_id,
         };
         let name = login.audit_name().to_string();
         let sent = Sender {
@@ -248,20 +230,11 @@ impl Authenticator {
     }
 }
 
-/// The error a transaction returns to be rolled back on purpose.
-pub(super) fn rolled_back() -> StoreError {
-    StoreError::Aborted {
-        path: std::path::PathBuf::from("(enrollment rolled back)"),
-    }
-}
-
-/// A write's result, with a rollback on purpose ([`rolled_back`]) taken as done (its flag says
-/// what became of it).
+/// A write's result, with a rollback on purpose ([`StoreError::RolledBack`]) taken as done (its
+/// flag says what became of it).
 pub(super) fn ok_unless_rolled_back(r: Result<(), StoreError>) -> Result<(), StoreError> {
     match r {
-        Err(StoreError::Aborted { path }) if path.as_os_str() == "(enrollment rolled back)" => {
-            Ok(())
-        }
+        Err(StoreError::RolledBack) => Ok(()),
         other => other,
     }
 }
