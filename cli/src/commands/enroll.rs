@@ -36,95 +36,103 @@ pub fn run(ctx: &Ctx<'_>, cmd: &EnrollCommand) -> Result<ExitCode> {
     }
 }
 
+/// The admin with the mailer of `[email]` (e-mailed codes, and an e-mail-to-SMS gateway).
+fn admin_with_mailer(ctx: &Ctx<'_>) -> Result<Admin> {
+    let mut admin = ctx.admin()?;
+    if let Some(cfg) = &ctx.config.email {
+        admin = admin.with_mailer(Arc::new(SmtpMailer::new(cfg)?));
+    }
+    Ok(admin)
+}
+
 fn email(
     ctx: &Ctx<'_>,
     name: &str,
     address: Option<&str>,
     label: Option<&str>,
 ) -> Result<ExitCode> {
-    let mut admin = ctx.admin()?;
-    if let Some(cfg) = &ctx.config.email {
-        admin = admin.with_mailer(Arc::new(SmtpMailer::new(cfg)?));
-    }
+    let admin = admin_with_mailer(ctx)?;
     let e = admin.enroll_email(name, address, label)?;
-    if !ctx.cli.json {
-        println!(
-            "E-mail factor {} ({}) for {}: a verification code was sent to {}",
-            e.factor_id, e.label, e.user, e.masked
-        );
-    }
-    let mut status = FactorStatus::Pending;
-    let mut codes = None;
-    if prompt::stdin_is_terminal()
-        && let Some(c) =
-            confirm_interactively(&admin, &e.user, e.factor_id, "Code from the e-mail")?
-    {
-        status = FactorStatus::Active;
-        codes = c;
-    }
-    ctx.emit(
-        json!({
-            "user": e.user,
-            "factor_id": e.factor_id,
-            "label": e.label,
-            "address": e.address,
-            "status": status.as_str(),
-            "recovery_codes": codes.as_deref().map(codes_json),
-        }),
-        || {
-            print_outcome(
-                status,
-                &e.user,
-                e.factor_id,
-                "the code from the e-mail",
-                codes.as_deref(),
-            )
-        },
-    );
-    Ok(ExitCode::SUCCESS)
+    let sent = Sent {
+        user: &e.user,
+        factor_id: e.factor_id,
+        label: &e.label,
+        what: "E-mail",
+        how: "sent",
+        to_masked: &e.masked,
+        to: ("address", &e.address),
+        from: "e-mail",
+    };
+    sent.confirm(ctx, &admin)
 }
 
 fn sms(ctx: &Ctx<'_>, name: &str, phone: Option<&str>, label: Option<&str>) -> Result<ExitCode> {
-    let mut admin = ctx.admin()?;
-    // An e-mail-to-SMS gateway sends through [email].
-    if let Some(cfg) = &ctx.config.email {
-        admin = admin.with_mailer(Arc::new(SmtpMailer::new(cfg)?));
-    }
+    let admin = admin_with_mailer(ctx)?;
     let e = admin.enroll_sms(name, phone, label)?;
-    if !ctx.cli.json {
-        println!(
-            "SMS factor {} ({}) for {}: a verification code was texted to {}",
-            e.factor_id, e.label, e.user, e.masked
-        );
-    }
-    let mut status = FactorStatus::Pending;
-    let mut codes = None;
-    if prompt::stdin_is_terminal()
-        && let Some(c) = confirm_interactively(&admin, &e.user, e.factor_id, "Code from the text")?
-    {
-        status = FactorStatus::Active;
-        codes = c;
-    }
-    ctx.emit(
-        json!({
-            "user": e.user,
-            "factor_id": e.factor_id,
-            "label": e.label,
-            "phone": e.number,
+    let sent = Sent {
+        user: &e.user,
+        factor_id: e.factor_id,
+        label: &e.label,
+        what: "SMS",
+        how: "texted",
+        to_masked: &e.masked,
+        to: ("phone", &e.number),
+        from: "text message",
+    };
+    sent.confirm(ctx, &admin)
+}
+
+/// A pending factor whose confirmation code was sent (e-mail, SMS): told, confirmed at a
+/// terminal, reported.
+struct Sent<'a> {
+    user: &'a str,
+    factor_id: i64,
+    label: &'a str,
+    what: &'a str,
+    how: &'a str,
+    to_masked: &'a str,
+    /// The JSON key and the full address or number.
+    to: (&'a str, &'a str),
+    /// Where the code is read from, for the prompts.
+    from: &'a str,
+}
+
+impl Sent<'_> {
+    fn confirm(&self, ctx: &Ctx<'_>, admin: &Admin) -> Result<ExitCode> {
+        if !ctx.cli.json {
+            println!(
+                "{} factor {} ({}) for {}: a verification code was {} to {}",
+                self.what, self.factor_id, self.label, self.user, self.how, self.to_masked
+            );
+        }
+        let mut status = FactorStatus::Pending;
+        let mut codes = None;
+        let asked = format!("Code from the {}", self.from);
+        if prompt::stdin_is_terminal()
+            && let Some(c) = confirm_interactively(admin, self.user, self.factor_id, &asked)?
+        {
+            status = FactorStatus::Active;
+            codes = c;
+        }
+        let mut doc = json!({
+            "user": self.user,
+            "factor_id": self.factor_id,
+            "label": self.label,
             "status": status.as_str(),
             "recovery_codes": codes.as_deref().map(codes_json),
-        }),
-        || {
+        });
+        doc[self.to.0] = json!(self.to.1);
+        ctx.emit(doc, || {
             print_outcome(
                 status,
-                &e.user,
-                e.factor_id,
-                "the code from the text message",
+                self.user,
+                self.factor_id,
+                &format!("the code from the {}", self.from),
                 codes.as_deref(),
             )
-        },
-    );
-    Ok(ExitCode::SUCCESS)
+        });
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 fn totp(ctx: &Ctx<'_>, a: &EnrollTotp) -> Result<ExitCode> {
