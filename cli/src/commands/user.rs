@@ -13,14 +13,7 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
     let now = ctx.now();
     match cmd {
         UserCommand::Add { name, email, phone } => {
-            if let Some(p) = phone {
-                // Checked before the user is added: a typo leaves nothing half made.
-                tessera_common::validate_phone(p).map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
-            }
-            let u = admin.add_user(name, email.as_deref())?;
-            if let Some(p) = phone {
-                admin.set_phone(&u.name, Some(p))?;
-            }
+            let u = admin.add_user_with_phone(name, email.as_deref(), phone.as_deref())?;
             ctx.emit(
                 json!({"user": u.name, "id": u.id, "email": u.email, "phone": phone}),
                 || {
@@ -45,15 +38,11 @@ pub fn run(ctx: &Ctx<'_>, cmd: &UserCommand) -> Result<ExitCode> {
                     "nothing to change: give --email ADDR, --no-email, --phone +E164 or --no-phone"
                 );
             }
-            if let Some(p) = phone {
-                tessera_common::validate_phone(p).map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
-            }
-            if email_change {
-                admin.set_email(name, email.as_deref())?;
-            }
-            if phone_change {
-                admin.set_phone(name, phone.as_deref())?;
-            }
+            admin.set_contact(
+                name,
+                email_change.then_some(email.as_deref()),
+                phone_change.then_some(phone.as_deref()),
+            )?;
             ctx.emit(
                 json!({"user": name, "email": email, "phone": phone}),
                 || {

@@ -41,35 +41,55 @@ impl Admin {
 
     /// Set or clear the user's e-mail address (the one enrollment codes at login go to).
     pub fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), CoreError> {
-        let user = self.user(name)?;
-        if let Some(e) = email {
-            validate_email(e)?;
-        }
-        self.store.set_email(user.id, email)?;
-        self.audit(
-            &user.name,
-            format!(
-                "user modify email={}",
-                if email.is_some() { "set" } else { "cleared" }
-            ),
-        );
-        Ok(())
+        self.set_contact(name, Some(email), None)
     }
 
     /// Set or clear the user's phone number (E.164; where SMS codes go).
     pub fn set_phone(&self, name: &str, phone: Option<&str>) -> Result<(), CoreError> {
-        let user = self.user(name)?;
+        self.set_contact(name, None, Some(phone))
+    }
+
+    /// Add a user with a phone number too; both checked before anything is stored.
+    pub fn add_user_with_phone(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<User, CoreError> {
         if let Some(p) = phone {
             crate::base::phone::validate_phone(p)?;
         }
-        self.store.set_phone(user.id, phone)?;
-        self.audit(
-            &user.name,
-            format!(
-                "user modify phone={}",
-                if phone.is_some() { "set" } else { "cleared" }
-            ),
-        );
+        let user = self.add_user(name, email)?;
+        if let Some(p) = phone {
+            self.set_contact(&user.name, None, Some(Some(p)))?;
+        }
+        self.user(&user.name)
+    }
+
+    /// Change the user's e-mail address and/or phone number (`Some(None)`: clear it; `None`:
+    /// leave it). Both are checked before either is stored.
+    pub fn set_contact(
+        &self,
+        name: &str,
+        email: Option<Option<&str>>,
+        phone: Option<Option<&str>>,
+    ) -> Result<(), CoreError> {
+        let user = self.user(name)?;
+        if let Some(Some(e)) = email {
+            validate_email(e)?;
+        }
+        if let Some(Some(p)) = phone {
+            crate::base::phone::validate_phone(p)?;
+        }
+        let what = |v: Option<&str>| if v.is_some() { "set" } else { "cleared" };
+        if let Some(e) = email {
+            self.store.set_email(user.id, e)?;
+            self.audit(&user.name, format!("user modify email={}", what(e)));
+        }
+        if let Some(p) = phone {
+            self.store.set_phone(user.id, p)?;
+            self.audit(&user.name, format!("user modify phone={}", what(p)));
+        }
         Ok(())
     }
 
