@@ -145,6 +145,17 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
     },
+
+    /// Bring the database's schema up to this version of Tessera (after an upgrade)
+    ///
+    /// The PAM module, the RADIUS server and every other command refuse a database whose schema
+    /// is older than theirs, and say so; only `migrate` (and `init`, `restore`) change it, each
+    /// migration in one transaction, so that a half-upgraded host never has one program
+    /// migrate the store under another that cannot read it. The Debian packages run it once,
+    /// when they are installed or upgraded. Safe to re-run: a current database is left alone.
+    /// A database newer than this Tessera is refused (upgrade this host's packages instead).
+    /// `tessera --version` prints the schema version this Tessera reads.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]

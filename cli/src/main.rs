@@ -9,7 +9,7 @@ mod prompt;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::Cli;
 
@@ -18,7 +18,14 @@ pub const EXIT_REJECTED: u8 = 1;
 pub const EXIT_ERROR: u8 = 3;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The version names the store schema too: what matters when programs share a store.
+    let matches = Cli::command()
+        .version(tessera_common::version_line())
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match commands::run(&cli) {
         Ok(code) => code,
         Err(e) => {

@@ -32,6 +32,19 @@ mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+/// This Tessera's version (every crate of the workspace carries the same one).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The store schema this Tessera reads and writes: a store at another version is refused, and
+/// `tessera migrate` brings an older one up to it.
+pub const SCHEMA_VERSION: i64 = store::sqlite::SCHEMA_VERSION;
+
+/// "0.2.0 (store schema 11)": what every binary's `--version` prints after its name.
+pub fn version_line() -> &'static str {
+    static LINE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{VERSION} (store schema {SCHEMA_VERSION})"));
+    LINE.as_str()
+}
+
 // The public interface is:
 pub use admin::{
     Admin, Confirmation, EmailEnrollment, Fido2Enrollment, Fido2Options, ImportReport, InitReport,
@@ -39,7 +52,7 @@ pub use admin::{
     SshKeyEnrollment, TotpEnrollment, TotpOptions, UserDetails, init,
     read_google_authenticator_file, read_pam_u2f_file,
 };
-pub use admin::{BackupReport, RestoreReport, backup, restore};
+pub use admin::{BackupReport, MigrateReport, RestoreReport, backup, migrate, restore};
 pub use admin::{
     PamU2fEntry, PamU2fError, PamU2fField, PamU2fFile, PamU2fProblem, parse_pam_u2f,
     parse_pam_u2f_lenient,

@@ -43,6 +43,10 @@ pub struct Args {
     /// accepted (`SSH_AUTH_INFO_0`, with `AuthenticationMethods publickey,keyboard-interactive`)
     /// is the second factor.
     pub ssh_key_factor: bool,
+    /// `unprivileged=ignore`: when the calling process does not run as root (a screen locker
+    /// running as the user), step aside with PAM_IGNORE instead of failing closed: such a
+    /// process cannot read root's store, and its verdict grants no privilege it lacks.
+    pub unprivileged_ignore: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +63,10 @@ pub enum ArgError {
     RelativeConfig(String),
     #[error("fido_timeout={0:?} must be a whole number of seconds from 1 to 300")]
     BadTimeout(String),
+    #[error(
+        "unprivileged={0:?}: the only value is `ignore` (without the argument the module fails closed)"
+    )]
+    BadUnprivileged(String),
     #[error("arguments {0:?} and {1:?} cannot be combined")]
     Conflict(&'static str, &'static str),
 }
@@ -84,6 +92,7 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
             "nofido" => "nofido",
             "fido_any_session" => "fido_any_session",
             "ssh_key_factor" => "ssh_key_factor",
+            "unprivileged" => "unprivileged",
             other => return Err(ArgError::Unknown(printable(other))),
         };
         if seen.contains(&name) {
@@ -111,6 +120,14 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
                 .filter(|s| (1..=300).contains(s))
                 .ok_or_else(|| ArgError::BadTimeout(printable(v)))?;
             args.fido_timeout = Some(secs);
+            continue;
+        }
+        if name == "unprivileged" {
+            match value {
+                Some("ignore") => args.unprivileged_ignore = true,
+                Some(v) if !v.is_empty() => return Err(ArgError::BadUnprivileged(printable(v))),
+                _ => return Err(ArgError::MissingValue(name.to_string())),
+            }
             continue;
         }
         if value.is_some() {
@@ -143,6 +160,23 @@ pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Args, ArgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unprivileged_takes_only_ignore() {
+        assert!(parse(&["unprivileged=ignore"]).unwrap().unprivileged_ignore);
+        assert!(matches!(
+            parse(&["unprivileged=allow"]),
+            Err(ArgError::BadUnprivileged(_))
+        ));
+        assert!(matches!(
+            parse(&["unprivileged"]),
+            Err(ArgError::MissingValue(_))
+        ));
+        assert!(matches!(
+            parse(&["unprivileged=ignore", "unprivileged=ignore"]),
+            Err(ArgError::Repeated(_))
+        ));
+    }
 
     #[test]
     fn no_arguments_means_defaults() {

@@ -125,6 +125,7 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         service: item(pamh.get_service()).unwrap_or_else(|| "unknown".to_string()),
         rhost: item(pamh.get_rhost()),
         caller_uid: nix::unistd::getuid().as_raw(),
+        caller_euid: nix::unistd::geteuid().as_raw(),
         silent: flags.contains(PamFlags::SILENT),
         ssh_auth_info: item(pamh.getenv("SSH_AUTH_INFO_0")),
         tty: tty(pamh),

@@ -43,6 +43,9 @@ pub struct Session {
     /// The real user id of the process the module runs in (who ran `su` or `sudo`; 0 for
     /// `login` and daemons).
     pub caller_uid: u32,
+    /// The effective user id the module runs with: 0 for sshd, login, su, sudo and polkit's
+    /// helper; the user's own for a screen locker.
+    pub caller_euid: u32,
     /// PAM_SILENT: show no informational or error messages (prompts still appear).
     pub silent: bool,
     /// `SSH_AUTH_INFO_0` from the PAM environment: the methods sshd has verified.
@@ -115,6 +118,9 @@ pub fn authenticate<C: Conversation>(
             return Decision::BadArguments;
         }
     };
+    if session.caller_euid != 0 {
+        return unprivileged(&args, session, sink.as_ref());
+    }
     let path = args
         .config
         .clone()
@@ -154,6 +160,34 @@ pub fn authenticate<C: Conversation>(
     // `auth` drops here: the store's connections and the syslog socket close before PAM
     // returns to the application.
     decision
+}
+
+/// A caller that does not run as root (a screen locker, a user's own `pamtester`) cannot read
+/// the store, which is root's alone: it steps aside under `unprivileged=ignore` (what it decides
+/// grants no privilege the process lacks: su, sudo, sshd, login and polkit run as root and are
+/// always asked), and fails closed otherwise. Nothing is read, shown or counted either way.
+fn unprivileged(args: &Args, session: &Session, sink: &dyn AuditSink) -> Decision {
+    let who = format!(
+        "service={} user={}: the caller runs as uid {}, not root, and cannot read the store",
+        printable(&session.service),
+        session.user.as_deref().map(printable).unwrap_or_default(),
+        session.caller_euid
+    );
+    if args.unprivileged_ignore {
+        sink.message(
+            Severity::Info,
+            &format!("{who}; stepping aside (unprivileged=ignore)"),
+        );
+        Decision::Ignored
+    } else {
+        sink.message(
+            Severity::Error,
+            &format!(
+                "{who}; denying (a screen locker runs so: `unprivileged=ignore` lets such callers pass this module with PAM_IGNORE; see pam_tessera(8))"
+            ),
+        );
+        Decision::Unavailable
+    }
 }
 
 /// Load the configuration as root's: it, the store, the key and every file it names must be

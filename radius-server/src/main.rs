@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use tessera_common::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -43,7 +43,14 @@ struct Args {
 const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // The version names the store schema too: what matters when programs share a store.
+    let matches = Args::command()
+        .version(tessera_common::version_line())
+        .get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     let path = Config::resolve_path(args.config.as_deref());
     let log = Arc::new(Log::new());
     let config = match Config::load(&path) {

@@ -88,7 +88,29 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Import(c) => import::run(&ctx, c),
         Command::Backup { file } => backup(&ctx, file),
         Command::Restore { file, replace } => restore(&ctx, file, *replace),
+        Command::Migrate => migrate(&ctx),
     }
+}
+
+fn migrate(ctx: &Ctx<'_>) -> Result<ExitCode> {
+    let r = tessera_common::migrate(&ctx.config)?;
+    let path = &ctx.config.store.path;
+    ctx.emit(
+        json!({ "database": path, "schema_was": r.from, "schema": r.to }),
+        || {
+            if r.from == r.to {
+                println!("database: {} (schema {}, up to date)", path.display(), r.to);
+            } else {
+                println!(
+                    "database: {} (schema {} migrated to {})",
+                    path.display(),
+                    r.from,
+                    r.to
+                );
+            }
+        },
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init(ctx: &Ctx<'_>, new_store: bool) -> Result<ExitCode> {

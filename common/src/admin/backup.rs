@@ -78,7 +78,8 @@ pub fn restore(config: &Config, src: &Path, replace: bool) -> Result<RestoreRepo
     let store = if database_created {
         SqliteStore::create(cfg)?.0
     } else {
-        SqliteStore::open(cfg)?
+        // The store is replaced and brought up to date either way.
+        SqliteStore::open_migrating(cfg)?.0
     };
     let users_before = if database_created {
         0

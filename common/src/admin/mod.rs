@@ -61,8 +61,8 @@ pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
     let key_present = std::fs::symlink_metadata(&cfg.key_file).is_ok();
     // A database is there when it holds a Tessera schema: an empty or truncated file (a
     // `touch`, a half-copied file) is as good as lost.
-    let existing = match SqliteStore::open(cfg) {
-        Ok(store) => Some(store),
+    let existing = match SqliteStore::open_migrating(cfg) {
+        Ok((store, _)) => Some(store),
         Err(StoreError::Missing { .. } | StoreError::Uninitialised { .. }) => None,
         Err(e) => return Err(e.into()),
     };
@@ -104,6 +104,27 @@ pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
     Ok(InitReport {
         key_created,
         database_created,
+    })
+}
+
+/// What `tessera migrate` did: the schema version the store had, and the one it has now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrateReport {
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Bring the store's schema up to this Tessera's (each migration in one transaction; nothing
+/// to do when it is current). The only way, with `init` and `restore`, that a store changes
+/// schema: the front-ends refuse a store at another version. The store must belong to the key
+/// in place, as for every command.
+pub fn migrate(config: &Config) -> Result<MigrateReport, CoreError> {
+    let key = MasterKey::load(&config.store.key_file)?;
+    let (store, from) = SqliteStore::open_migrating(&config.store)?;
+    crate::auth::check_key_binding(&store, &key, &config.store)?;
+    Ok(MigrateReport {
+        from,
+        to: crate::SCHEMA_VERSION,
     })
 }
 

@@ -51,8 +51,23 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("database {path} has schema version {found}, newer than this Tessera ({supported})")]
+    #[error(
+        "database {path} has schema version {found}{by}, newer than this Tessera {version} (schema {supported}): a newer Tessera migrated it. Upgrade the Tessera packages on this host (the PAM module, the RADIUS server and the CLI that share a store must be one version); nothing was changed",
+        version = crate::VERSION,
+        by = match migrated_by { Some(v) => format!(" (migrated by Tessera {v})"), None => String::new() }
+    )]
     TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+        /// The version that last migrated it, when it recorded one.
+        migrated_by: Option<String>,
+    },
+    #[error(
+        "database {path} has schema version {found}, older than this Tessera {version} (schema {supported}): run `tessera migrate` (the packages do it when they are upgraded); nothing was changed",
+        version = crate::VERSION
+    )]
+    TooOld {
         path: PathBuf,
         found: i64,
         supported: i64,

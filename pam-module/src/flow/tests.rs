@@ -133,6 +133,7 @@ fn session(user: &str) -> Session {
         service: "sshd".into(),
         rhost: Some("192.0.2.7".into()),
         caller_uid: 0,
+        caller_euid: 0,
         silent: false,
         ssh_auth_info: None,
         tty: None,
@@ -1056,4 +1057,51 @@ fn forward_pass_before_the_password_mails_shows_and_counts_nothing() {
         tessera_common::LockState::default(),
         "nothing counted"
     );
+}
+
+/// A screen locker runs as the user: it cannot read root's store. `unprivileged=ignore` steps
+/// aside (PAM_IGNORE, so the password alone decides there); without it the call fails closed.
+/// Neither asks anything nor touches the store.
+#[test]
+fn an_unprivileged_caller_steps_aside_only_when_told_to() {
+    let e = env();
+    let _ = enroll(&e, "alice");
+    let locker = Session {
+        caller_uid: 1000,
+        caller_euid: 1000,
+        rhost: None,
+        ..session("alice")
+    };
+    let sink = Arc::new(MemorySink::default());
+    let mut s = script(vec![]);
+    let raw = [
+        config_arg(&e),
+        "nullok".into(),
+        "unprivileged=ignore".into(),
+    ];
+    let d = authenticate(&raw, &locker, &mut s, sink.clone());
+    assert_eq!(d, Decision::Ignored);
+    assert_eq!(pam_code(&d), PamError::IGNORE);
+    let mut s = script(vec![]);
+    let d = authenticate(&[config_arg(&e)], &locker, &mut s, sink.clone());
+    assert_eq!(d, Decision::Unavailable);
+    assert_eq!(pam_code(&d), PamError::AUTHINFO_UNAVAIL);
+    let lines: Vec<String> = sink
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, m)| m.clone())
+        .collect();
+    assert!(
+        lines[0].contains("uid 1000, not root") && lines[0].contains("stepping aside"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("denying") && lines[1].contains("unprivileged=ignore"),
+        "{lines:?}"
+    );
+    // Those two lines and nothing else: no configuration, store or conversation was used.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(s.set_authtok.is_none());
 }

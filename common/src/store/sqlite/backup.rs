@@ -197,6 +197,7 @@ fn inspect_private(path: &Path, shown: &Path) -> Result<BackupInfo, StoreError> 
             path: shown.to_path_buf(),
             found: schema_version,
             supported: MIGRATIONS.len() as i64,
+            migrated_by: None,
         });
     }
     let users: i64 = conn

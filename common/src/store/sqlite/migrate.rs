@@ -74,20 +74,58 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {
-    let latest = MIGRATIONS.len() as i64;
+/// The schema version of a store this Tessera made or migrated.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Who last migrated a store (`store_meta`), so that a store too new for a program names the
+/// Tessera that made it so.
+const MIGRATED_BY: &str = "migrated_by";
+
+/// A store must be at this Tessera's schema: a newer one names who migrated it, an older one
+/// the command that brings it up to date.
+pub(super) fn check(store: &SqliteStore, conn: &Connection) -> Result<(), StoreError> {
+    let version = schema_of(store, conn)?;
+    if version < SCHEMA_VERSION {
+        return Err(StoreError::TooOld {
+            path: store.path().to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// The store's schema version; a newer one than ours is an error.
+fn schema_of(store: &SqliteStore, conn: &Connection) -> Result<i64, StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| store.err(e))?;
-    if version == latest {
-        return Ok(());
-    }
-    if version > latest {
+    if version > SCHEMA_VERSION {
+        // Best effort: the message is what matters, not whether this part of it can be read.
+        let migrated_by = conn
+            .query_row(
+                "SELECT CAST(value AS TEXT) FROM store_meta WHERE name = ?1",
+                [MIGRATED_BY],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+            .map(|v| crate::base::text::printable(&v.chars().take(40).collect::<String>()));
         return Err(StoreError::TooNew {
             path: store.path().to_path_buf(),
             found: version,
-            supported: latest,
+            supported: SCHEMA_VERSION,
+            migrated_by,
         });
+    }
+    Ok(version)
+}
+
+/// Bring the store up to this Tessera's schema, each migration with its version bump in one
+/// transaction. Returns the version it had, if it was older.
+pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<Option<i64>, StoreError> {
+    let version = schema_of(store, conn)?;
+    if version == SCHEMA_VERSION {
+        return Ok(None);
     }
     // Foreign keys can only be switched outside a transaction: off for the whole run when a
     // pending migration rebuilds a table (SQLite's documented way to change a constraint).
@@ -110,6 +148,11 @@ pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), Stor
                 }
                 conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
             }
+            conn.execute(
+                "INSERT INTO store_meta (name, value) VALUES (?1, CAST(?2 AS BLOB))
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [MIGRATED_BY, crate::VERSION],
+            )?;
             if rebuilds {
                 let broken: i64 =
                     conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
@@ -136,7 +179,7 @@ pub(super) fn migrate(store: &SqliteStore, conn: &Connection) -> Result<(), Stor
         conn.execute_batch("PRAGMA foreign_keys = ON")
             .map_err(|e| store.err(e))?;
     }
-    result.map_err(|e| store.err(e))
+    result.map(|()| Some(version)).map_err(|e| store.err(e))
 }
 
 /// Give every user its canonical key. Where two stored names share one (`alice` and `Alice`,

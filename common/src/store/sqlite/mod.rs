@@ -1,4 +1,5 @@
-//! The SQLite store: WAL, a busy timeout, foreign keys, numbered migrations applied on open.
+//! The SQLite store: WAL, a busy timeout, foreign keys, numbered migrations (applied by
+//! `tessera init` and `tessera migrate` only: a front-end refuses a store at another schema).
 //!
 //! Connections are opened per store and pooled inside it (the RADIUS server reuses them; the PAM
 //! module opens a store per call, so nothing survives a fork). Writes that consume a code run in
@@ -26,6 +27,7 @@ mod invites;
 mod migrate;
 
 pub use backup::inspect as inspect_backup;
+pub use migrate::SCHEMA_VERSION;
 mod recovery;
 mod rows;
 mod tx;
@@ -49,6 +51,19 @@ pub struct SqliteStore {
     /// Checkpoints run inside commits (SQLite's default) unless a long-running process took
     /// them over with [`Store::defer_maintenance`].
     auto_checkpoint: std::sync::atomic::AtomicBool,
+    /// The schema version it had when this open migrated it.
+    migrated_from: Option<i64>,
+}
+
+/// What opening may do to the schema.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// Nothing: a store at another version is refused (every front-end).
+    Current,
+    /// Bring an existing store up to date (`tessera migrate`, `tessera init`, restore).
+    Migrate,
+    /// Create the schema in a new file (`tessera init`).
+    Initialise,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -78,17 +93,28 @@ impl Drop for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Open an existing database (migrating it if needed). A missing file is an error: only
+    /// Open an existing database at this Tessera's schema. A missing file is an error: only
     /// [`SqliteStore::create`] (`tessera init`) makes one, so a front-end never authenticates
-    /// against an accidentally empty store.
+    /// against an accidentally empty store. An older schema is refused too (`tessera migrate`
+    /// brings it up to date, once, as the packages do on upgrade): a binary that migrated on
+    /// open would leave the other, older programs sharing the store refusing every login.
     pub fn open(cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_or_initialise(cfg, false)
+        SqliteStore::open_or_initialise(cfg, Open::Current)
     }
 
-    /// Open, migrating as needed. Unless `initialise`, a file that holds no Tessera schema (an
-    /// empty or truncated file, which SQLite would happily treat as a new database) is refused:
-    /// a front-end must never see an empty store where one with users used to be.
-    fn open_or_initialise(cfg: &StoreConfig, initialise: bool) -> Result<SqliteStore, StoreError> {
+    /// Open an existing database and bring its schema up to date (`tessera migrate`). Returns
+    /// the store and the schema version it had.
+    pub fn open_migrating(cfg: &StoreConfig) -> Result<(SqliteStore, i64), StoreError> {
+        let store = SqliteStore::open_or_initialise(cfg, Open::Migrate)?;
+        let from = store.migrated_from.unwrap_or(SCHEMA_VERSION);
+        Ok((store, from))
+    }
+
+    /// Open, migrating as `how` allows. Unless initialising, a file that holds no Tessera schema
+    /// (an empty or truncated file, which SQLite would happily treat as a new database) is
+    /// refused: a front-end must never see an empty store where one with users used to be.
+    fn open_or_initialise(cfg: &StoreConfig, how: Open) -> Result<SqliteStore, StoreError> {
+        let initialise = how == Open::Initialise;
         // `exists()` is false on EACCES too: only a file that is really not there is "missing".
         if let Err(e) = std::fs::metadata(&cfg.path).and_then(|_| {
             std::fs::File::options()
@@ -104,6 +130,7 @@ impl SqliteStore {
             busy_timeout: cfg.busy_timeout,
             pool: Mutex::new(Vec::new()),
             auto_checkpoint: std::sync::atomic::AtomicBool::new(true),
+            migrated_from: None,
         };
         // An empty file: refuse it before SQLite writes a header into it.
         if !initialise && std::fs::metadata(&cfg.path).is_ok_and(|m| m.len() == 0) {
@@ -122,7 +149,12 @@ impl SqliteStore {
                 });
             }
         }
-        migrate::migrate(&store, &conn)?;
+        let mut store = store;
+        if how == Open::Current {
+            migrate::check(&store, &conn)?;
+        } else {
+            store.migrated_from = migrate::migrate(&store, &conn)?;
+        }
         store.give_back(conn);
         Ok(store)
     }
@@ -148,7 +180,7 @@ impl SqliteStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(cerr(e)),
         };
-        match SqliteStore::open_or_initialise(cfg, true) {
+        match SqliteStore::open_or_initialise(cfg, Open::Initialise) {
             Ok(s) => Ok((s, created)),
             Err(e) => {
                 if created {

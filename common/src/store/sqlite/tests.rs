@@ -235,6 +235,56 @@ fn open_refuses_garbage_and_newer_schemas() {
     drop(s);
     let e = SqliteStore::open(&c).unwrap_err();
     assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+    // It names the Tessera that migrated it (`store_meta`), and what to do.
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("migrated by Tessera {}", crate::VERSION)),
+        "{msg}"
+    );
+    assert!(msg.contains("Upgrade the Tessera packages"), "{msg}");
+    assert!(matches!(
+        SqliteStore::open_migrating(&c).unwrap_err(),
+        StoreError::TooNew { .. }
+    ));
+}
+
+/// A front-end never migrates: an older store is refused and left as it was, naming the
+/// command; `open_migrating` (`tessera migrate`) brings it up to date and says from what.
+#[test]
+fn only_open_migrating_changes_an_older_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    std::fs::create_dir_all(c.path.parent().unwrap()).unwrap();
+    let version = |c: &StoreConfig| -> i64 {
+        rusqlite::Connection::open(&c.path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    {
+        let conn = rusqlite::Connection::open(&c.path).unwrap();
+        super::migrate::migrate_until(&conn, 10).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (name, name_key, created_at) VALUES ('alice', 'alice', 1)",
+        )
+        .unwrap();
+    }
+    let e = SqliteStore::open(&c).unwrap_err();
+    assert!(
+        matches!(e, StoreError::TooOld { found: 10, supported, .. } if supported == SCHEMA_VERSION),
+        "{e}"
+    );
+    assert!(e.to_string().contains("run `tessera migrate`"), "{e}");
+    assert_eq!(version(&c), 10, "refused, and nothing changed");
+
+    let (s, from) = SqliteStore::open_migrating(&c).unwrap();
+    assert_eq!(from, 10);
+    assert_eq!(version(&c), SCHEMA_VERSION);
+    assert_eq!(s.user("alice").unwrap().unwrap().name, "alice");
+    drop(s);
+    let (_s, from) = SqliteStore::open_migrating(&c).unwrap();
+    assert_eq!(from, SCHEMA_VERSION, "once: nothing left to do");
+    SqliteStore::open(&c).unwrap();
 }
 
 #[test]
@@ -1030,7 +1080,7 @@ fn migration_4_gives_every_user_a_key_and_one_spelling_the_name() {
         )
         .unwrap();
     }
-    let s = SqliteStore::open(&c).unwrap();
+    let s = SqliteStore::open_migrating(&c).unwrap().0;
     // The spelling with an active factor keeps the name; the other is shadowed.
     assert_eq!(s.user("alice").unwrap().unwrap().name, "Alice");
     assert_eq!(s.login_data("alice").unwrap().unwrap().user.id, 2);
@@ -1073,7 +1123,7 @@ fn migration_5_adds_only_the_missing_throttle_columns() {
         )
         .unwrap();
     }
-    let s = SqliteStore::open(&c).unwrap();
+    let s = SqliteStore::open_migrating(&c).unwrap().0;
     let mut read = crate::policy::Counter::default();
     s.write(&mut |tx: &dyn Tx| {
         read = tx.throttle("alice", "x")?;
@@ -1273,7 +1323,7 @@ fn migration_11_rebuilds_factors_without_losing_what_refers_to_them() {
         )
         .unwrap();
     }
-    let s = SqliteStore::open(&c).unwrap();
+    let s = SqliteStore::open_migrating(&c).unwrap().0;
     let f = s.factors(1).unwrap();
     assert_eq!(f.len(), 2);
     assert_eq!(f[0].address.as_deref(), Some("a@example.com"));
