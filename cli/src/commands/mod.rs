@@ -122,6 +122,8 @@ fn init(ctx: &Ctx<'_>, new_store: bool) -> Result<ExitCode> {
             "key_created": report.key_created,
             "database": store.path,
             "database_created": report.database_created,
+            "schema": tessera_common::SCHEMA_VERSION,
+            "schema_was": report.migrated_from,
         }),
         || {
             let verb = |created| if created { "created" } else { "kept existing" };
@@ -130,15 +132,13 @@ fn init(ctx: &Ctx<'_>, new_store: bool) -> Result<ExitCode> {
                 store.key_file.display(),
                 verb(report.key_created)
             );
-            println!(
-                "database: {} ({})",
-                store.path.display(),
-                if report.database_created {
-                    "created"
-                } else {
-                    "existing, schema up to date"
-                }
-            );
+            let schema = tessera_common::SCHEMA_VERSION;
+            let state = match (report.database_created, report.migrated_from) {
+                (true, _) => format!("created, schema {schema}"),
+                (false, Some(from)) => format!("existing, schema {from} migrated to {schema}"),
+                (false, None) => format!("existing, schema {schema}, up to date"),
+            };
+            println!("database: {} ({state})", store.path.display());
         },
     );
     Ok(ExitCode::SUCCESS)

@@ -46,6 +46,8 @@ use crate::store::{
 pub struct InitReport {
     pub key_created: bool,
     pub database_created: bool,
+    /// The schema version an existing database had when `init` migrated it.
+    pub migrated_from: Option<i64>,
 }
 
 /// Create the key file (never overwritten) and the database (migrated if it exists), and bind
@@ -61,8 +63,12 @@ pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
     let key_present = std::fs::symlink_metadata(&cfg.key_file).is_ok();
     // A database is there when it holds a Tessera schema: an empty or truncated file (a
     // `touch`, a half-copied file) is as good as lost.
+    let mut migrated_from = None;
     let existing = match SqliteStore::open_migrating(cfg) {
-        Ok((store, _)) => Some(store),
+        Ok((store, from)) => {
+            migrated_from = Some(from).filter(|&v| v != crate::SCHEMA_VERSION);
+            Some(store)
+        }
         Err(StoreError::Missing { .. } | StoreError::Uninitialised { .. }) => None,
         Err(e) => return Err(e.into()),
     };
@@ -104,6 +110,7 @@ pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
     Ok(InitReport {
         key_created,
         database_created,
+        migrated_from,
     })
 }
 
