@@ -15,7 +15,7 @@ BIN=$ROOT/target/release
 USER_NAME=demo
 PASSWORD=demo-password
 
-scripts/install-deps.sh
+scripts/install-deps.sh demo
 echo "building (release)..." >&2
 cargo build --release --locked -q -p tessera-cli -p tessera-radiusd -p pam-tessera
 

@@ -131,3 +131,10 @@ pub fn wrong_code(secret: &[u8], digits: u8, t: u64) -> String {
         .find(|c| !near.contains(c))
         .unwrap()
 }
+
+/// A new, empty store at schema `version` (older than this Tessera's): what an earlier Tessera
+/// left, for tests of the upgrade path.
+pub fn store_at_schema(path: &std::path::Path, version: usize) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    crate::store::sqlite::migrate_until(&conn, version).unwrap();
+}

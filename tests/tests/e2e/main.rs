@@ -25,3 +25,4 @@ mod ssh_key_factor;
 mod ssh_sk;
 mod storm;
 mod trust;
+mod upgrade;

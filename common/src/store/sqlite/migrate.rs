@@ -228,8 +228,8 @@ fn add_throttle_sources(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Bring a new database to version `n` (tests of later migrations start from there).
-#[cfg(test)]
-pub(super) fn migrate_until(conn: &Connection, n: usize) -> rusqlite::Result<()> {
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn migrate_until(conn: &Connection, n: usize) -> rusqlite::Result<()> {
     for (i, m) in MIGRATIONS[..n].iter().enumerate() {
         conn.execute_batch(m.sql)?;
         if let Some(then) = m.then {

@@ -28,6 +28,8 @@ mod migrate;
 
 pub use backup::inspect as inspect_backup;
 pub use migrate::SCHEMA_VERSION;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use migrate::migrate_until;
 mod recovery;
 mod rows;
 mod tx;

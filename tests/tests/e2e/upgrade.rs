@@ -1,0 +1,133 @@
+//! Upgrades: a store's schema changes only by `tessera migrate` (or `init`, which the packages
+//! run). Every front-end refuses a store at another schema, saying which way and what to do,
+//! so that a half-upgraded host never has one program migrate the store under another.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tessera_common::{SCHEMA_VERSION, VERSION};
+use tessera_tests::{Install, bin, oathtool_code};
+
+use crate::pam::{AUTHINFO_UNAVAIL, POLICY, Service};
+
+fn db(t: &Install) -> PathBuf {
+    t.dir.path().join("db/tessera.db")
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn set_schema(t: &Install, version: i64, migrated_by: Option<&str>) {
+    let conn = rusqlite::Connection::open(db(t)).unwrap();
+    conn.execute_batch(&format!("PRAGMA user_version = {version}"))
+        .unwrap();
+    if let Some(by) = migrated_by {
+        conn.execute(
+            "UPDATE store_meta SET value = CAST(?1 AS BLOB) WHERE name = 'migrated_by'",
+            [by],
+        )
+        .unwrap();
+    }
+}
+
+fn schema(t: &Install) -> i64 {
+    rusqlite::Connection::open(db(t))
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// `tessera-radiusd --check` on this installation: exit status and stderr.
+fn radiusd_check(t: &Install) -> (Option<i32>, String) {
+    let out = Command::new(bin("tessera-radiusd"))
+        .arg("--config")
+        .arg(&t.config)
+        .arg("--check")
+        .env_remove("TESSERA_CONFIG")
+        .output()
+        .unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn every_front_end_refuses_a_store_at_another_schema_and_says_which_way() {
+    let t = Install::new(POLICY);
+    let (secret, _) = t.enroll_totp("alice");
+
+    // Older: what a store looks like when a new Tessera was unpacked but not yet migrated.
+    set_schema(&t, SCHEMA_VERSION - 1, None);
+    let older = format!(
+        "older than this Tessera {VERSION} (schema {SCHEMA_VERSION}): run `tessera migrate`"
+    );
+    let out = t.tessera(&["user", "list"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains(&older), "{}", stderr(&out));
+    let (code, err) = radiusd_check(&t);
+    assert_eq!(code, Some(2));
+    assert!(err.contains(&older), "{err}");
+    Service::tessera(&t, "")
+        .pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[])
+        .assert_pam_error(AUTHINFO_UNAVAIL);
+    assert_eq!(schema(&t), SCHEMA_VERSION - 1, "nobody migrated it");
+
+    // Newer: what an older program finds after a newer Tessera migrated the store.
+    set_schema(&t, SCHEMA_VERSION + 1, Some("9.9.9"));
+    let newer = format!(
+        "has schema version {} (migrated by Tessera 9.9.9), newer than this Tessera {VERSION}",
+        SCHEMA_VERSION + 1
+    );
+    for args in [&["user", "list"][..], &["migrate"][..], &["init"][..]] {
+        let out = t.tessera(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(stderr(&out).contains(&newer), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("Upgrade the Tessera packages"));
+    }
+    let (code, err) = radiusd_check(&t);
+    assert_eq!(code, Some(2));
+    assert!(err.contains(&newer), "{err}");
+    Service::tessera(&t, "nullok")
+        .pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[])
+        .assert_pam_error(AUTHINFO_UNAVAIL);
+    assert_eq!(schema(&t), SCHEMA_VERSION + 1);
+}
+
+#[test]
+fn migrate_brings_an_older_store_up_once_and_the_front_ends_take_it() {
+    let t = Install::new(POLICY);
+    // The store an earlier Tessera left (one schema back), with this installation's key.
+    std::fs::remove_file(db(&t)).unwrap();
+    tessera_common::testing::store_at_schema(&db(&t), (SCHEMA_VERSION - 1) as usize);
+
+    let out = t.tessera(&["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "schema {} migrated to {SCHEMA_VERSION}",
+            SCHEMA_VERSION - 1
+        )),
+        "{said}"
+    );
+    assert_eq!(schema(&t), SCHEMA_VERSION);
+    let again = t.tessera_json(&["migrate"]);
+    assert_eq!(again["schema_was"], SCHEMA_VERSION, "{again}");
+
+    // After it, every front-end works on the store.
+    let (secret, _) = t.enroll_totp("alice");
+    assert_eq!(radiusd_check(&t).0, Some(0));
+    Service::tessera(&t, "")
+        .pamtester("alice", &format!("{}\n", oathtool_code(&secret, 0)), &[])
+        .assert_ok();
+}
+
+#[test]
+fn version_names_the_store_schema() {
+    for name in ["tessera", "tessera-radiusd"] {
+        let out = Command::new(bin(name)).arg("--version").output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{name} {VERSION} (store schema {SCHEMA_VERSION})")
+        );
+    }
+}
