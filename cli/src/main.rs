@@ -2,7 +2,6 @@
 //! arguments, calls `tessera_common`, and prints the result for people (or as JSON).
 #![forbid(unsafe_code)]
 
-mod args;
 mod commands;
 mod output;
 mod prompt;
@@ -10,6 +9,9 @@ mod prompt;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
+
+// The grammar lives in the library (for the man page and completions); `crate::args` is it.
+use tessera_cli::args;
 
 use crate::args::Cli;
 
