@@ -4,17 +4,33 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// What `--help` shows after the options, and the man page's sections after COMMANDS.
+///
+/// The layout is what xtask reads to write tessera(1): a section is a `TITLE:` line at the
+/// margin with its lines indented four spaces. In a section, `TERM  text` (two spaces) or a
+/// `TERM` line followed by lines indented eight spaces is an entry, lines indented deeper
+/// continue an entry, other lines are paragraphs, and EXAMPLES are kept line by line.
 const AFTER_HELP: &str = "\
-CONFIGURATION:
-    The configuration file is --config, else $TESSERA_CONFIG, else /etc/tessera/tessera.toml.
-    A file that sets only [store] path and key_file is complete; see packaging/tessera.toml.
-
 EXIT STATUS:
     0  success (for `verify`: the code was accepted)
     1  `verify` rejected the code (wrong, replayed, locked out, not enrolled)
     2  usage error (unknown command or option)
     3  error: nothing was changed, or the decision could not be made (bad config, missing or
        locked database, missing key file, unknown user or factor, invalid input)
+
+ENVIRONMENT:
+    TESSERA_CONFIG
+        The configuration file when --config is not given.
+
+FILES:
+    /etc/tessera/tessera.toml
+        The configuration: --config, else $TESSERA_CONFIG, else this file. A file that sets
+        only [store] path and key_file is complete; tessera.toml(5) describes every key.
+    /var/lib/tessera/tessera.db
+        The store (the default [store] path): users, factors, locks and the audit log.
+    /etc/tessera/tessera.key
+        The key (the default [store] key_file). It seals the TOTP secrets; a backup of the
+        database is useless without it, so keep a copy of it apart from the backups.
 
 EXAMPLES:
     tessera init
@@ -23,18 +39,32 @@ EXAMPLES:
     tessera verify alice
     tessera --json enroll totp alice --no-confirm
     tessera import google-authenticator /home/alice/.google_authenticator --user alice
-    tessera backup /root/tessera-$(date +%F).db";
+    tessera backup /root/tessera-$(date +%F).db
 
-/// Tessera: second-factor authentication for SSH, sudo, console logins and VPNs.
+SEE ALSO:
+    pam_tessera(8), tessera-radiusd(8), tessera.toml(5)";
+
+/// Administer Tessera second-factor authentication
 ///
-/// `tessera` is the administration tool: it creates the store and its key, enrolls users'
-/// second factors (TOTP authenticator apps, recovery codes), confirms, locks and unlocks them, and
-/// shows the audit log. The PAM module (pam_tessera.so) and the RADIUS server (tessera-radiusd)
-/// read the same store.
+/// `tessera` is the administration tool of Tessera (second factors for SSH, sudo, console
+/// logins and VPNs): it creates the store and its key, adds users, enrolls their second factors
+/// (TOTP authenticator apps, codes by e-mail or SMS, FIDO2 and OpenSSH security keys, recovery
+/// codes), confirms, locks and unlocks them, and shows the audit log. The PAM module
+/// (pam_tessera.so) and the RADIUS server (tessera-radiusd) read the same store.
+///
+/// Codes are typed, not passed: `verify` and `factor confirm` ask for the code without echo at
+/// a terminal and read one line of stdin otherwise (`echo CODE | tessera verify alice`).
+/// --code is for scripts only: a code in the arguments shows in the process list and stays in
+/// the shell history.
+///
+/// A user's first active factor brings recovery codes like k7qd-3mzp-x8tf ([recovery] count,
+/// 10 by default). Each works once; case, spaces and dashes do not matter when typing one.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about, long_about, after_long_help = AFTER_HELP)]
+// No bare `about`: that would be the package's description; the doc comment's first paragraph
+// is the summary (`-h`, and the man page's NAME line), the whole of it the description.
+#[command(name = "tessera", version, after_long_help = AFTER_HELP)]
 pub struct Cli {
-    /// Configuration file
+    /// Configuration file (default: /etc/tessera/tessera.toml)
     #[arg(long, global = true, value_name = "PATH", env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -112,7 +142,7 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
         /// At most this many entries
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, value_name = "N", default_value_t = 50)]
         limit: u32,
     },
 
@@ -162,6 +192,7 @@ pub enum Command {
 pub enum UserCommand {
     /// Add a user (no factor yet: enroll one next)
     Add {
+        /// User name
         name: String,
         /// E-mail address (for e-mailed codes, and enrollment codes at login)
         #[arg(long, value_name = "ADDR")]
@@ -172,6 +203,7 @@ pub enum UserCommand {
     },
     /// Change a user's e-mail address (where e-mailed and enrollment codes go) or phone number
     Modify {
+        /// User name
         name: String,
         /// The new address
         #[arg(long, value_name = "ADDR", conflicts_with = "no_email")]
@@ -195,6 +227,7 @@ pub enum UserCommand {
     /// factor is active once they type its first code, and the invitation is then used up.
     /// The user is added when unknown. A new invitation replaces the previous one.
     Invite {
+        /// User name
         name: String,
         /// How long the code is valid (e.g. 30m, 72h, 7d; default `[policy] invite_valid`, 72h)
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -206,9 +239,13 @@ pub enum UserCommand {
     /// List users with their factor counts, recovery codes left and lock state
     List,
     /// Show one user in detail
-    Show { name: String },
+    Show {
+        /// User name
+        name: String,
+    },
     /// Remove a user and all their factors, recovery codes and lock state
     Remove {
+        /// User name
         name: String,
         /// Remove the user stored under exactly NAME that another spelling shadows (see
         /// `user list`), not the one logins of NAME reach
@@ -220,11 +257,18 @@ pub enum UserCommand {
         hand_over: bool,
     },
     /// Lock a user until `user unlock` (every login is refused)
-    Lock { name: String },
+    Lock {
+        /// User name
+        name: String,
+    },
     /// Unlock a user: clears an administrative lock, a failure lock and the failure count
-    Unlock { name: String },
+    Unlock {
+        /// User name
+        name: String,
+    },
     /// Set the user's RADIUS first-factor password (stored as an Argon2id hash)
     Passwd {
+        /// User name
         name: String,
         /// Read the password from the first line of stdin instead of prompting
         #[arg(long)]
@@ -260,6 +304,7 @@ pub enum EnrollCommand {
     /// factor stays pending until `tessera factor confirm NAME ID --code CODE`. A user may have
     /// several addresses. The first active factor of a user brings recovery codes.
     Email {
+        /// User name
         name: String,
         /// The address (default: the user's e-mail address)
         #[arg(long, value_name = "ADDR")]
@@ -277,6 +322,7 @@ pub enum EnrollCommand {
     /// e-mail: random digits, stored as keyed hashes, single use, an expiry, limited tries, a
     /// send interval and a daily bound. The first active factor of a user brings recovery codes.
     Sms {
+        /// User name
         name: String,
         /// The number, E.164 (default: the user's phone number)
         #[arg(long, value_name = "+E164")]
@@ -308,6 +354,7 @@ pub enum EnrollCommand {
     /// or RSA keys are refused (a file on disk is not a second factor).
     #[command(name = "ssh-key")]
     SshKey {
+        /// User name
         name: String,
         /// The public key line: 'sk-ssh-ed25519@openssh.com AAAA... comment'
         key: String,
@@ -326,6 +373,7 @@ pub enum UvArg {
 
 #[derive(Debug, Args)]
 pub struct EnrollFido2 {
+    /// User name
     pub name: String,
     /// A label for this key (default "security key")
     #[arg(long, value_name = "L")]
@@ -344,6 +392,7 @@ pub struct EnrollFido2 {
 
 #[derive(Debug, Args)]
 pub struct EnrollTotp {
+    /// User name
     pub name: String,
     /// A label for this factor (e.g. "phone")
     #[arg(long, value_name = "L")]
@@ -370,21 +419,36 @@ pub struct EnrollTotp {
 #[derive(Debug, Subcommand)]
 pub enum FactorCommand {
     /// List a user's factors
-    List { name: String },
+    List {
+        /// User name
+        name: String,
+    },
     /// Activate a pending factor with a code from it
     ///
     /// The code is asked for without echo at a terminal, or read as one line from stdin.
     Confirm {
+        /// User name
         name: String,
+        /// Factor id (the ID column of `tessera factor list`)
         id: i64,
         /// For scripts only: a code here shows in the process list and the shell history
         #[arg(long)]
         code: Option<String>,
     },
     /// Remove a factor
-    Remove { name: String, id: i64 },
+    Remove {
+        /// User name
+        name: String,
+        /// Factor id (the ID column of `tessera factor list`)
+        id: i64,
+    },
     /// Make a factor the preferred one (prompted for first)
-    Prefer { name: String, id: i64 },
+    Prefer {
+        /// User name
+        name: String,
+        /// Factor id (the ID column of `tessera factor list`)
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,6 +468,7 @@ pub enum AuditCommand {
 pub enum RecoveryCommand {
     /// Replace the user's recovery codes with new ones, printed once
     Generate {
+        /// User name
         name: String,
         /// How many codes (default: [recovery] count)
         #[arg(long, value_name = "N")]
