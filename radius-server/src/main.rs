@@ -6,7 +6,6 @@
 //! reload clients and configuration).
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use tessera_common::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
-use tessera_radiusd::{Log, Server};
+use tessera_radiusd::{Args, Log, Server};
 
 /// mimalloc rather than glibc's malloc: a login costs about 10 % less CPU (many small
 /// allocations), and the 19 MiB an Argon2 check allocates goes back to the system instead of
@@ -23,21 +22,6 @@ use tessera_radiusd::{Log, Server};
 /// against 460-630 MB).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[derive(Parser)]
-#[command(
-    name = "tessera-radiusd",
-    version,
-    about = "RADIUS server that demands a Tessera second factor"
-)]
-struct Args {
-    /// Configuration file (default: $TESSERA_CONFIG, else /etc/tessera/tessera.toml).
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Check the configuration (and that the store and key open), then exit.
-    #[arg(long)]
-    check: bool,
-}
 
 /// How long a shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
