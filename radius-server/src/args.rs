@@ -2,6 +2,7 @@
 //! the shell completions from the definitions the binary parses with.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
@@ -20,8 +21,10 @@ SIGNALS:
         Stop receiving, answer the requests in flight (for up to 10 seconds), exit.
 
 EXIT STATUS:
-    0  stopped by SIGTERM or SIGINT, or --check found everything in order
-    1  failed while running (a listen address could not be bound, the runtime did not start)
+    0  stopped by SIGTERM or SIGINT, --check found everything in order, or --health-check
+       got a valid answer
+    1  failed while running (a listen address could not be bound, the runtime did not start),
+       or --health-check got no valid answer (Docker reserves 2)
     2  usage error, or the configuration, a client secret, the store or the key is missing
        or invalid
 
@@ -68,6 +71,23 @@ pub struct Args {
     /// exit
     #[arg(long)]
     pub check: bool,
+    /// Ask the running server with a Status-Server (RFC 5997) sent to the first `listen`
+    /// address (0.0.0.0 and [::] as loopback) as the client covering that address; exit 0 on a
+    /// valid Access-Accept, else 1 with the reason on stderr (a container's HEALTHCHECK)
+    #[arg(long, conflicts_with = "check")]
+    pub health_check: bool,
+    /// With --health-check: the [[radius.clients]] entry expected to cover that address
+    #[arg(long, value_name = "NAME", requires = "health_check")]
+    pub client: Option<String>,
+    /// With --health-check: how long to wait for the answer
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        requires = "health_check",
+        value_parser = crate::health::parse_timeout
+    )]
+    pub timeout: Duration,
 }
 
 /// The whole command line of `tessera-radiusd`, as clap sees it.

@@ -2,7 +2,8 @@
 //! un-hides User-Password; this module adds what it lacks: strict framing checks on the raw
 //! datagram, Message-Authenticator (RFC 2869 §5.14, RFC 3579 §3.2) verification with a
 //! constant-time comparison, and signing of every response (Message-Authenticator first, then
-//! the Response Authenticator over the signed bytes).
+//! the Response Authenticator over the signed bytes). The health check's side of Status-Server
+//! (a request to send, and the checks of its answer) is in `probe`.
 
 use hmac::{KeyInit, Mac};
 use md5::{Digest, Md5};
@@ -159,17 +160,9 @@ impl Request {
     /// HMAC-MD5 over the packet with the Message-Authenticator value zeroed, keyed with the
     /// shared secret, compared in constant time. `false` when absent.
     pub fn verify_message_authenticator(&self, secret: &[u8]) -> bool {
-        let Some(at) = self.ma_value_at else {
-            return false;
-        };
-        let Ok(mut mac) = HmacMd5::new_from_slice(secret) else {
-            return false;
-        };
-        mac.update(&self.raw[..at]);
-        mac.update(&[0u8; AUTHENTICATOR_LEN]);
-        mac.update(&self.raw[at + AUTHENTICATOR_LEN..]);
-        mac.verify_slice(&self.raw[at..at + AUTHENTICATOR_LEN])
-            .is_ok()
+        self.ma_value_at.is_some_and(|at| {
+            message_authenticator_matches(&self.raw, at, &self.raw[4..HEADER_LEN], secret)
+        })
     }
 
     pub fn has(&self, typ: u8) -> bool {
@@ -313,6 +306,26 @@ fn sign(bytes: &mut [u8], request_authenticator: &[u8], secret: &[u8]) -> Result
     Ok(())
 }
 
+/// HMAC-MD5, keyed with the shared secret, over `raw` with `authenticator` in the header (a
+/// request's own, or for a response the Request Authenticator it answers) and the
+/// Message-Authenticator value at `at` zeroed, compared in constant time.
+fn message_authenticator_matches(
+    raw: &[u8],
+    at: usize,
+    authenticator: &[u8],
+    secret: &[u8],
+) -> bool {
+    let Ok(mut mac) = HmacMd5::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(&raw[..4]);
+    mac.update(authenticator);
+    mac.update(&raw[HEADER_LEN..at]);
+    mac.update(&[0u8; AUTHENTICATOR_LEN]);
+    mac.update(&raw[at + AUTHENTICATOR_LEN..]);
+    mac.verify_slice(&raw[at..at + AUTHENTICATOR_LEN]).is_ok()
+}
+
 /// MD5(Code + Identifier + Length + Request Authenticator + Attributes + Secret).
 pub fn response_authenticator(
     response: &[u8],
@@ -345,6 +358,9 @@ fn split_text(s: &str, max: usize) -> Vec<&str> {
     }
     out
 }
+
+mod probe;
+pub use probe::{AnswerError, check_answer, status_server};
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ mod challenge;
 mod clients;
 mod codec;
 mod handler;
+mod health;
 mod log;
 mod mail;
 mod server;
@@ -24,5 +25,6 @@ pub mod fuzzing;
 
 // The public interface is:
 pub use args::{Args, command};
+pub use health::HealthCheck;
 pub use log::Log;
 pub use server::{NO_MAIL_THREADS, Server, bind, workers};

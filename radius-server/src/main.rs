@@ -14,7 +14,7 @@ use clap::{CommandFactory, FromArgMatches};
 use tessera_common::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
-use tessera_radiusd::{Args, Log, Server};
+use tessera_radiusd::{Args, HealthCheck, Log, Server};
 
 /// mimalloc rather than glibc's malloc: a login costs about 10 % less CPU (many small
 /// allocations), and the 19 MiB an Argon2 check allocates goes back to the system instead of
@@ -36,6 +36,13 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let path = Config::resolve_path(args.config.as_deref());
+    if args.health_check {
+        let check = HealthCheck {
+            client: args.client,
+            timeout: args.timeout,
+        };
+        return check.run(&path);
+    }
     let log = Arc::new(Log::new());
     let config = match Config::load(&path) {
         Ok(c) => c,
