@@ -12,6 +12,7 @@ mod enroll;
 // The software FIDO2 key exists in debug builds only.
 #[cfg(debug_assertions)]
 mod fido2;
+mod health;
 mod names;
 mod pam;
 mod pam_sshd;
