@@ -245,3 +245,78 @@ fn health_check_without_a_loopback_client_names_the_entry_to_add() {
     let c = health(&t, &["--client", "vpn"]);
     c.assert_unhealthy(&["--client \"vpn\": its address 192.0.2.0/24 does not cover 127.0.0.1"]);
 }
+
+/// packaging/docker/radiusd.toml as shipped (its volume paths moved into a temp dir, its port
+/// made free), set up in the order the Dockerfile's header gives: the health check's secret,
+/// `tessera init`, the server; then the image's HEALTHCHECK command turns healthy, through the
+/// `0.0.0.0` → 127.0.0.1 mapping.
+#[test]
+fn container_example_config_passes_its_own_health_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("var-lib-tessera-radiusd");
+    std::fs::create_dir(&volume).unwrap();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/docker/radiusd.toml");
+    let shipped = std::fs::read_to_string(example).unwrap();
+    assert!(shipped.contains("listen = [\"0.0.0.0:1812\"]"), "{shipped}");
+    let port = free_udp_port();
+    let text = shipped
+        .replace("/var/lib/tessera-radiusd", &volume.display().to_string())
+        .replace("0.0.0.0:1812", &format!("0.0.0.0:{port}"));
+    let config = dir.path().join("radiusd.toml");
+    std::fs::write(&config, text).unwrap();
+    let cmd = |program: &str| {
+        let mut c = Command::new(bin(program));
+        c.env("TESSERA_CONFIG", &config);
+        c
+    };
+
+    // `init` reads the whole configuration: before the secret exists it says which file.
+    let out = cmd("tessera").arg("init").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("healthcheck.secret"),
+        "{err}"
+    );
+    std::fs::create_dir(volume.join("secrets")).unwrap();
+    std::fs::write(
+        volume.join("secrets/healthcheck.secret"),
+        "c29tZS1yYW5kb20tc2VjcmV0LW9mLTMyLWJ5dGVz\n",
+    )
+    .unwrap();
+    let out = cmd("tessera").arg("init").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(volume.join("tessera.key").exists() && volume.join("tessera.db").exists());
+
+    let log = dir.path().join("radiusd.log");
+    let mut server = cmd("tessera-radiusd")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let healthy = loop {
+        let out = cmd("tessera-radiusd")
+            .args(["--health-check", "--timeout", "2s"])
+            .output()
+            .unwrap();
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = String::from_utf8_lossy(&healthy.stdout);
+    assert!(
+        out.contains(&format!(
+            "healthy: 127.0.0.1:{port} answered Status-Server from client \"healthcheck\""
+        )),
+        "{out}{}\n{}",
+        String::from_utf8_lossy(&healthy.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
