@@ -96,7 +96,12 @@ fn migrate(ctx: &Ctx<'_>) -> Result<ExitCode> {
     let r = tessera_common::migrate(&ctx.config)?;
     let path = &ctx.config.store.path;
     ctx.emit(
-        json!({ "database": path, "schema_was": r.from, "schema": r.to }),
+        json!({
+            "database": path,
+            "schema_was": r.from,
+            "schema": r.to,
+            "copy_before_migration": r.copy_before_migration,
+        }),
         || {
             if r.from == r.to {
                 println!("database: {} (schema {}, up to date)", path.display(), r.to);
@@ -107,6 +112,12 @@ fn migrate(ctx: &Ctx<'_>) -> Result<ExitCode> {
                     r.from,
                     r.to
                 );
+                if let Some(copy) = &r.copy_before_migration {
+                    println!(
+                        "copy before the migration: {} (`tessera restore` it if something is missing)",
+                        copy.display()
+                    );
+                }
             }
         },
     );
@@ -124,6 +135,7 @@ fn init(ctx: &Ctx<'_>, new_store: bool) -> Result<ExitCode> {
             "database_created": report.database_created,
             "schema": tessera_common::SCHEMA_VERSION,
             "schema_was": report.migrated_from,
+            "copy_before_migration": report.copy_before_migration,
         }),
         || {
             let verb = |created| if created { "created" } else { "kept existing" };
@@ -139,6 +151,9 @@ fn init(ctx: &Ctx<'_>, new_store: bool) -> Result<ExitCode> {
                 (false, None) => format!("existing, schema {schema}, up to date"),
             };
             println!("database: {} ({state})", store.path.display());
+            if let Some(copy) = &report.copy_before_migration {
+                println!("copy before the migration: {}", copy.display());
+            }
         },
     );
     Ok(ExitCode::SUCCESS)

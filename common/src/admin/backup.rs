@@ -42,7 +42,8 @@ pub struct RestoreReport {
 
 /// Copy the database, online, to `dest`: a new file, mode 0600, checked before this returns.
 pub fn backup(config: &Config, dest: &Path, now: u64) -> Result<BackupReport, CoreError> {
-    let store = SqliteStore::open(&config.store)?;
+    // An older schema too: the copy to keep before `tessera migrate` changes it.
+    let (store, _) = SqliteStore::open_as_it_is(&config.store)?;
     let key = MasterKey::load(&config.store.key_file)?;
     crate::auth::check_key_binding(&store, &key, &config.store)?;
     let info = store.backup_to(dest, now)?;

@@ -13,6 +13,7 @@ mod import;
 mod invite;
 mod pam_u2f;
 mod recovery;
+mod setup;
 mod users;
 
 pub use backup::{BackupReport, RestoreReport, backup, restore};
@@ -25,6 +26,7 @@ pub use pam_u2f::{
     PamU2fEntry, PamU2fError, PamU2fField, PamU2fFile, PamU2fProblem, parse_pam_u2f,
     parse_pam_u2f_lenient,
 };
+pub use setup::{InitReport, MigrateReport, init, migrate};
 
 use std::sync::{Arc, OnceLock};
 
@@ -37,103 +39,7 @@ use crate::config::Config;
 use crate::error::{CoreError, InputError};
 use crate::mail::Mailer;
 use crate::policy::LockState;
-use crate::store::{
-    Factor, FactorId, FactorStatus, RecoveryBatch, SqliteStore, Store, StoreError, User,
-};
-
-/// What `tessera init` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InitReport {
-    pub key_created: bool,
-    pub database_created: bool,
-    /// The schema version an existing database had when `init` migrated it.
-    pub migrated_from: Option<i64>,
-}
-
-/// Create the key file (never overwritten) and the database (migrated if it exists), and bind
-/// the two together.
-///
-/// A key without its database, or a database without its key, is what a lost file leaves, not
-/// a new installation: the lost one should come back from a backup. So `init` refuses to make a
-/// new empty database beside an existing key unless `new_store` says so (an empty store lets
-/// every unenrolled user in under `nullok`), and never makes a new key beside a database that
-/// holds users (their secrets are sealed with the old one).
-pub fn init(config: &Config, new_store: bool) -> Result<InitReport, CoreError> {
-    let cfg = &config.store;
-    let key_present = std::fs::symlink_metadata(&cfg.key_file).is_ok();
-    // A database is there when it holds a Tessera schema: an empty or truncated file (a
-    // `touch`, a half-copied file) is as good as lost.
-    let mut migrated_from = None;
-    let existing = match SqliteStore::open_migrating(cfg) {
-        Ok((store, from)) => {
-            migrated_from = Some(from).filter(|&v| v != crate::SCHEMA_VERSION);
-            Some(store)
-        }
-        Err(StoreError::Missing { .. } | StoreError::Uninitialised { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    if key_present && existing.is_none() && !new_store {
-        return Err(CoreError::InitRefused(format!(
-            "the key file {} exists but the database {} does not hold one. If it was lost, \
-             put it back (`tessera restore BACKUP`); a new empty one would let every user in on \
-             the password alone where the PAM module runs with nullok. To start an empty \
-             database for this key all the same, run `tessera init --new-store`",
-            cfg.key_file.display(),
-            cfg.path.display()
-        )));
-    }
-    let populated = match &existing {
-        Some(store) => store.user_count()? > 0,
-        None => false,
-    };
-    drop(existing);
-    if !key_present && populated {
-        return Err(CoreError::InitRefused(format!(
-            "the database {} holds users but the key file {} does not exist: their secrets are \
-             sealed with the key that was there. Put that key back (from a backup); a new key \
-             would make every enrolled factor unusable",
-            cfg.path.display(),
-            cfg.key_file.display()
-        )));
-    }
-    let key_created = MasterKey::create(&cfg.key_file)?;
-    // Check the key is usable before creating anything else.
-    let key = MasterKey::load(&cfg.key_file)?;
-    let (store, database_created) = SqliteStore::create(cfg)?;
-    if let Err(e) = crate::auth::check_key_binding(&store, &key, cfg) {
-        if key_created {
-            // A new key beside an empty database made for another: leave things as they were.
-            let _ = std::fs::remove_file(&cfg.key_file);
-        }
-        return Err(e);
-    }
-    Ok(InitReport {
-        key_created,
-        database_created,
-        migrated_from,
-    })
-}
-
-/// What `tessera migrate` did: the schema version the store had, and the one it has now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MigrateReport {
-    pub from: i64,
-    pub to: i64,
-}
-
-/// Bring the store's schema up to this Tessera's (each migration in one transaction; nothing
-/// to do when it is current). The only way, with `init` and `restore`, that a store changes
-/// schema: the front-ends refuse a store at another version. The store must belong to the key
-/// in place, as for every command.
-pub fn migrate(config: &Config) -> Result<MigrateReport, CoreError> {
-    let key = MasterKey::load(&config.store.key_file)?;
-    let (store, from) = SqliteStore::open_migrating(&config.store)?;
-    crate::auth::check_key_binding(&store, &key, &config.store)?;
-    Ok(MigrateReport {
-        from,
-        to: crate::SCHEMA_VERSION,
-    })
-}
+use crate::store::{Factor, FactorId, FactorStatus, RecoveryBatch, SqliteStore, Store, User};
 
 /// How to enroll an authenticator; `None` takes the configured default. The default is a
 /// pending factor that a code from the app must confirm.

@@ -93,27 +93,62 @@ fn every_front_end_refuses_a_store_at_another_schema_and_says_which_way() {
 }
 
 #[test]
-fn migrate_brings_an_older_store_up_once_and_the_front_ends_take_it() {
+fn migrate_brings_an_older_store_up_once_after_a_copy_and_the_front_ends_take_it() {
     let t = Install::new(POLICY);
-    // The store an earlier Tessera left (one schema back), with this installation's key.
+    // The store an earlier Tessera left (one schema back, bound to this key, a user in it).
+    let older = SCHEMA_VERSION - 1;
     std::fs::remove_file(db(&t)).unwrap();
-    tessera_common::testing::store_at_schema(&db(&t), (SCHEMA_VERSION - 1) as usize);
+    tessera_common::testing::store_at_schema(&db(&t), older as usize);
+    rusqlite::Connection::open(db(&t))
+        .unwrap()
+        .execute_batch("INSERT INTO users (name, name_key, created_at) VALUES ('bob', 'bob', 1)")
+        .unwrap();
+    let out = t.tessera(&["backup", t.dir.path().join("before.db").to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "a store can be backed up before it is migrated: {}",
+        stderr(&out)
+    );
+
+    // Bound to another key: refused before anything changes.
+    let other = Install::new(POLICY);
+    // (The backup: one self-contained file, bound to t's key.)
+    std::fs::copy(t.dir.path().join("before.db"), db(&other)).unwrap();
+    for f in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", db(&other).display()));
+    }
+    let out = other.tessera(&["migrate"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(schema(&other), older, "not migrated for the wrong key");
+    assert!(!PathBuf::from(format!("{}.schema-{older}", db(&other).display())).exists());
 
     let out = t.tessera(&["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains(&format!(
-            "schema {} migrated to {SCHEMA_VERSION}",
-            SCHEMA_VERSION - 1
-        )),
+        said.contains(&format!("schema {older} migrated to {SCHEMA_VERSION}")),
         "{said}"
     );
+    // The store as it was, beside it, the owner's alone.
+    let copy = PathBuf::from(format!("{}.schema-{older}", db(&t).display()));
+    assert!(said.contains(&copy.display().to_string()), "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let copied: i64 = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(copied, older);
     assert_eq!(schema(&t), SCHEMA_VERSION);
     let again = t.tessera_json(&["migrate"]);
     assert_eq!(again["schema_was"], SCHEMA_VERSION, "{again}");
+    assert!(again["copy_before_migration"].is_null(), "{again}");
 
-    // After it, every front-end works on the store.
+    // After it, every front-end works on the store, with what it held.
+    assert!(t.tessera(&["user", "show", "bob"]).status.success());
     let (secret, _) = t.enroll_totp("alice");
     assert_eq!(radiusd_check(&t).0, Some(0));
     Service::tessera(&t, "")

@@ -96,7 +96,7 @@ pub(super) fn check(store: &SqliteStore, conn: &Connection) -> Result<(), StoreE
 }
 
 /// The store's schema version; a newer one than ours is an error.
-fn schema_of(store: &SqliteStore, conn: &Connection) -> Result<i64, StoreError> {
+pub(super) fn schema_of(store: &SqliteStore, conn: &Connection) -> Result<i64, StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| store.err(e))?;
@@ -104,7 +104,7 @@ fn schema_of(store: &SqliteStore, conn: &Connection) -> Result<i64, StoreError> 
         // Best effort: the message is what matters, not whether this part of it can be read.
         let migrated_by = conn
             .query_row(
-                "SELECT CAST(value AS TEXT) FROM store_meta WHERE name = ?1",
+                "SELECT substr(CAST(value AS TEXT), 1, 40) FROM store_meta WHERE name = ?1",
                 [MIGRATED_BY],
                 |r| r.get::<_, String>(0),
             )

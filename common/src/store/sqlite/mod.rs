@@ -53,8 +53,6 @@ pub struct SqliteStore {
     /// Checkpoints run inside commits (SQLite's default) unless a long-running process took
     /// them over with [`Store::defer_maintenance`].
     auto_checkpoint: std::sync::atomic::AtomicBool,
-    /// The schema version it had when this open migrated it.
-    migrated_from: Option<i64>,
 }
 
 /// What opening may do to the schema.
@@ -62,8 +60,8 @@ pub struct SqliteStore {
 enum Open {
     /// Nothing: a store at another version is refused (every front-end).
     Current,
-    /// Bring an existing store up to date (`tessera migrate`, `tessera init`, restore).
-    Migrate,
+    /// Nothing, and an older version is accepted (to copy it, or migrate it afterwards).
+    AsItIs,
     /// Create the schema in a new file (`tessera init`).
     Initialise,
 }
@@ -101,21 +99,38 @@ impl SqliteStore {
     /// brings it up to date, once, as the packages do on upgrade): a binary that migrated on
     /// open would leave the other, older programs sharing the store refusing every login.
     pub fn open(cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_or_initialise(cfg, Open::Current)
+        Ok(SqliteStore::open_or_initialise(cfg, Open::Current)?.0)
     }
 
-    /// Open an existing database and bring its schema up to date (`tessera migrate`). Returns
-    /// the store and the schema version it had.
+    /// Open an existing database at this Tessera's schema or an older one, without changing it
+    /// (to look at it, copy it, or decide whether to migrate it). Returns the store and its
+    /// schema version; a newer schema is refused.
+    pub fn open_as_it_is(cfg: &StoreConfig) -> Result<(SqliteStore, i64), StoreError> {
+        SqliteStore::open_or_initialise(cfg, Open::AsItIs)
+    }
+
+    /// Open an existing database and bring its schema up to date. Returns the store and the
+    /// schema version it had.
     pub fn open_migrating(cfg: &StoreConfig) -> Result<(SqliteStore, i64), StoreError> {
-        let store = SqliteStore::open_or_initialise(cfg, Open::Migrate)?;
-        let from = store.migrated_from.unwrap_or(SCHEMA_VERSION);
+        let (store, from) = SqliteStore::open_as_it_is(cfg)?;
+        store.migrate_schema()?;
         Ok((store, from))
     }
 
-    /// Open, migrating as `how` allows. Unless initialising, a file that holds no Tessera schema
-    /// (an empty or truncated file, which SQLite would happily treat as a new database) is
-    /// refused: a front-end must never see an empty store where one with users used to be.
-    fn open_or_initialise(cfg: &StoreConfig, how: Open) -> Result<SqliteStore, StoreError> {
+    /// Bring this store's schema up to date, each migration with its version bump in one
+    /// transaction. Returns the version it had, if it was older.
+    pub fn migrate_schema(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.take()?;
+        let result = migrate::migrate(self, &conn);
+        self.give_back(conn);
+        result
+    }
+
+    /// Open as `how` allows. Unless initialising, a file that holds no Tessera schema (an empty
+    /// or truncated file, which SQLite would happily treat as a new database) is refused: a
+    /// front-end must never see an empty store where one with users used to be. Returns the
+    /// store and its schema version.
+    fn open_or_initialise(cfg: &StoreConfig, how: Open) -> Result<(SqliteStore, i64), StoreError> {
         let initialise = how == Open::Initialise;
         // `exists()` is false on EACCES too: only a file that is really not there is "missing".
         if let Err(e) = std::fs::metadata(&cfg.path).and_then(|_| {
@@ -132,7 +147,6 @@ impl SqliteStore {
             busy_timeout: cfg.busy_timeout,
             pool: Mutex::new(Vec::new()),
             auto_checkpoint: std::sync::atomic::AtomicBool::new(true),
-            migrated_from: None,
         };
         // An empty file: refuse it before SQLite writes a header into it.
         if !initialise && std::fs::metadata(&cfg.path).is_ok_and(|m| m.len() == 0) {
@@ -151,14 +165,19 @@ impl SqliteStore {
                 });
             }
         }
-        let mut store = store;
-        if how == Open::Current {
-            migrate::check(&store, &conn)?;
-        } else {
-            store.migrated_from = migrate::migrate(&store, &conn)?;
-        }
+        let version = match how {
+            Open::Current => {
+                migrate::check(&store, &conn)?;
+                SCHEMA_VERSION
+            }
+            Open::AsItIs => migrate::schema_of(&store, &conn)?,
+            Open::Initialise => {
+                migrate::migrate(&store, &conn)?;
+                SCHEMA_VERSION
+            }
+        };
         store.give_back(conn);
-        Ok(store)
+        Ok((store, version))
     }
 
     /// Create the database (mode 0600, its directory 0700 if Tessera creates it) or open it if
@@ -183,7 +202,7 @@ impl SqliteStore {
             Err(e) => return Err(cerr(e)),
         };
         match SqliteStore::open_or_initialise(cfg, Open::Initialise) {
-            Ok(s) => Ok((s, created)),
+            Ok((s, _)) => Ok((s, created)),
             Err(e) => {
                 if created {
                     let _ = std::fs::remove_file(path);
