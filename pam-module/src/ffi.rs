@@ -126,6 +126,9 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         rhost: item(pamh.get_rhost()),
         caller_uid: nix::unistd::getuid().as_raw(),
         caller_euid: nix::unistd::geteuid().as_raw(),
+        // Unknown is treated as "can go back": the step-aside never applies then.
+        caller_saved_uid: nix::unistd::getresuid().map_or(u32::MAX, |ids| ids.saved.as_raw()),
+        caller_has_capabilities: has_capabilities(),
         silent: flags.contains(PamFlags::SILENT),
         ssh_auth_info: item(pamh.getenv("SSH_AUTH_INFO_0")),
         tty: tty(pamh),
@@ -133,6 +136,19 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
     let mut conv = PamConversation { pamh };
     let decision = flow::authenticate(args, &session, &mut conv, sink);
     flow::pam_code(&decision)
+}
+
+/// Whether this process holds any effective capability (`CapEff` in /proc/self/status); true
+/// when that cannot be read.
+fn has_capabilities() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_none_or(|caps| caps != 0)
 }
 
 // ---------------------------------------------------------------------------------------------

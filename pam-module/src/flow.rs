@@ -46,6 +46,10 @@ pub struct Session {
     /// The effective user id the module runs with: 0 for sshd, login, su, sudo and polkit's
     /// helper; the user's own for a screen locker.
     pub caller_euid: u32,
+    /// The saved set-user-id: a program that lowered its euid can raise it back to this.
+    pub caller_saved_uid: u32,
+    /// The process holds effective capabilities (or they could not be read).
+    pub caller_has_capabilities: bool,
     /// PAM_SILENT: show no informational or error messages (prompts still appear).
     pub silent: bool,
     /// `SSH_AUTH_INFO_0` from the PAM environment: the methods sshd has verified.
@@ -162,10 +166,13 @@ pub fn authenticate<C: Conversation>(
     decision
 }
 
-/// A caller that does not run as root (a screen locker, a user's own `pamtester`) cannot read
-/// the store, which is root's alone: it steps aside under `unprivileged=ignore` (what it decides
-/// grants no privilege the process lacks: su, sudo, sshd, login and polkit run as root and are
-/// always asked), and fails closed otherwise. Nothing is read, shown or counted either way.
+/// A caller that does not run as root cannot read the store, which is root's alone. Under
+/// `unprivileged=ignore` it steps aside, but only for the screen locker's case: a process
+/// checking *its own* user (PAM_USER is its uid), with no way back to another uid and no
+/// capabilities, whose verdict therefore grants nothing it does not have (pam_unix's helper
+/// makes the same distinction). Anything else — a daemon authenticating other users, a
+/// program that lowered its euid and can raise it again — fails closed, as it does without the
+/// option. Nothing is read, shown or counted either way.
 fn unprivileged(args: &Args, session: &Session, sink: &dyn AuditSink) -> Decision {
     let who = format!(
         "service={} user={}: the caller runs as uid {}, not root, and cannot read the store",
@@ -173,20 +180,43 @@ fn unprivileged(args: &Args, session: &Session, sink: &dyn AuditSink) -> Decisio
         session.user.as_deref().map(printable).unwrap_or_default(),
         session.caller_euid
     );
-    if args.unprivileged_ignore {
-        sink.message(
-            Severity::Info,
-            &format!("{who}; stepping aside (unprivileged=ignore)"),
-        );
-        Decision::Ignored
+    let why_not = if session.user_uid != Some(session.caller_uid) {
+        Some("it authenticates another user than itself")
+    } else if session.caller_uid != session.caller_euid
+        || session.caller_saved_uid != session.caller_euid
+    {
+        Some("it can change its user id back")
+    } else if session.caller_has_capabilities {
+        Some("it holds capabilities")
     } else {
-        sink.message(
-            Severity::Error,
-            &format!(
-                "{who}; denying (a screen locker runs so: `unprivileged=ignore` lets such callers pass this module with PAM_IGNORE; see pam_tessera(8))"
-            ),
-        );
-        Decision::Unavailable
+        None
+    };
+    match (args.unprivileged_ignore, why_not) {
+        (true, None) => {
+            sink.message(
+                Severity::Notice,
+                &format!("{who}; it checks its own user: stepping aside (unprivileged=ignore)"),
+            );
+            Decision::Ignored
+        }
+        (true, Some(why)) => {
+            sink.message(
+                Severity::Error,
+                &format!(
+                    "{who}; {why}, so unprivileged=ignore does not apply (it steps aside only for a process checking its own user, such as a screen locker); denying"
+                ),
+            );
+            Decision::Unavailable
+        }
+        (false, _) => {
+            sink.message(
+                Severity::Error,
+                &format!(
+                    "{who}; denying (a screen locker runs so: `unprivileged=ignore` lets a process checking its own user pass this module with PAM_IGNORE; see pam_tessera(8))"
+                ),
+            );
+            Decision::Unavailable
+        }
     }
 }
 

@@ -134,6 +134,8 @@ fn session(user: &str) -> Session {
         rhost: Some("192.0.2.7".into()),
         caller_uid: 0,
         caller_euid: 0,
+        caller_saved_uid: 0,
+        caller_has_capabilities: true,
         silent: false,
         ssh_auth_info: None,
         tty: None,
@@ -1067,8 +1069,11 @@ fn an_unprivileged_caller_steps_aside_only_when_told_to() {
     let e = env();
     let _ = enroll(&e, "alice");
     let locker = Session {
+        user_uid: Some(1000),
         caller_uid: 1000,
         caller_euid: 1000,
+        caller_saved_uid: 1000,
+        caller_has_capabilities: false,
         rhost: None,
         ..session("alice")
     };
@@ -1104,4 +1109,77 @@ fn an_unprivileged_caller_steps_aside_only_when_told_to() {
     // Those two lines and nothing else: no configuration, store or conversation was used.
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(s.set_authtok.is_none());
+}
+
+/// `unprivileged=ignore` is for a process checking its own user: a daemon running as its own
+/// account and authenticating others (FreeRADIUS's rlm_pam, a web application), a program that
+/// lowered its euid and can raise it back, or one holding capabilities fails closed.
+#[test]
+fn unprivileged_ignore_steps_aside_only_for_a_process_checking_its_own_user() {
+    let e = env();
+    let _ = enroll(&e, "alice");
+    let locker = Session {
+        user_uid: Some(1000),
+        caller_uid: 1000,
+        caller_euid: 1000,
+        caller_saved_uid: 1000,
+        caller_has_capabilities: false,
+        rhost: None,
+        ..session("alice")
+    };
+    let raw = [
+        config_arg(&e),
+        "nullok".into(),
+        "unprivileged=ignore".into(),
+    ];
+    let cases = [
+        (
+            Session {
+                caller_uid: 105,
+                caller_euid: 105,
+                caller_saved_uid: 105,
+                ..locker.clone()
+            },
+            "another user than itself",
+        ),
+        (
+            Session {
+                user_uid: None,
+                ..locker.clone()
+            },
+            "another user than itself",
+        ),
+        (
+            Session {
+                caller_saved_uid: 0,
+                ..locker.clone()
+            },
+            "change its user id back",
+        ),
+        (
+            Session {
+                caller_uid: 0,
+                ..locker.clone()
+            },
+            "another user than itself",
+        ),
+        (
+            Session {
+                caller_has_capabilities: true,
+                ..locker.clone()
+            },
+            "holds capabilities",
+        ),
+    ];
+    for (who, why) in cases {
+        let sink = Arc::new(MemorySink::default());
+        let mut s = script(vec![]);
+        let d = authenticate(&raw, &who, &mut s, sink.clone());
+        assert_eq!(d, Decision::Unavailable, "{why}");
+        let lines = sink.messages.lock().unwrap();
+        assert!(
+            lines[0].1.contains(why) && lines[0].1.contains("denying"),
+            "{lines:?}"
+        );
+    }
 }
