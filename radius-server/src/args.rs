@@ -92,5 +92,12 @@ pub struct Args {
 
 /// The whole command line of `tessera-radiusd`, as clap sees it.
 pub fn command() -> clap::Command {
-    Args::command()
+    // The version names the store schema too: what matters when programs share a store.
+    Args::command().version(tessera_common::version_line())
+}
+
+/// The command line of this process, parsed (on a usage error: clap's message, exit 2).
+pub fn parse() -> Args {
+    use clap::FromArgMatches;
+    Args::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
 }

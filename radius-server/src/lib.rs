@@ -24,7 +24,7 @@ mod slow;
 pub mod fuzzing;
 
 // The public interface is:
-pub use args::{Args, command};
+pub use args::{Args, command, parse};
 pub use health::HealthCheck;
 pub use log::Log;
 pub use server::{NO_MAIL_THREADS, Server, bind, workers};

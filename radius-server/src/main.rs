@@ -10,11 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
 use tessera_common::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
-use tessera_radiusd::{Args, HealthCheck, Log, Server};
+use tessera_radiusd::{HealthCheck, Log, Server};
 
 /// mimalloc rather than glibc's malloc: a login costs about 10 % less CPU (many small
 /// allocations), and the 19 MiB an Argon2 check allocates goes back to the system instead of
@@ -27,14 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
-    // The version names the store schema too: what matters when programs share a store.
-    let matches = Args::command()
-        .version(tessera_common::version_line())
-        .get_matches();
-    let args = match Args::from_arg_matches(&matches) {
-        Ok(a) => a,
-        Err(e) => e.exit(),
-    };
+    let args = tessera_radiusd::parse();
     let path = Config::resolve_path(args.config.as_deref());
     if args.health_check {
         let check = HealthCheck {

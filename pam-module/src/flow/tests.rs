@@ -1061,6 +1061,19 @@ fn forward_pass_before_the_password_mails_shows_and_counts_nothing() {
     );
 }
 
+/// A screen locker's call: uid 1000 (every id of it, no capabilities) checking `user`, uid 1000.
+fn screen_locker(user: &str) -> Session {
+    Session {
+        user_uid: Some(1000),
+        caller_uid: 1000,
+        caller_euid: 1000,
+        caller_saved_uid: 1000,
+        caller_has_capabilities: false,
+        rhost: None,
+        ..session(user)
+    }
+}
+
 /// A screen locker runs as the user: it cannot read root's store. `unprivileged=ignore` steps
 /// aside (PAM_IGNORE, so the password alone decides there); without it the call fails closed.
 /// Neither asks anything nor touches the store.
@@ -1068,15 +1081,7 @@ fn forward_pass_before_the_password_mails_shows_and_counts_nothing() {
 fn an_unprivileged_caller_steps_aside_only_when_told_to() {
     let e = env();
     let _ = enroll(&e, "alice");
-    let locker = Session {
-        user_uid: Some(1000),
-        caller_uid: 1000,
-        caller_euid: 1000,
-        caller_saved_uid: 1000,
-        caller_has_capabilities: false,
-        rhost: None,
-        ..session("alice")
-    };
+    let locker = screen_locker("alice");
     let sink = Arc::new(MemorySink::default());
     let mut s = script(vec![]);
     let raw = [
@@ -1118,15 +1123,7 @@ fn an_unprivileged_caller_steps_aside_only_when_told_to() {
 fn unprivileged_ignore_steps_aside_only_for_a_process_checking_its_own_user() {
     let e = env();
     let _ = enroll(&e, "alice");
-    let locker = Session {
-        user_uid: Some(1000),
-        caller_uid: 1000,
-        caller_euid: 1000,
-        caller_saved_uid: 1000,
-        caller_has_capabilities: false,
-        rhost: None,
-        ..session("alice")
-    };
+    let locker = screen_locker("alice");
     let raw = [
         config_arg(&e),
         "nullok".into(),
