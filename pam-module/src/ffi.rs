@@ -128,6 +128,9 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         caller_euid: nix::unistd::geteuid().as_raw(),
         // Unknown is treated as "can go back": the step-aside never applies then.
         caller_saved_uid: nix::unistd::getresuid().map_or(u32::MAX, |ids| ids.saved.as_raw()),
+        // All three group ids one (else a setgid program's group would be the password's alone).
+        caller_gids_one: nix::unistd::getresgid()
+            .is_ok_and(|g| g.real == g.effective && g.effective == g.saved),
         caller_has_capabilities: has_capabilities(),
         silent: flags.contains(PamFlags::SILENT),
         ssh_auth_info: item(pamh.getenv("SSH_AUTH_INFO_0")),
@@ -138,17 +141,20 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
     flow::pam_code(&decision)
 }
 
-/// Whether this process holds any effective capability (`CapEff` in /proc/self/status); true
-/// when that cannot be read.
+/// Whether this thread holds, or could raise, any capability: its permitted, effective or
+/// ambient set is not empty (/proc/thread-self/status: capabilities are per thread); true when
+/// that cannot be read.
 fn has_capabilities() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+    let Ok(status) = std::fs::read_to_string("/proc/thread-self/status") else {
         return true;
     };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_none_or(|caps| caps != 0)
+    ["CapPrm:", "CapEff:", "CapAmb:"].iter().any(|set| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(set))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_none_or(|caps| caps != 0)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

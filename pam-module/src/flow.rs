@@ -48,8 +48,10 @@ pub struct Session {
     pub caller_euid: u32,
     /// The saved set-user-id: a program that lowered its euid can raise it back to this.
     pub caller_saved_uid: u32,
-    /// The process holds effective capabilities (or they could not be read).
+    /// The process holds or could raise capabilities (or they could not be read).
     pub caller_has_capabilities: bool,
+    /// Its real, effective and saved group ids are one (not a setgid program).
+    pub caller_gids_one: bool,
     /// PAM_SILENT: show no informational or error messages (prompts still appear).
     pub silent: bool,
     /// `SSH_AUTH_INFO_0` from the PAM environment: the methods sshd has verified.
@@ -168,9 +170,9 @@ pub fn authenticate<C: Conversation>(
 
 /// A caller that does not run as root cannot read the store, which is root's alone. Under
 /// `unprivileged=ignore` it steps aside, but only for the screen locker's case: a process
-/// checking *its own* user (PAM_USER is its uid), with no way back to another uid and no
-/// capabilities, whose verdict therefore grants nothing it does not have (pam_unix's helper
-/// makes the same distinction). Anything else — a daemon authenticating other users, a
+/// checking *its own* user (PAM_USER's uid is its uid), with no way back to another uid or
+/// group, no capabilities, and no remote host, whose verdict therefore grants nothing it does
+/// not have. Anything else — a daemon authenticating other users, a
 /// program that lowered its euid and can raise it again — fails closed, as it does without the
 /// option. Nothing is read, shown or counted either way.
 fn unprivileged(args: &Args, session: &Session, sink: &dyn AuditSink) -> Decision {
@@ -186,8 +188,14 @@ fn unprivileged(args: &Args, session: &Session, sink: &dyn AuditSink) -> Decisio
         || session.caller_saved_uid != session.caller_euid
     {
         Some("it can change its user id back")
+    } else if !session.caller_gids_one {
+        Some("it runs with another group id than its own (setgid)")
     } else if session.caller_has_capabilities {
         Some("it holds capabilities")
+    } else if session.rhost.is_some() {
+        // A user's own sshd (or any service of theirs) asked from elsewhere: the password alone
+        // must not let a remote caller in. A screen locker sets no PAM_RHOST.
+        Some("the login comes from another host (PAM_RHOST)")
     } else {
         None
     };

@@ -217,15 +217,18 @@ impl HealthCheck {
             Err(e) => return Err(socket_error(e)),
         }
         let mut buf = [0u8; codec::MAX_PACKET];
+        // A datagram that does not verify (one queued before `connect`, say) is set aside, not
+        // taken as the answer: it is told only if no valid answer comes in time.
+        let mut refused: Option<HealthError> = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(HealthError::Timeout {
+                return Err(refused.unwrap_or_else(|| HealthError::Timeout {
                     target,
                     client: printable(&client.name).to_string(),
                     path: path.to_path_buf(),
                     timeout: self.timeout,
-                });
+                }));
             }
             sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
                 .map_err(socket_error)?;
@@ -245,13 +248,17 @@ impl HealthCheck {
                 // A late answer to something else: not ours, wait on.
                 Err(AnswerError::OtherIdentifier) => continue,
                 Err(AnswerError::BadResponseAuthenticator) => {
-                    return Err(HealthError::WrongSecret {
+                    refused = Some(HealthError::WrongSecret {
                         target,
                         client: printable(&client.name).to_string(),
                         path: path.to_path_buf(),
                     });
+                    continue;
                 }
-                Err(reason) => return Err(HealthError::BadAnswer { target, reason }),
+                Err(reason) => {
+                    refused = Some(HealthError::BadAnswer { target, reason });
+                    continue;
+                }
             };
             return match answer.code() {
                 Code::AccessAccept => Ok(Healthy {

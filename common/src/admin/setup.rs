@@ -138,8 +138,8 @@ fn bind_before_migrating(
     Ok(())
 }
 
-/// Migrate `store` from schema `from`, first copying it as it is to `DB.schema-N` beside it
-/// (mode 0600; kept if a failed attempt left one): if a migration loses what it should have
+/// Migrate `store` from schema `from`, first copying it as it is to `DB.schema-N-TIME` beside
+/// it (a new file, mode 0600, never through a link): if a migration loses what it should have
 /// kept, `tessera restore` brings the store back as it was. Returns where the copy is.
 fn upgrade(
     store: &SqliteStore,
@@ -149,23 +149,23 @@ fn upgrade(
     if from >= crate::SCHEMA_VERSION {
         return Ok(None);
     }
-    let copy = copy_path(&cfg.path, from);
-    let kept = if std::fs::symlink_metadata(&copy).is_ok() {
-        Some(copy)
-    } else if from >= KEY_BINDING_SINCE {
-        // (A copy records when it was made in the store's own table, there from version 6.)
-        store.backup_to(&copy, SystemClock.now())?;
+    let now = SystemClock.now();
+    // (A copy records when it was made in the store's own table, there from version 6; the
+    // stores older than that are development builds' only.)
+    let copy = if from >= KEY_BINDING_SINCE {
+        let copy = copy_path(&cfg.path, from, now);
+        store.backup_to(&copy, now)?;
         Some(copy)
     } else {
         None
     };
     store.migrate_schema()?;
-    Ok(kept)
+    Ok(copy)
 }
 
-/// `tessera.db` at schema 10 → `tessera.db.schema-10`.
-fn copy_path(db: &Path, from: i64) -> PathBuf {
+/// `tessera.db` at schema 10, at unix time T → `tessera.db.schema-10-T`.
+fn copy_path(db: &Path, from: i64, now: u64) -> PathBuf {
     let mut name = db.as_os_str().to_os_string();
-    name.push(format!(".schema-{from}"));
+    name.push(format!(".schema-{from}-{now}"));
     PathBuf::from(name)
 }

@@ -136,6 +136,7 @@ fn session(user: &str) -> Session {
         caller_euid: 0,
         caller_saved_uid: 0,
         caller_has_capabilities: true,
+        caller_gids_one: true,
         silent: false,
         ssh_auth_info: None,
         tty: None,
@@ -1069,6 +1070,7 @@ fn screen_locker(user: &str) -> Session {
         caller_euid: 1000,
         caller_saved_uid: 1000,
         caller_has_capabilities: false,
+        caller_gids_one: true,
         rhost: None,
         ..session(user)
     }
@@ -1166,6 +1168,20 @@ fn unprivileged_ignore_steps_aside_only_for_a_process_checking_its_own_user() {
                 ..locker.clone()
             },
             "holds capabilities",
+        ),
+        (
+            Session {
+                caller_gids_one: false,
+                ..locker.clone()
+            },
+            "setgid",
+        ),
+        (
+            Session {
+                rhost: Some("192.0.2.7".into()),
+                ..locker.clone()
+            },
+            "another host",
         ),
     ];
     for (who, why) in cases {
