@@ -40,7 +40,7 @@ for path in /etc/tessera /var/lib/tessera /var/lib/tessera-radiusd /usr/share/pa
   "/etc/pam.d/$SERVICE"; do
   [ ! -e "$path" ] || fail "$path exists: not touching a real installation"
 done
-for account in tessera-radiusd "$TESTER" "$TESTER-2"; do
+for account in tessera-radiusd "$TESTER" "$TESTER-2" "$TESTER-0"; do
   ! getent passwd "$account" >/dev/null || fail "account $account exists"
   ! getent group "$account" >/dev/null || fail "group $account exists"
 done
@@ -67,6 +67,7 @@ cleanup() {
   getent group tessera-radiusd >/dev/null && delgroup --quiet --system tessera-radiusd
   getent passwd "$TESTER" >/dev/null && userdel -r "$TESTER" 2>/dev/null
   getent passwd "$TESTER-2" >/dev/null && userdel -r "$TESTER-2" 2>/dev/null
+  getent passwd "$TESTER-0" >/dev/null && userdel -r "$TESTER-0" 2>/dev/null
   [ -n "$SUDO_POLICY_CREATED" ] && rm -f /usr/sbin/policy-rc.d
 }
 trap cleanup EXIT
@@ -89,8 +90,15 @@ step "lintian (no errors)"
 lintian --fail-on error --no-tag-display-limit "${DEB_FILES[@]}"
 
 if [ -n "${PREVIOUS_DEBS:-}" ]; then
-  step "install the previous packages from $PREVIOUS_DEBS"
+  step "install the previous packages from $PREVIOUS_DEBS, and enroll a user with them"
+  PREVIOUS_DEBS=$(realpath "$PREVIOUS_DEBS")
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$PREVIOUS_DEBS"/*.deb
+  tessera --version
+  useradd --create-home --shell /bin/bash "$TESTER-0"
+  printf '%s-0:%s\n' "$TESTER" "$PASSWORD" | chpasswd
+  tessera user add "$TESTER-0"
+  SECRET0=$(tessera --json enroll totp "$TESTER-0" --no-confirm |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 fi
 
 step "install with apt-get"
@@ -191,6 +199,12 @@ step "pamtester: a user with no factor passes on the password (nullok)"
 converse "$TESTER-2" "successfully authenticated" "$pw"
 step "pamtester as an ordinary user (a screen locker): the password alone, the module steps aside"
 AS=$TESTER converse "$TESTER" "successfully authenticated" "$pw"
+
+if [ -n "${PREVIOUS_DEBS:-}" ]; then
+  step "pamtester: the user the previous release enrolled, after the upgrade"
+  converse "$TESTER-0" "successfully authenticated" "$pw" \
+    '["expect", "Verification code: "]' "[\"send\", \"$(oathtool --totp -b "$SECRET0")\"]"
+fi
 
 step "pam-auth-update --disable tessera"
 pam-auth-update --package --disable tessera
