@@ -82,7 +82,8 @@ pub enum Command {
     ///
     /// Writes a 32-byte random key (mode 0600) to [store] key_file unless that file exists, and
     /// creates the SQLite database at [store] path (mode 0600, in a 0700 directory when Tessera
-    /// creates it) or migrates an existing one to the current schema. The database records
+    /// creates it) or migrates an existing one to the current schema (after a copy, as
+    /// `migrate` makes). The database records
     /// which key it belongs to; the PAM module and the RADIUS server refuse a database made for
     /// another key.
     ///
@@ -181,9 +182,12 @@ pub enum Command {
     /// The PAM module, the RADIUS server and every other command refuse a database whose schema
     /// is older than theirs, and say so; only `migrate` (and `init`, `restore`) change it, each
     /// migration in one transaction, so that a half-upgraded host never has one program
-    /// migrate the store under another that cannot read it. The Debian packages run it once,
-    /// when they are installed or upgraded. Safe to re-run: a current database is left alone.
-    /// A database newer than this Tessera is refused (upgrade this host's packages instead).
+    /// migrate the store under another that cannot read it. The Debian packages do it once,
+    /// when they are upgraded (their postinst runs `init`, which migrates). Before changing
+    /// anything it checks that the database belongs to the key in place and copies it, as it
+    /// is, to DATABASE.schema-N-TIME beside it (mode 0600): `tessera restore` that copy if a
+    /// migration lost something. Safe to re-run: a current database is left alone. A database
+    /// newer than this Tessera is refused (upgrade this host's packages instead).
     /// `tessera --version` prints the schema version this Tessera reads.
     Migrate,
 }
