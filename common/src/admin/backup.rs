@@ -79,8 +79,8 @@ pub fn restore(config: &Config, src: &Path, replace: bool) -> Result<RestoreRepo
     let store = if database_created {
         SqliteStore::create(cfg)?.0
     } else {
-        // The store is replaced and brought up to date either way.
-        SqliteStore::open_migrating(cfg)?.0
+        // As it is until the refusal below is decided; brought up to date after it.
+        SqliteStore::open_as_it_is(cfg)?.0
     };
     let users_before = if database_created {
         0
@@ -95,6 +95,8 @@ pub fn restore(config: &Config, src: &Path, replace: bool) -> Result<RestoreRepo
             cfg.path.display()
         )));
     }
+    // Its audit rows are read below with this schema's statements.
+    store.migrate_schema()?;
     // The audit rows since the backup are history, not state: they are kept.
     let since = info.backed_up_at.unwrap_or(0);
     let mut kept: Vec<AuditEvent> = if database_created {
