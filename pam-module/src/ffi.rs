@@ -14,7 +14,7 @@ use tessera_common::{AuditSink, Severity, SyslogSink};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::conv::{ConvError, PamConversation, Style};
-use crate::flow::{self, Session};
+use crate::flow::{self, Session, Unprivileged};
 
 /// The ident of this module's syslog lines.
 pub const SYSLOG_IDENT: &str = "pam_tessera";
@@ -125,13 +125,7 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         service: item(pamh.get_service()).unwrap_or_else(|| "unknown".to_string()),
         rhost: item(pamh.get_rhost()),
         caller_uid: nix::unistd::getuid().as_raw(),
-        caller_euid: nix::unistd::geteuid().as_raw(),
-        // Unknown is treated as "can go back": the step-aside never applies then.
-        caller_saved_uid: nix::unistd::getresuid().map_or(u32::MAX, |ids| ids.saved.as_raw()),
-        // All three group ids one (else a setgid program's group would be the password's alone).
-        caller_gids_one: nix::unistd::getresgid()
-            .is_ok_and(|g| g.real == g.effective && g.effective == g.saved),
-        caller_has_capabilities: has_capabilities(),
+        unprivileged: unprivileged(),
         silent: flags.contains(PamFlags::SILENT),
         ssh_auth_info: item(pamh.getenv("SSH_AUTH_INFO_0")),
         tty: tty(pamh),
@@ -139,6 +133,21 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
     let mut conv = PamConversation { pamh };
     let decision = flow::authenticate(args, &session, &mut conv, sink);
     flow::pam_code(&decision)
+}
+
+/// The caller's ids and capabilities when it does not run as root (nothing is read for root's
+/// logins, which are nearly all of them).
+fn unprivileged() -> Option<Unprivileged> {
+    let euid = nix::unistd::geteuid().as_raw();
+    (euid != 0).then(|| Unprivileged {
+        euid,
+        // Unknown is treated as "can go back": the step-aside never applies then.
+        saved_uid: nix::unistd::getresuid().map_or(u32::MAX, |ids| ids.saved.as_raw()),
+        // All three group ids one (else a setgid program's group would be the password's alone).
+        gids_one: nix::unistd::getresgid()
+            .is_ok_and(|g| g.real == g.effective && g.effective == g.saved),
+        has_capabilities: has_capabilities(),
+    })
 }
 
 /// Whether this thread holds, or could raise, any capability: its permitted, effective or

@@ -43,21 +43,28 @@ pub struct Session {
     /// The real user id of the process the module runs in (who ran `su` or `sudo`; 0 for
     /// `login` and daemons).
     pub caller_uid: u32,
-    /// The effective user id the module runs with: 0 for sshd, login, su, sudo and polkit's
-    /// helper; the user's own for a screen locker.
-    pub caller_euid: u32,
-    /// The saved set-user-id: a program that lowered its euid can raise it back to this.
-    pub caller_saved_uid: u32,
-    /// The process holds or could raise capabilities (or they could not be read).
-    pub caller_has_capabilities: bool,
-    /// Its real, effective and saved group ids are one (not a setgid program).
-    pub caller_gids_one: bool,
+    /// What the module knows of a caller that does not run as root (a screen locker); `None`
+    /// for sshd, login, su, sudo and polkit's helper, which do.
+    pub unprivileged: Option<Unprivileged>,
     /// PAM_SILENT: show no informational or error messages (prompts still appear).
     pub silent: bool,
     /// `SSH_AUTH_INFO_0` from the PAM environment: the methods sshd has verified.
     pub ssh_auth_info: Option<String>,
     /// PAM_TTY.
     pub tty: Option<String>,
+}
+
+/// A caller whose effective uid is not 0, read only for such a caller.
+#[derive(Debug, Clone)]
+pub struct Unprivileged {
+    /// Its effective user id.
+    pub euid: u32,
+    /// The saved set-user-id: a program that lowered its euid can raise it back to this.
+    pub saved_uid: u32,
+    /// Its real, effective and saved group ids are one (not a setgid program).
+    pub gids_one: bool,
+    /// It holds or could raise capabilities (or they could not be read).
+    pub has_capabilities: bool,
 }
 
 /// How one call ended.
@@ -124,8 +131,8 @@ pub fn authenticate<C: Conversation>(
             return Decision::BadArguments;
         }
     };
-    if session.caller_euid != 0 {
-        return unprivileged(&args, session, sink.as_ref());
+    if let Some(caller) = &session.unprivileged {
+        return unprivileged(&args, session, caller, sink.as_ref());
     }
     let path = args
         .config
@@ -175,22 +182,25 @@ pub fn authenticate<C: Conversation>(
 /// not have. Anything else — a daemon authenticating other users, a
 /// program that lowered its euid and can raise it again — fails closed, as it does without the
 /// option. Nothing is read, shown or counted either way.
-fn unprivileged(args: &Args, session: &Session, sink: &dyn AuditSink) -> Decision {
+fn unprivileged(
+    args: &Args,
+    session: &Session,
+    caller: &Unprivileged,
+    sink: &dyn AuditSink,
+) -> Decision {
     let who = format!(
         "service={} user={}: the caller runs as uid {}, not root, and cannot read the store",
         printable(&session.service),
         session.user.as_deref().map(printable).unwrap_or_default(),
-        session.caller_euid
+        caller.euid
     );
     let why_not = if session.user_uid != Some(session.caller_uid) {
         Some("it authenticates another user than itself")
-    } else if session.caller_uid != session.caller_euid
-        || session.caller_saved_uid != session.caller_euid
-    {
+    } else if session.caller_uid != caller.euid || caller.saved_uid != caller.euid {
         Some("it can change its user id back")
-    } else if !session.caller_gids_one {
+    } else if !caller.gids_one {
         Some("it runs with another group id than its own (setgid)")
-    } else if session.caller_has_capabilities {
+    } else if caller.has_capabilities {
         Some("it holds capabilities")
     } else if session.rhost.is_some() {
         // A user's own sshd (or any service of theirs) asked from elsewhere: the password alone

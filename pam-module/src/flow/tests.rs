@@ -133,10 +133,7 @@ fn session(user: &str) -> Session {
         service: "sshd".into(),
         rhost: Some("192.0.2.7".into()),
         caller_uid: 0,
-        caller_euid: 0,
-        caller_saved_uid: 0,
-        caller_has_capabilities: true,
-        caller_gids_one: true,
+        unprivileged: None,
         silent: false,
         ssh_auth_info: None,
         tty: None,
@@ -671,9 +668,14 @@ fn unknown_argument_fails_closed_without_prompt() {
 
 /// The whole call with a sink to read: the decision and the lines it logged.
 fn call_logged(raw: &[String], user: &str, steps: Vec<Step>) -> (Decision, Vec<String>) {
+    call_logged_as(raw, &session(user), steps)
+}
+
+/// [`call_logged`] for a session of the test's own.
+fn call_logged_as(raw: &[String], who: &Session, steps: Vec<Step>) -> (Decision, Vec<String>) {
     let mut s = script(steps);
     let sink = Arc::new(MemorySink::default());
-    let d = authenticate(raw, &session(user), &mut s, sink.clone());
+    let d = authenticate(raw, who, &mut s, sink.clone());
     let lines = sink
         .messages
         .lock()
@@ -1062,15 +1064,20 @@ fn forward_pass_before_the_password_mails_shows_and_counts_nothing() {
     );
 }
 
+/// A screen locker's ids: one uid, one gid, no capabilities.
+const LOCKER: Unprivileged = Unprivileged {
+    euid: 1000,
+    saved_uid: 1000,
+    gids_one: true,
+    has_capabilities: false,
+};
+
 /// A screen locker's call: uid 1000 (every id of it, no capabilities) checking `user`, uid 1000.
 fn screen_locker(user: &str) -> Session {
     Session {
         user_uid: Some(1000),
         caller_uid: 1000,
-        caller_euid: 1000,
-        caller_saved_uid: 1000,
-        caller_has_capabilities: false,
-        caller_gids_one: true,
+        unprivileged: Some(LOCKER),
         rhost: None,
         ..session(user)
     }
@@ -1135,8 +1142,11 @@ fn unprivileged_ignore_steps_aside_only_for_a_process_checking_its_own_user() {
         (
             Session {
                 caller_uid: 105,
-                caller_euid: 105,
-                caller_saved_uid: 105,
+                unprivileged: Some(Unprivileged {
+                    euid: 105,
+                    saved_uid: 105,
+                    ..LOCKER
+                }),
                 ..locker.clone()
             },
             "another user than itself",
@@ -1150,7 +1160,10 @@ fn unprivileged_ignore_steps_aside_only_for_a_process_checking_its_own_user() {
         ),
         (
             Session {
-                caller_saved_uid: 0,
+                unprivileged: Some(Unprivileged {
+                    saved_uid: 0,
+                    ..LOCKER
+                }),
                 ..locker.clone()
             },
             "change its user id back",
@@ -1164,14 +1177,20 @@ fn unprivileged_ignore_steps_aside_only_for_a_process_checking_its_own_user() {
         ),
         (
             Session {
-                caller_has_capabilities: true,
+                unprivileged: Some(Unprivileged {
+                    has_capabilities: true,
+                    ..LOCKER
+                }),
                 ..locker.clone()
             },
             "holds capabilities",
         ),
         (
             Session {
-                caller_gids_one: false,
+                unprivileged: Some(Unprivileged {
+                    gids_one: false,
+                    ..LOCKER
+                }),
                 ..locker.clone()
             },
             "setgid",
@@ -1185,13 +1204,10 @@ fn unprivileged_ignore_steps_aside_only_for_a_process_checking_its_own_user() {
         ),
     ];
     for (who, why) in cases {
-        let sink = Arc::new(MemorySink::default());
-        let mut s = script(vec![]);
-        let d = authenticate(&raw, &who, &mut s, sink.clone());
+        let (d, lines) = call_logged_as(&raw, &who, vec![]);
         assert_eq!(d, Decision::Unavailable, "{why}");
-        let lines = sink.messages.lock().unwrap();
         assert!(
-            lines[0].1.contains(why) && lines[0].1.contains("denying"),
+            lines[0].contains(why) && lines[0].contains("denying"),
             "{lines:?}"
         );
     }
