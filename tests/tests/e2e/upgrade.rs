@@ -135,6 +135,12 @@ fn migrate_brings_an_older_store_up_once_after_a_copy_and_the_front_ends_take_it
         "no copy made for a refused store"
     );
 
+    // A restore without --replace over it is refused before anything changes.
+    let out = t.tessera(&["restore", t.dir.path().join("before.db").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--replace"), "{}", stderr(&out));
+    assert_eq!(schema(&t), older, "a refused restore migrated nothing");
+
     let out = t.tessera(&["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let said = String::from_utf8_lossy(&out.stdout);
